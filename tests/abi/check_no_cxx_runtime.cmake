@@ -1,0 +1,16 @@
+# check_no_cxx_runtime.cmake - BINARY's dynamic section must not name a C++ runtime.
+# Run: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_no_cxx_runtime.cmake
+if(NOT READELF OR NOT BINARY)
+  message(FATAL_ERROR "usage: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_no_cxx_runtime.cmake")
+endif()
+execute_process(COMMAND ${READELF} -d ${BINARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "${READELF} -d ${BINARY} failed (${result})")
+endif()
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${dynamic}")
+foreach(line IN LISTS needed)
+  if(line MATCHES "libstdc\\+\\+|libc\\+\\+|libc\\+\\+abi")
+    message(FATAL_ERROR "${BINARY} needs a C++ runtime: ${line}")
+  endif()
+endforeach()
+message(STATUS "${BINARY}: ${needed}")

@@ -1,0 +1,69 @@
+// minor_version_test.cpp - plugins built against an older and a newer minor load and work.
+//
+// hdp_example_plugin_v1_0_small claims ABI 1.0.0 with exactly the version-1 struct sizes (the
+// smallest a host accepts); hdp_example_plugin_v1_7 claims 1.7.0 with larger entry and plugin
+// structs, as a plugin built against a future header would. Both must run in today's hosts.
+#include <memory>
+#include <ostream>
+#include <string>
+#include <tuple>
+
+#include <gtest/gtest.h>
+
+#include "host_process.h"
+#include "http_client.h"
+#include "test_paths.h"
+
+namespace hdp::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Build {
+   std::string name;
+   std::string path;
+   std::string created_line; // what the plugin logs about itself
+};
+
+void PrintTo(const Build &build, std::ostream *out) {
+   *out << build.name;
+}
+
+using MinorParam = std::tuple<HostKind, Build>;
+
+std::string ParamName(const testing::TestParamInfo<MinorParam> &info) {
+   return std::get<0>(info.param).name + "_" + std::get<1>(info.param).name;
+}
+
+class MinorVersionTest : public testing::TestWithParam<MinorParam> {};
+
+TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
+   const auto &[host_kind, build] = GetParam();
+   TempDir dir;
+   HostProcess host(host_kind, dir.path(), {build.path});
+   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+
+   auto hello = Http(host.port(), "GET", "/example/hello");
+   EXPECT_EQ(hello.status, 200) << hello.error;
+   EXPECT_EQ(hello.body, "hello from example");
+   auto tick = Http(host.port(), "POST", "/example/tick?ms=30");
+   EXPECT_EQ(tick.status, 200) << tick.error;
+   EXPECT_GE(JsonNumber(tick.body, "fired_after_ms").value_or(-1), 30);
+
+   EXPECT_EQ(host.Terminate(), 0);
+   EXPECT_NE(host.Log().find(build.created_line), std::string::npos) << host.Log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Hosts, MinorVersionTest,
+    testing::Combine(
+        testing::ValuesIn(AvailableHosts()),
+        testing::Values(
+            Build{"v1_0_small", HDP_TEST_EXAMPLE_PLUGIN_V1_0,
+                  "created (ABI 1.0 (version-1 sizes), entry 80 bytes, plugin 56 bytes)"},
+            Build{"v1_7_larger", HDP_TEST_EXAMPLE_PLUGIN_V1_7,
+                  "created (ABI 1.7 (larger structs), entry 96 bytes, plugin 72 bytes)"})),
+    ParamName);
+
+} // namespace
+} // namespace hdp::test
