@@ -1,0 +1,132 @@
+#pragma once
+// Durable state of the plugin: every accepted webhook, every call's CallRecord, and the
+// exactly-once guards for downloads and attachments.
+//
+// `Store` is the interface the plugin glue uses; `SqliteStore` is the embedded default (one
+// file, WAL). A shared store for several helpdesk nodes (PostgreSQL with leases) can implement
+// the same interface. Exactly-once is enforced by UNIQUE constraints and
+// `INSERT ... ON CONFLICT DO NOTHING` plus the change count, never by check-then-set, so it also
+// holds across two connections to the same file.
+//
+// Errors: database failures throw std::runtime_error (SQLite::Exception); a failed call leaves
+// the database as it was before it (each call is one transaction).
+//
+// Threading: an instance is used from one thread at a time.
+// [main-thread]
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wavoip/config.hpp"
+#include "wavoip/flow.hpp"
+#include "wavoip/payload.hpp"
+#include "wavoip/time.hpp"
+
+namespace wavoip {
+
+class Store {
+ public:
+  // The pure flow step to run inside a transaction, e.g.
+  //   [&](const CallRecord& r) { return step(r, input, now, config); }
+  using StepFn = std::function<FlowResult(const CallRecord&)>;
+
+  struct DeliveryResult {
+    std::int64_t delivery_id = 0;
+    std::optional<CallRecord> record;  // the saved record, for CALL and RECORD events
+    std::vector<Action> actions;       // what the step asked for; empty for DEVICE/unknown
+  };
+
+  virtual ~Store() = default;
+
+  // One transaction: appends `raw_body` to `deliveries`; for CALL and RECORD events also loads
+  // the call (or new_call_record), runs `fn` and saves the record it returns. If `fn` or the
+  // database throws, nothing is written.
+  virtual DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
+                                                   const StepFn& fn) = 0;
+
+  // One transaction: loads a known call, runs `fn`, saves. nullopt (nothing run) if unknown.
+  // For inputs that are not webhooks: fetch and attach outcomes, due polls, retries.
+  virtual std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) = 0;
+
+  virtual std::optional<CallRecord> load_call(std::string_view call_id) = 0;
+  virtual void save_call(const CallRecord& record) = 0;  // insert or replace by call_id
+
+  // True for exactly one caller until release_fetch or mark_attached; false once attached.
+  virtual bool claim_fetch(std::string_view call_id, TimeMs now) = 0;
+  virtual void release_fetch(std::string_view call_id) = 0;
+  // At start: the claims of a process that died are void. Returns how many were dropped.
+  virtual std::int64_t release_all_fetch_claims() = 0;
+
+  // Records the host's attachment for the call and releases its fetch claim. True the first
+  // time only; a second attachment for the same call is refused (returns false).
+  virtual bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) = 0;
+  virtual std::optional<std::string> attachment_of(std::string_view call_id) = 0;
+
+  // The earliest next_attempt_at over all calls (one indexed lookup): arm the one timer here.
+  virtual std::optional<TimeMs> earliest_due() = 0;
+  // Calls whose next poll is due at `now`, earliest first (ties by call id), at most `limit`.
+  virtual std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) = 0;
+  // Calls left fetching or attaching (after a restart), by call id, after `after_call_id`
+  // ("" = from the start), at most `limit`: page through them without loading all.
+  virtual std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) = 0;
+
+  // Calls still waiting for a recording (waiting, fetching, attaching).
+  virtual std::int64_t count_pending() = 0;
+  virtual std::int64_t delivery_count() = 0;
+  // Deletes deliveries received before `before`; returns how many.
+  virtual std::int64_t prune_deliveries(TimeMs before) = 0;
+};
+
+struct SqliteOptions {
+  SyncMode synchronous = SyncMode::normal;  // FULL also survives power loss, at a cost per commit
+  int busy_timeout_ms = 5000;               // wait this long for another connection's lock
+};
+
+class SqliteStore final : public Store {
+ public:
+  static constexpr int kSchemaVersion = 1;  // PRAGMA user_version
+
+  // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
+  // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.
+  explicit SqliteStore(const std::string& path, SqliteOptions options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
+                                           const StepFn& fn) override;
+  std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
+  std::optional<CallRecord> load_call(std::string_view call_id) override;
+  void save_call(const CallRecord& record) override;
+  bool claim_fetch(std::string_view call_id, TimeMs now) override;
+  void release_fetch(std::string_view call_id) override;
+  std::int64_t release_all_fetch_claims() override;
+  bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
+  std::optional<std::string> attachment_of(std::string_view call_id) override;
+  std::optional<TimeMs> earliest_due() override;
+  std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) override;
+  std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) override;
+  std::int64_t count_pending() override;
+  std::int64_t delivery_count() override;
+  std::int64_t prune_deliveries(TimeMs before) override;
+
+  // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
+  std::string journal_mode();
+  int synchronous_level();
+  // SQLite's EXPLAIN QUERY PLAN of the statements the poll timer, the restart and the pending
+  // count run, one line per statement ("earliest: SEARCH calls USING ..."): proves they use an
+  // index whatever the table size.
+  std::vector<std::string> hot_query_plans();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wavoip

@@ -1,0 +1,439 @@
+#include "wavoip/store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+namespace wavoip {
+namespace {
+
+// Schema version 1. Partial indexes keep the hot queries (next due poll, in-flight calls,
+// pending count) proportional to what they return, not to the table, with millions of rows.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE deliveries (
+  id          INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  type        TEXT NOT NULL,
+  call_id     TEXT,
+  body        BLOB NOT NULL
+);
+CREATE INDEX deliveries_by_call ON deliveries(call_id) WHERE call_id IS NOT NULL;
+CREATE INDEX deliveries_by_time ON deliveries(received_at);
+
+CREATE TABLE calls (
+  call_id           TEXT PRIMARY KEY NOT NULL,
+  inbox             TEXT NOT NULL DEFAULT '',
+  direction         TEXT NOT NULL DEFAULT 'UNKNOWN',
+  caller            TEXT NOT NULL DEFAULT '',
+  receiver          TEXT NOT NULL DEFAULT '',
+  session_id        TEXT NOT NULL DEFAULT '',
+  call_kind         TEXT NOT NULL DEFAULT '',
+  call_status       TEXT NOT NULL DEFAULT '',
+  answered          INTEGER NOT NULL DEFAULT 0,
+  duration_s        INTEGER,
+  ended_at          INTEGER,
+  recording         TEXT NOT NULL DEFAULT 'none',
+  reason            TEXT NOT NULL DEFAULT '',
+  record_url        TEXT NOT NULL DEFAULT '',
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at   INTEGER,
+  deadline_at       INTEGER,
+  last_result       TEXT NOT NULL DEFAULT '',
+  recording_file    TEXT NOT NULL DEFAULT '',
+  content_type      TEXT NOT NULL DEFAULT '',
+  recording_bytes   INTEGER NOT NULL DEFAULT 0,
+  message_requested INTEGER NOT NULL DEFAULT 0,
+  message_id        TEXT NOT NULL DEFAULT '',
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL
+);
+CREATE INDEX calls_due ON calls(next_attempt_at, call_id) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX calls_in_flight ON calls(call_id) WHERE recording IN ('fetching', 'attaching');
+CREATE INDEX calls_pending ON calls(recording) WHERE recording IN ('waiting', 'fetching', 'attaching');
+
+-- At most one download per call at a time, across connections and processes.
+CREATE TABLE fetch_claims (
+  call_id    TEXT PRIMARY KEY NOT NULL,
+  claimed_at INTEGER NOT NULL
+);
+
+-- At most one attachment per call, ever.
+CREATE TABLE attachments (
+  call_id       TEXT NOT NULL UNIQUE,
+  attachment_id TEXT NOT NULL,
+  attached_at   INTEGER NOT NULL
+);
+)sql";
+
+// Column order shared by every read and write of `calls`.
+constexpr const char* kCallColumns =
+    "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
+    "ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at, last_result, "
+    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at";
+constexpr int kCallColumnCount = 25;
+
+std::string upsert_call_sql() {
+  std::string sql = std::string("INSERT INTO calls (") + kCallColumns + ") VALUES (";
+  for (int i = 1; i <= kCallColumnCount; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
+  sql += ") ON CONFLICT(call_id) DO UPDATE SET ";
+  // Every column but the key takes the new value.
+  std::string columns = kCallColumns;
+  bool first = true;
+  std::size_t pos = columns.find(", ") + 2;  // skip call_id
+  while (pos < columns.size()) {
+    std::size_t end = columns.find(", ", pos);
+    if (end == std::string::npos) end = columns.size();
+    const std::string name = columns.substr(pos, end - pos);
+    sql.append(first ? "" : ", ").append(name).append(" = excluded.").append(name);
+    first = false;
+    pos = end + 2;
+  }
+  return sql;
+}
+
+void bind_optional(SQLite::Statement& s, int index, const std::optional<std::int64_t>& value) {
+  if (value)
+    s.bind(index, static_cast<std::int64_t>(*value));
+  else
+    s.bind(index);  // NULL
+}
+
+std::optional<std::int64_t> optional_int(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  return c.getInt64();
+}
+
+void bind_call(SQLite::Statement& s, const CallRecord& r) {
+  int i = 0;
+  s.bind(++i, r.call_id);
+  s.bind(++i, r.inbox);
+  s.bind(++i, std::string(to_string(r.direction)));
+  s.bind(++i, r.caller);
+  s.bind(++i, r.receiver);
+  s.bind(++i, r.session_id);
+  s.bind(++i, r.call_kind);
+  s.bind(++i, r.call_status);
+  s.bind(++i, r.answered ? 1 : 0);
+  bind_optional(s, ++i, r.duration_s);
+  bind_optional(s, ++i, r.ended_at);
+  s.bind(++i, std::string(to_string(r.recording)));
+  s.bind(++i, r.reason);
+  s.bind(++i, r.record_url);
+  s.bind(++i, static_cast<std::int64_t>(r.attempt));
+  bind_optional(s, ++i, r.next_attempt_at);
+  bind_optional(s, ++i, r.deadline_at);
+  s.bind(++i, r.last_result);
+  s.bind(++i, r.recording_file);
+  s.bind(++i, r.content_type);
+  s.bind(++i, static_cast<std::int64_t>(r.recording_bytes));
+  s.bind(++i, r.message_requested ? 1 : 0);
+  s.bind(++i, r.message_id);
+  s.bind(++i, static_cast<std::int64_t>(r.created_at));
+  s.bind(++i, static_cast<std::int64_t>(r.updated_at));
+}
+
+CallRecord read_call(const SQLite::Statement& s) {
+  CallRecord r;
+  int i = 0;
+  r.call_id = s.getColumn(i++).getString();
+  r.inbox = s.getColumn(i++).getString();
+  r.direction = call_direction_from_text(s.getColumn(i++).getString());
+  r.caller = s.getColumn(i++).getString();
+  r.receiver = s.getColumn(i++).getString();
+  r.session_id = s.getColumn(i++).getString();
+  r.call_kind = s.getColumn(i++).getString();
+  r.call_status = s.getColumn(i++).getString();
+  r.answered = s.getColumn(i++).getInt() != 0;
+  r.duration_s = optional_int(s.getColumn(i++));
+  r.ended_at = optional_int(s.getColumn(i++));
+  const std::string state = s.getColumn(i++).getString();
+  auto recording = recording_state_from_text(state);
+  if (!recording) throw std::runtime_error("calls.recording has an unknown value '" + state + "'");
+  r.recording = *recording;
+  r.reason = s.getColumn(i++).getString();
+  r.record_url = s.getColumn(i++).getString();
+  r.attempt = static_cast<std::uint32_t>(s.getColumn(i++).getInt64());
+  r.next_attempt_at = optional_int(s.getColumn(i++));
+  r.deadline_at = optional_int(s.getColumn(i++));
+  r.last_result = s.getColumn(i++).getString();
+  r.recording_file = s.getColumn(i++).getString();
+  r.content_type = s.getColumn(i++).getString();
+  r.recording_bytes = static_cast<std::uint64_t>(s.getColumn(i++).getInt64());
+  r.message_requested = s.getColumn(i++).getInt() != 0;
+  r.message_id = s.getColumn(i++).getString();
+  r.created_at = s.getColumn(i++).getInt64();
+  r.updated_at = s.getColumn(i++).getInt64();
+  return r;
+}
+
+// Resets a cached statement when leaving scope, so that no read stays open (it would pin the
+// WAL and block checkpoints) and the next use starts clean.
+class Use {
+ public:
+  explicit Use(SQLite::Statement& s) : s_(s) {}
+  ~Use() {
+    s_.tryReset();
+    try {
+      s_.clearBindings();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): clearing bindings cannot fail on a valid statement
+    }
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+  SQLite::Statement* operator->() { return &s_; }
+  SQLite::Statement& operator*() { return s_; }
+
+ private:
+  SQLite::Statement& s_;
+};
+
+std::int64_t clamp_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(limit);
+}
+
+void migrate(SQLite::Database& db) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  const int version = db.execAndGet("PRAGMA user_version").getInt();
+  if (version > SqliteStore::kSchemaVersion) {
+    throw std::runtime_error("database schema version " + std::to_string(version) +
+                             " is newer than this plugin supports (" + std::to_string(SqliteStore::kSchemaVersion) +
+                             ")");
+  }
+  if (version == 0) {
+    db.exec(kSchemaV1);
+    db.exec("PRAGMA user_version = 1");
+  }
+  tx.commit();
+}
+
+SQLite::Database open_database(const std::string& path, const SqliteOptions& options) {
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, options.busy_timeout_ms);
+  // WAL: webhook writes do not block readers, and a commit is one append.
+  const std::string mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
+  if (mode != "wal") throw std::runtime_error("cannot enable WAL on " + path + " (journal_mode is " + mode + ")");
+  db.exec(options.synchronous == SyncMode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  migrate(db);
+  return db;
+}
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  explicit Impl(const std::string& path, const SqliteOptions& options)
+      : db(open_database(path, options)),
+        insert_delivery(db, "INSERT INTO deliveries (received_at, type, call_id, body) VALUES (?1, ?2, ?3, ?4)"),
+        select_call(db, std::string("SELECT ") + kCallColumns + " FROM calls WHERE call_id = ?1"),
+        upsert_call(db, upsert_call_sql()),
+        claim(db,
+              "INSERT INTO fetch_claims (call_id, claimed_at) SELECT ?1, ?2 "
+              "WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) "
+              "ON CONFLICT(call_id) DO NOTHING"),
+        release(db, "DELETE FROM fetch_claims WHERE call_id = ?1"),
+        attach(db,
+               "INSERT INTO attachments (call_id, attachment_id, attached_at) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT(call_id) DO NOTHING"),
+        select_attachment(db, "SELECT attachment_id FROM attachments WHERE call_id = ?1"),
+        earliest(db, "SELECT MIN(next_attempt_at) FROM calls WHERE next_attempt_at IS NOT NULL"),
+        due(db, std::string("SELECT ") + kCallColumns +
+                    " FROM calls WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1"
+                    " ORDER BY next_attempt_at, call_id LIMIT ?2"),
+        in_flight(db, std::string("SELECT ") + kCallColumns +
+                          " FROM calls WHERE recording IN ('fetching', 'attaching') AND call_id > ?1"
+                          " ORDER BY call_id LIMIT ?2"),
+        pending(db, "SELECT COUNT(*) FROM calls WHERE recording IN ('waiting', 'fetching', 'attaching')"),
+        deliveries(db, "SELECT COUNT(*) FROM deliveries"),
+        prune(db, "DELETE FROM deliveries WHERE received_at < ?1") {}
+
+  std::optional<CallRecord> load(std::string_view call_id) {
+    Use s(select_call);
+    s->bind(1, std::string(call_id));
+    if (!s->executeStep()) return std::nullopt;
+    return read_call(*s);
+  }
+
+  void save(const CallRecord& r) {
+    if (r.call_id.empty()) throw std::invalid_argument("CallRecord without call_id");
+    Use s(upsert_call);
+    bind_call(*s, r);
+    s->exec();
+  }
+
+  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+    FlowResult result = fn(current);
+    // The step must not move a record to another key: that would orphan or overwrite a call.
+    if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
+    save(result.record);
+    return result;
+  }
+
+  std::vector<CallRecord> read_all(Use& s) {
+    std::vector<CallRecord> out;
+    while (s->executeStep()) out.push_back(read_call(*s));
+    return out;
+  }
+
+  SQLite::Database db;
+  SQLite::Statement insert_delivery;
+  SQLite::Statement select_call;
+  SQLite::Statement upsert_call;
+  SQLite::Statement claim;
+  SQLite::Statement release;
+  SQLite::Statement attach;
+  SQLite::Statement select_attachment;
+  SQLite::Statement earliest;
+  SQLite::Statement due;
+  SQLite::Statement in_flight;
+  SQLite::Statement pending;
+  SQLite::Statement deliveries;
+  SQLite::Statement prune;
+};
+
+SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
+    : impl_(std::make_unique<Impl>(path, options)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
+                                                             const StepFn& fn) {
+  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  DeliveryResult result;
+  const std::optional<std::string_view> call_id = event_call_id(event);
+  {
+    Use s(impl_->insert_delivery);
+    s->bind(1, static_cast<std::int64_t>(now));
+    s->bind(2, std::string(event_type_name(event)));
+    if (call_id)
+      s->bind(3, std::string(*call_id));
+    else
+      s->bind(3);
+    // Raw bytes, exactly as received (a blob: the body is not trusted to be text). A null
+    // pointer would bind NULL, hence "" for an empty body.
+    if (raw_body.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+      throw std::length_error("webhook body too large to store");
+    }
+    s->bind(4, raw_body.empty() ? "" : raw_body.data(), static_cast<int>(raw_body.size()));
+    s->exec();
+  }
+  result.delivery_id = impl_->db.getLastInsertRowid();
+  if (call_id) {
+    CallRecord current = impl_->load(*call_id).value_or(new_call_record(*call_id));
+    FlowResult step = impl_->apply(current, fn);
+    result.record = std::move(step.record);
+    result.actions = std::move(step.actions);
+  }
+  tx.commit();
+  return result;
+}
+
+std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
+  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  std::optional<CallRecord> current = impl_->load(call_id);
+  if (!current) return std::nullopt;
+  FlowResult result = impl_->apply(*current, fn);
+  tx.commit();
+  return result;
+}
+
+std::optional<CallRecord> SqliteStore::load_call(std::string_view call_id) { return impl_->load(call_id); }
+
+void SqliteStore::save_call(const CallRecord& record) { impl_->save(record); }
+
+bool SqliteStore::claim_fetch(std::string_view call_id, TimeMs now) {
+  Use s(impl_->claim);
+  s->bind(1, std::string(call_id));
+  s->bind(2, static_cast<std::int64_t>(now));
+  return s->exec() == 1;
+}
+
+void SqliteStore::release_fetch(std::string_view call_id) {
+  Use s(impl_->release);
+  s->bind(1, std::string(call_id));
+  s->exec();
+}
+
+std::int64_t SqliteStore::release_all_fetch_claims() { return impl_->db.exec("DELETE FROM fetch_claims"); }
+
+bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
+  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  bool inserted = false;
+  {
+    Use s(impl_->attach);
+    s->bind(1, std::string(call_id));
+    s->bind(2, std::string(attachment_id));
+    s->bind(3, static_cast<std::int64_t>(now));
+    inserted = s->exec() == 1;
+  }
+  release_fetch(call_id);
+  tx.commit();
+  return inserted;
+}
+
+std::optional<std::string> SqliteStore::attachment_of(std::string_view call_id) {
+  Use s(impl_->select_attachment);
+  s->bind(1, std::string(call_id));
+  if (!s->executeStep()) return std::nullopt;
+  return s->getColumn(0).getString();
+}
+
+std::optional<TimeMs> SqliteStore::earliest_due() {
+  Use s(impl_->earliest);
+  if (!s->executeStep()) return std::nullopt;
+  return optional_int(s->getColumn(0));
+}
+
+std::vector<CallRecord> SqliteStore::due_calls(TimeMs now, std::size_t limit) {
+  Use s(impl_->due);
+  s->bind(1, static_cast<std::int64_t>(now));
+  s->bind(2, clamp_limit(limit));
+  return impl_->read_all(s);
+}
+
+std::vector<CallRecord> SqliteStore::calls_needing_resume(std::size_t limit, std::string_view after_call_id) {
+  Use s(impl_->in_flight);
+  s->bind(1, std::string(after_call_id));
+  s->bind(2, clamp_limit(limit));
+  return impl_->read_all(s);
+}
+
+std::int64_t SqliteStore::count_pending() {
+  Use s(impl_->pending);
+  s->executeStep();
+  return s->getColumn(0).getInt64();
+}
+
+std::int64_t SqliteStore::delivery_count() {
+  Use s(impl_->deliveries);
+  s->executeStep();
+  return s->getColumn(0).getInt64();
+}
+
+std::int64_t SqliteStore::prune_deliveries(TimeMs before) {
+  Use s(impl_->prune);
+  s->bind(1, static_cast<std::int64_t>(before));
+  return s->exec();
+}
+
+std::string SqliteStore::journal_mode() { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); }
+
+int SqliteStore::synchronous_level() { return impl_->db.execAndGet("PRAGMA synchronous").getInt(); }
+
+std::vector<std::string> SqliteStore::hot_query_plans() {
+  std::vector<std::string> plans;
+  const std::pair<const char*, SQLite::Statement*> hot[] = {
+      {"earliest", &impl_->earliest}, {"due", &impl_->due}, {"in_flight", &impl_->in_flight}, {"pending", &impl_->pending}};
+  for (const auto& [name, statement] : hot) {
+    SQLite::Statement explain(impl_->db, "EXPLAIN QUERY PLAN " + statement->getQuery());
+    std::string plan = std::string(name) + ":";
+    while (explain.executeStep()) plan += " " + explain.getColumn(3).getString() + ";";
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+}  // namespace wavoip

@@ -1,0 +1,377 @@
+// What the SQLite store proves, on real files: WAL is on, a delivery and the call state it
+// causes are written together or not at all, downloads are claimed and recordings attached
+// exactly once (also across two connections), due polls come out in order, everything
+// survives a reopen, and pending calls are served from indexes.
+
+#include "wavoip/store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>  // mkdtemp
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace wavoip {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr TimeMs kT0 = 1'700'000'000'000;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "wavoip-store-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+CallRecord sample_call(const std::string& id) {
+  CallRecord r = new_call_record(id);
+  r.inbox = "sales";
+  r.direction = CallDirection::outgoing;
+  r.caller = "5511999990000";
+  r.receiver = "5511888880000";
+  r.session_id = "789";
+  r.call_kind = "HUMANIZED";
+  r.call_status = "ENDED";
+  r.answered = true;
+  r.duration_s = 45;
+  r.ended_at = kT0;
+  r.recording = RecordingState::waiting;
+  r.reason = "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)";
+  r.record_url = "https://storage.wavoip.com/" + id;
+  r.attempt = 3;
+  r.next_attempt_at = kT0 + 270'000;
+  r.deadline_at = kT0 + 14'400'000;
+  r.last_result = "HTTP 404";
+  r.recording_file = "/data/" + id + ".mp3";
+  r.content_type = "audio/mpeg";
+  r.recording_bytes = 5'000'000'000ULL;  // above 32 bits
+  r.message_requested = true;
+  r.message_id = "msg-" + id;
+  r.created_at = kT0 - 60'000;
+  r.updated_at = kT0;
+  return r;
+}
+
+Event record_event(const std::string& id, const std::string& status) {
+  RecordEvent ev;
+  ev.call_id = id;
+  ev.record_status = Coded<RecordStatus>{record_status_from_text(status), status};
+  return ev;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::string db_path() const { return (dir.path() / "wavoip.sqlite").string(); }
+  SqliteStore& store() {
+    if (!store_) store_ = std::make_unique<SqliteStore>(db_path());
+    return *store_;
+  }
+  void reopen() {
+    store_.reset();
+    store_ = std::make_unique<SqliteStore>(db_path());
+  }
+
+  // The real flow step, as the plugin glue runs it.
+  Store::StepFn flow(const FlowInput& input, TimeMs now) {
+    return [input, now, this](const CallRecord& r) { return step(r, input, now, config); };
+  }
+
+  TempDir dir;
+  Config config;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(StoreTest, OpensInWalWithNormalSyncAndVersionedSchema) {
+  EXPECT_EQ(store().journal_mode(), "wal");
+  EXPECT_EQ(store().synchronous_level(), 1);  // NORMAL
+  store().save_call(sample_call("A"));
+  EXPECT_TRUE(fs::exists(db_path() + "-wal"));
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
+}
+
+TEST_F(StoreTest, FullSyncOnRequest) {
+  SqliteStore full(db_path(), SqliteOptions{SyncMode::full, 1000});
+  EXPECT_EQ(full.synchronous_level(), 2);  // FULL
+}
+
+TEST_F(StoreTest, RefusesASchemaFromTheFuture) {
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA user_version = 99");
+  }
+  EXPECT_THROW(SqliteStore s(db_path()), std::runtime_error);
+}
+
+TEST_F(StoreTest, RefusesAFileThatIsNotADatabase) {
+  { std::ofstream(db_path()) << "this is not sqlite, just text that is long enough to have a header"; }
+  EXPECT_THROW(SqliteStore s(db_path()), std::runtime_error);
+}
+
+TEST_F(StoreTest, DeliveryAndCallStateAreWrittenTogether) {
+  const Event ev = record_event("CALL-1", "RECORDING");
+  const auto result =
+      store().record_delivery_and_apply(R"({"type":"RECORD"})", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  EXPECT_GT(result.delivery_id, 0);
+  ASSERT_TRUE(result.record);
+  EXPECT_EQ(result.record->recording, RecordingState::waiting);
+  EXPECT_FALSE(result.actions.empty());
+  EXPECT_EQ(store().delivery_count(), 1);
+  const auto saved = store().load_call("CALL-1");
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(*saved, *result.record);
+}
+
+TEST_F(StoreTest, NothingIsWrittenWhenTheStepThrows) {
+  store().save_call(sample_call("CALL-1"));
+  const CallRecord before = *store().load_call("CALL-1");
+  const Event ev = record_event("CALL-1", "READY");
+  EXPECT_THROW(store().record_delivery_and_apply(
+                   "{}", ev, kT0, [](const CallRecord&) -> FlowResult { throw std::runtime_error("step failed"); }),
+               std::runtime_error);
+  EXPECT_EQ(store().delivery_count(), 0);
+  EXPECT_EQ(*store().load_call("CALL-1"), before);
+  // The connection is still usable afterwards.
+  store().record_delivery_and_apply("{}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  EXPECT_EQ(store().delivery_count(), 1);
+  EXPECT_EQ(store().load_call("CALL-1")->recording, RecordingState::fetching);
+}
+
+TEST_F(StoreTest, AStepMayNotChangeTheCallId) {
+  const Event ev = record_event("CALL-1", "READY");
+  EXPECT_THROW(store().record_delivery_and_apply("{}", ev, kT0,
+                                                 [](const CallRecord& r) {
+                                                   FlowResult out{r, {}};
+                                                   out.record.call_id = "OTHER";
+                                                   return out;
+                                                 }),
+               std::logic_error);
+  EXPECT_EQ(store().delivery_count(), 0);
+  EXPECT_FALSE(store().load_call("OTHER"));
+}
+
+TEST_F(StoreTest, RawBodyIsStoredByteForByte) {
+  const std::string body("{\"type\":\"DEVICE\"}\0\xff\xfe tail", 25);
+  store().record_delivery_and_apply(body, Event{DeviceEvent{}}, kT0, flow(ManualRetry{}, kT0));
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  SQLite::Statement q(raw, "SELECT body, type, call_id, received_at FROM deliveries");
+  ASSERT_TRUE(q.executeStep());
+  const SQLite::Column blob = q.getColumn(0);
+  EXPECT_EQ(std::string(static_cast<const char*>(blob.getBlob()), static_cast<std::size_t>(blob.getBytes())), body);
+  EXPECT_EQ(q.getColumn(1).getString(), "DEVICE");
+  EXPECT_TRUE(q.getColumn(2).isNull());
+  EXPECT_EQ(q.getColumn(3).getInt64(), kT0);
+}
+
+TEST_F(StoreTest, EventsWithoutACallOnlyRecordTheDelivery) {
+  bool ran = false;
+  const auto result =
+      store().record_delivery_and_apply("{}", Event{UnknownEvent{"MESSAGE"}}, kT0, [&ran](const CallRecord& r) {
+        ran = true;
+        return FlowResult{r, {}};
+      });
+  EXPECT_FALSE(ran);
+  EXPECT_FALSE(result.record);
+  EXPECT_TRUE(result.actions.empty());
+  EXPECT_EQ(store().delivery_count(), 1);
+  EXPECT_EQ(store().count_pending(), 0);
+}
+
+TEST_F(StoreTest, DuplicateDeliveriesAreAllKeptButChangeTheCallOnce) {
+  const Event ev = record_event("CALL-1", "READY");
+  const auto first = store().record_delivery_and_apply("{}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  const auto second =
+      store().record_delivery_and_apply("{}", ev, kT0 + 1000, flow(std::get<RecordEvent>(ev), kT0 + 1000));
+  EXPECT_EQ(store().delivery_count(), 2);
+  EXPECT_NE(first.delivery_id, second.delivery_id);
+  auto starts = [](const std::vector<Action>& actions) {
+    return std::count_if(actions.begin(), actions.end(),
+                         [](const Action& a) { return std::holds_alternative<StartFetch>(a); });
+  };
+  EXPECT_EQ(starts(first.actions), 1);
+  EXPECT_EQ(starts(second.actions), 0);
+}
+
+TEST_F(StoreTest, EveryFieldSurvivesSaveAndLoad) {
+  const CallRecord full = sample_call("FULL");
+  store().save_call(full);
+  EXPECT_EQ(*store().load_call("FULL"), full);
+
+  CallRecord sparse = new_call_record("SPARSE");  // every optional empty
+  sparse.created_at = kT0;
+  sparse.updated_at = kT0;
+  store().save_call(sparse);
+  EXPECT_EQ(*store().load_call("SPARSE"), sparse);
+
+  CallRecord changed = full;
+  changed.recording = RecordingState::attached;
+  changed.next_attempt_at.reset();
+  store().save_call(changed);  // replaces, does not duplicate
+  EXPECT_EQ(*store().load_call("FULL"), changed);
+  EXPECT_FALSE(store().load_call("MISSING"));
+}
+
+TEST_F(StoreTest, ApplyToCallRunsOnlyForKnownCalls) {
+  EXPECT_FALSE(store().apply_to_call("NOPE", flow(ManualRetry{}, kT0)));
+  CallRecord r = sample_call("C");
+  r.recording = RecordingState::failed;
+  r.next_attempt_at.reset();
+  store().save_call(r);
+  const auto result = store().apply_to_call("C", flow(ManualRetry{}, kT0 + 5000));
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->record.recording, RecordingState::fetching);
+  EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
+}
+
+TEST_F(StoreTest, FetchIsClaimedExactlyOnceAcrossConnections) {
+  SqliteStore other(db_path());  // a second connection to the same file
+  EXPECT_TRUE(store().claim_fetch("C", kT0));
+  EXPECT_FALSE(store().claim_fetch("C", kT0));
+  EXPECT_FALSE(other.claim_fetch("C", kT0));
+  EXPECT_TRUE(other.claim_fetch("D", kT0)) << "claims are per call";
+  store().release_fetch("C");
+  EXPECT_TRUE(other.claim_fetch("C", kT0 + 1));
+  EXPECT_FALSE(store().claim_fetch("C", kT0 + 1));
+  EXPECT_EQ(store().release_all_fetch_claims(), 2);
+  EXPECT_TRUE(store().claim_fetch("C", kT0 + 2));
+}
+
+TEST_F(StoreTest, AttachmentIsRecordedOnceAndEndsFetching) {
+  ASSERT_TRUE(store().claim_fetch("C", kT0));
+  EXPECT_TRUE(store().mark_attached("C", "att-1", kT0));
+  EXPECT_FALSE(store().mark_attached("C", "att-2", kT0 + 1));
+  SqliteStore other(db_path());
+  EXPECT_FALSE(other.mark_attached("C", "att-3", kT0 + 2));
+  EXPECT_EQ(store().attachment_of("C"), "att-1");
+  EXPECT_FALSE(store().attachment_of("D"));
+  EXPECT_FALSE(store().claim_fetch("C", kT0 + 3)) << "an attached call is never fetched again";
+  EXPECT_FALSE(other.claim_fetch("C", kT0 + 3));
+}
+
+TEST_F(StoreTest, DuePollsComeOutEarliestFirst) {
+  EXPECT_FALSE(store().earliest_due());
+  const std::pair<const char*, std::optional<TimeMs>> calls[] = {{"late", kT0 + 30},     {"b-tie", kT0 + 10},
+                                                                 {"mid", kT0 + 20},      {"a-tie", kT0 + 10},
+                                                                 {"none", std::nullopt}, {"future", kT0 + 50}};
+  for (const auto& [id, at] : calls) {
+    CallRecord r = sample_call(id);
+    r.next_attempt_at = at;
+    store().save_call(r);
+  }
+  EXPECT_EQ(store().earliest_due(), kT0 + 10);
+  std::vector<std::string> ids;
+  for (const CallRecord& r : store().due_calls(kT0 + 25, 10)) ids.push_back(r.call_id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"a-tie", "b-tie", "mid"}));
+  EXPECT_EQ(store().due_calls(kT0 + 25, 2).size(), 2u);
+  EXPECT_TRUE(store().due_calls(kT0 + 9, 10).empty());
+  EXPECT_EQ(store().due_calls(kT0 + 1000, 100).size(), 5u);
+}
+
+TEST_F(StoreTest, InFlightCallsArePagedForResume) {
+  const std::pair<const char*, RecordingState> calls[] = {
+      {"c1", RecordingState::fetching}, {"c2", RecordingState::waiting},  {"c3", RecordingState::attaching},
+      {"c4", RecordingState::attached}, {"c5", RecordingState::fetching}, {"c6", RecordingState::failed}};
+  for (const auto& [id, state] : calls) {
+    CallRecord r = sample_call(id);
+    r.recording = state;
+    store().save_call(r);
+  }
+  auto page = store().calls_needing_resume(2, "");
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].call_id, "c1");
+  EXPECT_EQ(page[1].call_id, "c3");
+  page = store().calls_needing_resume(2, page.back().call_id);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].call_id, "c5");
+  EXPECT_TRUE(store().calls_needing_resume(2, "c5").empty());
+  EXPECT_EQ(store().count_pending(), 4);  // waiting + fetching + attaching
+}
+
+TEST_F(StoreTest, PruningRemovesOnlyOldDeliveries) {
+  for (int i = 0; i < 5; ++i) {
+    store().record_delivery_and_apply("{}", Event{DeviceEvent{}}, kT0 + i, flow(ManualRetry{}, kT0));
+  }
+  EXPECT_EQ(store().prune_deliveries(kT0 + 3), 3);
+  EXPECT_EQ(store().delivery_count(), 2);
+}
+
+TEST_F(StoreTest, ReopeningKeepsEverything) {
+  const Event ev = record_event("CALL-1", "RECORDING");
+  store().record_delivery_and_apply("{\"type\":\"RECORD\"}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  store().save_call(sample_call("CALL-2"));
+  ASSERT_TRUE(store().claim_fetch("CALL-2", kT0));
+  ASSERT_TRUE(store().mark_attached("CALL-3", "att-9", kT0));
+  ASSERT_TRUE(store().claim_fetch("CALL-4", kT0));
+  const CallRecord call1 = *store().load_call("CALL-1");
+
+  reopen();
+  EXPECT_EQ(store().delivery_count(), 1);
+  EXPECT_EQ(*store().load_call("CALL-1"), call1);
+  EXPECT_EQ(*store().load_call("CALL-2"), sample_call("CALL-2"));
+  EXPECT_EQ(store().attachment_of("CALL-3"), "att-9");
+  EXPECT_FALSE(store().claim_fetch("CALL-4", kT0)) << "claims are durable until released";
+  EXPECT_EQ(store().earliest_due(), std::min(*call1.next_attempt_at, *sample_call("CALL-2").next_attempt_at));
+}
+
+// Many pending calls: the queries the timer and the restart use must come from indexes, not from
+// scanning (or loading) the table. SQLite's own query plan says so; times go to bench/.
+TEST_F(StoreTest, PendingCallQueriesAreServedFromIndexes) {
+  constexpr std::int64_t kRows = 200'000;
+  store();  // creates the schema
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA synchronous=OFF");
+    raw.exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < " + std::to_string(kRows) +
+             ") INSERT INTO calls (call_id, recording, next_attempt_at, deadline_at, created_at, updated_at) "
+             "SELECT printf('CALL%07d', i), CASE WHEN i % 1000 = 7 THEN 'fetching' ELSE 'waiting' END, "
+             "CASE WHEN i % 1000 = 7 THEN NULL ELSE " +
+             std::to_string(kT0) + " + ((i * 7919) % " + std::to_string(kRows) + ") END, " + std::to_string(kT0) +
+             " + 14400000, " + std::to_string(kT0) + ", " + std::to_string(kT0) + " FROM n");
+    raw.exec("ANALYZE");  // the planner must prefer the indexes even with real statistics
+  }
+
+  const std::optional<TimeMs> earliest = store().earliest_due();
+  const std::vector<CallRecord> due = store().due_calls(kT0 + 500, 100);
+  const std::vector<CallRecord> resume = store().calls_needing_resume(100, "");
+
+  EXPECT_EQ(earliest, kT0);
+  ASSERT_EQ(due.size(), 100u);
+  EXPECT_TRUE(std::is_sorted(due.begin(), due.end(), [](const CallRecord& a, const CallRecord& b) {
+    return a.next_attempt_at < b.next_attempt_at;
+  }));
+  EXPECT_LE(*due.back().next_attempt_at, kT0 + 500);
+  ASSERT_EQ(resume.size(), 100u);
+  EXPECT_EQ(resume.front().call_id, "CALL0000007");
+  EXPECT_EQ(store().count_pending(), kRows);
+
+  const std::vector<std::string> plans = store().hot_query_plans();
+  ASSERT_EQ(plans.size(), 4u);
+  for (const std::string& plan : plans) {
+    EXPECT_NE(plan.find("USING"), std::string::npos) << plan;
+    EXPECT_NE(plan.find("INDEX"), std::string::npos) << plan;
+    // "SCAN calls;" alone would be a full table scan.
+    EXPECT_EQ(plan.find("SCAN calls;"), std::string::npos) << plan;
+  }
+}
+
+}  // namespace
+}  // namespace wavoip
