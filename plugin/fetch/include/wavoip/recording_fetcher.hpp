@@ -1,0 +1,107 @@
+// Downloads call recordings with libcurl's multi interface, driven by the host's event loop,
+// streaming each body to a file and classifying the outcome for the per-call flow.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "wavoip/event_loop.hpp"
+
+namespace wavoip {
+
+// Download guards and limits. The defaults are the production settings.
+struct FetchOptions {
+  // Development mode for the local WaVoIP simulator: also allows `http`, and allows loopback
+  // addresses (127/8, ::1). Every other forbidden range stays forbidden, and plain `http` is
+  // still refused towards any non-loopback address. Never enable it in production.
+  bool allow_insecure_loopback = false;
+  // Redirect hops followed (CURLOPT_MAXREDIRS); each hop's connection is re-checked.
+  long max_redirects = 3;
+  // Largest recording accepted, counted in the write callback (and CURLOPT_MAXFILESIZE_LARGE).
+  uint64_t max_bytes = uint64_t{200} * 1024 * 1024;
+  // Time allowed for DNS + TCP + TLS (0 = libcurl's default, 300 s).
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(15)};
+  // Whole transfer, redirects included, queueing behind max_connections included (0 = none).
+  std::chrono::milliseconds total_timeout{std::chrono::minutes(15)};
+  // A transfer slower than low_speed_limit bytes/s for low_speed_time is abandoned as stalled.
+  long low_speed_limit = 1024;
+  std::chrono::seconds low_speed_time{60};
+  // Connections open at once across all transfers (CURLMOPT_MAX_TOTAL_CONNECTIONS); further
+  // transfers wait in libcurl's queue. 0 = unlimited.
+  long max_connections = 8;
+  std::string user_agent = "wavoip-recordings-plugin/0.1 (helpdesk call recordings; libcurl)";
+  // Optional CA bundle file (CURLOPT_CAINFO); empty = libcurl's default trust store.
+  std::string ca_file;
+};
+
+struct FetchRequest {
+  std::string call_id;    // only echoed back in the result, for logs
+  std::string url;        // http(s) URL; attacker-controlled, the guards apply
+  std::string dest_path;  // file to stream into (created 0600, truncated); removed unless ready
+};
+
+enum class DownloadKind {
+  kReady,           // 2xx, audio/* content type, non-empty body: the file at `path` is complete
+  kNotReady,        // 404, a 2xx non-audio body ({"status":"RECORDING"}), empty audio: poll again
+  kTransientError,  // network trouble, timeouts, truncated bodies, 5xx, 408, 429: retry later
+  kPermanentError,  // 401/403/410 and other 4xx, an unusable URL: retrying the same URL won't help
+  kBlocked,         // a download guard refused it: scheme, address, redirects, size cap
+};
+
+std::string_view to_string(DownloadKind kind);
+
+struct FetchResult {
+  uint64_t id = 0;
+  std::string call_id;
+  DownloadKind kind = DownloadKind::kTransientError;
+  long http_status = 0;       // of the last response; 0 when none arrived
+  std::string content_type;   // of the last response, as sent; empty when none
+  uint64_t bytes = 0;         // body bytes received from the last response
+  std::string path;           // dest_path when kind == kReady, else empty (the file is gone)
+  std::string detail;         // for the helpdesk agent: "HTTP 404", "timed out after 30 s", ...
+  std::string body_preview;   // first bytes (<= 1 KiB) of a non-audio body, e.g. a JSON status
+  int64_t elapsed_ms = 0;     // by the event loop's clock
+};
+
+// One per plugin instance, used on the loop thread only. The loop must outlive the fetcher.
+//
+// Callbacks: each fetch() ends in exactly one on_done call, always from a later loop iteration
+// (never from inside fetch()), unless cancel() or the destructor comes first. on_done may call
+// fetch() and cancel() and may destroy the fetcher.
+class RecordingFetcher {
+ public:
+  using DoneCallback = std::function<void(const FetchResult&)>;
+
+  RecordingFetcher(EventLoop& loop, FetchOptions options);
+  ~RecordingFetcher();  // abandons transfers in flight: no callbacks, partial files removed
+
+  RecordingFetcher(const RecordingFetcher&) = delete;
+  RecordingFetcher& operator=(const RecordingFetcher&) = delete;
+  RecordingFetcher(RecordingFetcher&&) = delete;
+  RecordingFetcher& operator=(RecordingFetcher&&) = delete;
+
+  // Starts a download and returns its id (never 0).
+  uint64_t fetch(FetchRequest request, DoneCallback on_done);
+
+  // Stops a download whose callback has not run yet: its file is removed and on_done is never
+  // called. Returns false for unknown or already delivered ids.
+  bool cancel(uint64_t id);
+
+  // Downloads started whose callback has not run yet (and not cancelled).
+  size_t in_flight() const;
+
+  // Connections the address guard refused so far (each resolved address counts once).
+  uint64_t refused_connections() const;
+
+  const FetchOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wavoip

@@ -1,0 +1,14 @@
+// Readable gtest failure messages for the fetch types.
+#pragma once
+
+#include <ostream>
+
+#include "wavoip/address_policy.hpp"
+#include "wavoip/recording_fetcher.hpp"
+
+namespace wavoip {
+
+inline void PrintTo(DownloadKind kind, std::ostream* out) { *out << to_string(kind); }
+inline void PrintTo(AddressClass address_class, std::ostream* out) { *out << describe(address_class); }
+
+}  // namespace wavoip
