@@ -1,0 +1,122 @@
+// The stub helpdesk's own data: conversations (inbox, contact), call messages found by a
+// plugin's external key, and attachments found by a plugin's idempotency key. SQLite in WAL
+// mode; duplicates are prevented by unique constraints, not by check-then-insert. Throws
+// SQLite::Exception on storage failures. [main-thread]
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace SQLite {
+class Database;
+}
+
+namespace hdp::host {
+
+struct CallMessageUpsert {
+  std::string plugin_id;
+  std::string external_key;
+  std::string inbox;    // empty: keep the message's inbox, or "default" for a new one
+  std::string contact;  // empty: keep the message's contact, or the unknown-contact conversation
+  int32_t direction = 0;                   // 0 (unknown) keeps the stored value
+  std::optional<std::string> call_status;  // nullopt keeps the stored value
+  std::optional<int64_t> duration_s;       // nullopt keeps the stored value
+};
+
+struct ConversationRow {
+  int64_t id = 0;
+  std::string inbox;
+  std::string contact;  // empty: the conversation of calls whose contact is not known yet
+  int64_t created_at_ms = 0;
+  int64_t last_activity_ms = 0;
+  int64_t message_count = 0;
+};
+
+struct MessageRow {
+  int64_t id = 0;
+  int64_t conversation_id = 0;
+  std::string inbox;
+  std::string contact;
+  std::string plugin_id;
+  std::string external_key;
+  int32_t direction = 0;
+  std::optional<std::string> call_status;
+  std::optional<int64_t> duration_s;
+  int32_t recording_status = 0;
+  std::string recording_reason;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+struct AttachmentRow {
+  int64_t id = 0;
+  std::string plugin_id;
+  std::string idempotency_key;
+  int64_t message_id = 0;
+  std::string file_name;
+  std::string mime_type;
+  int64_t size_bytes = 0;
+  std::string stored_path;
+  int64_t created_at_ms = 0;
+};
+
+struct AttachmentInsert {
+  std::string plugin_id;
+  std::string idempotency_key;
+  int64_t message_id = 0;
+  std::string file_name;
+  std::string mime_type;
+  int64_t size_bytes = 0;
+  std::string stored_path;
+};
+
+struct AttachmentInsertResult {
+  int64_t attachment_id = 0;
+  bool already_attached = false;  // the key existed; nothing was stored
+};
+
+class HelpdeskStore {
+ public:
+  static constexpr std::string_view kDefaultInbox = "default";
+
+  // Opens (creating) the database file. now_ms gives the timestamps (the host's wall clock).
+  HelpdeskStore(const std::filesystem::path& database_file, std::function<int64_t()> now_ms);
+  ~HelpdeskStore();
+  HelpdeskStore(const HelpdeskStore&) = delete;
+  HelpdeskStore& operator=(const HelpdeskStore&) = delete;
+
+  // Creates the message or updates it; moves it to the right conversation when the contact (or
+  // inbox) becomes known. Returns the message id, stable for (plugin_id, external_key).
+  int64_t upsert_call_message(const CallMessageUpsert& upsert);
+
+  // False when plugin_id has no message message_id.
+  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status,
+                            std::string_view reason);
+  bool message_belongs_to(std::string_view plugin_id, int64_t message_id);
+
+  std::optional<MessageRow> message(int64_t message_id);
+  // Every plugin's message with this key (or only plugin_id's when not empty).
+  std::vector<MessageRow> messages_by_key(std::string_view external_key, std::string_view plugin_id);
+  std::vector<ConversationRow> conversations();
+  std::optional<ConversationRow> conversation(int64_t conversation_id);
+  std::vector<MessageRow> conversation_messages(int64_t conversation_id);
+
+  // INSERT ... ON CONFLICT DO NOTHING on (plugin_id, idempotency_key); when the key exists the
+  // existing attachment's id comes back with already_attached.
+  AttachmentInsertResult insert_attachment(const AttachmentInsert& insert);
+  std::optional<AttachmentRow> attachment(int64_t attachment_id);
+  std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key);
+  std::vector<AttachmentRow> message_attachments(int64_t message_id);
+
+ private:
+  std::unique_ptr<SQLite::Database> db_;
+  std::function<int64_t()> now_ms_;
+};
+
+}  // namespace hdp::host

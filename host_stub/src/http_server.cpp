@@ -1,0 +1,513 @@
+#include "http_server.hpp"
+
+#include <array>
+#include <ctime>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/none.hpp>
+#include <boost/beast/core/buffers_generator.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/file_body.hpp>
+#include <boost/beast/http/message_generator.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "log.hpp"
+
+namespace hdp::host {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string http_date(int64_t unix_seconds) {
+  const auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 64> buf{};
+  const size_t n = std::strftime(buf.data(), buf.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return std::string(buf.data(), n);
+}
+
+namespace {
+
+class Session;
+
+// While a deferred answer is awaited, the connection is read to notice the client leaving;
+// pipelined bytes are kept up to this much.
+constexpr size_t kMaxBufferedWhileWaiting = 64 * 1024;
+// After the last answer on a connection, unread input is drained (so the close is not a reset
+// that could destroy the answer in flight) for at most this long and this much.
+constexpr std::chrono::milliseconds kLingerTime{1000};
+constexpr size_t kMaxLingerBytes = 1024 * 1024;
+
+std::string peer_text(const tcp::endpoint& endpoint) {
+  asio::ip::address address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address.to_string();
+}
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const std::string address = endpoint.address().to_string();
+  const std::string port = std::to_string(endpoint.port());
+  return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
+}
+
+}  // namespace
+
+// State shared by the listener and its sessions; sessions keep it alive.
+class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
+ public:
+  Impl(asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
+       DispatchFunction dispatch)
+      : io(io),
+        log(log),
+        limits(limits),
+        body_limit(std::move(body_limit)),
+        dispatch(std::move(dispatch)),
+        acceptor(io) {}
+
+  void do_accept();
+  void on_accept(const beast::error_code& ec, tcp::socket socket);
+  void add(Session* session, const std::shared_ptr<Session>& shared);
+  void remove(Session* session);
+
+  asio::io_context& io;
+  Logger& log;
+  const HttpServerLimits limits;
+  const BodyLimitFunction body_limit;
+  const DispatchFunction dispatch;
+  tcp::acceptor acceptor;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  bool stopping = false;
+  std::function<void()> on_drained;
+  uint64_t refused_connections = 0;
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Impl> server)
+      : stream_(std::move(socket)), server_(std::move(server)) {
+    beast::error_code ec;
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    peer_ = ec ? std::string("unknown") : peer_text(remote);
+  }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  ~Session() { server_->remove(this); }
+
+  void run() {
+    server_->add(this, shared_from_this());
+    do_read();
+  }
+
+  // The server is stopping: close now unless an answer is on its way.
+  void on_server_stop() {
+    if (phase_ == Phase::reading) close_now();
+  }
+
+  void close_now() {
+    if (phase_ == Phase::closed) return;
+    phase_ = Phase::closed;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+ private:
+  enum class Phase { reading, dispatching, awaiting, writing, lingering, closed };
+
+  // --- reading a request ------------------------------------------------------------------
+
+  void do_read() {
+    phase_ = Phase::reading;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_->limits.header_limit_bytes));
+    // The route decides the body limit once the header is known.
+    parser_->body_limit(boost::none);
+    if (buffer_.size() > 0) {  // a pipelined request is already here
+      do_read_header();
+      return;
+    }
+    stream_.expires_after(server_->limits.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            beast::bind_front_handler(&Session::on_first_bytes, shared_from_this()));
+  }
+
+  void on_first_bytes(beast::error_code ec, std::size_t bytes) {
+    if (ec) return close_now();  // idle timeout, client closed, server stopping
+    buffer_.commit(bytes);
+    do_read_header();
+  }
+
+  void do_read_header() {
+    // One deadline for the whole header: a client trickling bytes does not extend it.
+    stream_.expires_after(server_->limits.header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == http::error::header_limit) return answer_error(431, "request header too large");
+    if (ec == beast::error::timeout) {
+      server_->log.debug("dropping " + peer_ + ": no complete request header in time");
+      return close_now();
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return close_now();
+    }
+    if (ec) return answer_error(400, "bad request");
+
+    const auto& header = parser_->get();
+    const std::string_view target = header.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    const uint64_t limit = server_->body_limit(header.method_string(), path);
+    if (const auto length = parser_->content_length(); length && *length > limit) {
+      return answer_error(413, "request body too large");
+    }
+    parser_->body_limit(limit);
+    if (parser_->is_done()) return on_request();
+    if (beast::iequals(header[http::field::expect], "100-continue")) {
+      // The client waits for this before it sends the body.
+      auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                        header.version());
+      stream_.expires_after(server_->limits.write_timeout);
+      http::async_write(stream_, *interim,
+                        [self = shared_from_this(), interim](beast::error_code wec, std::size_t) {
+                          if (wec) return self->close_now();
+                          self->do_read_body();
+                        });
+      return;
+    }
+    do_read_body();
+  }
+
+  void do_read_body() {
+    stream_.expires_after(server_->limits.body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec == http::error::body_limit) return answer_error(413, "request body too large");
+    if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+        ec == http::error::partial_message || ec == asio::error::eof ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+      return close_now();
+    }
+    if (ec) return answer_error(400, "bad request");
+    on_request();
+  }
+
+  // --- handing the request over ----------------------------------------------------------
+
+  void on_request() {
+    http::request<http::string_body> message = parser_->release();
+    parser_.reset();
+    version_ = message.version();
+    keep_alive_ = message.keep_alive();
+    head_ = message.method() == http::verb::head;
+    if (server_->stopping) {
+      keep_alive_ = false;
+      return answer(HttpResponse::error(503, "the host is shutting down"));
+    }
+
+    HttpRequest request;
+    request.method = message.method_string();
+    request.target = message.target();
+    const size_t question = request.target.find('?');
+    request.path = request.target.substr(0, question);
+    if (question != std::string::npos) request.query = request.target.substr(question + 1);
+    request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
+    for (const auto& field : message) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.peer_address = peer_;
+
+    const uint64_t serial = ++request_serial_;
+    responder_ = std::make_shared<Responder>(
+        [weak = weak_from_this(), serial](HttpResponse&& response) {
+          if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
+        });
+    phase_ = Phase::dispatching;
+    const auto responder = responder_;  // the handler may answer and drop responder_
+    server_->dispatch(std::move(request), responder);
+    if (phase_ != Phase::dispatching) return;  // closed meanwhile
+    if (answer_) return do_write();
+    // Deferred: wait for the answer, and notice the client leaving.
+    phase_ = Phase::awaiting;
+    stream_.expires_never();
+    do_watch_read();
+  }
+
+  void on_answer(uint64_t serial, HttpResponse&& response) {
+    if (serial != request_serial_ || answer_ || phase_ == Phase::closed) return;
+    answer_ = std::move(response);
+    if (phase_ == Phase::dispatching) return;  // written when dispatch returns
+    if (phase_ != Phase::awaiting) return;
+    if (watch_read_pending_) {
+      // The watch read completes with operation_aborted and then writes.
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+      return;
+    }
+    do_write();
+  }
+
+  void do_watch_read() {
+    watch_read_pending_ = true;
+    stream_.async_read_some(buffer_.prepare(4096),
+                            beast::bind_front_handler(&Session::on_watch_read, shared_from_this()));
+  }
+
+  void on_watch_read(beast::error_code ec, std::size_t bytes) {
+    watch_read_pending_ = false;
+    if (!ec) buffer_.commit(bytes);
+    if (phase_ == Phase::closed) return;
+    if (answer_) return do_write();
+    if (ec) {
+      // The client went away before the answer.
+      auto responder = std::move(responder_);
+      if (responder) responder->client_gone();
+      close_now();
+      return;
+    }
+    if (buffer_.size() < kMaxBufferedWhileWaiting) do_watch_read();
+  }
+
+  // --- answering -------------------------------------------------------------------------
+
+  void answer_error(unsigned status, std::string_view message) {
+    version_ = 11;
+    keep_alive_ = false;
+    head_ = false;
+    answer(HttpResponse::error(status, message));
+  }
+
+  void answer(HttpResponse&& response) {
+    answer_ = std::move(response);
+    do_write();
+  }
+
+  template <class Body>
+  void fill_header(http::response<Body>& res, const HttpResponse& answer, bool keep_alive) {
+    res.set(http::field::server, "hdp-stub-host");
+    res.set(http::field::date, http_date(std::time(nullptr)));
+    if (!answer.content_type.empty()) res.set(http::field::content_type, answer.content_type);
+    for (const auto& [name, value] : answer.headers) res.insert(name, value);
+    res.keep_alive(keep_alive);
+  }
+
+  http::message_generator build(HttpResponse&& answer, bool keep_alive) {
+    const auto status = static_cast<http::status>(answer.status);
+    const bool no_body = answer.status == 204 || answer.status == 304;
+    if (answer.file) {
+      beast::error_code ec;
+      http::file_body::value_type file;
+      file.open(answer.file->c_str(), beast::file_mode::scan, ec);
+      if (ec) return build(HttpResponse::error(404, "file not found"), keep_alive);
+      const std::uint64_t size = file.size();
+      if (head_) {
+        http::response<http::empty_body> res{status, version_};
+        fill_header(res, answer, keep_alive);
+        res.content_length(size);
+        return http::message_generator(std::move(res));
+      }
+      http::response<http::file_body> res{std::piecewise_construct, std::make_tuple(std::move(file)),
+                                          std::make_tuple(status, version_)};
+      fill_header(res, answer, keep_alive);
+      res.content_length(size);
+      return http::message_generator(std::move(res));
+    }
+    if (head_ || no_body) {
+      http::response<http::empty_body> res{status, version_};
+      fill_header(res, answer, keep_alive);
+      if (!no_body) res.content_length(answer.body.size());
+      return http::message_generator(std::move(res));
+    }
+    http::response<http::string_body> res{status, version_};
+    fill_header(res, answer, keep_alive);
+    res.body() = std::move(answer.body);
+    res.prepare_payload();
+    return http::message_generator(std::move(res));
+  }
+
+  void do_write() {
+    phase_ = Phase::writing;
+    responder_.reset();
+    const bool keep_alive = keep_alive_ && !server_->stopping;
+    HttpResponse answer = std::move(*answer_);
+    answer_.reset();
+    stream_.expires_after(answer.file ? server_->limits.file_write_timeout : server_->limits.write_timeout);
+    beast::async_write(stream_, build(std::move(answer), keep_alive),
+                       beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
+  }
+
+  void on_write(bool keep_alive, beast::error_code ec, std::size_t /*bytes*/) {
+    if (ec) return close_now();
+    if (!keep_alive || server_->stopping) return do_linger();
+    do_read();
+  }
+
+  // --- closing ---------------------------------------------------------------------------
+
+  void do_linger() {
+    phase_ = Phase::lingering;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(kLingerTime);
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            beast::bind_front_handler(&Session::on_linger, shared_from_this()));
+  }
+
+  void on_linger(beast::error_code ec, std::size_t bytes) {
+    lingered_ += bytes;
+    if (ec || lingered_ > kMaxLingerBytes || phase_ != Phase::lingering) return close_now();
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            beast::bind_front_handler(&Session::on_linger, shared_from_this()));
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<HttpServer::Impl> server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_;
+  Phase phase_ = Phase::reading;
+  std::shared_ptr<Responder> responder_;
+  std::optional<HttpResponse> answer_;
+  uint64_t request_serial_ = 0;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  bool watch_read_pending_ = false;
+  size_t lingered_ = 0;
+};
+
+}  // namespace
+
+void HttpServer::Impl::do_accept() {
+  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    self->on_accept(ec, std::move(socket));
+  });
+}
+
+void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
+  if (stopping || !acceptor.is_open()) return;
+  if (ec) {
+    if (ec != asio::error::operation_aborted) log.warning("accept: " + ec.message());
+  } else if (sessions.size() >= limits.max_connections) {
+    // Over the cap: close at once; a busy host must not run out of descriptors.
+    if (refused_connections++ % 100 == 0) {
+      log.warning("connection cap of " + std::to_string(limits.max_connections) +
+                  " reached; closing new connections");
+    }
+    beast::error_code ignored;
+    socket.close(ignored);
+  } else {
+    std::make_shared<Session>(std::move(socket), shared_from_this())->run();
+  }
+  do_accept();
+}
+
+void HttpServer::Impl::add(Session* session, const std::shared_ptr<Session>& shared) {
+  sessions.emplace(session, shared);
+}
+
+void HttpServer::Impl::remove(Session* session) {
+  sessions.erase(session);
+  if (stopping && sessions.empty() && on_drained) {
+    asio::post(io, std::exchange(on_drained, nullptr));
+  }
+}
+
+HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits,
+                       BodyLimitFunction body_limit, DispatchFunction dispatch)
+    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch))) {}
+
+HttpServer::~HttpServer() {
+  impl_->stopping = true;
+  impl_->on_drained = nullptr;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  close_all();
+}
+
+std::optional<std::string> HttpServer::listen(const std::string& host, uint16_t port) {
+  beast::error_code ec;
+  tcp::resolver resolver(impl_->io);
+  const auto results = resolver.resolve(host, std::to_string(port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) return "cannot resolve " + host + ": " + ec.message();
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+  tcp::acceptor& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    return "cannot listen on " + endpoint_text(endpoint) + ": " + ec.message();
+  }
+  impl_->do_accept();
+  return std::nullopt;
+}
+
+uint16_t HttpServer::port() const {
+  beast::error_code ec;
+  const tcp::endpoint endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+std::string HttpServer::local_address() const {
+  beast::error_code ec;
+  const tcp::endpoint endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? std::string() : endpoint_text(endpoint);
+}
+
+void HttpServer::stop(std::function<void()> on_drained) {
+  impl_->stopping = true;
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);
+  impl_->on_drained = std::move(on_drained);
+  std::vector<std::shared_ptr<Session>> live;
+  for (const auto& [raw, weak] : impl_->sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  for (const auto& session : live) session->on_server_stop();
+  if (impl_->sessions.empty() && impl_->on_drained) {
+    asio::post(impl_->io, std::exchange(impl_->on_drained, nullptr));
+  }
+}
+
+void HttpServer::close_all() {
+  std::vector<std::shared_ptr<Session>> live;
+  for (const auto& [raw, weak] : impl_->sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  for (const auto& session : live) session->close_now();
+}
+
+size_t HttpServer::connection_count() const { return impl_->sessions.size(); }
+
+}  // namespace hdp::host

@@ -1,0 +1,74 @@
+// The HTTP/1.1 server (Boost.Beast) on the main loop: one session per connection, keep-alive,
+// a 16 KiB header limit, a read-header deadline (slowloris), an idle deadline between requests,
+// per-route body limits (413 before any handler runs), a connection cap, and answers that may
+// come later (deferred) while the connection is watched for the client going away. What a
+// route does is not here: complete requests go to the dispatch function.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+
+#include "http_types.hpp"
+
+namespace hdp::host {
+
+class Logger;
+
+struct HttpServerLimits {
+  size_t header_limit_bytes = 16 * 1024;
+  // From the first byte of a request to its complete header.
+  std::chrono::milliseconds header_timeout{10000};
+  // Waiting for the next request on a kept-alive connection.
+  std::chrono::milliseconds idle_timeout{30000};
+  // Reading a body, and writing an answer (a streamed file gets file_write_timeout).
+  std::chrono::milliseconds body_timeout{60000};
+  std::chrono::milliseconds write_timeout{60000};
+  std::chrono::milliseconds file_write_timeout{15 * 60000};
+  size_t max_connections = 512;
+};
+
+// The body limit for a request, decided from its header.
+using BodyLimitFunction = std::function<uint64_t(std::string_view method, std::string_view path)>;
+// Serves a complete request; the answer goes to the responder now or later.
+using DispatchFunction =
+    std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, Logger& log, HttpServerLimits limits,
+             BodyLimitFunction body_limit, DispatchFunction dispatch);
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  ~HttpServer();
+
+  // Binds and listens on host:port (port 0 picks one) and starts accepting. Returns an error
+  // text on failure.
+  std::optional<std::string> listen(const std::string& host, uint16_t port);
+  uint16_t port() const;
+  // "127.0.0.1:8080" or "[::1]:8080"
+  std::string local_address() const;
+
+  // Stops accepting and closes idle connections; the others close once their pending answer
+  // is written. on_drained runs (posted) when no connection is left.
+  void stop(std::function<void()> on_drained);
+  // Closes every connection now.
+  void close_all();
+  size_t connection_count() const;
+
+  class Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// "Sun, 06 Nov 1994 08:49:37 GMT"
+std::string http_date(int64_t unix_seconds);
+
+}  // namespace hdp::host

@@ -1,0 +1,37 @@
+// hdp-stub-host: see host_stub/README.md.
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <string_view>
+#include <vector>
+
+#include "log.hpp"
+#include "options.hpp"
+#include "stub_host.hpp"
+
+int main(int argc, char** argv) {
+  using namespace hdp::host;
+  // Writes to a closed pipe or socket report EPIPE instead of killing the host.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  ParsedOptions parsed = parse_command_line(args);
+  Logger log;
+  if (parsed.error) {
+    log.error(*parsed.error);
+    return kExitCannotStart;
+  }
+  if (parsed.options.help) {
+    std::fputs(usage_text().c_str(), stdout);
+    return kExitOk;
+  }
+  log.set_level(parsed.options.log_level);
+  log.set_format(parsed.options.log_format);
+  try {
+    StubHost host(log, std::move(parsed.options));
+    return host.run();
+  } catch (const std::exception& e) {
+    log.error(std::string("fatal: ") + e.what());
+    return kExitCannotStart;
+  }
+}

@@ -1,0 +1,61 @@
+// The host's command line and configuration file (host_stub/README.md). Pure: parsing only.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "log.hpp"
+
+namespace hdp::host {
+
+struct PluginOptions {
+  std::string path;
+  std::string config;  // the plugin's configuration bytes (JSON text); may be empty
+};
+
+struct HostOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  std::optional<std::filesystem::path> port_file;
+  std::filesystem::path data_dir = "./hdp-data";
+  std::vector<PluginOptions> plugins;
+  bool virtual_clock = false;
+  std::optional<int64_t> virtual_clock_start_ms;
+  bool check = false;
+  bool help = false;
+  LogLevel log_level = LogLevel::info;
+  LogFormat log_format = LogFormat::text;
+  // HTTP limits (see HttpServerLimits)
+  uint64_t header_timeout_ms = 10000;
+  uint64_t idle_timeout_ms = 30000;
+  uint64_t max_connections = 512;
+  // Tests only: each attachment copy waits this long first (so a job is pending at shutdown).
+  uint64_t test_attach_delay_ms = 0;
+};
+
+// args excludes the program name. Reads --config files and the plugin config files it names.
+// Returns the error text for a bad command line.
+struct ParsedOptions {
+  HostOptions options;
+  std::optional<std::string> error;
+};
+ParsedOptions parse_command_line(std::span<const std::string_view> args);
+
+// Applies a configuration file's JSON text on top of options.
+std::optional<std::string> apply_config_json(std::string_view json_text, HostOptions& options);
+
+// "127.0.0.1:8080", "[::1]:0", "localhost:80"; nullopt when malformed.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+std::optional<ListenAddress> parse_listen_address(std::string_view text);
+
+std::string usage_text();
+
+}  // namespace hdp::host

@@ -1,0 +1,132 @@
+// Routes HTTP requests to host handlers and plugin routes (ext/http.h): exact and prefix paths,
+// a method or "*", the per-route body limit, and the deferred answers of plugin routes with
+// their timeouts.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <hdp/ext/http.h>
+#include <hdp/status.h>
+
+#include "http_types.hpp"
+
+namespace hdp::host {
+
+class Logger;
+class TimerService;
+
+enum class RouteMatch : uint32_t { exact = HDP_HTTP_MATCH_EXACT, prefix = HDP_HTTP_MATCH_PREFIX };
+
+// True when path is served by a route on route_path: equal, or (prefix) continuing it after a
+// '/'. Paths compare as sent, still percent-encoded.
+bool route_path_matches(std::string_view route_path, RouteMatch match, std::string_view path);
+
+struct RouteSpec {
+  std::string method;  // "GET", ... or "*"
+  std::string path;    // starts with '/'
+  RouteMatch match = RouteMatch::exact;
+  uint64_t max_body_bytes = 0;  // 0: the router's default
+};
+
+using HostHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// A plugin route as registered through ext/http.h (copied).
+struct PluginRouteTarget {
+  uint64_t owner = 0;      // the plugin's owner id, never 0
+  std::string owner_name;  // the plugin id, for log lines
+  uint64_t deferred_timeout_ms = 0;  // 0: the router's default
+  hdp_http_request_callback_t on_request = nullptr;
+  hdp_http_cancel_callback_t on_cancel = nullptr;
+  void* user_data = nullptr;
+};
+
+struct RouterLimits {
+  uint64_t default_max_body_bytes = 1024 * 1024;
+  uint64_t default_deferred_timeout_ms = 30000;
+};
+
+class Router {
+ public:
+  static constexpr uint64_t kHostOwner = 0;
+
+  struct Route {
+    uint64_t id = 0;
+    uint64_t owner = kHostOwner;
+    RouteSpec spec;
+    HostHandler host_handler;  // host routes
+    PluginRouteTarget plugin;  // plugin routes
+  };
+
+  struct Lookup {
+    enum class Kind { found, not_found, method_not_allowed };
+    Kind kind = Kind::not_found;
+    const Route* route = nullptr;
+    std::string allow;  // for 405: the methods accepted on this path
+  };
+
+  Router(TimerService& timers, Logger& log, RouterLimits limits = {});
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+  ~Router();
+
+  // HDP_ERR_ALREADY_EXISTS when the method and path are taken; HDP_ERR_INVALID_ARGUMENT for a
+  // bad method or path. [main-thread]
+  hdp_status_t add_host_route(RouteSpec spec, HostHandler handler, uint64_t* out_route_id = nullptr);
+  hdp_status_t add_plugin_route(RouteSpec spec, PluginRouteTarget target, uint64_t* out_route_id);
+  // HDP_ERR_NOT_FOUND unless owner registered route_id. Deferred requests stay answerable.
+  hdp_status_t remove_route(uint64_t owner, uint64_t route_id);
+  void remove_owner_routes(uint64_t owner);
+
+  // The most specific route accepting method: exact paths before prefixes, longer prefixes
+  // first, a named method before "*". 405 when routes match the path but none the method.
+  Lookup lookup(std::string_view method, std::string_view path) const;
+
+  // The body limit for a request (its route's, or the default when nothing matches).
+  uint64_t body_limit(std::string_view method, std::string_view path) const;
+
+  // Serves one complete request; the answer goes to responder now or later. [main-thread]
+  void dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder);
+
+  // Answers a plugin's request (ext/http.h respond). [main-thread]
+  hdp_status_t respond(uint64_t owner, uint64_t request_id, const hdp_http_response_t* response);
+
+  // Answers every deferred request of owner with 503 and calls its on_cancel (shutdown).
+  void fail_deferred(uint64_t owner);
+  size_t deferred_count(uint64_t owner) const;
+  size_t route_count() const { return routes_.size(); }
+
+ private:
+  struct Deferred {
+    uint64_t owner = 0;
+    std::string owner_name;
+    std::string path;
+    std::shared_ptr<Responder> responder;
+    hdp_http_cancel_callback_t on_cancel = nullptr;
+    void* user_data = nullptr;
+    uint64_t timer_id = 0;
+    bool in_on_request = true;
+  };
+
+  hdp_status_t add_route(Route route, uint64_t* out_route_id);
+  void dispatch_to_plugin(const Route& route, HttpRequest&& request,
+                          const std::shared_ptr<Responder>& responder);
+  // Ends a deferred request that the plugin will not answer: 503 if the client is still there,
+  // then on_cancel.
+  void abandon(uint64_t request_id, std::string_view why, bool client_gone);
+
+  TimerService& timers_;
+  Logger& log_;
+  RouterLimits limits_;
+  std::vector<Route> routes_;
+  std::map<uint64_t, Deferred> deferred_;
+  uint64_t next_route_id_ = 1;
+  uint64_t next_request_id_ = 1;
+};
+
+}  // namespace hdp::host

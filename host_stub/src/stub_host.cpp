@@ -1,0 +1,218 @@
+#include "stub_host.hpp"
+
+#include <csignal>
+#include <fstream>
+#include <system_error>
+#include <utility>
+
+#include "api_routes.hpp"
+#include "attachment_jobs.hpp"
+#include "clock.hpp"
+#include "fd_watches.hpp"
+#include "helpdesk_store.hpp"
+#include "http_server.hpp"
+#include "log.hpp"
+#include "plugin_host_table.hpp"
+#include "plugin_loader.hpp"
+#include "router.hpp"
+#include "timers.hpp"
+
+namespace hdp::host {
+namespace {
+
+// How long answers already on their way (the 503s of shutdown) may take to leave.
+constexpr std::chrono::milliseconds kDrainDeadline{2000};
+
+std::unique_ptr<Clock> make_clock(const HostOptions& options) {
+  if (!options.virtual_clock) return std::make_unique<RealClock>();
+  const int64_t start_us = options.virtual_clock_start_ms ? *options.virtual_clock_start_ms * 1000
+                                                          : RealClock().wall_us();
+  return std::make_unique<VirtualClock>(start_us);
+}
+
+}  // namespace
+
+StubHost::StubHost(Logger& log, HostOptions options)
+    : log_(log),
+      options_(std::move(options)),
+      clock_(make_clock(options_)),
+      signals_(loop_.io(), SIGINT, SIGTERM),
+      drain_deadline_(loop_.io()) {
+  // Caught from now on; handled once the loop runs (a signal during start still shuts down).
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    begin_shutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
+  });
+}
+
+StubHost::~StubHost() {
+  shut_down_plugins();
+  server_.reset();
+}
+
+int StubHost::run() {
+  try {
+    std::filesystem::create_directories(options_.data_dir);
+    std::filesystem::create_directories(options_.data_dir / "attachments");
+    store_ = std::make_unique<HelpdeskStore>(options_.data_dir / "helpdesk.sqlite3",
+                                             [clock = clock_.get()] { return clock->wall_us() / 1000; });
+  } catch (const std::exception& e) {
+    log_.error("cannot open the data directory " + options_.data_dir.string() + ": " + e.what());
+    return kExitCannotStart;
+  }
+  timers_ = std::make_unique<TimerService>(loop_.io(), *clock_);
+  fds_ = std::make_unique<FdWatches>(loop_.io());
+  router_ = std::make_unique<Router>(*timers_, log_);
+  attachments_ = std::make_unique<AttachmentJobs>(
+      loop_.io(), *store_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
+      std::chrono::milliseconds(options_.test_attach_delay_ms));
+  services_ = std::make_unique<HostServices>(
+      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_});
+
+  register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
+                                           [this] {
+                                             std::vector<PluginInfo> out;
+                                             for (const auto& p : plugins_) {
+                                               const LoadedPlugin& l = p->loaded();
+                                               out.push_back(PluginInfo{l.id, l.name, l.vendor, l.version});
+                                             }
+                                             return out;
+                                           },
+                                           options_.virtual_clock});
+  if (options_.virtual_clock) {
+    log_.warning("virtual clock: time stands still until POST /__test/clock/advance (tests only)");
+  }
+
+  if (!load_plugins() || !start_plugins()) {
+    shut_down_plugins();
+    return kExitPluginRefused;
+  }
+  if (options_.check) {
+    shut_down_plugins();
+    log_.info("check passed: " + std::to_string(plugins_.size()) +
+              " plugin(s) loaded, initialized, started and stopped");
+    return kExitOk;
+  }
+  if (!start_serving()) {
+    shut_down_plugins();
+    return kExitCannotStart;
+  }
+  loop_.run();
+  shut_down_plugins();  // no-op after a signal; covers the loop running out of work
+  log_.info("stopped");
+  return kExitOk;
+}
+
+bool StubHost::load_plugins() {
+  std::vector<std::string> ids;
+  for (const PluginOptions& plugin : options_.plugins) {
+    LoadResult result = load_plugin(plugin.path, ids);
+    if (const auto* refusal = std::get_if<LoadRefusal>(&result)) {
+      log_.error("refusing plugin " + plugin.path + ": " + refusal->reason);
+      return false;
+    }
+    LoadedPlugin loaded = std::get<LoadedPlugin>(std::move(result));
+    std::filesystem::path data_dir;
+    try {
+      data_dir = prepare_data_dir(options_.data_dir, loaded.id);
+    } catch (const std::exception& e) {
+      log_.error("refusing plugin " + plugin.path + ": cannot create its data directory: " + e.what());
+      return false;
+    }
+    ids.push_back(loaded.id);
+    const std::string description = loaded.id + " " + loaded.version;
+    auto context = std::make_unique<PluginContext>(*services_, plugins_.size() + 1, std::move(loaded),
+                                                   plugin.config, std::move(data_dir));
+    if (auto reason = context->create_and_init()) {
+      log_.error("refusing plugin " + plugin.path + ": " + *reason);
+      return false;
+    }
+    log_.info("loaded plugin " + description + " from " + plugin.path);
+    plugins_.push_back(std::move(context));
+  }
+  return true;
+}
+
+bool StubHost::start_plugins() {
+  for (auto& context : plugins_) {
+    if (auto reason = context->start()) {
+      log_.error("refusing plugin " + context->loaded().path + ": " + *reason);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool StubHost::start_serving() {
+  HttpServerLimits limits;
+  limits.header_timeout = std::chrono::milliseconds(options_.header_timeout_ms);
+  limits.idle_timeout = std::chrono::milliseconds(options_.idle_timeout_ms);
+  limits.max_connections = options_.max_connections;
+  server_ = std::make_unique<HttpServer>(
+      loop_.io(), log_, limits,
+      [this](std::string_view method, std::string_view path) { return router_->body_limit(method, path); },
+      [this](HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
+        router_->dispatch(std::move(request), responder);
+      });
+  if (auto error = server_->listen(options_.listen_host, options_.listen_port)) {
+    log_.error(*error);
+    return false;
+  }
+  log_.info("listening on http://" + server_->local_address());
+  write_port_file();
+  return true;
+}
+
+void StubHost::write_port_file() {
+  if (!options_.port_file) return;
+  // Written whole and renamed, so a script never reads half a number.
+  const std::filesystem::path final_path = *options_.port_file;
+  std::filesystem::path temp = final_path;
+  temp += ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << server_->port() << '\n';
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, final_path, ec);
+  if (ec) log_.error("cannot write the port file " + final_path.string() + ": " + ec.message());
+}
+
+void StubHost::begin_shutdown(const char* why) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  log_.info(std::string("shutting down (") + why + ")");
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  drain_deadline_.expires_after(kDrainDeadline);
+  drain_deadline_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    log_.warning("connections still open after the drain deadline; closing them");
+    if (server_) server_->close_all();
+    loop_.stop();
+  });
+  auto drained = [this] { drain_deadline_.cancel(); };
+  if (server_) {
+    server_->stop(drained);  // 1. no new requests
+  } else {
+    drained();
+  }
+  shut_down_plugins();  // 2..5.
+  timers_->cancel_all();
+}
+
+void StubHost::shut_down_plugins() {
+  if (plugins_shut_down_ || !services_) return;
+  plugins_shut_down_ = true;
+  // Callbacks accepted before stopping still run, before their plugin stops.
+  loop_.begin_stopping();
+  loop_.run_queued_now();
+  attachments_->stop_worker();
+  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) {
+    (*it)->cancel_everything();
+    (*it)->stop();
+  }
+  for (auto it = plugins_.rbegin(); it != plugins_.rend(); ++it) (*it)->destroy_and_deinit();
+}
+
+}  // namespace hdp::host

@@ -1,0 +1,107 @@
+// HelpdeskStore: idempotent upserts by external key, moving a call out of the unknown-contact
+// conversation, partial updates, and attachments unique per (plugin, key).
+#include <gtest/gtest.h>
+
+#include "helpdesk_store.hpp"
+#include "test_support.hpp"
+
+namespace hdp::host {
+namespace {
+
+class HelpdeskStoreTest : public ::testing::Test {
+ protected:
+  test::TempDir dir;
+  int64_t now_ms = 1000;
+  HelpdeskStore store{dir.path() / "store.sqlite3", [this] { return now_ms; }};
+
+  static CallMessageUpsert call(std::string key, std::string contact = {}) {
+    CallMessageUpsert u;
+    u.plugin_id = "p";
+    u.external_key = std::move(key);
+    u.contact = std::move(contact);
+    return u;
+  }
+};
+
+TEST_F(HelpdeskStoreTest, UpsertIsIdempotentByPluginAndKey) {
+  const int64_t first = store.upsert_call_message(call("wavoip:1", "5511999"));
+  const int64_t again = store.upsert_call_message(call("wavoip:1", "5511999"));
+  EXPECT_EQ(first, again);
+  CallMessageUpsert other_plugin = call("wavoip:1", "5511999");
+  other_plugin.plugin_id = "q";
+  EXPECT_NE(store.upsert_call_message(other_plugin), first);
+  EXPECT_EQ(store.conversations().size(), 1U);
+  EXPECT_EQ(store.conversations()[0].message_count, 2);
+}
+
+TEST_F(HelpdeskStoreTest, UnknownContactMovesToTheRightConversationLater) {
+  const int64_t id = store.upsert_call_message(call("wavoip:2"));
+  auto row = store.message(id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->contact, "");
+  EXPECT_EQ(row->inbox, HelpdeskStore::kDefaultInbox);
+  const int64_t unknown_conversation = row->conversation_id;
+
+  // The existing conversation of that contact receives it.
+  const int64_t earlier = store.upsert_call_message(call("wavoip:1", "5511888"));
+  EXPECT_EQ(store.upsert_call_message(call("wavoip:2", "5511888")), id);
+  row = store.message(id);
+  EXPECT_EQ(row->contact, "5511888");
+  EXPECT_EQ(row->conversation_id, store.message(earlier)->conversation_id);
+  // The emptied unknown-contact conversation is gone; an upsert without contact keeps it.
+  EXPECT_FALSE(store.conversation(unknown_conversation));
+  EXPECT_EQ(store.upsert_call_message(call("wavoip:2")), id);
+  EXPECT_EQ(store.message(id)->contact, "5511888");
+}
+
+TEST_F(HelpdeskStoreTest, PartialUpdatesKeepWhatIsNotGiven) {
+  CallMessageUpsert u = call("k", "1");
+  u.direction = 1;
+  u.call_status = "ACTIVE";
+  const int64_t id = store.upsert_call_message(u);
+  CallMessageUpsert later = call("k");
+  later.duration_s = 42;
+  store.upsert_call_message(later);
+  const auto row = store.message(id);
+  EXPECT_EQ(row->direction, 1);
+  EXPECT_EQ(row->call_status, "ACTIVE");
+  EXPECT_EQ(row->duration_s, 42);
+  EXPECT_EQ(row->contact, "1");
+}
+
+TEST_F(HelpdeskStoreTest, RecordingStatusIsPerPlugin) {
+  const int64_t id = store.upsert_call_message(call("k", "1"));
+  EXPECT_TRUE(store.set_recording_status("p", id, 4, "gave up after 4 h"));
+  EXPECT_FALSE(store.set_recording_status("other", id, 3, ""));
+  EXPECT_FALSE(store.set_recording_status("p", id + 100, 3, ""));
+  EXPECT_EQ(store.message(id)->recording_status, 4);
+  EXPECT_EQ(store.message(id)->recording_reason, "gave up after 4 h");
+}
+
+TEST_F(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {
+  const int64_t message = store.upsert_call_message(call("k", "1"));
+  AttachmentInsert insert{"p", "call-1", message, "rec.mp3", "audio/mpeg", 10, "/x/1"};
+  const auto first = store.insert_attachment(insert);
+  EXPECT_FALSE(first.already_attached);
+  insert.stored_path = "/x/2";
+  const auto second = store.insert_attachment(insert);
+  EXPECT_TRUE(second.already_attached);
+  EXPECT_EQ(second.attachment_id, first.attachment_id);
+  EXPECT_EQ(store.message_attachments(message).size(), 1U);
+  EXPECT_EQ(store.attachment(first.attachment_id)->stored_path, "/x/1");
+  insert.plugin_id = "q";
+  EXPECT_FALSE(store.insert_attachment(insert).already_attached);
+}
+
+TEST_F(HelpdeskStoreTest, MessagesByKeyAcrossPlugins) {
+  store.upsert_call_message(call("same", "1"));
+  CallMessageUpsert other = call("same", "1");
+  other.plugin_id = "q";
+  store.upsert_call_message(other);
+  EXPECT_EQ(store.messages_by_key("same", "").size(), 2U);
+  EXPECT_EQ(store.messages_by_key("same", "q").size(), 1U);
+  EXPECT_TRUE(store.messages_by_key("none", "").empty());
+}
+
+}  // namespace
+}  // namespace hdp::host

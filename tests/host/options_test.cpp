@@ -1,0 +1,104 @@
+// The command line and configuration file of host_stub/README.md.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string_view>
+#include <vector>
+
+#include "options.hpp"
+#include "test_support.hpp"
+
+namespace hdp::host {
+namespace {
+
+ParsedOptions parse(std::vector<std::string_view> args) { return parse_command_line(args); }
+
+TEST(Options, Defaults) {
+  const auto parsed = parse({});
+  ASSERT_FALSE(parsed.error);
+  EXPECT_EQ(parsed.options.listen_host, "127.0.0.1");
+  EXPECT_EQ(parsed.options.listen_port, 8080);
+  EXPECT_EQ(parsed.options.data_dir, "./hdp-data");
+  EXPECT_FALSE(parsed.options.virtual_clock);
+  EXPECT_EQ(parsed.options.log_level, LogLevel::info);
+  EXPECT_EQ(parsed.options.log_format, LogFormat::text);
+}
+
+TEST(Options, EveryOption) {
+  const auto parsed = parse({"--listen", "[::1]:0", "--port-file", "/tmp/p", "--data-dir=/d",
+                             "--plugin", "/a.so", "--plugin-config-json", R"({"k":1})", "--plugin",
+                             "/b.so", "--virtual-clock", "--virtual-clock-start-ms", "1000",
+                             "--check", "--log-level", "debug", "--log-format", "json",
+                             "--header-timeout-ms", "1500", "--idle-timeout-ms=900",
+                             "--max-connections", "4", "--test-attach-delay-ms", "5"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  const HostOptions& o = parsed.options;
+  EXPECT_EQ(o.listen_host, "::1");
+  EXPECT_EQ(o.listen_port, 0);
+  EXPECT_EQ(o.port_file, "/tmp/p");
+  EXPECT_EQ(o.data_dir, "/d");
+  ASSERT_EQ(o.plugins.size(), 2U);
+  EXPECT_EQ(o.plugins[0].path, "/a.so");
+  EXPECT_EQ(o.plugins[0].config, R"({"k":1})");
+  EXPECT_EQ(o.plugins[1].config, "");
+  EXPECT_TRUE(o.virtual_clock);
+  EXPECT_EQ(o.virtual_clock_start_ms, 1000);
+  EXPECT_TRUE(o.check);
+  EXPECT_EQ(o.log_level, LogLevel::debug);
+  EXPECT_EQ(o.log_format, LogFormat::json);
+  EXPECT_EQ(o.header_timeout_ms, 1500U);
+  EXPECT_EQ(o.idle_timeout_ms, 900U);
+  EXPECT_EQ(o.max_connections, 4U);
+  EXPECT_EQ(o.test_attach_delay_ms, 5U);
+}
+
+TEST(Options, Mistakes) {
+  EXPECT_TRUE(parse({"--bogus"}).error);
+  EXPECT_TRUE(parse({"--listen"}).error);
+  EXPECT_TRUE(parse({"--listen", "8080"}).error);
+  EXPECT_TRUE(parse({"--listen", "host:99999"}).error);
+  EXPECT_TRUE(parse({"--plugin-config-json", "{}"}).error);  // no plugin before it
+  EXPECT_TRUE(parse({"--plugin", "/a.so", "--plugin-config-json", "{not json"}).error);
+  EXPECT_TRUE(parse({"--log-level", "loud"}).error);
+  EXPECT_TRUE(parse({"--virtual-clock-start-ms", "5"}).error);  // needs --virtual-clock
+  EXPECT_TRUE(parse({"--config", "/nonexistent/config.json"}).error);
+}
+
+TEST(Options, ConfigFileAndCommandLineWins) {
+  test::TempDir dir;
+  const auto config = dir.path() / "host.json";
+  std::ofstream(config) << R"({"listen": "0.0.0.0:9000", "data_dir": "/from-file",
+    "plugins": [{"path": "/p.so", "config": {"secret": "s", "n": [1, 2]}}]})";
+  const std::string config_path = config.string();
+  const auto parsed = parse({"--data-dir", "/from-cli", "--config", config_path, "--plugin", "/q.so"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  EXPECT_EQ(parsed.options.listen_host, "0.0.0.0");
+  EXPECT_EQ(parsed.options.listen_port, 9000);
+  EXPECT_EQ(parsed.options.data_dir, "/from-cli");
+  ASSERT_EQ(parsed.options.plugins.size(), 2U);
+  EXPECT_EQ(parsed.options.plugins[0].path, "/p.so");
+  EXPECT_EQ(parsed.options.plugins[0].config, R"({"secret":"s","n":[1,2]})");
+  EXPECT_EQ(parsed.options.plugins[1].path, "/q.so");
+}
+
+TEST(Options, ConfigFileMistakes) {
+  HostOptions o;
+  EXPECT_TRUE(apply_config_json("[]", o));
+  EXPECT_TRUE(apply_config_json(R"({"unknown": 1})", o));
+  EXPECT_TRUE(apply_config_json(R"({"listen": 5})", o));
+  EXPECT_TRUE(apply_config_json(R"({"plugins": [{"config": {}}]})", o));
+  EXPECT_FALSE(apply_config_json(R"({"max_connections": 3})", o));
+  EXPECT_EQ(o.max_connections, 3U);
+}
+
+TEST(Options, ListenAddresses) {
+  EXPECT_EQ(parse_listen_address("127.0.0.1:80")->host, "127.0.0.1");
+  EXPECT_EQ(parse_listen_address("localhost:0")->port, 0);
+  EXPECT_EQ(parse_listen_address("[::]:8080")->host, "::");
+  EXPECT_FALSE(parse_listen_address("::1:80"));
+  EXPECT_FALSE(parse_listen_address(":80"));
+  EXPECT_FALSE(parse_listen_address("[::1]"));
+}
+
+}  // namespace
+}  // namespace hdp::host
