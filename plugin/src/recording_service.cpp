@@ -1,0 +1,396 @@
+#include "recording_service.hpp"
+
+#include <wavoip/fetch_outcome.hpp>
+#include <wavoip/recording_url.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace wavoip {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kPollBatch = 256;
+constexpr size_t kResumeBatch = 256;
+
+int32_t to_host_status(RecordingState state) {
+   switch (state) {
+      case RecordingState::none: return HDP_RECORDING_NONE;
+      case RecordingState::waiting: return HDP_RECORDING_WAITING;
+      case RecordingState::fetching:
+      case RecordingState::attaching: return HDP_RECORDING_DOWNLOADING;
+      case RecordingState::attached: return HDP_RECORDING_ATTACHED;
+      case RecordingState::empty: return HDP_RECORDING_EMPTY;
+      case RecordingState::disabled: return HDP_RECORDING_DISABLED;
+      case RecordingState::failed: return HDP_RECORDING_FAILED;
+   }
+   return HDP_RECORDING_NONE;
+}
+
+int32_t to_host_direction(CallDirection direction) {
+   switch (direction) {
+      case CallDirection::incoming: return HDP_CALL_DIRECTION_INCOMING;
+      case CallDirection::outgoing: return HDP_CALL_DIRECTION_OUTGOING;
+      case CallDirection::unknown: break;
+   }
+   return HDP_CALL_DIRECTION_UNKNOWN;
+}
+
+int32_t to_host_level(LogLevel level) {
+   switch (level) {
+      case LogLevel::debug: return HDP_LOG_DEBUG;
+      case LogLevel::info: return HDP_LOG_INFO;
+      case LogLevel::warning: return HDP_LOG_WARNING;
+      case LogLevel::error: return HDP_LOG_ERROR;
+   }
+   return HDP_LOG_INFO;
+}
+
+// The file extension an agent's player expects for a content type.
+std::string extension_for(std::string_view content_type) {
+   std::string type(content_type.substr(0, content_type.find(';')));
+   std::transform(type.begin(), type.end(), type.begin(),
+                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+   if (type == "audio/mpeg" || type == "audio/mp3") return "mp3";
+   if (type == "audio/wav" || type == "audio/x-wav" || type == "audio/wave") return "wav";
+   if (type == "audio/ogg" || type == "audio/opus") return "ogg";
+   if (type == "audio/mp4" || type == "audio/aac" || type == "audio/x-m4a") return "m4a";
+   if (type == "audio/webm") return "webm";
+   return "audio";
+}
+
+std::string external_key(std::string_view call_id) { return "wavoip:" + std::string(call_id); }
+
+FetchOutcome to_outcome(const FetchResult &result) {
+   FetchOutcome outcome;
+   outcome.http_status = static_cast<int>(result.http_status);
+   outcome.detail = result.detail;
+   outcome.content_type = result.content_type;
+   outcome.bytes = result.bytes;
+   switch (result.kind) {
+      case DownloadKind::kReady:
+         outcome.kind = FetchKind::ready_file;
+         outcome.file_path = result.path;
+         break;
+      case DownloadKind::kNotReady: outcome.kind = FetchKind::not_ready; break;
+      case DownloadKind::kTransientError: outcome.kind = FetchKind::transient_error; break;
+      case DownloadKind::kPermanentError:
+      case DownloadKind::kBlocked: outcome.kind = FetchKind::permanent_error; break;
+   }
+   return outcome;
+}
+
+FetchOptions fetch_options(const Config &config) {
+   FetchOptions options;
+   options.allow_insecure_loopback = config.allow_insecure_loopback;
+   options.max_redirects = config.max_redirects;
+   options.max_bytes = config.max_recording_bytes;
+   options.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
+   options.low_speed_limit = static_cast<long>(config.low_speed_limit_bytes);
+   options.low_speed_time = std::chrono::seconds(config.low_speed_time_s);
+   options.max_connections = config.max_concurrent_downloads;
+   return options;
+}
+
+}  // namespace
+
+RecordingService::RecordingService(const HostApi &host, EventLoop &loop, Store &store, const Config &config,
+                                   std::string data_dir)
+    : host_(host), loop_(loop), store_(store), config_(config), data_dir_(std::move(data_dir)),
+      fetcher_(std::make_unique<RecordingFetcher>(loop, fetch_options(config))) {
+   fs::create_directories(fs::path(data_dir_) / "downloads");
+   fs::create_directories(fs::path(data_dir_) / "recordings");
+}
+
+RecordingService::~RecordingService() = default;
+
+size_t RecordingService::downloads_in_flight() const { return fetcher_ ? fetcher_->in_flight() : 0; }
+
+std::string RecordingService::temp_path_for(const std::string &call_id) const {
+   return (fs::path(data_dir_) / "downloads" / (percent_encode(call_id) + ".part")).string();
+}
+
+std::string RecordingService::recording_path_for(const std::string &call_id,
+                                                 const std::string &content_type) const {
+   return (fs::path(data_dir_) / "recordings" / (percent_encode(call_id) + "." + extension_for(content_type)))
+       .string();
+}
+
+void RecordingService::resume() {
+   std::int64_t dropped = store_.release_all_fetch_claims();
+   // No download runs yet, so every partial file is left over from an interrupted one.
+   std::error_code ec;
+   size_t removed = 0;
+   for (const auto &entry : fs::directory_iterator(fs::path(data_dir_) / "downloads", ec)) {
+      if (entry.path().extension() == ".part" && fs::remove(entry.path(), ec)) ++removed;
+   }
+   size_t resumed = 0;
+   std::string after;
+   for (;;) {
+      std::vector<CallRecord> page = store_.calls_needing_resume(kResumeBatch, after);
+      if (page.empty()) break;
+      for (const CallRecord &record : page) {
+         apply_input(record.call_id, Resume{});
+         ++resumed;
+      }
+      after = page.back().call_id;
+   }
+   arm_poll_timer();
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Resumed: " + std::to_string(resumed) + " download(s) or attachment(s) restarted, " +
+                               std::to_string(dropped) + " stale claim(s) voided, " + std::to_string(removed) +
+                               " partial file(s) removed, " + std::to_string(store_.count_pending()) +
+                               " call(s) still waiting for a recording");
+}
+
+void RecordingService::enqueue(std::vector<Action> actions) {
+   if (actions.empty() || stopping_) return;
+   for (Action &action : actions) queue_.push_back(std::move(action));
+   if (drain_timer_ == 0) {
+      drain_timer_ = loop_.start_timer(0, [this] {
+         drain_timer_ = 0;
+         drain();
+      });
+   }
+}
+
+void RecordingService::drain() {
+   std::deque<Action> batch;
+   batch.swap(queue_);
+   for (const Action &action : batch) run(action);
+   arm_poll_timer();
+}
+
+void RecordingService::run(const std::vector<Action> &actions) {
+   bool schedule_changed = false;
+   for (const Action &action : actions) {
+      run(action);
+      if (std::holds_alternative<SchedulePoll>(action) || std::holds_alternative<CancelPoll>(action)) {
+         schedule_changed = true;
+      }
+   }
+   if (schedule_changed) arm_poll_timer();
+}
+
+void RecordingService::run(const Action &action) {
+   if (stopping_) return;
+   std::visit(
+       [this](const auto &a) {
+          using T = std::decay_t<decltype(a)>;
+          if constexpr (std::is_same_v<T, UpsertMessage>) {
+             upsert_message(a);
+          } else if constexpr (std::is_same_v<T, SetRecordingStatus>) {
+             set_recording_status(a);
+          } else if constexpr (std::is_same_v<T, StartFetch>) {
+             start_fetch(a);
+          } else if constexpr (std::is_same_v<T, Attach>) {
+             attach(a);
+          } else if constexpr (std::is_same_v<T, LogLine>) {
+             host_.log(to_host_level(a.level), a.text);
+          } else {
+             // SchedulePoll and CancelPoll: the due times are in the store; the caller re-arms
+             // the one timer for the earliest.
+          }
+       },
+       action);
+}
+
+std::optional<FlowResult> RecordingService::apply_input(const std::string &call_id, const FlowInput &input) {
+   const TimeMs now = host_.wall_ms();
+   std::optional<FlowResult> result;
+   try {
+      result = store_.apply_to_call(call_id, [&](const CallRecord &current) { return step(current, input, now, config_); });
+   } catch (const std::exception &e) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not update call " + call_id + ": " + e.what());
+      return std::nullopt;
+   }
+   if (!result) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP] No such call " + call_id);
+      return std::nullopt;
+   }
+   run(result->actions);
+   return result;
+}
+
+std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) {
+   UpsertMessage upsert;
+   upsert.call_id = record.call_id;
+   upsert.inbox = record.inbox;
+   upsert.contact = record.contact();
+   upsert.direction = record.direction;
+   upsert.call_status = record.call_status;
+   upsert.duration_s = record.duration_s;
+
+   const std::string key = external_key(upsert.call_id);
+   hdp_call_message_t message{};
+   message.struct_size = sizeof(message);
+   message.external_key = key.c_str();
+   message.inbox = upsert.inbox.c_str();
+   message.contact = upsert.contact.c_str();
+   message.direction = to_host_direction(upsert.direction);
+   message.call_status = upsert.call_status.empty() ? nullptr : upsert.call_status.c_str();
+   message.duration_s = upsert.duration_s.value_or(-1);
+   uint64_t id = 0;
+   hdp_status_t status = host_.messages()->upsert_call_message(host_.raw(), &message, &id);
+   if (status != HDP_OK) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not create the message for call " + record.call_id +
+                                   " (status " + std::to_string(status) + ")");
+      return std::nullopt;
+   }
+   return id;
+}
+
+void RecordingService::upsert_message(const UpsertMessage &action) {
+   std::optional<CallRecord> record = store_.load_call(action.call_id);
+   if (!record) return;
+   message_for(*record);
+}
+
+void RecordingService::set_recording_status(const SetRecordingStatus &action) {
+   std::optional<CallRecord> record = store_.load_call(action.call_id);
+   if (!record) return;
+   std::optional<uint64_t> message = message_for(*record);
+   if (!message) return;
+   hdp_status_t status = host_.messages()->set_recording_status(host_.raw(), *message, to_host_status(action.status),
+                                                                action.reason.c_str());
+   if (status != HDP_OK) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show the recording status of call " + action.call_id +
+                                   " (status " + std::to_string(status) + ")");
+   }
+}
+
+void RecordingService::start_fetch(const StartFetch &action) {
+   // The claim is a unique row: a second READY, a poll and a restart can never download twice.
+   if (!store_.claim_fetch(action.call_id, host_.wall_ms())) {
+      host_.log(HDP_LOG_DEBUG, "[WaVoIP] Download of call " + action.call_id + " already in flight or done");
+      return;
+   }
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Downloading the recording of call " + action.call_id);
+   FetchRequest request{action.call_id, action.url, temp_path_for(action.call_id)};
+   fetcher_->fetch(std::move(request), [this](const FetchResult &result) { on_fetch_done(result); });
+}
+
+void RecordingService::on_fetch_done(const FetchResult &result) {
+   FetchOutcome outcome = to_outcome(result);
+   if (outcome.kind == FetchKind::ready_file) {
+      // Out of downloads/ so that a restart's clean-up never takes a complete recording.
+      std::string final_path = recording_path_for(result.call_id, result.content_type);
+      std::error_code ec;
+      fs::rename(result.path, final_path, ec);
+      if (ec) {
+         fs::remove(result.path, ec);
+         outcome = FetchOutcome{};
+         outcome.kind = FetchKind::transient_error;
+         outcome.detail = "could not keep the downloaded file";
+      } else {
+         outcome.file_path = final_path;
+      }
+   }
+   host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
+             "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
+                 describe(outcome) + ")");
+   std::optional<FlowResult> applied = apply_input(result.call_id, outcome);
+   if (!applied || applied->record.recording != RecordingState::attaching) {
+      store_.release_fetch(result.call_id);
+   }
+}
+
+void RecordingService::attach(const Attach &action) {
+   auto fail = [&](const std::string &detail) {
+      apply_input(action.call_id, AttachOutcome{false, {}, detail});
+   };
+   std::optional<CallRecord> record = store_.load_call(action.call_id);
+   if (!record) return;
+   std::optional<uint64_t> message = message_for(*record);
+   if (!message) {
+      fail("the host could not create the call's message");
+      return;
+   }
+   const std::string key = external_key(action.call_id);
+   const std::string file_name = "call-" + percent_encode(action.call_id) + "." + extension_for(action.content_type);
+   hdp_attachment_t attachment{};
+   attachment.struct_size = sizeof(attachment);
+   attachment.message_id = *message;
+   attachment.file_path = action.file_path.c_str();
+   attachment.file_name = file_name.c_str();
+   attachment.mime_type = action.content_type.c_str();
+   attachment.idempotency_key = key.c_str();
+   uint64_t job = 0;
+   hdp_status_t status =
+       host_.attachments()->attach_file(host_.raw(), &attachment, &RecordingService::on_attach_done, this, &job);
+   if (status != HDP_OK) {
+      fail("the host refused the attachment (status " + std::to_string(status) + ")");
+      return;
+   }
+   attach_jobs_[job] = AttachJob{action.call_id, action.file_path};
+}
+
+void RecordingService::on_attach_done(void *user_data, const hdp_attachment_result_t *result) {
+   auto *self = static_cast<RecordingService *>(user_data);
+   without_exceptions(self->host_, "attachment callback", [&] { self->attach_done(result->job_id, *result); });
+}
+
+void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_t &result) {
+   auto it = attach_jobs_.find(job_id);
+   if (it == attach_jobs_.end()) return;
+   AttachJob job = std::move(it->second);
+   attach_jobs_.erase(it);
+   if (result.status == HDP_ERR_CANCELLED || stopping_) return;  // resumed after the restart
+   if (result.status != HDP_OK) {
+      apply_input(job.call_id, AttachOutcome{false, {}, "host status " + std::to_string(result.status)});
+      return;
+   }
+   const std::string attachment_id = std::to_string(result.attachment_id);
+   if (!store_.mark_attached(job.call_id, attachment_id, host_.wall_ms())) {
+      host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
+   }
+   apply_input(job.call_id, AttachOutcome{true, attachment_id, {}});
+   std::error_code ec;
+   fs::remove(job.file_path, ec);
+}
+
+bool RecordingService::retry(const std::string &call_id) {
+   return apply_input(call_id, ManualRetry{}).has_value();
+}
+
+void RecordingService::arm_poll_timer() {
+   if (stopping_) return;
+   std::optional<TimeMs> due = store_.earliest_due();
+   if (poll_timer_ != 0 && poll_timer_due_ == due) return;
+   if (poll_timer_ != 0) {
+      loop_.cancel_timer(poll_timer_);
+      poll_timer_ = 0;
+      poll_timer_due_.reset();
+   }
+   if (!due) return;
+   const TimeMs delay = std::max<TimeMs>(0, *due - host_.wall_ms());
+   poll_timer_due_ = due;
+   poll_timer_ = loop_.start_timer(static_cast<uint64_t>(delay), [this] {
+      poll_timer_ = 0;
+      poll_timer_due_.reset();
+      on_poll_timer();
+   });
+}
+
+void RecordingService::on_poll_timer() {
+   const TimeMs now = host_.wall_ms();
+   std::vector<CallRecord> due = store_.due_calls(now, kPollBatch);
+   for (const CallRecord &record : due) apply_input(record.call_id, PollDue{});
+   // A full batch may leave more due calls: the re-armed timer has no delay then, and other
+   // work on the loop runs in between.
+   arm_poll_timer();
+}
+
+void RecordingService::shutdown() {
+   stopping_ = true;
+   queue_.clear();
+   attach_jobs_.clear();
+   fetcher_.reset();  // abandons transfers; their partial files are removed
+   drain_timer_ = 0;
+   poll_timer_ = 0;
+   poll_timer_due_.reset();
+}
+
+}  // namespace wavoip

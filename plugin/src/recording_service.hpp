@@ -1,0 +1,90 @@
+// Carries out what the per-call flow decides: message updates, downloads, attachments and the
+// one poll timer. It runs on the host's main loop only, never inside a webhook request: actions
+// are queued by the webhook and drained from a zero-delay timer.
+#pragma once
+
+#include "host_api.hpp"
+
+#include <wavoip/config.hpp>
+#include <wavoip/event_loop.hpp>
+#include <wavoip/flow.hpp>
+#include <wavoip/recording_fetcher.hpp>
+#include <wavoip/store.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace wavoip {
+
+class RecordingService {
+public:
+   RecordingService(const HostApi &host, EventLoop &loop, Store &store, const Config &config,
+                    std::string data_dir);
+   ~RecordingService();
+   RecordingService(const RecordingService &) = delete;
+   RecordingService &operator=(const RecordingService &) = delete;
+
+   // After a restart: void stale download claims, delete half-written files, restart downloads
+   // and attachments whose outcome is unknown, and arm the poll timer.
+   void resume();
+
+   // Queues actions decided inside a webhook request; they run on a later loop turn.
+   void enqueue(std::vector<Action> actions);
+
+   // An operator asked to try a call's recording again. False when the call is unknown.
+   bool retry(const std::string &call_id);
+
+   // The host is stopping: it already dropped our timers, fds and attachment jobs.
+   void shutdown();
+
+   // Diagnostics for tests and metrics.
+   size_t downloads_in_flight() const;
+   bool poll_timer_armed() const { return poll_timer_ != 0; }
+
+private:
+   struct AttachJob {
+      std::string call_id;
+      std::string file_path;
+   };
+
+   void drain();
+   void run(const std::vector<Action> &actions);
+   void run(const Action &action);
+   std::optional<FlowResult> apply_input(const std::string &call_id, const FlowInput &input);
+
+   std::optional<uint64_t> message_for(const CallRecord &record);
+   void upsert_message(const UpsertMessage &action);
+   void set_recording_status(const SetRecordingStatus &action);
+   void start_fetch(const StartFetch &action);
+   void on_fetch_done(const FetchResult &result);
+   void attach(const Attach &action);
+   static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
+   void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
+
+   void arm_poll_timer();
+   void on_poll_timer();
+
+   std::string temp_path_for(const std::string &call_id) const;
+   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
+
+   const HostApi &host_;
+   EventLoop &loop_;
+   Store &store_;
+   const Config &config_;
+   std::string data_dir_;
+   std::unique_ptr<RecordingFetcher> fetcher_;
+
+   std::deque<Action> queue_;
+   uint64_t drain_timer_ = 0;
+   uint64_t poll_timer_ = 0;
+   std::optional<TimeMs> poll_timer_due_;
+   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
+   bool stopping_ = false;
+};
+
+}  // namespace wavoip

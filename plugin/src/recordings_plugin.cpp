@@ -1,0 +1,165 @@
+#include "recordings_plugin.hpp"
+
+#include "host_event_loop.hpp"
+#include "recording_service.hpp"
+#include "webhook.hpp"
+
+#include <wavoip/store.hpp>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <strings.h>
+
+namespace wavoip {
+
+namespace {
+
+constexpr const char *kRetryPath = "/wavoip/recordings/retry";
+
+void respond_json(const HostApi &host, uint64_t request_id, uint16_t status, const std::string &body) {
+   hdp_http_response_t response{};
+   response.struct_size = sizeof(response);
+   response.status = status;
+   response.content_type = "application/json";
+   response.body = reinterpret_cast<const uint8_t *>(body.data());
+   response.body_len = body.size();
+   host.http()->respond(host.raw(), request_id, &response);
+}
+
+}  // namespace
+
+RecordingsPlugin::RecordingsPlugin(const hdp_host_t *host) : host_(host) {}
+
+RecordingsPlugin::~RecordingsPlugin() = default;
+
+hdp_status_t RecordingsPlugin::init() {
+   std::string missing = host_.missing_extensions();
+   if (!missing.empty()) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Cannot run: the host lacks " + missing);
+      return HDP_ERR_UNSUPPORTED;
+   }
+   auto parsed = parse_config(host_.config());
+   if (!parsed) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Invalid configuration: " + parsed.error().message);
+      return HDP_ERR_INVALID_ARGUMENT;
+   }
+   config_ = std::move(parsed.value());
+   data_dir_ = host_.data_dir();
+   const std::string path = database_path(config_, data_dir_);
+   try {
+      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+      SqliteOptions options;
+      options.synchronous = config_.database_synchronous;
+      store_ = std::make_unique<SqliteStore>(path, options);
+   } catch (const std::exception &e) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Cannot open the database " + path + ": " + e.what());
+      return HDP_ERR_IO;
+   }
+   return HDP_OK;
+}
+
+hdp_status_t RecordingsPlugin::start() {
+   loop_ = std::make_unique<HostEventLoop>(host_);
+   service_ = std::make_unique<RecordingService>(host_, *loop_, *store_, config_, data_dir_);
+   webhook_ = std::make_unique<WebhookHandler>(host_, config_, *store_, *service_);
+
+   hdp_http_route_t route{};
+   route.struct_size = sizeof(route);
+   route.method = "POST";
+   route.path = WebhookHandler::kPath.data();
+   route.match = HDP_HTTP_MATCH_PREFIX;  // /webhooks/wavoip and /webhooks/wavoip/<key>
+   route.max_body_bytes = config_.max_body_bytes;
+   route.on_request = &RecordingsPlugin::on_webhook;
+   route.user_data = this;
+   hdp_status_t status = host_.http()->register_route(host_.raw(), &route, &webhook_route_);
+   if (status != HDP_OK) {
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Cannot register POST /webhooks/wavoip (status " + std::to_string(status) + ")");
+      return status;
+   }
+   route.path = kRetryPath;
+   route.match = HDP_HTTP_MATCH_EXACT;
+   route.max_body_bytes = 4096;
+   route.on_request = &RecordingsPlugin::on_retry;
+   status = host_.http()->register_route(host_.raw(), &route, &retry_route_);
+   if (status != HDP_OK) {
+      host_.log(HDP_LOG_ERROR, std::string("[WaVoIP] Cannot register POST ") + kRetryPath);
+      return status;
+   }
+
+   if (config_.webhook_keys.empty()) {
+      host_.log(HDP_LOG_WARNING,
+                "[WaVoIP] No webhook_keys configured: POST /webhooks/wavoip accepts deliveries from anyone. "
+                "Configure a key for production.");
+   }
+   if (config_.allow_insecure_loopback) {
+      host_.log(HDP_LOG_WARNING,
+                "[WaVoIP] DEVELOPMENT MODE: allow_insecure_loopback is on; recordings may be fetched over plain "
+                "http from loopback addresses. Never use this in production.");
+   }
+   service_->resume();
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Ready: webhooks on POST /webhooks/wavoip");
+   return HDP_OK;
+}
+
+void RecordingsPlugin::stop() {
+   // The host has already cancelled our timers, fd watches and pending attachments.
+   if (service_) service_->shutdown();
+   if (loop_) loop_->forget_all();
+   webhook_.reset();
+   service_.reset();
+   loop_.reset();
+   store_.reset();
+}
+
+void RecordingsPlugin::on_webhook(void *user_data, const hdp_http_request_t *request) {
+   auto *self = static_cast<RecordingsPlugin *>(user_data);
+   bool ok = without_exceptions(self->host_, "webhook", [&] { self->webhook_->on_http_request(request); });
+   // Bad input never earns a 5xx; only an internal fault lands here.
+   if (!ok) respond_json(self->host_, request->request_id, 500, R"({"error":"internal error"})");
+}
+
+void RecordingsPlugin::on_retry(void *user_data, const hdp_http_request_t *request) {
+   auto *self = static_cast<RecordingsPlugin *>(user_data);
+   bool ok = without_exceptions(self->host_, "retry", [&] { self->handle_retry(request); });
+   if (!ok) respond_json(self->host_, request->request_id, 500, R"({"error":"internal error"})");
+}
+
+void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
+   // POST /wavoip/recordings/retry?call_id=ID[&token=KEY] (or X-Webhook-Token).
+   WebhookRequest view;
+   view.path = WebhookHandler::kPath;
+   view.query = {request->query, request->query_len};
+   for (size_t i = 0; i < request->header_count; ++i) {
+      std::string_view name(request->headers[i].name, request->headers[i].name_len);
+      if (name.size() == 15 && strncasecmp(name.data(), "x-webhook-token", 15) == 0) {
+         view.token_header = {request->headers[i].value, request->headers[i].value_len};
+      }
+   }
+   std::string_view peer(request->peer_address, request->peer_address_len);
+   // Without configured keys nobody can prove to be the operator, so only the machine itself may
+   // ask for a retry.
+   bool allowed = webhook_->open_mode() ? (peer == "127.0.0.1" || peer == "::1") : webhook_->authorized(view);
+   if (!allowed) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP] Refused a retry request: missing or wrong key");
+      respond_json(host_, request->request_id, 401, R"({"error":"unauthorized"})");
+      return;
+   }
+   std::optional<std::string> call_id = query_param(view.query, "call_id");
+   if (!call_id || call_id->empty() || call_id->size() > 128) {
+      respond_json(host_, request->request_id, 400, R"({"error":"call_id is required"})");
+      return;
+   }
+   const std::string &id = *call_id;
+   if (!service_->retry(id)) {
+      respond_json(host_, request->request_id, 404, R"({"error":"unknown call"})");
+      return;
+   }
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id);
+   boost::json::object body;
+   body["status"] = "retrying";
+   body["call_id"] = id;
+   respond_json(host_, request->request_id, 202, boost::json::serialize(body));
+}
+
+}  // namespace wavoip

@@ -1,0 +1,206 @@
+#include "webhook.hpp"
+
+#include "recording_service.hpp"
+
+#include <wavoip/flow.hpp>
+#include <wavoip/payload.hpp>
+#include <wavoip/store.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
+namespace wavoip {
+
+namespace {
+
+WebhookAnswer error_answer(uint16_t status, std::string_view message) {
+   boost::json::object body;
+   body["error"] = message;
+   return {status, boost::json::serialize(body)};
+}
+
+std::string lower(std::string_view text) {
+   std::string out(text);
+   std::transform(out.begin(), out.end(), out.begin(),
+                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+   return out;
+}
+
+// JSON is what WaVoIP sends; a missing type is tolerated (some senders omit it), anything that
+// names another format is refused so that form posts do not reach the parser.
+bool acceptable_content_type(std::string_view content_type) {
+   if (content_type.empty()) return true;
+   std::string type = lower(content_type.substr(0, content_type.find(';')));
+   while (!type.empty() && type.back() == ' ') type.pop_back();
+   return type == "application/json" || type == "text/json" ||
+          (type.starts_with("application/") && type.ends_with("+json"));
+}
+
+// The value of `name` in a raw query string, still percent-encoded ("" when absent).
+std::string_view query_value(std::string_view query, std::string_view name) {
+   while (!query.empty()) {
+      size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      size_t eq = pair.find('=');
+      if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : pair.substr(eq + 1);
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+   }
+   return {};
+}
+
+std::string_view header_value(const hdp_http_request_t *request, std::string_view name) {
+   for (size_t i = 0; i < request->header_count; ++i) {
+      const hdp_http_header_t &h = request->headers[i];
+      std::string_view hn(h.name, h.name_len);
+      if (hn.size() == name.size() &&
+          std::equal(hn.begin(), hn.end(), name.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+          })) {
+         return {h.value, h.value_len};
+      }
+   }
+   return {};
+}
+
+}  // namespace
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+   std::string_view raw = query_value(query, name);
+   if (raw.data() == nullptr) return std::nullopt;
+   std::string out;
+   for (size_t i = 0; i < raw.size(); ++i) {
+      char c = raw[i];
+      if (c == '+') {
+         out += ' ';
+      } else if (c == '%') {
+         if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1])) ||
+             !std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
+            return std::nullopt;
+         }
+         out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
+         i += 2;
+      } else {
+         out += c;
+      }
+   }
+   return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+   if (a.size() != b.size()) return false;
+   unsigned char diff = 0;
+   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+   return diff == 0;
+}
+
+WebhookHandler::WebhookHandler(const HostApi &host, const Config &config, Store &store,
+                               RecordingService &service)
+    : host_(host), config_(config), store_(store), service_(service) {}
+
+std::optional<std::string> WebhookHandler::authenticate(const WebhookRequest &request) const {
+   // The key may come as the path segment after /webhooks/wavoip, a header, or ?token=.
+   std::string_view path_key;
+   if (request.path.size() > kPath.size() + 1) path_key = request.path.substr(kPath.size() + 1);
+   if (config_.webhook_keys.empty()) {
+      // Open mode (the seed document's URL): only the plain path exists.
+      if (!path_key.empty()) return std::nullopt;
+      return std::string();
+   }
+   const std::string_view candidates[] = {path_key, request.token_header,
+                                          query_value(request.query, "token")};
+   std::optional<std::string> inbox;
+   for (const WebhookKey &key : config_.webhook_keys) {
+      for (std::string_view candidate : candidates) {
+         // Every key is compared against every candidate so the time spent does not say which
+         // one came close.
+         if (constant_time_equal(candidate, key.key) && !inbox) inbox = key.inbox;
+      }
+   }
+   return inbox;
+}
+
+WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
+   std::optional<std::string> inbox = authenticate(request);
+   if (!inbox) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] Refused a delivery: missing or wrong webhook key");
+      if (config_.webhook_keys.empty()) return error_answer(404, "not found");
+      return error_answer(401, "unauthorized");
+   }
+   if (!acceptable_content_type(request.content_type)) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] Refused a delivery: content type is not JSON");
+      return error_answer(415, "content type must be application/json");
+   }
+   if (request.body.size() > config_.max_body_bytes) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] Refused a delivery: body larger than max_body_bytes");
+      return error_answer(413, "body too large");
+   }
+
+   ParseResult parsed = parse_event(request.body, config_.parse_limits());
+   if (!parsed) {
+      const ParseError &error = parsed.error();
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] Refused a delivery: " + std::string(to_string(error.code)) +
+                                     ": " + error.message);
+      return error_answer(400, std::string(to_string(error.code)) + ": " + error.message);
+   }
+   const Event &event = *parsed;
+   std::string type(event_type_name(event));
+   std::optional<std::string_view> call_id = event_call_id(event);
+   host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Received event: " + type +
+                               (call_id ? " (call " + std::string(*call_id) + ")" : std::string()));
+
+   Store::DeliveryResult result;
+   const TimeMs now = host_.wall_ms();
+   try {
+      result = store_.record_delivery_and_apply(request.body, event, now, [&](const CallRecord &current) {
+         CallRecord record = current;
+         if (record.inbox.empty()) record.inbox = *inbox;
+         if (const auto *call = std::get_if<CallEvent>(&event)) return step(record, *call, now, config_);
+         return step(record, std::get<RecordEvent>(event), now, config_);
+      });
+   } catch (const std::exception &e) {
+      // Nothing was written: answering 2xx would lose the event. The poll fallback still covers
+      // the recording, and the operator sees why.
+      host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + type + " delivery: " + e.what());
+      return error_answer(503, "could not store the event, try again");
+   }
+
+   if (std::holds_alternative<UnknownEvent>(event)) {
+      host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + type + " without acting on it");
+   }
+   service_.enqueue(std::move(result.actions));
+
+   boost::json::object body;
+   body["status"] = "accepted";
+   body["delivery_id"] = result.delivery_id;
+   body["type"] = type;
+   return {202, boost::json::serialize(body)};
+}
+
+void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
+   WebhookRequest view;
+   view.path = {request->path, request->path_len};
+   view.query = {request->query, request->query_len};
+   view.content_type = header_value(request, "content-type");
+   view.token_header = header_value(request, "x-webhook-token");
+   view.body = {reinterpret_cast<const char *>(request->body), request->body_len};
+
+   WebhookAnswer answer = handle(view);
+
+   hdp_http_response_t response{};
+   response.struct_size = sizeof(response);
+   response.status = answer.status;
+   response.content_type = "application/json";
+   response.body = reinterpret_cast<const uint8_t *>(answer.body.data());
+   response.body_len = answer.body.size();
+   hdp_status_t status = host_.http()->respond(host_.raw(), request->request_id, &response);
+   if (status != HDP_OK) {
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] The host refused the answer (status " +
+                                     std::to_string(status) + ")");
+   }
+}
+
+}  // namespace wavoip
