@@ -59,8 +59,8 @@ TEST(AbiVersion, OtherMajorsAreNot) {
 
 TEST(AbiVersion, VersionOneSizesEndAtTheLastVersionOneMember) {
    // The minimum sizes never include tail padding, so they are the same whichever minor built
-   // the struct; only hdp_attachment_result_t has tail padding today.
-   EXPECT_EQ(HDP_ATTACHMENT_RESULT_V1_SIZE + 4, sizeof(hdp_attachment_result_t));
+   // the struct; no 1.0 struct ends in padding (hdp_attachment_result_t fills it with reserved).
+   EXPECT_EQ(HDP_ATTACHMENT_RESULT_V1_SIZE, sizeof(hdp_attachment_result_t));
    EXPECT_EQ(HDP_PLUGIN_ENTRY_V1_SIZE, sizeof(hdp_plugin_entry_t));
    EXPECT_EQ(HDP_HOST_V1_SIZE, sizeof(hdp_host_t));
 }

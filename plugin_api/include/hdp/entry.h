@@ -8,7 +8,8 @@
  *
  * The host loads with dlopen(RTLD_NOW | RTLD_LOCAL), reads abi_version and struct_size, refuses a
  * different major, a struct_size below HDP_PLUGIN_ENTRY_V1_SIZE, a missing id, or an id already
- * loaded, each with one log line, and never calls plugin code before those checks pass. */
+ * loaded, each with one log line, and calls no entry function before those checks pass (dlopen
+ * itself runs the library's static constructors, so a plugin keeps those trivial). */
 #ifndef HDP_ENTRY_H
 #define HDP_ENTRY_H
 

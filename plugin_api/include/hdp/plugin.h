@@ -14,6 +14,10 @@
  *              |                                      |   get_extension
  * initialized  | start, destroy                       | as above
  * started      | stop; extension callbacks            | everything
+ * stopping     | cancellation callbacks only          | core table; registrations return
+ *  (host has   |  (on_cancel, attachment results     |   HDP_ERR_BAD_STATE, cancels and
+ *  begun       |   with HDP_ERR_CANCELLED), then     |   unregisters return HDP_ERR_NOT_FOUND
+ *  shutdown)   |   stop                              |
  * stopped      | destroy                              | core table only; extension calls return
  *              |                                      |   HDP_ERR_BAD_STATE or HDP_ERR_NOT_FOUND
  *

@@ -64,7 +64,7 @@ typedef struct hdp_http_request {
 /* The answer. OWNERSHIP: borrowed for the respond() call; the host copies everything. */
 typedef struct hdp_http_response {
    uint32_t struct_size;
-   /* 100..599 */
+   /* A final status, 200..599; anything else is refused with HDP_ERR_INVALID_ARGUMENT. */
    uint16_t status;
    /* NUL-terminated; NULL means "application/octet-stream" when there is a body. */
    const char *content_type;
@@ -93,8 +93,9 @@ typedef struct hdp_http_route {
    /* Largest accepted body; larger ones are answered 413 by the host without calling the
     * plugin. 0 means the host's default. */
    uint64_t max_body_bytes;
-   /* How long a deferred answer may take before the host answers 503 and calls on_cancel.
-    * 0 means the host's default (30 s). */
+   /* How long a deferred answer may take before the host answers 503 and calls on_cancel,
+    * measured on the host's monotonic clock (virtual under a test host). 0 means the host's
+    * default (30 s). */
    uint64_t deferred_timeout_ms;
    hdp_http_request_callback_t on_request;
    /* May be NULL. */

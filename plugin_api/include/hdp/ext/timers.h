@@ -24,7 +24,8 @@ typedef struct hdp_host_timers {
 
    /* Arms a timer due delay_ms from now on the host's monotonic clock (a virtual clock under a
     * test host). period_ms == 0 makes a one-shot timer; otherwise it fires again every
-    * period_ms until cancelled. *out_timer_id receives an id that is never 0 and never reused.
+    * period_ms until cancelled. delay_ms == 0 runs on the next loop turn (never inside this
+    * call), also under a virtual clock without moving it. *out_timer_id receives an id that is never 0 and never reused.
     * OWNERSHIP: user_data is the plugin's; the host only passes it back.
     * [main-thread] */
    hdp_status_t (*register_timer)(const hdp_host_t *host, uint64_t delay_ms, uint64_t period_ms,
