@@ -15,6 +15,7 @@ HostApi::HostApi(const hdp_host_t *host) : host_(host) {
    http_ = find<hdp_host_http_t>(HDP_EXT_HTTP, HDP_HOST_HTTP_V1_SIZE);
    messages_ = find<hdp_host_messages_t>(HDP_EXT_MESSAGES, HDP_HOST_MESSAGES_V1_SIZE);
    attachments_ = find<hdp_host_attachments_t>(HDP_EXT_ATTACHMENTS, HDP_HOST_ATTACHMENTS_V1_SIZE);
+   metrics_ = find<hdp_host_metrics_t>(HDP_EXT_METRICS, HDP_HOST_METRICS_V1_SIZE);  // optional
 }
 
 template <typename Table>

@@ -31,6 +31,8 @@ public:
    const hdp_host_http_t *http() const { return http_; }
    const hdp_host_messages_t *messages() const { return messages_; }
    const hdp_host_attachments_t *attachments() const { return attachments_; }
+   // Optional (ABI 1.1): null when the host has no metrics; see metrics.hpp.
+   const hdp_host_metrics_t *metrics() const { return metrics_; }
 
    // Names of required extensions the host lacks; empty when the plugin can run.
    std::string missing_extensions() const;
@@ -45,6 +47,7 @@ private:
    const hdp_host_http_t *http_ = nullptr;
    const hdp_host_messages_t *messages_ = nullptr;
    const hdp_host_attachments_t *attachments_ = nullptr;
+   const hdp_host_metrics_t *metrics_ = nullptr;
 };
 
 // Runs fn and keeps any exception from crossing the C ABI: it becomes one error log line.

@@ -15,6 +15,10 @@ namespace {
 
 constexpr size_t kPollBatch = 256;
 constexpr size_t kResumeBatch = 256;
+// When due polls could not be consumed (the database failed), try again this much later instead
+// of spinning on the loop.
+constexpr TimeMs kStuckPollRetryMs = 1000;
+constexpr int64_t kPendingGaugeEveryMs = 10000;
 
 int32_t to_host_status(RecordingState state) {
    switch (state) {
@@ -64,10 +68,55 @@ std::string extension_for(std::string_view content_type) {
 
 std::string external_key(std::string_view call_id) { return "wavoip:" + std::string(call_id); }
 
+// "" (not known yet) or what WaVoIP sends: digits, at most 32, an optional leading '+'.
+bool is_phone_number(std::string_view contact) {
+   if (contact.starts_with('+')) contact.remove_prefix(1);
+   if (contact.size() > 32) return false;
+   return std::all_of(contact.begin(), contact.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The fetcher's detail names the HTTP status itself ("HTTP 500 (server error)"); describe()
+// prefixes it again, so only what follows it is kept: "HTTP 500 (server error)", not
+// "HTTP 500 (HTTP 500 (server error))".
+std::string detail_without_status(long http_status, const std::string &detail) {
+   const std::string prefix = "HTTP " + std::to_string(http_status);
+   if (http_status == 0 || !detail.starts_with(prefix)) return detail;
+   std::string_view rest = std::string_view(detail).substr(prefix.size());
+   if (rest.starts_with(" (") && rest.ends_with(")")) return std::string(rest.substr(2, rest.size() - 3));
+   return std::string(rest);
+}
+
+// Inverse of percent_encode, for the names of downloaded files. nullopt when malformed.
+std::optional<std::string> percent_decode(std::string_view text) {
+   std::string out;
+   for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != '%') {
+         out += text[i];
+         continue;
+      }
+      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+         return std::nullopt;
+      }
+      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+   }
+   return out;
+}
+
+bool shows_on_host(const Action &action) {
+   return std::holds_alternative<UpsertMessage>(action) || std::holds_alternative<SetRecordingStatus>(action);
+}
+
+const std::string &call_of(const Action &action) {
+   if (const auto *upsert = std::get_if<UpsertMessage>(&action)) return upsert->call_id;
+   return std::get<SetRecordingStatus>(action).call_id;
+}
+
 FetchOutcome to_outcome(const FetchResult &result) {
    FetchOutcome outcome;
    outcome.http_status = static_cast<int>(result.http_status);
-   outcome.detail = result.detail;
+   outcome.detail = detail_without_status(result.http_status, result.detail);
    outcome.content_type = result.content_type;
    outcome.bytes = result.bytes;
    switch (result.kind) {
@@ -127,6 +176,7 @@ void RecordingService::resume() {
    for (const auto &entry : fs::directory_iterator(fs::path(data_dir_) / "downloads", ec)) {
       if (entry.path().extension() == ".part" && fs::remove(entry.path(), ec)) ++removed;
    }
+   removed += remove_stale_recordings();
    size_t resumed = 0;
    std::string after;
    for (;;) {
@@ -138,10 +188,14 @@ void RecordingService::resume() {
       }
       after = page.back().call_id;
    }
+   const size_t shown = show_calls_behind_host();
    arm_poll_timer();
+   const std::int64_t pending = store_.count_pending();
+   metrics_.pending_polls(pending);
    host_.log(HDP_LOG_INFO, "[WaVoIP] Resumed: " + std::to_string(resumed) + " download(s) or attachment(s) restarted, " +
                                std::to_string(dropped) + " stale claim(s) voided, " + std::to_string(removed) +
-                               " partial file(s) removed, " + std::to_string(store_.count_pending()) +
+                               " leftover file(s) removed, " + std::to_string(shown) +
+                               " call(s) shown again on the host, " + std::to_string(pending) +
                                " call(s) still waiting for a recording");
 }
 
@@ -159,30 +213,47 @@ void RecordingService::enqueue(std::vector<Action> actions) {
 void RecordingService::drain() {
    std::deque<Action> batch;
    batch.swap(queue_);
-   for (const Action &action : batch) run(action);
+   // Every change these actions show was committed with a host_sync mark; once all of them ran,
+   // the host shows the stored records (each push shows the latest record), so the marks go.
+   std::vector<std::string> shown;
+   std::vector<std::string> refused;
+   for (const Action &action : batch) {
+      const bool ok = run(action);
+      if (shows_on_host(action)) (ok ? shown : refused).push_back(call_of(action));
+   }
+   std::erase_if(shown, [&](const std::string &id) {
+      return std::find(refused.begin(), refused.end(), id) != refused.end();
+   });
+   try {
+      store_.mark_host_synced(shown);
+   } catch (const std::exception &e) {
+      host_.log(HDP_LOG_WARNING, std::string("[WaVoIP] Could not clear host sync marks: ") + e.what());
+   }
    arm_poll_timer();
 }
 
-void RecordingService::run(const std::vector<Action> &actions) {
+bool RecordingService::run(const std::vector<Action> &actions) {
    bool schedule_changed = false;
+   bool all_shown = true;
    for (const Action &action : actions) {
-      run(action);
+      all_shown = run(action) && all_shown;
       if (std::holds_alternative<SchedulePoll>(action) || std::holds_alternative<CancelPoll>(action)) {
          schedule_changed = true;
       }
    }
    if (schedule_changed) arm_poll_timer();
+   return all_shown;
 }
 
-void RecordingService::run(const Action &action) {
-   if (stopping_) return;
-   std::visit(
+bool RecordingService::run(const Action &action) {
+   if (stopping_) return false;
+   return std::visit(
        [this](const auto &a) {
           using T = std::decay_t<decltype(a)>;
           if constexpr (std::is_same_v<T, UpsertMessage>) {
-             upsert_message(a);
+             return upsert_message(a);
           } else if constexpr (std::is_same_v<T, SetRecordingStatus>) {
-             set_recording_status(a);
+             return set_recording_status(a);
           } else if constexpr (std::is_same_v<T, StartFetch>) {
              start_fetch(a);
           } else if constexpr (std::is_same_v<T, Attach>) {
@@ -193,6 +264,7 @@ void RecordingService::run(const Action &action) {
              // SchedulePoll and CancelPoll: the due times are in the store; the caller re-arms
              // the one timer for the earliest.
           }
+          return true;
        },
        action);
 }
@@ -210,7 +282,16 @@ std::optional<FlowResult> RecordingService::apply_input(const std::string &call_
       host_.log(HDP_LOG_WARNING, "[WaVoIP] No such call " + call_id);
       return std::nullopt;
    }
-   run(result->actions);
+   const bool shown = run(result->actions);
+   // Shown at once, so the host_sync mark the step left can go, unless a webhook's actions for
+   // the call still wait in the queue (drain clears it then, or the next start shows it again).
+   if (shown && queue_.empty() && std::any_of(result->actions.begin(), result->actions.end(), shows_on_host)) {
+      try {
+         store_.mark_host_synced({call_id});
+      } catch (const std::exception &e) {
+         host_.log(HDP_LOG_WARNING, "[WaVoIP] Could not clear the host sync mark of call " + call_id + ": " + e.what());
+      }
+   }
    return result;
 }
 
@@ -219,6 +300,12 @@ std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) 
    upsert.call_id = record.call_id;
    upsert.inbox = record.inbox;
    upsert.contact = record.contact();
+   if (!is_phone_number(upsert.contact)) {
+      // The host takes digits only; a malformed number must not keep the call from its message.
+      host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + record.call_id +
+                                     ": the contact is not a phone number (digits); showing the call without it");
+      upsert.contact.clear();
+   }
    upsert.direction = record.direction;
    upsert.call_status = record.call_status;
    upsert.duration_s = record.duration_s;
@@ -242,32 +329,85 @@ std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) 
    return id;
 }
 
-void RecordingService::upsert_message(const UpsertMessage &action) {
+bool RecordingService::upsert_message(const UpsertMessage &action) {
    std::optional<CallRecord> record = store_.load_call(action.call_id);
-   if (!record) return;
-   message_for(*record);
+   if (!record) return true;
+   return message_for(*record).has_value();
 }
 
-void RecordingService::set_recording_status(const SetRecordingStatus &action) {
+bool RecordingService::set_recording_status(const SetRecordingStatus &action) {
+   if (action.status == RecordingState::failed) metrics_.recording_failed(action.call_id);
    std::optional<CallRecord> record = store_.load_call(action.call_id);
-   if (!record) return;
-   std::optional<uint64_t> message = message_for(*record);
-   if (!message) return;
-   hdp_status_t status = host_.messages()->set_recording_status(host_.raw(), *message, to_host_status(action.status),
-                                                                action.reason.c_str());
+   if (!record) return true;
+   return show_on_host(*record);
+}
+
+bool RecordingService::show_on_host(const CallRecord &record) {
+   std::optional<uint64_t> message = message_for(record);
+   if (!message) return false;
+   // The stored state, not the action's: a status queued by a webhook may run after a later
+   // change was shown already, and must not put the older status back.
+   hdp_status_t status = host_.messages()->set_recording_status(host_.raw(), *message, to_host_status(record.recording),
+                                                                record.reason.c_str());
    if (status != HDP_OK) {
-      host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show the recording status of call " + action.call_id +
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show the recording status of call " + record.call_id +
                                    " (status " + std::to_string(status) + ")");
+      return false;
    }
+   return true;
+}
+
+size_t RecordingService::show_calls_behind_host() {
+   size_t shown = 0;
+   std::string after;
+   for (;;) {
+      std::vector<CallRecord> page = store_.calls_behind_host(kResumeBatch, after);
+      if (page.empty()) break;
+      std::vector<std::string> done;
+      for (const CallRecord &record : page) {
+         if (show_on_host(record)) done.push_back(record.call_id);
+      }
+      store_.mark_host_synced(done);
+      shown += done.size();
+      after = page.back().call_id;
+   }
+   return shown;
+}
+
+size_t RecordingService::remove_stale_recordings() {
+   // A complete download is kept only while its call is attaching with exactly this file; any
+   // other file is left over from a crash between the download and its attachment's end.
+   size_t removed = 0;
+   std::error_code ec;
+   for (const auto &entry : fs::directory_iterator(fs::path(data_dir_) / "recordings", ec)) {
+      const std::optional<std::string> call_id = percent_decode(entry.path().stem().string());
+      std::optional<CallRecord> record = call_id ? store_.load_call(*call_id) : std::nullopt;
+      const bool needed = record && record->recording == RecordingState::attaching &&
+                          fs::path(record->recording_file).filename() == entry.path().filename();
+      std::error_code remove_ec;
+      if (!needed && fs::remove(entry.path(), remove_ec)) ++removed;
+   }
+   return removed;
 }
 
 void RecordingService::start_fetch(const StartFetch &action) {
+   if (free_download_slots() == 0) {
+      // The call stays `fetching` in the store; its download starts when a slot frees (or, after
+      // a crash, from resume). Only the call id and URL wait here, not a file and a transfer.
+      deferred_fetches_.push_back(action);
+      return;
+   }
+   begin_fetch(action);
+}
+
+void RecordingService::begin_fetch(const StartFetch &action) {
    // The claim is a unique row: a second READY, a poll and a restart can never download twice.
    if (!store_.claim_fetch(action.call_id, host_.wall_ms())) {
       host_.log(HDP_LOG_DEBUG, "[WaVoIP] Download of call " + action.call_id + " already in flight or done");
       return;
    }
    host_.log(HDP_LOG_INFO, "[WaVoIP] Downloading the recording of call " + action.call_id);
+   metrics_.fetch_started();
    FetchRequest request{action.call_id, action.url, temp_path_for(action.call_id)};
    fetcher_->fetch(std::move(request), [this](const FetchResult &result) { on_fetch_done(result); });
 }
@@ -288,6 +428,7 @@ void RecordingService::on_fetch_done(const FetchResult &result) {
          outcome.file_path = final_path;
       }
    }
+   metrics_.fetch_outcome(to_string(outcome.kind));
    host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
              "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
                  describe(outcome) + ")");
@@ -295,10 +436,18 @@ void RecordingService::on_fetch_done(const FetchResult &result) {
    if (!applied || applied->record.recording != RecordingState::attaching) {
       store_.release_fetch(result.call_id);
    }
+   // A download slot is free: downloads that waited for one first, then due polls.
+   while (!deferred_fetches_.empty() && downloads_in_flight() < download_limit() && !stopping_) {
+      StartFetch next = std::move(deferred_fetches_.front());
+      deferred_fetches_.pop_front();
+      begin_fetch(next);
+   }
+   arm_poll_timer();
 }
 
 void RecordingService::attach(const Attach &action) {
    auto fail = [&](const std::string &detail) {
+      metrics_.attachment(false);
       apply_input(action.call_id, AttachOutcome{false, {}, detail});
    };
    std::optional<CallRecord> record = store_.load_call(action.call_id);
@@ -339,9 +488,12 @@ void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_
    attach_jobs_.erase(it);
    if (result.status == HDP_ERR_CANCELLED || stopping_) return;  // resumed after the restart
    if (result.status != HDP_OK) {
+      metrics_.attachment(false);
       apply_input(job.call_id, AttachOutcome{false, {}, "host status " + std::to_string(result.status)});
       return;
    }
+   metrics_.attachment(true);
+   metrics_.attached(job.call_id);
    const std::string attachment_id = std::to_string(result.attachment_id);
    if (!store_.mark_attached(job.call_id, attachment_id, host_.wall_ms())) {
       host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
@@ -355,17 +507,31 @@ bool RecordingService::retry(const std::string &call_id) {
    return apply_input(call_id, ManualRetry{}).has_value();
 }
 
-void RecordingService::arm_poll_timer() {
+size_t RecordingService::download_limit() const {
+   return static_cast<size_t>(std::max(config_.max_concurrent_downloads, 1));
+}
+
+size_t RecordingService::free_download_slots() const {
+   // Deferred downloads count as busy: a new download or poll does not overtake them.
+   const size_t busy = downloads_in_flight() + deferred_fetches_.size();
+   return busy >= download_limit() ? 0 : download_limit() - busy;
+}
+
+void RecordingService::arm_poll_timer(TimeMs min_delay_ms) {
    if (stopping_) return;
    std::optional<TimeMs> due = store_.earliest_due();
-   if (poll_timer_ != 0 && poll_timer_due_ == due) return;
+   const TimeMs now = host_.wall_ms();
+   // Due now but no download slot: a finished download re-arms, so nothing spins meanwhile and
+   // the due calls wait in the store, not in memory.
+   if (due && *due <= now && free_download_slots() == 0) due.reset();
+   if (poll_timer_ != 0 && poll_timer_due_ == due && min_delay_ms == 0) return;
    if (poll_timer_ != 0) {
       loop_.cancel_timer(poll_timer_);
       poll_timer_ = 0;
       poll_timer_due_.reset();
    }
    if (!due) return;
-   const TimeMs delay = std::max<TimeMs>(0, *due - host_.wall_ms());
+   const TimeMs delay = std::max<TimeMs>(min_delay_ms, *due - now);
    poll_timer_due_ = due;
    poll_timer_ = loop_.start_timer(static_cast<uint64_t>(delay), [this] {
       poll_timer_ = 0;
@@ -375,17 +541,31 @@ void RecordingService::arm_poll_timer() {
 }
 
 void RecordingService::on_poll_timer() {
+   // The count reads the whole pending index (about 6 ms per 100,000 calls), and a burst of due
+   // polls runs this once per finished download: refreshed at most every kPendingGaugeEveryMs.
+   const int64_t monotonic = host_.monotonic_ms();
+   if (!pending_gauge_at_ || monotonic - *pending_gauge_at_ >= kPendingGaugeEveryMs) {
+      pending_gauge_at_ = monotonic;
+      metrics_.pending_polls(store_.count_pending());
+   }
    const TimeMs now = host_.wall_ms();
-   std::vector<CallRecord> due = store_.due_calls(now, kPollBatch);
-   for (const CallRecord &record : due) apply_input(record.call_id, PollDue{});
+   // No more polls at once than there are free download slots: the rest stay due in the store.
+   std::vector<CallRecord> due = store_.due_calls(now, std::min(kPollBatch, free_download_slots()));
+   size_t consumed = 0;
+   for (const CallRecord &record : due) {
+      std::optional<FlowResult> result = apply_input(record.call_id, PollDue{});
+      if (result && result->record.next_attempt_at != record.next_attempt_at) ++consumed;
+   }
    // A full batch may leave more due calls: the re-armed timer has no delay then, and other
-   // work on the loop runs in between.
-   arm_poll_timer();
+   // work on the loop runs in between. A batch of which nothing could be consumed (the store
+   // failed) is tried again a second later instead of at once, forever.
+   arm_poll_timer(!due.empty() && consumed == 0 ? kStuckPollRetryMs : 0);
 }
 
 void RecordingService::shutdown() {
    stopping_ = true;
    queue_.clear();
+   deferred_fetches_.clear();
    attach_jobs_.clear();
    fetcher_.reset();  // abandons transfers; their partial files are removed
    drain_timer_ = 0;

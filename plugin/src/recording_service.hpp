@@ -4,6 +4,7 @@
 #pragma once
 
 #include "host_api.hpp"
+#include "metrics.hpp"
 
 #include <wavoip/config.hpp>
 #include <wavoip/event_loop.hpp>
@@ -29,8 +30,9 @@ public:
    RecordingService(const RecordingService &) = delete;
    RecordingService &operator=(const RecordingService &) = delete;
 
-   // After a restart: void stale download claims, delete half-written files, restart downloads
-   // and attachments whose outcome is unknown, and arm the poll timer.
+   // After a restart: void stale download claims, delete half-written and leftover files,
+   // restart downloads and attachments whose outcome is unknown, show again on the host what a
+   // crash kept from it (host_sync marks), and arm the one poll timer.
    void resume();
 
    // Queues actions decided inside a webhook request; they run on a later loop turn.
@@ -45,6 +47,7 @@ public:
    // Diagnostics for tests and metrics.
    size_t downloads_in_flight() const;
    bool poll_timer_armed() const { return poll_timer_ != 0; }
+   PluginMetrics &metrics() { return metrics_; }
 
 private:
    struct AttachJob {
@@ -53,21 +56,35 @@ private:
    };
 
    void drain();
-   void run(const std::vector<Action> &actions);
-   void run(const Action &action);
+   // Each returns false when the host refused to show a change (message or status).
+   bool run(const std::vector<Action> &actions);
+   bool run(const Action &action);
    std::optional<FlowResult> apply_input(const std::string &call_id, const FlowInput &input);
 
    std::optional<uint64_t> message_for(const CallRecord &record);
-   void upsert_message(const UpsertMessage &action);
-   void set_recording_status(const SetRecordingStatus &action);
+   bool upsert_message(const UpsertMessage &action);
+   bool set_recording_status(const SetRecordingStatus &action);
+   // Shows the stored record (message and recording status) on the host.
+   bool show_on_host(const CallRecord &record);
+   // After a crash: show again every call whose last change may not have reached the host.
+   size_t show_calls_behind_host();
+   // Deletes downloaded recordings that no attaching call needs any more.
+   size_t remove_stale_recordings();
+   // Starts the download now, or once a slot is free (max_concurrent_downloads).
    void start_fetch(const StartFetch &action);
+   void begin_fetch(const StartFetch &action);
    void on_fetch_done(const FetchResult &result);
    void attach(const Attach &action);
    static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
    void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
 
-   void arm_poll_timer();
+   // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
+   // every download slot is taken and a poll is already due, nothing is armed: the next
+   // finished download re-arms it.
+   void arm_poll_timer(TimeMs min_delay_ms = 0);
    void on_poll_timer();
+   size_t download_limit() const;
+   size_t free_download_slots() const;
 
    std::string temp_path_for(const std::string &call_id) const;
    std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
@@ -80,11 +97,14 @@ private:
    std::unique_ptr<RecordingFetcher> fetcher_;
 
    std::deque<Action> queue_;
+   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
    uint64_t drain_timer_ = 0;
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;
+   std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
    std::unordered_map<uint64_t, AttachJob> attach_jobs_;
    bool stopping_ = false;
+   PluginMetrics metrics_{host_};
 };
 
 }  // namespace wavoip

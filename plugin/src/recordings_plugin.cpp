@@ -4,6 +4,7 @@
 #include "recording_service.hpp"
 #include "webhook.hpp"
 
+#include <wavoip/payload.hpp>
 #include <wavoip/store.hpp>
 
 #include <boost/json.hpp>
@@ -146,8 +147,13 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
       return;
    }
    std::optional<std::string> call_id = query_param(view.query, "call_id");
-   if (!call_id || call_id->empty() || call_id->size() > 128) {
+   if (!call_id || call_id->empty()) {
       respond_json(host_, request->request_id, 400, R"({"error":"call_id is required"})");
+      return;
+   }
+   if (!is_valid_call_id(*call_id, config_.parse_limits())) {
+      respond_json(host_, request->request_id, 400,
+                   R"({"error":"call_id must have 1 to 128 characters of [A-Za-z0-9_.:-]"})");
       return;
    }
    const std::string &id = *call_id;

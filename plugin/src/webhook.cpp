@@ -19,7 +19,7 @@ namespace {
 WebhookAnswer error_answer(uint16_t status, std::string_view message) {
    boost::json::object body;
    body["error"] = message;
-   return {status, boost::json::serialize(body)};
+   return {status, boost::json::serialize(body), {}};
 }
 
 std::string lower(std::string_view text) {
@@ -68,13 +68,11 @@ std::string_view header_value(const hdp_http_request_t *request, std::string_vie
 
 }  // namespace
 
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-   std::string_view raw = query_value(query, name);
-   if (raw.data() == nullptr) return std::nullopt;
+std::optional<std::string> percent_decode(std::string_view raw, bool plus_is_space) {
    std::string out;
    for (size_t i = 0; i < raw.size(); ++i) {
       char c = raw[i];
-      if (c == '+') {
+      if (c == '+' && plus_is_space) {
          out += ' ';
       } else if (c == '%') {
          if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1])) ||
@@ -90,6 +88,12 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
    return out;
 }
 
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+   std::string_view raw = query_value(query, name);
+   if (raw.data() == nullptr) return std::nullopt;
+   return percent_decode(raw, true);
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
    if (a.size() != b.size()) return false;
    unsigned char diff = 0;
@@ -102,16 +106,19 @@ WebhookHandler::WebhookHandler(const HostApi &host, const Config &config, Store 
     : host_(host), config_(config), store_(store), service_(service) {}
 
 std::optional<std::string> WebhookHandler::authenticate(const WebhookRequest &request) const {
-   // The key may come as the path segment after /webhooks/wavoip, a header, or ?token=.
-   std::string_view path_key;
-   if (request.path.size() > kPath.size() + 1) path_key = request.path.substr(kPath.size() + 1);
+   // The key may come as the path segment after /webhooks/wavoip, a header, or ?token=. Path
+   // and query arrive percent-encoded as sent; a client may encode even unreserved characters.
+   std::string_view raw_path_key;
+   if (request.path.size() > kPath.size() + 1) raw_path_key = request.path.substr(kPath.size() + 1);
    if (config_.webhook_keys.empty()) {
       // Open mode (the seed document's URL): only the plain path exists.
-      if (!path_key.empty()) return std::nullopt;
+      if (!raw_path_key.empty()) return std::nullopt;
       return std::string();
    }
-   const std::string_view candidates[] = {path_key, request.token_header,
-                                          query_value(request.query, "token")};
+   // Malformed encodings match no key.
+   const std::string path_key = percent_decode(raw_path_key, false).value_or(std::string());
+   const std::string query_key = query_param(request.query, "token").value_or(std::string());
+   const std::string_view candidates[] = {path_key, request.token_header, query_key};
    std::optional<std::string> inbox;
    for (const WebhookKey &key : config_.webhook_keys) {
       for (std::string_view candidate : candidates) {
@@ -164,12 +171,20 @@ WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
    } catch (const std::exception &e) {
       // Nothing was written: answering 2xx would lose the event. The poll fallback still covers
       // the recording, and the operator sees why.
-      host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + type + " delivery: " + e.what());
-      return error_answer(503, "could not store the event, try again");
+      host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + type + " delivery" +
+                                   (call_id ? " (call " + std::string(*call_id) + ")" : std::string()) + ": " + e.what());
+      WebhookAnswer answer = error_answer(503, "could not store the event, try again");
+      answer.type = type;
+      return answer;
    }
 
    if (std::holds_alternative<UnknownEvent>(event)) {
       host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + type + " without acting on it");
+   }
+   // Only READY starts a download from a webhook: the start of the READY-to-attached time.
+   if (call_id && std::any_of(result.actions.begin(), result.actions.end(),
+                              [](const Action &a) { return std::holds_alternative<StartFetch>(a); })) {
+      service_.metrics().ready_received(std::string(*call_id));
    }
    service_.enqueue(std::move(result.actions));
 
@@ -177,7 +192,7 @@ WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
    body["status"] = "accepted";
    body["delivery_id"] = result.delivery_id;
    body["type"] = type;
-   return {202, boost::json::serialize(body)};
+   return {202, boost::json::serialize(body), type};
 }
 
 void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
@@ -189,6 +204,7 @@ void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
    view.body = {reinterpret_cast<const char *>(request->body), request->body_len};
 
    WebhookAnswer answer = handle(view);
+   service_.metrics().delivery(answer.type, answer.status);
 
    hdp_http_response_t response{};
    response.struct_size = sizeof(response);

@@ -21,6 +21,7 @@ class Store;
 struct WebhookAnswer {
    uint16_t status = 202;
    std::string body;  // JSON
+   std::string type;  // the event's type once parsed, "" before (for metrics)
 };
 
 // The parts of a request the handler looks at.
@@ -60,6 +61,10 @@ private:
 // Compares without leaking where the first difference is (timing-safe for equal lengths; the
 // length itself is not secret).
 bool constant_time_equal(std::string_view a, std::string_view b);
+
+// Decodes %XX escapes (and '+' as a space when plus_is_space, as in a query); nullopt when an
+// escape is malformed.
+std::optional<std::string> percent_decode(std::string_view raw, bool plus_is_space);
 
 // The value of `name` in a raw query string, percent-decoded; nullopt when absent or malformed.
 std::optional<std::string> query_param(std::string_view query, std::string_view name);

@@ -50,7 +50,10 @@ double BackoffPolicy::jitter_factor(std::string_view call_id, std::uint32_t atte
 }
 
 std::int64_t BackoffPolicy::jittered_wait_ms(std::uint32_t attempt, std::string_view call_id) const {
-  return std::llround(static_cast<double>(base_wait_ms(attempt)) * jitter_factor(call_id, attempt));
+  const std::int64_t wait = std::llround(static_cast<double>(base_wait_ms(attempt)) * jitter_factor(call_id, attempt));
+  // The cap holds for the jittered wait too: no two polls are ever more than max_backoff_s apart.
+  if (attempt >= 1) return std::min(wait, seconds_to_ms(settings_.max_backoff_s));
+  return wait;
 }
 
 TimeMs BackoffPolicy::first_poll_at(TimeMs ended_at, std::string_view call_id) const {

@@ -133,6 +133,12 @@ std::vector<WebhookKey> read_webhook_keys(const json::value& v) {
         has_key = true;
       } else if (k == "inbox") {
         wk.inbox = read_string(value, key);
+        // The host's limits for an inbox name.
+        if (wk.inbox.size() > 255 || std::any_of(wk.inbox.begin(), wk.inbox.end(), [](char c) {
+              return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+            })) {
+          invalid(key, "must have at most 255 bytes and no control characters");
+        }
       } else {
         invalid(key, "unknown key");
       }

@@ -62,6 +62,11 @@ class Step {
     if (!same_call(ev.call_id)) return;
     merge_call_fields(ev);
     if (ev.status) apply_call_status(ev.status->code, ev.status->text);
+    if (before_.ended() && !before_.answered && r_.answered && r_.recording == RecordingState::none) {
+      // The call ended unanswered, and now a late delivery (a positive duration) says it was
+      // connected after all: there may be audio, so poll for it from the call's end.
+      start_polling(*r_.ended_at);
+    }
     if (ev.record_status) apply_record_status(ev.record_status->code, ev.record_status->text);
     upsert_message_if_needed();
   }
@@ -117,7 +122,16 @@ class Step {
   }
 
   void on(const PollDue&) {
-    if (r_.recording != RecordingState::waiting) return;           // stale timer entry: nothing to do
+    if (r_.recording != RecordingState::waiting) {
+      // Only a waiting call has a due time; one left on any other state (an older version, a
+      // hand-edited file) is consumed here, or the poll timer would find the same row forever.
+      if (r_.next_attempt_at && *r_.next_attempt_at <= now_) {
+        r_.next_attempt_at.reset();
+        log(LogLevel::warning, "dropped a stale poll of call " + r_.call_id + " in state " +
+                                   std::string(to_string(r_.recording)));
+      }
+      return;
+    }
     if (r_.next_attempt_at && *r_.next_attempt_at > now_) return;  // timer fired early
     r_.next_attempt_at.reset();                                    // this poll is being consumed: nothing to cancel
     start_fetch();
@@ -184,9 +198,7 @@ class Step {
         set_status(RecordingState::none, *why_none);
         return;
       }
-      open_window(now_);
-      schedule_poll(policy_.first_poll_at(now_, r_.call_id));
-      set_status(RecordingState::waiting, kReasonWaiting);
+      start_polling(now_);
     } else if (r_.recording == RecordingState::waiting && r_.attempt == 0) {
       // The safety-net poll was anchored to when RECORDING arrived; the call's end is the
       // real anchor of the schedule and of the 4-hour deadline.
@@ -227,6 +239,13 @@ class Step {
         log(LogLevel::warning, "unknown record_status '" + text + "' for call " + r_.call_id + "; ignored");
         return;
     }
+  }
+
+  // The call ended and no recording decision came: poll from `ended_at` on.
+  void start_polling(TimeMs ended_at) {
+    open_window(ended_at);
+    schedule_poll(policy_.first_poll_at(ended_at, r_.call_id));
+    set_status(RecordingState::waiting, kReasonWaiting);
   }
 
   // After a download that found nothing (or failed for now): next poll, or give up.

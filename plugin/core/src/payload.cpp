@@ -1,5 +1,6 @@
 #include "wavoip/payload.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
@@ -212,6 +213,10 @@ class FieldReader {
         return failed(ParseErrorCode::bad_call_id, "field 'whatsapp_call_id' has characters outside [A-Za-z0-9_.:-]");
       }
     }
+    // "." and ".." would be dot segments once appended to base_url (a URL client removes them).
+    if (id.find_first_not_of('.') == std::string::npos) {
+      return failed(ParseErrorCode::bad_call_id, "field 'whatsapp_call_id' must not consist of dots only");
+    }
     return id;
   }
 
@@ -351,7 +356,11 @@ ParseResult parse_event(std::string_view body, const ParseLimits& limits) {
   // Pass 1: validate and collect the top-level `type` values.
   json::basic_parser<TypeScan> scanner(options);
   error_code ec;
-  scanner.write_some(false, body.data(), body.size(), ec);
+  const std::size_t used = scanner.write_some(false, body.data(), body.size(), ec);
+  // write_some stops at the end of the first document; anything after it is not one JSON text.
+  if (!ec && used < body.size()) {
+    return fail(ParseErrorCode::invalid_json, "body is not valid JSON: extra data after the JSON document");
+  }
   if (ec) {
     if (ec == json::error::too_deep) {
       return fail(ParseErrorCode::too_deep, "JSON nesting deeper than " + std::to_string(limits.max_depth));
@@ -394,6 +403,11 @@ ParseResult parse_event(std::string_view body, const ParseLimits& limits) {
     case Kind::other: break;
   }
   return Event{UnknownEvent{other_type}};  // not reached: `kind` is never `other` here
+}
+
+bool is_valid_call_id(std::string_view id, const ParseLimits& limits) {
+  return !id.empty() && id.size() <= limits.max_call_id_length &&
+         std::all_of(id.begin(), id.end(), is_id_char) && id.find_first_not_of('.') != std::string_view::npos;
 }
 
 std::string_view event_type_name(const Event& event) {

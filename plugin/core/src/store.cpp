@@ -4,6 +4,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -66,6 +67,15 @@ CREATE TABLE attachments (
   call_id       TEXT NOT NULL UNIQUE,
   attachment_id TEXT NOT NULL,
   attached_at   INTEGER NOT NULL
+);
+)sql";
+
+// Schema version 2: calls whose message on the host may be behind the stored record. Marked in
+// the transaction that changes the record, cleared once the host was told; a restart after a
+// crash shows these again, so no committed change is lost on the way to the helpdesk.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE host_sync (
+  call_id TEXT PRIMARY KEY NOT NULL
 );
 )sql";
 
@@ -209,6 +219,10 @@ void migrate(SQLite::Database& db) {
     db.exec(kSchemaV1);
     db.exec("PRAGMA user_version = 1");
   }
+  if (version < 2) {
+    db.exec(kSchemaV2);
+    db.exec("PRAGMA user_version = 2");
+  }
   tx.commit();
 }
 
@@ -248,7 +262,12 @@ struct SqliteStore::Impl {
                           " ORDER BY call_id LIMIT ?2"),
         pending(db, "SELECT COUNT(*) FROM calls WHERE recording IN ('waiting', 'fetching', 'attaching')"),
         deliveries(db, "SELECT COUNT(*) FROM deliveries"),
-        prune(db, "DELETE FROM deliveries WHERE received_at < ?1") {}
+        prune(db, "DELETE FROM deliveries WHERE received_at < ?1"),
+        mark_behind(db, "INSERT INTO host_sync (call_id) VALUES (?1) ON CONFLICT(call_id) DO NOTHING"),
+        clear_behind(db, "DELETE FROM host_sync WHERE call_id = ?1"),
+        behind(db, std::string("SELECT ") + kCallColumns +
+                       " FROM calls WHERE call_id IN (SELECT call_id FROM host_sync WHERE call_id > ?1"
+                       " ORDER BY call_id LIMIT ?2) ORDER BY call_id") {}
 
   std::optional<CallRecord> load(std::string_view call_id) {
     Use s(select_call);
@@ -269,6 +288,14 @@ struct SqliteStore::Impl {
     // The step must not move a record to another key: that would orphan or overwrite a call.
     if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
     save(result.record);
+    const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
+      return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
+    });
+    if (shows) {
+      Use s(mark_behind);
+      s->bind(1, result.record.call_id);
+      s->exec();
+    }
     return result;
   }
 
@@ -292,6 +319,9 @@ struct SqliteStore::Impl {
   SQLite::Statement pending;
   SQLite::Statement deliveries;
   SQLite::Statement prune;
+  SQLite::Statement mark_behind;
+  SQLite::Statement clear_behind;
+  SQLite::Statement behind;
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
@@ -417,6 +447,24 @@ std::int64_t SqliteStore::prune_deliveries(TimeMs before) {
   Use s(impl_->prune);
   s->bind(1, static_cast<std::int64_t>(before));
   return s->exec();
+}
+
+std::vector<CallRecord> SqliteStore::calls_behind_host(std::size_t limit, std::string_view after_call_id) {
+  Use s(impl_->behind);
+  s->bind(1, std::string(after_call_id));
+  s->bind(2, clamp_limit(limit));
+  return impl_->read_all(s);
+}
+
+void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
+  if (call_ids.empty()) return;
+  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  for (const std::string& call_id : call_ids) {
+    Use s(impl_->clear_behind);
+    s->bind(1, call_id);
+    s->exec();
+  }
+  tx.commit();
 }
 
 std::string SqliteStore::journal_mode() { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); }

@@ -305,6 +305,8 @@ struct RecordingFetcher::Impl {
     set(CURLOPT_HEADERDATA, static_cast<void*>(&t));
     set(CURLOPT_ERRORBUFFER, t.error_buffer);
     set(CURLOPT_NOSIGNAL, 1L);
+    // Abandoning a transfer must never wait for a hanging name lookup on the host's loop.
+    set(CURLOPT_QUICK_EXIT, 1L);
     set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout.count()));
     set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
     set(CURLOPT_LOW_SPEED_LIMIT, options.low_speed_limit);

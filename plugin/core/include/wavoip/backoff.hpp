@@ -1,10 +1,11 @@
 #pragma once
 // When to poll WaVoIP's storage for a recording that no webhook announced.
 //
-// Capped exponential backoff with "equal jitter" (AWS, "Exponential Backoff And Jitter"):
-// attempt 0 is `first_delay_s` after the call ended, attempt n >= 1 waits
-// min(initial_backoff_s * 2^(n-1), max_backoff_s) after attempt n-1 finished, and no attempt is
-// ever scheduled after the deadline (`deadline_s` after the call ended). With the defaults and
+// Capped exponential backoff with jitter: attempt 0 is `first_delay_s` after the call ended,
+// attempt n >= 1 waits min(initial_backoff_s * 2^(n-1), max_backoff_s) after attempt n-1
+// finished, each wait scaled by a jitter factor in [1 - jitter, 1 + jitter] and still never
+// longer than max_backoff_s, and no attempt is ever scheduled after the deadline (`deadline_s`
+// after the call ended). With the defaults and
 // no jitter the polls happen at 60 s, 90 s, 150 s, 270 s, ... then every 30 min, the last one at
 // exactly 4 h: 14 attempts.
 //

@@ -24,9 +24,9 @@
 // | poll.initial_backoff_s     | integer         | 30                               | first wait between polls, doubled each time (>= 1) |
 // | poll.max_backoff_s         | integer         | 1800                             | cap of one wait (>= initial_backoff_s) |
 // | poll.deadline_s            | integer         | 14400 (4 h)                      | give up this long after the call ended (1 .. 30 days, >= first_delay_s) |
-// | poll.jitter                | number          | 0.2                              | each wait is scaled by a factor in [1-jitter, 1+jitter]; 0 <= jitter < 1 |
+// | poll.jitter                | number          | 0.2                              | each wait is scaled by a factor in [1-jitter, 1+jitter], never above max_backoff_s; 0 <= jitter < 1 |
 // | poll.seed                  | integer         | (none)                           | fixes the jitter pattern (tests); non-negative |
-// | webhook_keys               | array of object | []                               | [{"key": "...", "inbox": "..."}]; key: >= 16 chars of [A-Za-z0-9._~-], unique; inbox optional |
+// | webhook_keys               | array of object | []                               | [{"key": "...", "inbox": "..."}]; key: >= 16 chars of [A-Za-z0-9._~-], unique; inbox optional (<= 255 bytes, no control chars) |
 
 #include <cstddef>
 #include <cstdint>

@@ -94,7 +94,7 @@ enum class ParseErrorCode {
   too_deep,        // nesting deeper than ParseLimits::max_depth
   missing_field,   // `type`, `whatsapp_call_id` or `record_status` absent (or null)
   bad_field_type,  // a field of the wrong JSON type, out of range or too long
-  bad_call_id,     // whatsapp_call_id empty, too long, negative, fractional or outside [A-Za-z0-9_.:-]
+  bad_call_id,     // whatsapp_call_id empty, too long, negative, fractional, outside [A-Za-z0-9_.:-] or dots only
 };
 
 struct ParseError {
@@ -113,6 +113,10 @@ using ParseResult = Expected<Event, ParseError>;
 
 // Parses one webhook body. Never throws for any input (except std::bad_alloc).
 ParseResult parse_event(std::string_view body, const ParseLimits& limits = {});
+
+// True when `id` is a call id parse_event accepts: 1..max_call_id_length characters of
+// [A-Za-z0-9_.:-], not dots only. For call ids from other places (the operator's retry route).
+bool is_valid_call_id(std::string_view id, const ParseLimits& limits = {});
 
 // "CALL", "RECORD", "DEVICE", or the unknown event's own type text.
 std::string_view event_type_name(const Event& event);

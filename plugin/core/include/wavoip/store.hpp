@@ -81,6 +81,13 @@ class Store {
   virtual std::int64_t delivery_count() = 0;
   // Deletes deliveries received before `before`; returns how many.
   virtual std::int64_t prune_deliveries(TimeMs before) = 0;
+
+  // Calls whose message on the host may be behind their record: every step that asks for
+  // UpsertMessage or SetRecordingStatus marks its call in the same transaction. After a crash
+  // these are shown again. By call id after `after_call_id`, at most `limit`.
+  virtual std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) = 0;
+  // The host now shows the current record of these calls: clears their marks (one transaction).
+  virtual void mark_host_synced(const std::vector<std::string>& call_ids) = 0;
 };
 
 struct SqliteOptions {
@@ -90,7 +97,7 @@ struct SqliteOptions {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;  // PRAGMA user_version
+  static constexpr int kSchemaVersion = 2;  // PRAGMA user_version
 
   // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
   // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.
@@ -115,6 +122,8 @@ class SqliteStore final : public Store {
   std::int64_t count_pending() override;
   std::int64_t delivery_count() override;
   std::int64_t prune_deliveries(TimeMs before) override;
+  std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) override;
+  void mark_host_synced(const std::vector<std::string>& call_ids) override;
 
   // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
   std::string journal_mode();
