@@ -24,7 +24,9 @@
    X(hdp_host_messages_t, 24)            \
    X(hdp_attachment_t, 48)               \
    X(hdp_attachment_result_t, 40)        \
-   X(hdp_host_attachments_t, 16)
+   X(hdp_host_attachments_t, 16)        \
+   X(hdp_metric_family_t, 56)            \
+   X(hdp_host_metrics_t, 48)
 
 /* X(type, member, offsetof on LP64) */
 #define HDP_ABI_OFFSETS(X)                                         \
@@ -130,7 +132,21 @@
    X(hdp_attachment_result_t, already_attached, 32)                \
    X(hdp_attachment_result_t, reserved, 36)                        \
    X(hdp_host_attachments_t, struct_size, 0)                       \
-   X(hdp_host_attachments_t, attach_file, 8)
+   X(hdp_host_attachments_t, attach_file, 8)                       \
+   X(hdp_metric_family_t, struct_size, 0)                          \
+   X(hdp_metric_family_t, type, 4)                                 \
+   X(hdp_metric_family_t, name, 8)                                 \
+   X(hdp_metric_family_t, help, 16)                                \
+   X(hdp_metric_family_t, label_names, 24)                         \
+   X(hdp_metric_family_t, label_count, 32)                         \
+   X(hdp_metric_family_t, buckets, 40)                             \
+   X(hdp_metric_family_t, bucket_count, 48)                        \
+   X(hdp_host_metrics_t, struct_size, 0)                           \
+   X(hdp_host_metrics_t, register_metric, 8)                       \
+   X(hdp_host_metrics_t, counter_add, 16)                          \
+   X(hdp_host_metrics_t, gauge_set, 24)                            \
+   X(hdp_host_metrics_t, gauge_add, 32)                            \
+   X(hdp_host_metrics_t, histogram_observe, 40)
 
 /* X(macro or enumerator, value): the version-1 minimum sizes, enumerations, statuses and the
  * version this tree builds. Every V1 size equals its struct's sizeof today: no struct ends in
@@ -150,6 +166,8 @@
    X(HDP_ATTACHMENT_V1_SIZE, 48)             \
    X(HDP_ATTACHMENT_RESULT_V1_SIZE, 40)      \
    X(HDP_HOST_ATTACHMENTS_V1_SIZE, 16)       \
+   X(HDP_METRIC_FAMILY_V1_SIZE, 56)          \
+   X(HDP_HOST_METRICS_V1_SIZE, 48)           \
    X(HDP_VERSION_MAJOR, 1)                   \
    X(HDP_OK, 0)                              \
    X(HDP_ERR_INVALID_ARGUMENT, -1)           \
@@ -182,7 +200,10 @@
    X(HDP_RECORDING_ATTACHED, 3)              \
    X(HDP_RECORDING_FAILED, 4)                \
    X(HDP_RECORDING_DISABLED, 5)              \
-   X(HDP_RECORDING_EMPTY, 6)
+   X(HDP_RECORDING_EMPTY, 6)                 \
+   X(HDP_METRIC_COUNTER, 1)                  \
+   X(HDP_METRIC_GAUGE, 2)                    \
+   X(HDP_METRIC_HISTOGRAM, 3)
 
 /* The scalar types that cross the ABI: X(type, size). */
 #define HDP_ABI_SCALARS(X) \

@@ -36,6 +36,7 @@
 #include "ext/attachments.h"
 #include "ext/http.h"
 #include "ext/messages.h"
+#include "ext/metrics.h"
 #include "ext/posix_fd.h"
 #include "ext/timers.h"
 
