@@ -11,6 +11,8 @@ packages=(
 )
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(clang libclang-rt-14-dev)
+  # The inbox page's browser tests (tests/browser) drive a real headless Chromium.
+  packages+=(chromium)
 fi
 
 missing=()

@@ -249,6 +249,22 @@ HttpResponse clock_advance(const ApiContext& context, const HttpRequest& request
   return json_response(200, clock_json(context.clock));
 }
 
+// GET /__test/timers: how many timers each plugin has armed (tests prove "one timer, not one per
+// call" without reaching into a plugin).
+HttpResponse armed_timers(const ApiContext& context) {
+  json::array plugins;
+  for (const PluginInfo& p : context.plugins()) {
+    json::object o;
+    o["id"] = p.id;
+    o["armed"] = context.timers.armed_count(p.owner);
+    plugins.push_back(std::move(o));
+  }
+  json::object body;
+  body["armed"] = context.timers.armed_count();
+  body["plugins"] = std::move(plugins);
+  return json_response(200, body);
+}
+
 }  // namespace
 
 void register_api_routes(Router& router, ApiContext context) {
@@ -274,6 +290,7 @@ void register_api_routes(Router& router, ApiContext context) {
         [shared](const HttpRequest&) { return json_response(200, clock_json(shared->clock)); });
     add("POST", "/__test/clock/advance", RouteMatch::exact,
         [shared](const HttpRequest& r) { return clock_advance(*shared, r); });
+    add("GET", "/__test/timers", RouteMatch::exact, [shared](const HttpRequest&) { return armed_timers(*shared); });
   }
 }
 

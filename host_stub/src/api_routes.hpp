@@ -2,6 +2,7 @@
 // and the virtual-clock controls of test mode. Handlers are plain functions of the request.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -21,6 +22,7 @@ struct PluginInfo {
   std::string name;
   std::string vendor;
   std::string version;
+  uint64_t owner = 0;  // the owner id of its timers (GET /__test/timers)
 };
 
 struct ApiContext {
@@ -28,7 +30,8 @@ struct ApiContext {
   Clock& clock;
   TimerService& timers;
   std::function<std::vector<PluginInfo>()> plugins;
-  // Adds GET /__test/clock and POST /__test/clock/advance (the clock must be virtual).
+  // Adds GET /__test/clock, POST /__test/clock/advance and GET /__test/timers (the clock must be
+  // virtual).
   bool test_clock_routes = false;
 };
 

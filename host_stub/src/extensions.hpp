@@ -13,6 +13,7 @@ const hdp_host_posix_fd_t* posix_fd_extension();
 const hdp_host_http_t* http_extension();
 const hdp_host_messages_t* messages_extension();
 const hdp_host_attachments_t* attachments_extension();
+const hdp_host_metrics_t* metrics_extension();
 
 // "HDP_ERR_IO (-50)", for log lines.
 std::string status_text(hdp_status_t status);

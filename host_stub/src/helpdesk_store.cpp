@@ -107,7 +107,33 @@ AttachmentRow read_attachment(SQLite::Statement& q) {
 
 std::string text(std::string_view s) { return std::string(s); }
 
+// Resets a prepared statement of the cache when leaving scope, so that no read stays open
+// between calls (it would pin the WAL) and the next use starts without old bindings.
+class Reused {
+ public:
+  explicit Reused(SQLite::Statement& statement) : statement_(statement) {}
+  ~Reused() {
+    statement_.tryReset();
+    try {
+      statement_.clearBindings();
+    } catch (...) {  // NOLINT(bugprone-empty-catch): cannot fail on a valid statement
+    }
+  }
+  Reused(const Reused&) = delete;
+  Reused& operator=(const Reused&) = delete;
+  SQLite::Statement& operator*() { return statement_; }
+
+ private:
+  SQLite::Statement& statement_;
+};
+
 }  // namespace
+
+SQLite::Statement& HelpdeskStore::prepared(const char* sql) {
+  auto& slot = statements_[std::string_view(sql)];
+  if (!slot) slot = std::make_unique<SQLite::Statement>(*db_, sql);
+  return *slot;
+}
 
 HelpdeskStore::HelpdeskStore(const std::filesystem::path& database_file,
                              std::function<int64_t()> now_ms)
@@ -131,10 +157,10 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   std::string inbox = upsert.inbox;
   std::string contact = upsert.contact;
   {
-    SQLite::Statement q(*db_,
-                        "SELECT m.conversation_id, c.inbox, c.contact FROM messages m JOIN "
-                        "conversations c ON c.id = m.conversation_id "
-                        "WHERE m.plugin_id = ? AND m.external_key = ?");
+    Reused q_use(prepared("SELECT m.conversation_id, c.inbox, c.contact FROM messages m JOIN "
+                          "conversations c ON c.id = m.conversation_id "
+                          "WHERE m.plugin_id = ? AND m.external_key = ?"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, upsert.plugin_id);
     q.bind(2, upsert.external_key);
     if (q.executeStep()) {
@@ -147,11 +173,12 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   int64_t conversation_id = 0;
   {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO conversations (inbox, contact, created_at_ms, last_activity_ms) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (inbox, contact) DO UPDATE SET "
-                        "last_activity_ms = max(last_activity_ms, excluded.last_activity_ms) "
-                        "RETURNING id");
+    Reused q_use(prepared(
+        "INSERT INTO conversations (inbox, contact, created_at_ms, last_activity_ms) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (inbox, contact) DO UPDATE SET "
+        "last_activity_ms = max(last_activity_ms, excluded.last_activity_ms) "
+        "RETURNING id"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, inbox);
     q.bind(2, contact);
     q.bind(3, now);
@@ -162,8 +189,7 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   int64_t message_id = 0;
   {
-    SQLite::Statement q(
-        *db_,
+    Reused q_use(prepared(
         "INSERT INTO messages (conversation_id, plugin_id, external_key, direction, call_status, "
         "duration_s, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
@@ -172,7 +198,8 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
         "call_status = COALESCE(excluded.call_status, call_status), "
         "duration_s = COALESCE(excluded.duration_s, duration_s), "
         "updated_at_ms = excluded.updated_at_ms "
-        "RETURNING id");
+        "RETURNING id"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, conversation_id);
     q.bind(2, upsert.plugin_id);
     q.bind(3, upsert.external_key);
@@ -195,9 +222,9 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   // A call that moved out of the unknown-contact conversation leaves no empty conversation.
   if (old_conversation && *old_conversation != conversation_id) {
-    SQLite::Statement q(*db_,
-                        "DELETE FROM conversations WHERE id = ? AND contact = '' AND NOT EXISTS "
-                        "(SELECT 1 FROM messages WHERE conversation_id = ?)");
+    Reused q_use(prepared("DELETE FROM conversations WHERE id = ? AND contact = '' AND NOT EXISTS "
+                          "(SELECT 1 FROM messages WHERE conversation_id = ?)"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, *old_conversation);
     q.bind(2, *old_conversation);
     q.exec();
@@ -210,9 +237,9 @@ bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t mes
                                          int32_t status, std::string_view reason) {
   const int64_t now = now_ms_();
   SQLite::Transaction transaction(*db_);
-  SQLite::Statement q(*db_,
-                      "UPDATE messages SET recording_status = ?, recording_reason = ?, "
-                      "updated_at_ms = ? WHERE id = ? AND plugin_id = ?");
+  Reused q_use(prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
+                        "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
+  SQLite::Statement& q = *q_use;
   q.bind(1, status);
   q.bind(2, text(reason));
   q.bind(3, now);
@@ -220,9 +247,10 @@ bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t mes
   q.bind(5, text(plugin_id));
   const bool found = q.exec() > 0;
   if (found) {
-    SQLite::Statement touch(*db_,
-                            "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
-                            "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)");
+    Reused touch_use(prepared(
+        "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
+        "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
+    SQLite::Statement& touch = *touch_use;
     touch.bind(1, now);
     touch.bind(2, message_id);
     touch.exec();
@@ -232,7 +260,8 @@ bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t mes
 }
 
 bool HelpdeskStore::message_belongs_to(std::string_view plugin_id, int64_t message_id) {
-  SQLite::Statement q(*db_, "SELECT 1 FROM messages WHERE id = ? AND plugin_id = ?");
+  Reused q_use(prepared("SELECT 1 FROM messages WHERE id = ? AND plugin_id = ?"));
+  SQLite::Statement& q = *q_use;
   q.bind(1, message_id);
   q.bind(2, text(plugin_id));
   return q.executeStep();
@@ -287,11 +316,11 @@ AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& 
   SQLite::Transaction transaction(*db_);
   AttachmentInsertResult result;
   {
-    SQLite::Statement q(*db_,
-                        "INSERT INTO attachments (plugin_id, idempotency_key, message_id, "
-                        "file_name, mime_type, size_bytes, stored_path, created_at_ms) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id");
+    Reused q_use(prepared("INSERT INTO attachments (plugin_id, idempotency_key, message_id, "
+                          "file_name, mime_type, size_bytes, stored_path, created_at_ms) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                          "ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, insert.plugin_id);
     q.bind(2, insert.idempotency_key);
     q.bind(3, insert.message_id);
@@ -303,17 +332,19 @@ AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& 
     if (q.executeStep()) result.attachment_id = q.getColumn(0).getInt64();
   }
   if (result.attachment_id == 0) {
-    SQLite::Statement q(*db_,
-                        "SELECT id FROM attachments WHERE plugin_id = ? AND idempotency_key = ?");
+    Reused q_use(
+        prepared("SELECT id FROM attachments WHERE plugin_id = ? AND idempotency_key = ?"));
+    SQLite::Statement& q = *q_use;
     q.bind(1, insert.plugin_id);
     q.bind(2, insert.idempotency_key);
     q.executeStep();
     result.attachment_id = q.getColumn(0).getInt64();
     result.already_attached = true;
   } else {
-    SQLite::Statement touch(*db_,
-                            "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
-                            "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)");
+    Reused touch_use(prepared(
+        "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
+        "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
+    SQLite::Statement& touch = *touch_use;
     touch.bind(1, now);
     touch.bind(2, insert.message_id);
     touch.exec();

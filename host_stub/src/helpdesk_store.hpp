@@ -11,10 +11,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace hdp::host {
@@ -115,8 +117,14 @@ class HelpdeskStore {
   std::vector<AttachmentRow> message_attachments(int64_t message_id);
 
  private:
+  // A statement of the write path, prepared on first use and kept (preparing cost more than
+  // running them). `sql` must be a string literal: it is the key.
+  SQLite::Statement& prepared(const char* sql);
+
   std::unique_ptr<SQLite::Database> db_;
   std::function<int64_t()> now_ms_;
+  // Declared after db_ so that they are finalized before the database closes.
+  std::unordered_map<std::string_view, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
 }  // namespace hdp::host

@@ -165,7 +165,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_header(beast::error_code ec, std::size_t /*bytes*/) {
-    if (ec == http::error::header_limit) return answer_error(431, "request header too large");
+    if (ec == http::error::header_limit) {
+      server_->log.warning("refused a request from " + peer_ + ": header larger than " +
+                           std::to_string(server_->limits.header_limit_bytes) + " bytes (431)");
+      return answer_error(431, "request header too large");
+    }
     if (ec == beast::error::timeout) {
       server_->log.debug("dropping " + peer_ + ": no complete request header in time");
       return close_now();
@@ -181,8 +185,12 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string_view path = target.substr(0, target.find('?'));
     const uint64_t limit = server_->body_limit(header.method_string(), path);
     if (const auto length = parser_->content_length(); length && *length > limit) {
+      // Not the path: it may carry a plugin's secret.
+      server_->log.warning("refused a request from " + peer_ + ": body of " + std::to_string(*length) +
+                           " bytes over the route's limit of " + std::to_string(limit) + " (413)");
       return answer_error(413, "request body too large");
     }
+    body_limit_ = limit;
     parser_->body_limit(limit);
     if (parser_->is_done()) return on_request();
     if (beast::iequals(header[http::field::expect], "100-continue")) {
@@ -207,7 +215,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_body(beast::error_code ec, std::size_t /*bytes*/) {
-    if (ec == http::error::body_limit) return answer_error(413, "request body too large");
+    if (ec == http::error::body_limit) {
+      server_->log.warning("refused a request from " + peer_ + ": body over the route's limit of " +
+                           std::to_string(body_limit_) + " bytes (413)");
+      return answer_error(413, "request body too large");
+    }
     if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
         ec == http::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
@@ -392,6 +404,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string peer_;
+  uint64_t body_limit_ = 0;  // of the request being read, for the log
   Phase phase_ = Phase::reading;
   std::shared_ptr<Responder> responder_;
   std::optional<HttpResponse> answer_;

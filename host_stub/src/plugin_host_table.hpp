@@ -23,6 +23,7 @@ class Clock;
 class EventLoop;
 class FdWatches;
 class HelpdeskStore;
+class MetricsRegistry;
 class Router;
 class TimerService;
 
@@ -36,6 +37,8 @@ struct HostServices {
   Router& router;
   HelpdeskStore& store;
   AttachmentJobs& attachments;
+  // ext/metrics.h is offered only when set.
+  MetricsRegistry* metrics = nullptr;
 };
 
 enum class PluginState { loaded, created, initialized, starting, started, stopping, stopped, destroyed };

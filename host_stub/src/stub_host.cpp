@@ -12,6 +12,7 @@
 #include "helpdesk_store.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
+#include "metrics.hpp"
 #include "plugin_host_table.hpp"
 #include "plugin_loader.hpp"
 #include "router.hpp"
@@ -66,15 +67,18 @@ int StubHost::run() {
   attachments_ = std::make_unique<AttachmentJobs>(
       loop_.io(), *store_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
       std::chrono::milliseconds(options_.test_attach_delay_ms));
+  metrics_ = std::make_unique<MetricsRegistry>();
+  host_metrics_ = std::make_unique<HostMetrics>(*metrics_);
   services_ = std::make_unique<HostServices>(
-      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_});
+      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, metrics_.get()});
+  register_metrics_route(*router_, *metrics_);
 
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
                                            [this] {
                                              std::vector<PluginInfo> out;
                                              for (const auto& p : plugins_) {
                                                const LoadedPlugin& l = p->loaded();
-                                               out.push_back(PluginInfo{l.id, l.name, l.vendor, l.version});
+                                               out.push_back(PluginInfo{l.id, l.name, l.vendor, l.version, p->owner()});
                                              }
                                              return out;
                                            },
@@ -87,6 +91,7 @@ int StubHost::run() {
     shut_down_plugins();
     return kExitPluginRefused;
   }
+  host_metrics_->set_plugins_loaded(plugins_.size());
   if (options_.check) {
     shut_down_plugins();
     log_.info("check passed: " + std::to_string(plugins_.size()) +
@@ -152,7 +157,8 @@ bool StubHost::start_serving() {
       loop_.io(), log_, limits,
       [this](std::string_view method, std::string_view path) { return router_->body_limit(method, path); },
       [this](HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
-        router_->dispatch(std::move(request), responder);
+        const auto counted = counting_responder(*host_metrics_, *router_, request, responder);
+        router_->dispatch(std::move(request), counted);
       });
   if (auto error = server_->listen(options_.listen_host, options_.listen_port)) {
     log_.error(*error);

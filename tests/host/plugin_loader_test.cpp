@@ -37,6 +37,7 @@ TEST(PluginLoader, AcceptsAGoodEntryAndAnyMinor) {
 TEST(PluginLoader, RefusesWhatEntryHSays) {
   hdp_plugin_entry_t entry = good_entry();
   entry.abi_version.major = 2;
+  entry.abi_version.minor = 0;
   EXPECT_NE(refusal(entry).find("ABI 2.0"), std::string::npos);
   entry = good_entry();
   entry.struct_size = HDP_PLUGIN_ENTRY_V1_SIZE - 1;

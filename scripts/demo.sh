@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# One-command demo: builds everything, starts the stub host with the WaVoIP plugin (dev mode) and
+# the WaVoIP simulator on free ports, plays a scenario, and shows the inbox URL and the log lines
+# to watch. Ctrl-C stops everything.
+#
+#   scripts/demo.sh                      set up, build, run the "all" scenario until Ctrl-C
+#   scripts/demo.sh --scenario happy     one call only (see: wavoip-sim --help)
+#   DEMO_SECONDS=60 scripts/demo.sh      stop by itself after 60 s, then check the result
+#   scripts/demo.sh --no-build --ci --build-dir build/dev
+#                                        non-interactive: run, check via the JSON API, exit 0/1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/demo.sh [options]
+  --no-build           do not run setup/configure/build; use the binaries in the build directory
+  --build-dir DIR      where the binaries are (default build/default, the "default" preset)
+  --scenario NAME      simulator scenario (default all; see wavoip-sim --help)
+  --time-scale X       simulator speed (default 0.5; --ci: 0.2)
+  --port N             port of the inbox (default: a free one)
+  --ci                 non-interactive: run the scenario, check via the JSON API that the
+                       recordings got attached (at least the happy path's), exit 0 or 1
+  --timeout S          --ci: how long to wait for the expected result (default 120)
+  --keep-data          keep the temporary data directory (database, logs) after stopping
+  --help               this text
+Environment: DEMO_SECONDS=N runs the demo for N seconds, then checks like --ci.
+EOF
+}
+
+build=1
+ci=0
+build_dir=""
+scenario="all"
+time_scale=""
+port=0
+keep=0
+timeout=120
+while (($#)); do
+  case "$1" in
+    --no-build) build=0 ;;
+    --ci) ci=1 ;;
+    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift ;;
+    --build-dir=*) build_dir=${1#*=} ;;
+    --scenario) scenario=${2:?--scenario needs a name}; shift ;;
+    --scenario=*) scenario=${1#*=} ;;
+    --time-scale) time_scale=${2:?--time-scale needs a number}; shift ;;
+    --time-scale=*) time_scale=${1#*=} ;;
+    --port) port=${2:?--port needs a number}; shift ;;
+    --port=*) port=${1#*=} ;;
+    --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
+    --timeout=*) timeout=${1#*=} ;;
+    --keep-data) keep=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "demo: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+bounded=${DEMO_SECONDS:-}
+if [[ -n "$bounded" && ! "$bounded" =~ ^[0-9]+$ ]]; then
+  echo "demo: DEMO_SECONDS must be a whole number of seconds" >&2
+  exit 2
+fi
+if [[ -z "$time_scale" ]]; then
+  if ((ci)); then time_scale=0.2; else time_scale=0.5; fi
+fi
+
+if [[ -t 1 ]]; then
+  say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '==> %s\n' "$*"; }
+fi
+
+# ---- build ----
+if ((build)); then
+  say "Installing what is missing (scripts/setup.sh)"
+  scripts/setup.sh
+  if [[ -z "$build_dir" || "$(realpath -m "$build_dir")" == "$root/build/default" ]]; then
+    say "Configuring and building (cmake --preset default)"
+    cmake --preset default
+    cmake --build --preset default
+    build_dir="$root/build/default"
+  else
+    say "Configuring and building $build_dir"
+    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    cmake --build "$build_dir" -j2
+  fi
+fi
+build_dir=$(realpath -m "${build_dir:-$root/build/default}")
+host_bin="$build_dir/host_stub/hdp-stub-host"
+plugin_so="$build_dir/plugin/wavoip_recordings.so"
+sim_bin="$build_dir/host_stub/simulator/wavoip-sim"
+for f in "$host_bin" "$plugin_so" "$sim_bin"; do
+  if [[ ! -f "$f" ]]; then
+    echo "demo: $f is missing; build first (scripts/demo.sh without --no-build)" >&2
+    exit 1
+  fi
+done
+for tool in curl python3; do
+  command -v "$tool" >/dev/null || { echo "demo: $tool is needed (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+
+# ---- run ----
+data=$(mktemp -d "${TMPDIR:-/tmp}/wavoip-demo.XXXXXX")
+sim_pid=""
+host_pid=""
+# shellcheck disable=SC2317  # called by the EXIT trap
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in $sim_pid $host_pid; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in $sim_pid $host_pid; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if ((keep)); then
+    echo "demo: data, database and logs kept in $data"
+  else
+    rm -rf "$data"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'echo; say "Stopping"; exit 130' INT TERM
+
+wait_for_file() {  # FILE PID WHAT
+  for _ in $(seq 1 200); do
+    [[ -s "$1" ]] && return 0
+    kill -0 "$2" 2>/dev/null || { echo "demo: the $3 exited; its output:" >&2; cat "$data/$3.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "demo: the $3 did not start in time; its output:" >&2
+  cat "$data/$3.log" >&2
+  exit 1
+}
+
+# The simulator first (it waits for POST /__sim/start), so the plugin's base_url can name its port.
+"$sim_bin" --scenario "$scenario" --time-scale "$time_scale" --port-file "$data/sim.port" \
+  --serve-forever --download-timeout 0 --quiet >"$data/sim.log" 2>&1 &
+sim_pid=$!
+wait_for_file "$data/sim.port" "$sim_pid" sim
+sim_url="http://127.0.0.1:$(cat "$data/sim.port")"
+
+# Dev mode (http to loopback) and a fast poll schedule: first poll 3 s after the call, give up after 45 s.
+plugin_config=$(cat <<EOF
+{"base_url": "$sim_url/", "allow_insecure_loopback": true,
+ "poll": {"first_delay_s": 3, "initial_backoff_s": 2, "max_backoff_s": 5, "deadline_s": 45, "jitter": 0.1}}
+EOF
+)
+"$host_bin" --listen "127.0.0.1:$port" --port-file "$data/host.port" --data-dir "$data/data" \
+  --plugin "$plugin_so" --plugin-config-json "$plugin_config" >"$data/host.log" 2>&1 &
+host_pid=$!
+wait_for_file "$data/host.port" "$host_pid" host
+host_url="http://127.0.0.1:$(cat "$data/host.port")"
+for _ in $(seq 1 100); do
+  curl -fsS "$host_url/healthz" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+echo
+say "Inbox:      $host_url/"
+say "Webhook:    POST $host_url/webhooks/wavoip"
+say "Simulator:  $sim_url/<call id>   (scenario $scenario, time scale $time_scale)"
+say "Logs:       $data/host.log  $data/sim.log"
+cat <<'EOF'
+    Lines to watch in the host log (the same as the seed system's):
+      [WaVoIP Webhook] Received event: RECORD
+      [WaVoIP Webhook] Recording READY for call <id>
+      [WaVoIP Recording Webhook] ✅ Recording attached successfully
+EOF
+if ((ci)); then
+  echo "    Non-interactive run: waiting up to ${timeout} s for the expected result."
+elif [[ -n "$bounded" ]]; then
+  echo "    Stopping by itself after ${bounded} s (DEMO_SECONDS)."
+else
+  echo "    Open the inbox in a browser. Press Ctrl-C to stop."
+fi
+echo
+
+# Live output: the simulator's webhooks and the plugin's log lines (tail ends with this script).
+if ((!ci)); then
+  tail -n +1 -F --pid=$$ "$data/sim.log" 2>/dev/null | sed -u 's/^/[sim]  /' &
+  tail -n +1 -F --pid=$$ "$data/host.log" 2>/dev/null | grep --line-buffered 'WaVoIP' |
+    grep --line-buffered -v 'Received event: CALL' | sed -u -E 's/^[^ ]+ ([A-Z]+) +\[[^]]*\] /[host] \1 /' &
+fi
+
+curl -fsS -X POST "$sim_url/__sim/start" -H 'Content-Type: application/json' \
+  -d "{\"webhook_url\": \"$host_url/webhooks/wavoip\"}" >/dev/null
+
+# Compares what the inbox shows (JSON API) with what each simulated call should end as. Exit 0
+# when everything is as expected (with --happy: when the happy path's recording is attached);
+# prints a table with --report.
+check() {
+  python3 - "$host_url" "$sim_url" "$data/host.log" "$@" <<'PY'
+import json, sys, urllib.request
+host, sim, log_path = sys.argv[1:4]
+report = "--report" in sys.argv[4:]
+happy_only = "--happy" in sys.argv[4:] and any(c["scenario"] == "happy" for c in
+                                               json.loads(urllib.request.urlopen(sim + "/__sim/calls").read())["calls"])
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read()
+calls = json.loads(get(sim + "/__sim/calls")[2])["calls"]
+log = open(log_path, encoding="utf-8", errors="replace").read()
+ok, rows = True, []
+for c in calls:
+    cid, expected = c["call_id"], c["expected_status"]
+    try:
+        m = json.loads(get(host + "/api/messages?external_key=wavoip%3A" + cid)[2])
+    except Exception:
+        m = None
+    status = m["recording_status"] if m else "(no message)"
+    atts = m["attachments"] if m else []
+    good = status == expected or (c["scenario"] == "never-ready" and status in ("waiting", "failed"))
+    if expected == "attached":
+        good = good and len(atts) == 1
+        if good:
+            code, ctype, body = get(host + atts[0]["url"])
+            good = code == 200 and ctype.startswith("audio/") and body[:4] == b"RIFF"
+        if c["scenario"] == "happy":
+            good = good and f"Recording READY for call {cid}" in log \
+                and f"Recording attached successfully (call {cid})" in log
+    if good or not happy_only or c["scenario"] == "happy":
+        ok = ok and good
+    rows.append((c["scenario"], cid, status, expected, len(atts), c["downloads"], "ok" if good else "NOT YET"))
+if report:
+    print(f"    {'scenario':13} {'call id':32}  {'inbox shows':12} {'expected':9} att dl  check")
+    for r in rows:
+        print(f"    {r[0]:13} {r[1]:32}  {r[2]:12} {r[3]:9} {r[4]:>3} {r[5]:>2}  {r[6]}")
+sys.exit(0 if ok else 1)
+PY
+}
+
+if ((ci)); then
+  deadline=$((SECONDS + timeout))
+  until check 2>/dev/null; do
+    if ((SECONDS >= deadline)) || ! kill -0 "$host_pid" 2>/dev/null; then
+      say "FAILED: the inbox did not reach the expected state"
+      check --report || true
+      echo "---- simulator ----"; cat "$data/sim.log"
+      echo "---- host ----"; cat "$data/host.log"
+      exit 1
+    fi
+    sleep 0.5
+  done
+  check --report
+  first_id=$(curl -fsS "$sim_url/__sim/calls" |
+    python3 -c 'import json,sys; c=[x for x in json.load(sys.stdin)["calls"] if x["expect_download"]]; print(c[0]["call_id"] if c else "")')
+  if [[ -n "$first_id" ]]; then
+    say "The seed's log lines for call $first_id, as the host wrote them:"
+    for line in "Received event: RECORD (call $first_id)" "Recording READY for call $first_id" \
+      "Recording attached successfully (call $first_id)"; do
+      grep -F -m1 "$line" "$data/host.log" | sed 's/^/    /' || true
+    done
+  fi
+  kill -TERM "$host_pid"
+  host_status=0
+  wait "$host_pid" || host_status=$?
+  host_pid=""
+  if ((host_status != 0)); then
+    say "FAILED: the host did not stop cleanly (exit status $host_status)"
+    cat "$data/host.log"
+    exit 1
+  fi
+  say "PASSED: every call shows what it should; the host stopped cleanly"
+  exit 0
+fi
+
+if [[ -n "$bounded" ]]; then
+  sleep "$bounded"
+  echo
+  if check --report --happy; then
+    say "PASSED: the happy path's recording is attached (calls marked NOT YET needed more time)"
+    exit 0
+  fi
+  say "FAILED: the happy path's recording is not attached (see above)"
+  exit 1
+fi
+
+while kill -0 "$host_pid" 2>/dev/null; do sleep 1; done
+say "The host exited; its log is $data/host.log"
+exit 1
