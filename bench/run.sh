@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# Benchmarks of the stub host + WaVoIP plugin, on loopback only. Installs what is missing
+# (Debian packages), builds a Release tree of its own, runs every benchmark and prints one table.
+# Not a test: nothing here fails on a slow figure; the table says which targets were met.
+#
+#   bench/run.sh            # everything, about 6 minutes on 2 cores (plus the build)
+#   BENCH_SECONDS=5 bench/run.sh                     # shorter load phases
+#   BENCH_ONLY="ingest parser" bench/run.sh          # some of: ingest loop download latency scale parser
+#   BENCH_KEEP=1 bench/run.sh                        # keep the work directory (logs, databases)
+#   BENCH_NO_BUILD=1 bench/run.sh                    # use the tree as it is (no install, no build)
+#
+# Every figure that depends on the machine is also measured against a reference in the same run
+# (a minimal Beast server, curl), because the machine may be busy with other work.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+ONLY=${BENCH_ONLY:-"ingest loop download latency scale parser"}
+JOBS=${BENCH_JOBS:-2}
+SCALE_CALLS=${BENCH_SCALE_CALLS:-1000000}
+SCALE_DUE=${BENCH_SCALE_DUE:-5000}
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- packages and build
+
+install_missing() {
+  "$ROOT/scripts/setup.sh" >&2
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok installed" || missing+=(libbenchmark-dev)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    local sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+  fi
+}
+
+build() {
+  HOST_BIN="$BUILD/host_stub/hdp-stub-host"
+  PLUGIN_SO=$(find "$BUILD/plugin" -maxdepth 1 -name '*wavoip_recordings*.so' 2>/dev/null | head -n1)
+  [[ -n "${BENCH_NO_BUILD:-}" ]] && return 0
+  log "building a Release tree in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHDP_BUILD_TESTS=OFF -DHDP_BUILD_BENCH=ON >&2
+  cmake --build "$BUILD" -j"$JOBS" --target hdp_stub_host wavoip_recordings bench_reference_server \
+    bench_storage_server bench_load bench_ready_latency bench_fill_store bench_parser >&2
+  HOST_BIN="$BUILD/host_stub/hdp-stub-host"
+  PLUGIN_SO=$(find "$BUILD/plugin" -maxdepth 1 -name '*wavoip_recordings*.so' | head -n1)
+  [[ -x "$HOST_BIN" && -f "$PLUGIN_SO" ]] || { log "build products not found"; exit 1; }
+}
+
+# ---------------------------------------------------------------- processes
+
+WORK=""
+PIDS=()
+EXTRA_DIRS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for pid in "${EXTRA_DIRS[@]}"; do rm -rf "$pid"; done
+  if [[ -n "$WORK" && -z "${BENCH_KEEP:-}" ]]; then rm -rf "$WORK"; fi
+  [[ -n "${BENCH_KEEP:-}" && -n "$WORK" ]] && log "work directory kept: $WORK"
+  return 0
+}
+trap cleanup EXIT
+
+wait_port_file() {  # FILE -> port on stdout
+  local i
+  for ((i = 0; i < 2000; i++)); do
+    if [[ -s "$1" ]]; then cat "$1"; return 0; fi
+    sleep 0.01
+  done
+  log "no port file $1"
+  return 1
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+now_ms() { date +%s%3N; }
+kib_field() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }  # PID FIELD -> kB
+
+# The stub host with the plugin; sets HOST_PID, HOST_PORT, HOST_LOG. NAME CONFIG_JSON [host args...]
+start_host() {
+  local name=$1 config=$2
+  shift 2
+  local dir="${HOST_ROOT:-$WORK}/$name"
+  mkdir -p "$dir"
+  HOST_LOG="$dir/host.log"
+  HOST_SPAWNED_MS=$(now_ms)
+  "$HOST_BIN" --listen 127.0.0.1:0 --port-file "$dir/port" --data-dir "$dir/data" \
+    --plugin "$PLUGIN_SO" --plugin-config-json "$config" "$@" 2>"$HOST_LOG" &
+  HOST_PID=$!
+  PIDS+=("$HOST_PID")
+  HOST_PORT=$(wait_port_file "$dir/port")
+  local i
+  for ((i = 0; i < 2000; i++)); do
+    curl -sf "http://127.0.0.1:$HOST_PORT/healthz" >/dev/null && break
+    sleep 0.005
+  done
+  HOST_READY_MS=$(now_ms)
+}
+
+start_storage() {
+  rm -f "$WORK/storage.port"
+  "$BUILD/bench/bench_storage_server" --port-file "$WORK/storage.port" &
+  STORAGE_PID=$!
+  PIDS+=("$STORAGE_PID")
+  STORAGE_PORT=$(wait_port_file "$WORK/storage.port")
+  STORAGE="http://127.0.0.1:$STORAGE_PORT"
+}
+
+storage_stat() { curl -s "$STORAGE/__stats" | sed -E "s/.*\"$1\":([0-9]+).*/\1/"; }
+
+post_webhook() {  # BODY -> HTTP status
+  curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "$1" \
+    "http://127.0.0.1:$HOST_PORT/webhooks/wavoip"
+}
+
+# Milliseconds since the epoch of a host log line (text format starts with an ISO time).
+log_line_ms() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
+
+# ---------------------------------------------------------------- results
+
+ROWS=()
+row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }  # what | measured | reference | ratio | target | met?
+kv() { sed -E "s/.*(^| )$2=([^ ]+).*/\2/" <<<"$1"; }  # LINE KEY
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo yes || echo NO; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }' && echo yes || echo NO; }
+
+print_table() {
+  local line
+  printf '\n| %-58s | %-24s | %-22s | %-6s | %-12s | %-4s |\n' "benchmark" "measured" "reference (same run)" "ratio" "target" "met"
+  printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "$(printf -- '-%.0s' {1..26})" \
+    "$(printf -- '-%.0s' {1..24})" "$(printf -- '-%.0s' {1..8})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..6})"
+  for line in "${ROWS[@]}"; do
+    IFS='|' read -r a b c d e f <<<"$line"
+    printf '| %-58s | %-24s | %-22s | %-6s | %-12s | %-4s |\n' "$a" "$b" "$c" "$d" "$e" "$f"
+  done
+}
+
+# Common plugin settings: dev mode for loopback downloads, polls pointed at 404s and far away.
+plugin_config() {  # EXTRA_JSON_MEMBERS
+  printf '{"allow_insecure_loopback":true,"base_url":"%s/missing/","poll":{"first_delay_s":3600}%s}' \
+    "$STORAGE" "${1:+,$1}"
+}
+
+wrk_run() {  # URL CONNECTIONS PREFIX -> the WRK line
+  wrk -t2 -c"$2" -d"${SECONDS_PER_RUN}s" --latency -s "$ROOT/bench/webhook.lua" "$1" -- "$3" | grep '^WRK '
+}
+
+# "p99 (achieved rate)" of a bench_load line, and whether it met a p99 target in ms.
+load_cell() {
+  if [[ $(kv "$1" unsent) == 0 ]]; then
+    printf '%s ms (%s/s)' "$(kv "$1" p99_ms)" "$(kv "$1" achieved_rps)"
+  else
+    printf 'rate not sustained (%s of %s sent)' "$(kv "$1" sent)" "$(($(kv "$1" sent) + $(kv "$1" unsent)))"
+  fi
+}
+load_met() { [[ $(kv "$1" unsent) == 0 && $(kv "$1" errors) == 0 ]] && lt "$(kv "$1" p99_ms)" "$2" || echo NO; }
+
+load_run() {  # PORT RATE CONNECTIONS PREFIX -> the bench_load line
+  "$BUILD/bench/bench_load" --port "$1" --rate "$2" --connections "$3" --duration "$SECONDS_PER_RUN" \
+    --warmup 1 --id-prefix "$4" || true
+}
+
+# ---------------------------------------------------------------- 1. webhook ingest
+
+bench_ingest() {
+  log "1. webhook ingest"
+  "$BUILD/bench/bench_reference_server" --port-file "$WORK/ref.port" &
+  local ref_pid=$!
+  PIDS+=("$ref_pid")
+  local ref_port
+  ref_port=$(wait_port_file "$WORK/ref.port")
+  local ref_url="http://127.0.0.1:$ref_port/webhooks/wavoip"
+  local ref_wrk ref_wrk4 ref_load
+  ref_wrk=$(wrk_run "$ref_url" 64 ref)
+  ref_wrk4=$(wrk_run "$ref_url" 4 ref4)
+  ref_load=$(load_run "$ref_port" 5000 16 refl)
+  stop_pid "$ref_pid"
+  log "reference: $ref_wrk"
+
+  local mode
+  for mode in normal full; do
+    start_host "ingest-$mode" "$(plugin_config "\"database_synchronous\":\"$mode\"")"
+    local url="http://127.0.0.1:$HOST_PORT/webhooks/wavoip"
+    local w w4 l
+    w=$(wrk_run "$url" 64 "w$mode")
+    w4=$(wrk_run "$url" 4 "w4$mode")
+    l=$(load_run "$HOST_PORT" 5000 16 "l$mode")
+    log "plugin ($mode): $w | $w4 | $l"
+    local bad
+    bad=$(($(kv "$w" bad_status) + $(kv "$w" socket_errors)))
+    row "1 ingest rps, wrk 64 conns, synchronous=$mode" "$(kv "$w" rps) req/s" "$(kv "$ref_wrk" rps) req/s" \
+      "$(ratio "$(kv "$w" rps)" "$(kv "$ref_wrk" rps)")" ">= 0.6 ratio" "$(ge "$(ratio "$(kv "$w" rps)" "$(kv "$ref_wrk" rps)")" 0.6)"
+    row "1 ingest p50 / p99 at that rate ($mode)" "$(kv "$w" p50_ms) / $(kv "$w" p99_ms) ms" \
+      "$(kv "$ref_wrk" p50_ms) / $(kv "$ref_wrk" p99_ms) ms" "" "" ""
+    row "1 ingest rps, wrk 4 conns ($mode)" "$(kv "$w4" rps) req/s" "$(kv "$ref_wrk4" rps) req/s" \
+      "$(ratio "$(kv "$w4" rps)" "$(kv "$ref_wrk4" rps)")" "" ""
+    row "1 ingest p50 / p99, wrk 4 conns ($mode)" "$(kv "$w4" p50_ms) / $(kv "$w4" p99_ms) ms" \
+      "$(kv "$ref_wrk4" p50_ms) / $(kv "$ref_wrk4" p99_ms) ms" "" "" ""
+    row "1 ingest p99 at fixed 5,000 req/s, 16 conns ($mode)" "$(load_cell "$l")" \
+      "$(load_cell "$ref_load")" "" "< 5 ms" "$(load_met "$l" 5)"
+    ((bad == 0)) || row "1 ingest errors ($mode)" "$bad non-2xx/socket" "" "" "0" "NO"
+    stop_pid "$HOST_PID"
+  done
+}
+
+# ---------------------------------------------------------------- 2. loop never blocked
+
+bench_loop() {
+  log "2. webhook latency while 200 downloads of 50 MB are in flight"
+  # A webhook rate well inside what the host sustains on a busy machine: the question is whether
+  # the downloads stall the loop, not how many webhooks fit next to them.
+  # Each download is served at BENCH_LOOP_DL_RATE bytes/s (256 KiB/s: 50 MiB/s for all 200), so
+  # that all 200 are in flight during the whole measurement.
+  local rate=${BENCH_LOOP_RATE:-200} downloads=200 size=$((50 * 1000 * 1000)) per_conn=${BENCH_LOOP_DL_RATE:-262144}
+  start_host loop "$(plugin_config '"max_concurrent_downloads":200')"
+  local base
+  base=$(load_run "$HOST_PORT" "$rate" 4 idle)
+  log "without downloads: $base"
+  local i
+  for ((i = 0; i < downloads; i++)); do
+    post_webhook "{\"type\":\"RECORD\",\"whatsapp_call_id\":\"dl-$i\",\"record_status\":\"READY\",\"record_url\":\"$STORAGE/bytes/$size/rate/$per_conn/dl-$i\"}" >/dev/null
+  done
+  for ((i = 0; i < 500; i++)); do
+    [[ $(storage_stat active_bodies) -ge $downloads ]] && break
+    sleep 0.02
+  done
+  local active_before bytes_before t0 busy t1 bytes_after active_after
+  active_before=$(storage_stat active_bodies)
+  bytes_before=$(storage_stat bytes_sent)
+  t0=$(now_ms)
+  busy=$(load_run "$HOST_PORT" "$rate" 4 busy)
+  t1=$(now_ms)
+  bytes_after=$(storage_stat bytes_sent)
+  active_after=$(storage_stat active_bodies)
+  log "with $active_before..$active_after downloads in flight: $busy"
+  local mbps
+  mbps=$(awk -v b=$((bytes_after - bytes_before)) -v ms=$((t1 - t0)) 'BEGIN { printf "%.0f", b / ms / 1000 }')
+  row "2 webhook p99 at $rate req/s, $active_before..$active_after downloads in flight" "$(load_cell "$busy")" \
+    "$(load_cell "$base") no dl" "" "< 10 ms" "$(load_met "$busy" 10)"
+  row "2 webhook p50 / max, same run" "$(kv "$busy" p50_ms) / $(kv "$busy" max_ms) ms" \
+    "$(kv "$base" p50_ms) / $(kv "$base" max_ms) ms" "" "" ""
+  row "2 download traffic meanwhile (offered $((downloads * per_conn / 1048576)) MiB/s)" "$mbps MB/s" "" "" "" ""
+  stop_pid "$HOST_PID"
+  rm -rf "$WORK/loop"
+}
+
+# ---------------------------------------------------------------- 3. 1 GB download
+
+bench_download() {
+  log "3. 1 GiB download: plugin vs curl"
+  # Both write into tmpfs when there is one: with a disk, page-cache write-back throttling (and
+  # whatever else the machine writes) decides the figure, not the download path.
+  local files="$WORK"
+  if [[ -d /dev/shm && -w /dev/shm ]] && (($(df -k --output=avail /dev/shm | tail -n1) > 3 * 1024 * 1024)); then
+    files=$(mktemp -d /dev/shm/hdp-bench-download.XXXXXX)
+    EXTRA_DIRS+=("$files")
+  fi
+  local size=$((1024 * 1024 * 1024)) best_curl=0 best_plugin=0 growth=0 round
+  HOST_ROOT=$files start_host download "$(plugin_config '"max_recording_bytes":2147483648')"
+  local hwm_before
+  hwm_before=$(kib_field "$HOST_PID" VmHWM)
+  for round in 1 2 3; do
+    local out speed
+    out=$(curl -s -o "$files/curl.bin" -w '%{size_download} %{time_total}' "$STORAGE/bytes/$size/curl-$round")
+    rm -f "$files/curl.bin"
+    speed=$(awk '{ printf "%.0f", $1 / $2 / 1e6 }' <<<"$out")
+    log "curl round $round: $speed MB/s"
+    ((speed > best_curl)) && best_curl=$speed
+
+    local call="big-$round"
+    post_webhook "{\"type\":\"RECORD\",\"whatsapp_call_id\":\"$call\",\"record_status\":\"READY\",\"record_url\":\"$STORAGE/bytes/$size/$call\"}" >/dev/null
+    local i done_line="" start_line
+    for ((i = 0; i < 1200; i++)); do
+      done_line=$(grep -m1 "Download of call $call:" "$HOST_LOG" || true)
+      [[ -n "$done_line" ]] && break
+      sleep 0.05
+    done
+    start_line=$(grep -m1 "Downloading the recording of call $call" "$HOST_LOG")
+    if [[ "$done_line" != *": ready"* ]]; then
+      log "plugin download failed: $done_line"
+      continue
+    fi
+    local ms
+    ms=$(($(log_line_ms "$done_line") - $(log_line_ms "$start_line")))
+    speed=$(awk -v b="$size" -v ms="$ms" 'BEGIN { printf "%.0f", b / ms / 1000 }')
+    log "plugin round $round: $speed MB/s ($ms ms)"
+    ((speed > best_plugin)) && best_plugin=$speed
+    # Wait for the attachment, then drop the file.
+    for ((i = 0; i < 400; i++)); do
+      curl -s "http://127.0.0.1:$HOST_PORT/api/messages?external_key=wavoip%3A$call" | grep -q '"recording_status":"attached"' && break
+      sleep 0.05
+    done
+    find "$files/download/data/attachments" -type f -delete 2>/dev/null || true
+  done
+  local hwm_after
+  hwm_after=$(kib_field "$HOST_PID" VmHWM)
+  growth=$(awk -v a="$hwm_after" -v b="$hwm_before" 'BEGIN { printf "%.1f", (a - b) / 1024 }')
+  row "3 download 1 GiB, plugin vs curl -o (best of 3)" "$best_plugin MB/s" "$best_curl MB/s" \
+    "$(ratio "$best_plugin" "$best_curl")" ">= 0.9 ratio" "$(ge "$(ratio "$best_plugin" "$best_curl")" 0.9)"
+  row "3 host VmHWM growth over three 1 GiB downloads" "$growth MiB ($((hwm_before / 1024)) -> $((hwm_after / 1024)) MiB)" "" "" "< 32 MiB" \
+    "$(lt "$growth" 32)"
+  stop_pid "$HOST_PID"
+  [[ "$files" == "$WORK" ]] && rm -rf "$WORK/download" || rm -rf "$files"
+}
+
+# ---------------------------------------------------------------- 4. READY -> attached
+
+bench_latency() {
+  log "4. READY -> attached latency, 1 MB recording"
+  start_host latency "$(plugin_config)"
+  local out
+  out=$("$BUILD/bench/bench_ready_latency" --host-port "$HOST_PORT" --count 200 --poll-us 500 \
+    --record-url-prefix "$STORAGE/bytes/1048576/" || true)
+  log "$out"
+  row "4 READY -> attached, 1 MB, p50 / p99 (host stamp)" "$(kv "$out" stamp_p50_ms) / $(kv "$out" stamp_p99_ms) ms" "" "" "" ""
+  row "4 READY -> attached, 1 MB, p50 / p99 (client saw)" "$(kv "$out" seen_p50_ms) / $(kv "$out" seen_p99_ms) ms" "" "" "" \
+    "$([[ $(kv "$out" failures) == 0 ]] && echo "" || echo "NO: $(kv "$out" failures) failed")"
+  stop_pid "$HOST_PID"
+  rm -rf "$WORK/latency"
+}
+
+# ---------------------------------------------------------------- 5. a million pending polls
+
+bench_scale() {
+  log "5. $SCALE_CALLS pending calls"
+  local t0_ms=1800000000000 due_at later_at
+  due_at=$((t0_ms + 3600000))
+  later_at=$((t0_ms + 36000000))
+  local db="$WORK/scale/wavoip.sqlite"
+  mkdir -p "$WORK/scale"
+  local fill
+  fill=$("$BUILD/bench/bench_fill_store" --db "$db" --count "$SCALE_CALLS" --due-count "$SCALE_DUE" \
+    --due-at "$due_at" --later-at "$later_at")
+  log "$fill"
+  start_host scale "$(plugin_config "\"database\":\"$db\"")" --virtual-clock --virtual-clock-start-ms "$t0_ms"
+  local ready_ms=$((HOST_READY_MS - HOST_SPAWNED_MS))
+  local rss hwm
+  rss=$(kib_field "$HOST_PID" VmRSS)
+  hwm=$(kib_field "$HOST_PID" VmHWM)
+  log "ready after $ready_ms ms, RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
+  row "5 restart to ready, $SCALE_CALLS pending calls" "$ready_ms ms" "" "" "< 2000 ms" "$(lt "$ready_ms" 2000)"
+  row "5 host memory after start (RSS / peak)" "$((rss / 1024)) / $((hwm / 1024)) MiB" "" "" "< 200 MiB" "$(lt $((hwm / 1024)) 200)"
+
+  # Make $SCALE_DUE polls due at once; each is a real HTTP request answered 404 by the storage.
+  curl -s -X POST "$STORAGE/__stats/reset" >/dev/null
+  local sent_ms advance_ms
+  sent_ms=$(now_ms)
+  curl -s -X POST "http://127.0.0.1:$HOST_PORT/__test/clock/advance?ms=$((due_at - t0_ms))" >/dev/null
+  advance_ms=$(($(now_ms) - sent_ms))
+  local i done_count=0 last=-1 still=0
+  for ((i = 0; i < 1800; i++)); do
+    done_count=$(grep -c 'Download of call pend-[0-9]*: ' "$HOST_LOG" || true)
+    ((done_count >= SCALE_DUE)) && break
+    if ((done_count == last)); then ((++still > 100)) && break; else still=0; fi
+    last=$done_count
+    sleep 0.1
+  done
+  local last_line not_ready elapsed rate
+  last_line=$(grep 'Download of call pend-[0-9]*: ' "$HOST_LOG" | tail -n1)
+  not_ready=$(grep -c 'Download of call pend-[0-9]*: not_ready' "$HOST_LOG" || true)
+  elapsed=$(($(log_line_ms "$last_line") - sent_ms))
+  rate=$(awk -v n="$done_count" -v ms="$elapsed" 'BEGIN { printf "%.0f", n / ms * 1000 }')
+  local rss_after hwm_after
+  rss_after=$(kib_field "$HOST_PID" VmRSS)
+  hwm_after=$(kib_field "$HOST_PID" VmHWM)
+  log "drained $done_count polls ($not_ready answered 404) in $elapsed ms; advance took $advance_ms ms; storage saw $(storage_stat requests)"
+  row "5 due polls drained ($done_count of $SCALE_DUE, $not_ready got HTTP 404)" "$rate polls/s" "" "" ">= 20000/s" "$(ge "$rate" 20000)"
+  row "5 loop blocked by the clock advance that made them due" "$advance_ms ms" "" "" "" ""
+  row "5 host memory after the drain (RSS / peak)" "$((rss_after / 1024)) / $((hwm_after / 1024)) MiB" "" "" "< 200 MiB" \
+    "$(lt $((hwm_after / 1024)) 200)"
+  stop_pid "$HOST_PID"
+  rm -rf "$WORK/scale"
+}
+
+# ---------------------------------------------------------------- 6. parser
+
+bench_parser() {
+  log "6. parser micro-benchmark"
+  local out name
+  out=$("$BUILD/bench/bench_parser" --benchmark_min_time=0.5 2>/dev/null)
+  for name in Call CallDuplicateTypeKey Record Device Unknown; do
+    local line
+    line=$(grep -E "^BM_$name " <<<"$out" | head -n1)
+    row "6 parse_event $name" "$(sed -E 's/.*items_per_second=([^ /]+).*/\1/' <<<"$line") events/s" "" "" "" ""
+  done
+}
+
+# ---------------------------------------------------------------- main
+
+[[ -n "${BENCH_NO_BUILD:-}" ]] || install_missing
+build
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hdp-bench.XXXXXX")
+log "work directory $WORK; ${SECONDS_PER_RUN}s per load phase; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+start_storage
+want ingest && bench_ingest
+want loop && bench_loop
+want download && bench_download
+want latency && bench_latency
+want scale && bench_scale
+want parser && bench_parser
+print_table
