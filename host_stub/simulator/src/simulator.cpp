@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <thread>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -107,6 +108,9 @@ class Simulator {
       perform(step);
     }
     wait_for_downloads();
+    // A download is counted when its answer starts; give the answers still being written a
+    // moment to reach the client before the process (and its sockets) goes away.
+    if (options_.download_timeout_s > 0 && !options_.serve_forever) std::this_thread::sleep_for(std::chrono::seconds(1));
     const int status = summary(options_.download_timeout_s > 0);
     if (options_.serve_forever) {
       print("wavoip-sim: scenario done; still serving recordings until Ctrl-C (--serve-forever)");
