@@ -298,6 +298,20 @@ TEST(PayloadErrors, StringsOverTheirLimits) {
   EXPECT_EQ(error_of(R"({"type":")" + std::string(65, 'T') + R"("})"), ParseErrorCode::bad_field_type);
 }
 
+TEST(PayloadErrors, IntegerIdsObeyTheTextLimit) {
+  // A number is stored as its digits, so it must fit the same limit as the string form
+  // (a fuzzing finding: a 16-digit id_session passed a limit of 8).
+  ParseLimits tight;
+  tight.max_text_length = 8;
+  EXPECT_EQ(error_of(R"({"type":"CALL","whatsapp_call_id":"X1","id_session":7891000014302670})", tight),
+            ParseErrorCode::bad_field_type);
+  EXPECT_EQ(error_of(R"({"type":"CALL","whatsapp_call_id":"X1","caller":123456789})", tight),
+            ParseErrorCode::bad_field_type);
+  const auto at_limit = parse_event(R"({"type":"CALL","whatsapp_call_id":"X1","id_session":12345678})", tight);
+  ASSERT_TRUE(at_limit.has_value());
+  EXPECT_EQ(std::get<CallEvent>(*at_limit).session_id, "12345678");
+}
+
 TEST(PayloadErrors, BadCallIds) {
   const char* ids[] = {"-1",           "1.5",          "1e3",       "99999999999999999999999",
                        "true",         "[]",           "{}",        R"("")",

@@ -237,8 +237,13 @@ class FieldReader {
   std::optional<std::string> id_like(std::string_view name) {
     const json::value* v = field(name);
     if (v != nullptr && !v->is_string()) {
-      if (auto digits = non_negative_integer_text(*v)) return digits;
-      return failed_opt(name, "must be a string or a non-negative integer");
+      auto digits = non_negative_integer_text(*v);
+      if (!digits) return failed_opt(name, "must be a string or a non-negative integer");
+      // The same length limit as the text form: an integer is stored as its digits.
+      if (digits->size() > limits_.max_text_length) {
+        return failed_opt(name, "is longer than " + std::to_string(limits_.max_text_length) + " characters");
+      }
+      return digits;
     }
     return short_text(name);
   }
