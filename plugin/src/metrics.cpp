@@ -8,6 +8,8 @@ namespace {
 
 // From a webhook to an attached recording: a download of seconds to minutes.
 constexpr std::array<double, 11> kReadyBuckets = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+// Deliveries per group commit: 1 when idle, up to WebhookHandler::kMaxBatch (256) under load.
+constexpr std::array<double, 9> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 }  // namespace
 
@@ -34,6 +36,9 @@ PluginMetrics::PluginMetrics(const HostApi &host) : host_(host), metrics_(host.m
    ready_to_attached_ = add(HDP_METRIC_HISTOGRAM, kReadyToAttached,
                             "Seconds from the READY webhook that started a download to the recording attached",
                             nullptr, 0, kReadyBuckets.data(), kReadyBuckets.size());
+   commit_batch_ = add(HDP_METRIC_HISTOGRAM, kCommitBatch,
+                       "Webhook deliveries written by one database commit (group commit)", nullptr, 0,
+                       kBatchBuckets.data(), kBatchBuckets.size());
 }
 
 uint64_t PluginMetrics::add(uint32_t type, const char *name, const char *help, const char *const *labels,
@@ -60,7 +65,7 @@ uint64_t PluginMetrics::add(uint32_t type, const char *name, const char *help, c
 bool PluginMetrics::enabled() const {
    return metrics_ != nullptr && (deliveries_ != 0 || fetch_attempts_ != 0 || fetch_outcomes_ != 0 ||
                                   attachments_ != 0 || recordings_failed_ != 0 || pending_polls_ != 0 ||
-                                  ready_to_attached_ != 0);
+                                  ready_to_attached_ != 0 || commit_batch_ != 0);
 }
 
 void PluginMetrics::count(uint64_t id, const char *const *values, size_t value_count, double delta) {
@@ -84,6 +89,11 @@ void PluginMetrics::delivery(std::string_view type, uint16_t status) {
    const std::string status_text = std::to_string(status);
    const char *values[] = {type_label, status_text.c_str()};
    count(deliveries_, values, 2);
+}
+
+void PluginMetrics::commit_batch(size_t deliveries) {
+   if (metrics_ == nullptr || commit_batch_ == 0) return;
+   metrics_->histogram_observe(host_.raw(), commit_batch_, nullptr, 0, static_cast<double>(deliveries));
 }
 
 void PluginMetrics::fetch_started() { count(fetch_attempts_, nullptr, 0); }

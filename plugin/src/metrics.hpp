@@ -23,6 +23,7 @@ public:
    static constexpr const char *kRecordingsFailed = "wavoip_recordings_failed_total";
    static constexpr const char *kPendingPolls = "wavoip_pending_polls";
    static constexpr const char *kReadyToAttached = "wavoip_ready_to_attached_seconds";
+   static constexpr const char *kCommitBatch = "wavoip_webhook_commit_batch_size";
 
    // At most this many READY start times are kept; later ones are not timed until some finish.
    static constexpr size_t kMaxTimedCalls = 10000;
@@ -38,6 +39,8 @@ public:
    // One webhook answered: the event type once parsed (CALL, RECORD, DEVICE, "other" for any
    // other type, "none" when refused before parsing) and the HTTP status of the answer.
    void delivery(std::string_view type, uint16_t status);
+   // One group commit wrote `deliveries` webhook deliveries in one transaction.
+   void commit_batch(size_t deliveries);
    // A download started (after its claim).
    void fetch_started();
    // A download finished: ready_file, not_ready, transient_error or permanent_error.
@@ -71,6 +74,7 @@ private:
    uint64_t recordings_failed_ = 0;
    uint64_t pending_polls_ = 0;
    uint64_t ready_to_attached_ = 0;
+   uint64_t commit_batch_ = 0;
    std::unordered_map<std::string, int64_t> ready_at_us_;
 };
 

@@ -63,7 +63,10 @@ hdp_status_t RecordingsPlugin::init() {
 hdp_status_t RecordingsPlugin::start() {
    loop_ = std::make_unique<HostEventLoop>(host_);
    service_ = std::make_unique<RecordingService>(host_, *loop_, *store_, config_, data_dir_);
-   webhook_ = std::make_unique<WebhookHandler>(host_, config_, *store_, *service_);
+   webhook_ = std::make_unique<WebhookHandler>(host_, config_, *store_, *service_, [this] {
+      // Through the plugin object, which outlives the handler until destroy.
+      return host_.raw()->request_main_thread_callback(host_.raw(), &RecordingsPlugin::on_flush, this) == HDP_OK;
+   });
 
    hdp_http_route_t route{};
    route.struct_size = sizeof(route);
@@ -104,6 +107,9 @@ hdp_status_t RecordingsPlugin::start() {
 }
 
 void RecordingsPlugin::stop() {
+   // Deliveries read but not yet committed are written now: whether or not the host still
+   // takes their answers, what was received is kept.
+   if (webhook_) without_exceptions(host_, "webhook flush at stop", [&] { webhook_->flush(); });
    // The host has already cancelled our timers, fd watches and pending attachments.
    if (service_) service_->shutdown();
    if (loop_) loop_->forget_all();
@@ -118,6 +124,11 @@ void RecordingsPlugin::on_webhook(void *user_data, const hdp_http_request_t *req
    bool ok = without_exceptions(self->host_, "webhook", [&] { self->webhook_->on_http_request(request); });
    // Bad input never earns a 5xx; only an internal fault lands here.
    if (!ok) respond_json(self->host_, request->request_id, 500, R"({"error":"internal error"})");
+}
+
+void RecordingsPlugin::on_flush(void *user_data) {
+   auto *self = static_cast<RecordingsPlugin *>(user_data);
+   if (self->webhook_) without_exceptions(self->host_, "webhook flush", [&] { self->webhook_->flush(); });
 }
 
 void RecordingsPlugin::on_retry(void *user_data, const hdp_http_request_t *request) {

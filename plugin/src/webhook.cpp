@@ -102,8 +102,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 }
 
 WebhookHandler::WebhookHandler(const HostApi &host, const Config &config, Store &store,
-                               RecordingService &service)
-    : host_(host), config_(config), store_(store), service_(service) {}
+                               RecordingService &service, std::function<bool()> schedule_flush)
+    : host_(host), config_(config), store_(store), service_(service), schedule_flush_(std::move(schedule_flush)) {}
 
 std::optional<std::string> WebhookHandler::authenticate(const WebhookRequest &request) const {
    // The key may come as the path segment after /webhooks/wavoip, a header, or ?token=. Path
@@ -130,7 +130,7 @@ std::optional<std::string> WebhookHandler::authenticate(const WebhookRequest &re
    return inbox;
 }
 
-WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
+std::variant<WebhookAnswer, PendingDelivery> WebhookHandler::check(const WebhookRequest &request) const {
    std::optional<std::string> inbox = authenticate(request);
    if (!inbox) {
       host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] Refused a delivery: missing or wrong webhook key");
@@ -153,46 +153,114 @@ WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
                                      ": " + error.message);
       return error_answer(400, std::string(to_string(error.code)) + ": " + error.message);
    }
-   const Event &event = *parsed;
-   std::string type(event_type_name(event));
-   std::optional<std::string_view> call_id = event_call_id(event);
-   host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Received event: " + type +
-                               (call_id ? " (call " + std::string(*call_id) + ")" : std::string()));
+   PendingDelivery delivery;
+   delivery.body.assign(request.body);
+   delivery.event = std::move(*parsed);
+   delivery.inbox = std::move(*inbox);
+   delivery.type = std::string(event_type_name(delivery.event));
+   if (std::optional<std::string_view> id = event_call_id(delivery.event)) delivery.call_id = std::string(*id);
+   host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Received event: " + delivery.type +
+                               (delivery.call_id ? " (call " + *delivery.call_id + ")" : std::string()));
+   return delivery;
+}
 
-   Store::DeliveryResult result;
+std::vector<WebhookAnswer> WebhookHandler::store(std::vector<PendingDelivery> &batch) {
    const TimeMs now = host_.wall_ms();
-   try {
-      result = store_.record_delivery_and_apply(request.body, event, now, [&](const CallRecord &current) {
+   std::vector<Store::DeliveryInput> inputs;
+   inputs.reserve(batch.size());
+   for (const PendingDelivery &delivery : batch) {
+      Store::DeliveryInput input;
+      input.raw_body = delivery.body;
+      input.event = &delivery.event;
+      input.now = now;
+      input.fn = [&delivery, now, this](const CallRecord &current) {
          CallRecord record = current;
-         if (record.inbox.empty()) record.inbox = *inbox;
-         if (const auto *call = std::get_if<CallEvent>(&event)) return step(record, *call, now, config_);
-         return step(record, std::get<RecordEvent>(event), now, config_);
-      });
+         if (record.inbox.empty()) record.inbox = delivery.inbox;
+         if (const auto *call = std::get_if<CallEvent>(&delivery.event)) return step(record, *call, now, config_);
+         return step(record, std::get<RecordEvent>(delivery.event), now, config_);
+      };
+      inputs.push_back(std::move(input));
+   }
+   std::vector<Store::BatchEntry> entries = store_.record_deliveries_and_apply(inputs);
+   service_.metrics().commit_batch(batch.size());
+
+   std::vector<WebhookAnswer> answers;
+   answers.reserve(batch.size());
+   for (size_t i = 0; i < batch.size(); ++i) {
+      PendingDelivery &delivery = batch[i];
+      Store::BatchEntry &entry = entries[i];
+      const std::string about = delivery.call_id ? " (call " + *delivery.call_id + ")" : std::string();
+      if (!entry.result) {
+         // Nothing of it was written: answering 2xx would lose the event. The sender retries on
+         // the 503, the poll fallback still covers the recording, and the operator sees why.
+         host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + delivery.type + " delivery" + about + ": " +
+                                      entry.error);
+         WebhookAnswer answer = error_answer(503, "could not store the event, try again");
+         answer.type = delivery.type;
+         answers.push_back(std::move(answer));
+         continue;
+      }
+      Store::DeliveryResult &result = *entry.result;
+      if (std::holds_alternative<UnknownEvent>(delivery.event)) {
+         host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + delivery.type +
+                                     " without acting on it");
+      }
+      // Only READY starts a download from a webhook: the start of the READY-to-attached time.
+      if (delivery.call_id && std::any_of(result.actions.begin(), result.actions.end(), [](const Action &a) {
+             return std::holds_alternative<StartFetch>(a);
+          })) {
+         service_.metrics().ready_received(*delivery.call_id);
+      }
+      service_.enqueue(std::move(result.actions));
+
+      boost::json::object body;
+      body["status"] = "accepted";
+      body["delivery_id"] = result.delivery_id;
+      body["type"] = delivery.type;
+      answers.push_back({202, boost::json::serialize(body), delivery.type});
+   }
+   return answers;
+}
+
+WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
+   std::variant<WebhookAnswer, PendingDelivery> checked = check(request);
+   if (auto *answer = std::get_if<WebhookAnswer>(&checked)) return std::move(*answer);
+   std::vector<PendingDelivery> one;
+   one.push_back(std::move(std::get<PendingDelivery>(checked)));
+   return std::move(store(one).front());
+}
+
+void WebhookHandler::respond(uint64_t request_id, const WebhookAnswer &answer) {
+   service_.metrics().delivery(answer.type, answer.status);
+   hdp_http_response_t response{};
+   response.struct_size = sizeof(response);
+   response.status = answer.status;
+   response.content_type = "application/json";
+   response.body = reinterpret_cast<const uint8_t *>(answer.body.data());
+   response.body_len = answer.body.size();
+   hdp_status_t status = host_.http()->respond(host_.raw(), request_id, &response);
+   if (status != HDP_OK) {
+      // NOT_FOUND: the client left or the host gave up waiting; what was stored stays stored.
+      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] The host refused the answer (status " +
+                                     std::to_string(status) + ")");
+   }
+}
+
+void WebhookHandler::flush() {
+   flush_scheduled_ = false;
+   if (waiting_.empty()) return;
+   std::vector<PendingDelivery> batch;
+   batch.swap(waiting_);
+   std::vector<WebhookAnswer> answers;
+   try {
+      answers = store(batch);
    } catch (const std::exception &e) {
-      // Nothing was written: answering 2xx would lose the event. The poll fallback still covers
-      // the recording, and the operator sees why.
-      host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + type + " delivery" +
-                                   (call_id ? " (call " + std::string(*call_id) + ")" : std::string()) + ": " + e.what());
-      WebhookAnswer answer = error_answer(503, "could not store the event, try again");
-      answer.type = type;
-      return answer;
+      // Not a storage failure (those are per delivery): memory. Every waiting request still
+      // gets its one answer.
+      host_.log(HDP_LOG_ERROR, std::string("[WaVoIP Webhook] Could not store a batch of deliveries: ") + e.what());
+      answers.assign(batch.size(), error_answer(503, "could not store the event, try again"));
    }
-
-   if (std::holds_alternative<UnknownEvent>(event)) {
-      host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + type + " without acting on it");
-   }
-   // Only READY starts a download from a webhook: the start of the READY-to-attached time.
-   if (call_id && std::any_of(result.actions.begin(), result.actions.end(),
-                              [](const Action &a) { return std::holds_alternative<StartFetch>(a); })) {
-      service_.metrics().ready_received(std::string(*call_id));
-   }
-   service_.enqueue(std::move(result.actions));
-
-   boost::json::object body;
-   body["status"] = "accepted";
-   body["delivery_id"] = result.delivery_id;
-   body["type"] = type;
-   return {202, boost::json::serialize(body), type};
+   for (size_t i = 0; i < batch.size(); ++i) respond(batch[i].request_id, answers[i]);
 }
 
 void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
@@ -203,19 +271,21 @@ void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
    view.token_header = header_value(request, "x-webhook-token");
    view.body = {reinterpret_cast<const char *>(request->body), request->body_len};
 
-   WebhookAnswer answer = handle(view);
-   service_.metrics().delivery(answer.type, answer.status);
-
-   hdp_http_response_t response{};
-   response.struct_size = sizeof(response);
-   response.status = answer.status;
-   response.content_type = "application/json";
-   response.body = reinterpret_cast<const uint8_t *>(answer.body.data());
-   response.body_len = answer.body.size();
-   hdp_status_t status = host_.http()->respond(host_.raw(), request->request_id, &response);
-   if (status != HDP_OK) {
-      host_.log(HDP_LOG_WARNING, "[WaVoIP Webhook] The host refused the answer (status " +
-                                     std::to_string(status) + ")");
+   std::variant<WebhookAnswer, PendingDelivery> checked = check(view);
+   if (auto *answer = std::get_if<WebhookAnswer>(&checked)) {
+      respond(request->request_id, *answer);
+      return;
+   }
+   PendingDelivery &delivery = std::get<PendingDelivery>(checked);
+   delivery.request_id = request->request_id;
+   waiting_.push_back(std::move(delivery));
+   if (waiting_.size() >= kMaxBatch) {
+      flush();
+      return;
+   }
+   if (!flush_scheduled_) {
+      flush_scheduled_ = schedule_flush_ && schedule_flush_();
+      if (!flush_scheduled_) flush();
    }
 }
 

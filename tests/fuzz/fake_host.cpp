@@ -53,8 +53,13 @@ int64_t FakeHost::wall_clock_us(const hdp_host_t *host) { return self(host).cloc
 
 int64_t FakeHost::monotonic_clock_us(const hdp_host_t *host) { return self(host).clock_us_ - 1'700'000'000'000'000; }
 
-hdp_status_t FakeHost::request_main_thread_callback(const hdp_host_t *, hdp_main_thread_callback_t, void *) {
-   return HDP_OK;  // never run: the fuzzer drives requests only
+hdp_status_t FakeHost::request_main_thread_callback(const hdp_host_t *host, hdp_main_thread_callback_t callback,
+                                                    void *user_data) {
+   if (callback == nullptr) return HDP_ERR_INVALID_ARGUMENT;
+   // Run at the end of the current dispatch, as a loop runs them after the current turn (the
+   // webhook's group commit answers from there).
+   self(host).main_thread_calls_.emplace_back(callback, user_data);
+   return HDP_OK;
 }
 
 void FakeHost::get_config(const hdp_host_t *host, const uint8_t **data, size_t *size) {
@@ -197,6 +202,11 @@ std::vector<Answer> FakeHost::dispatch(const Route &route, const std::string &pa
    request.peer_address_len = peer.size();
    answers_.clear();
    route.on_request(route.user_data, &request);
+   while (!main_thread_calls_.empty()) {
+      auto [callback, user_data] = main_thread_calls_.front();
+      main_thread_calls_.erase(main_thread_calls_.begin());
+      callback(user_data);
+   }
    current_request_ = 0;
    return std::move(answers_);
 }

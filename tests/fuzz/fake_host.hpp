@@ -1,7 +1,8 @@
 // An in-process host for fuzzing the plugin through its C entry: a real hdp_host_t whose
 // extensions keep everything in memory. It records routes and answers, hands out timer, fd,
-// message and attachment ids, and never runs a timer, an fd callback or a main-thread callback,
-// so nothing the plugin starts (downloads, polls) ever touches the network. Main thread only.
+// message and attachment ids, and never runs a timer or an fd callback, so nothing the plugin
+// starts (downloads, polls) ever touches the network. Main-thread callbacks run at the end of
+// each dispatch (the webhook answers from one). Main thread only.
 #pragma once
 
 #include <hdp/hdp.h>
@@ -95,6 +96,7 @@ private:
    std::map<std::string, uint64_t> messages_;
    uint64_t current_request_ = 0;
    std::vector<Answer> answers_;
+   std::vector<std::pair<hdp_main_thread_callback_t, void *>> main_thread_calls_;
 };
 
 }  // namespace fuzzhost

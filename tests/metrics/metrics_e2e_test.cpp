@@ -10,7 +10,12 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -72,7 +77,7 @@ TEST_F(Metrics, TheEndpointIsPrometheusTextWithTheHostsAndThePluginsFamilies) {
        {"wavoip_webhook_deliveries_total", "counter"}, {"wavoip_fetch_attempts_total", "counter"},
        {"wavoip_fetch_outcomes_total", "counter"},      {"wavoip_attachments_total", "counter"},
        {"wavoip_recordings_failed_total", "counter"},   {"wavoip_pending_polls", "gauge"},
-       {"wavoip_ready_to_attached_seconds", "histogram"}};
+       {"wavoip_ready_to_attached_seconds", "histogram"}, {"wavoip_webhook_commit_batch_size", "histogram"}};
    for (const auto &[name, type] : families) {
       const promtext::Family *family = m.family(name);
       ASSERT_NE(family, nullptr) << name;
@@ -109,6 +114,44 @@ TEST_F(Metrics, AWebhookDownloadAndAttachMoveThePluginsCountersByOne) {
    EXPECT_EQ(value(m, "hdp_host_http_requests_total",
                    {{"method", "POST"}, {"route", "/webhooks/wavoip"}, {"status", "202"}}),
              1);
+}
+
+TEST_F(Metrics, ConcurrentDeliveriesAreEachCommittedOnceAndAnsweredOnce) {
+   start_host();
+   const std::string id = plugin_id();
+   constexpr int kSenders = 12;
+   constexpr int kEach = 20;
+   std::vector<std::thread> senders;
+   std::mutex mutex;
+   std::set<long long> delivery_ids;
+   std::atomic<int> accepted{0};
+   for (int t = 0; t < kSenders; ++t) {
+      senders.emplace_back([&, t] {
+         for (int i = 0; i < kEach; ++i) {
+            const std::string call = "gc-" + std::to_string(t) + "-" + std::to_string(i);
+            auto answer = post_webhook(json::serialize(json::object{
+                {"type", "RECORD"}, {"whatsapp_call_id", call}, {"record_status", "RECORDING"}}));
+            if (answer.status != 202) continue;
+            ++accepted;
+            std::lock_guard lock(mutex);
+            delivery_ids.insert(json::parse(answer.body).at("delivery_id").as_int64());
+         }
+      });
+   }
+   for (auto &sender : senders) sender.join();
+   ASSERT_EQ(accepted.load(), kSenders * kEach);
+   // One answer per delivery, each naming its own stored row.
+   EXPECT_EQ(delivery_ids.size(), static_cast<size_t>(kSenders * kEach));
+   const promtext::Exposition m = scrape();
+   // Every delivery went through exactly one group commit, however they were batched.
+   EXPECT_EQ(value(m, "wavoip_webhook_commit_batch_size_sum", {{"plugin", id}}), kSenders * kEach);
+   const double commits = value(m, "wavoip_webhook_commit_batch_size_count", {{"plugin", id}});
+   EXPECT_GE(commits, 1);
+   EXPECT_LE(commits, kSenders * kEach);
+   EXPECT_EQ(value(m, "wavoip_webhook_deliveries_total", {{"plugin", id}, {"type", "RECORD"}, {"status", "202"}}),
+             kSenders * kEach);
+   // And every call got its message on the host.
+   ASSERT_TRUE(eventually([&] { return message("gc-11-19").has_value() && message("gc-0-0").has_value(); }));
 }
 
 TEST_F(Metrics, RefusedAndUnknownDeliveriesAreCountedWithBoundedTypeLabels) {

@@ -100,6 +100,7 @@ TEST(PluginMetrics, RegistersEveryFamilyWithItsTypeAndLabels) {
        "wavoip_recordings_failed_total type=1 labels= buckets=0",
        "wavoip_pending_polls type=2 labels= buckets=0",
        "wavoip_ready_to_attached_seconds type=3 labels= buckets=11",
+       "wavoip_webhook_commit_batch_size type=3 labels= buckets=9",
    };
    EXPECT_EQ(fake.registered, expected);
    EXPECT_TRUE(fake.log.empty());

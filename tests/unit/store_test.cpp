@@ -156,6 +156,85 @@ TEST_F(StoreTest, NothingIsWrittenWhenTheStepThrows) {
   EXPECT_EQ(store().load_call("CALL-1")->recording, RecordingState::fetching);
 }
 
+std::vector<Store::DeliveryInput> inputs_for(const std::vector<Event>& events, TimeMs now, const Config& config) {
+  std::vector<Store::DeliveryInput> inputs;
+  for (const Event& ev : events) {
+    Store::DeliveryInput input;
+    input.raw_body = "{}";
+    input.event = &ev;
+    input.now = now;
+    if (const auto* record = std::get_if<RecordEvent>(&ev)) {
+      input.fn = [record, now, &config](const CallRecord& r) { return step(r, *record, now, config); };
+    }
+    inputs.push_back(std::move(input));
+  }
+  return inputs;
+}
+
+TEST_F(StoreTest, GroupCommitAppliesEachDeliveryInOrder) {
+  const std::vector<Event> events = {record_event("CALL-1", "RECORDING"), record_event("CALL-1", "READY"),
+                                     record_event("CALL-1", "READY"), Event{DeviceEvent{}}};
+  const auto entries = store().record_deliveries_and_apply(inputs_for(events, kT0, config));
+  ASSERT_EQ(entries.size(), 4u);
+  for (const auto& entry : entries) {
+    ASSERT_TRUE(entry.result) << entry.error;
+    EXPECT_TRUE(entry.error.empty());
+  }
+  EXPECT_LT(entries[0].result->delivery_id, entries[1].result->delivery_id);
+  EXPECT_LT(entries[2].result->delivery_id, entries[3].result->delivery_id);
+  auto starts = [](const std::vector<Action>& actions) {
+    return std::count_if(actions.begin(), actions.end(),
+                         [](const Action& a) { return std::holds_alternative<StartFetch>(a); });
+  };
+  // The second READY sees the first one's state inside the same transaction.
+  EXPECT_EQ(starts(entries[1].result->actions), 1);
+  EXPECT_EQ(starts(entries[2].result->actions), 0);
+  EXPECT_FALSE(entries[3].result->record);
+  EXPECT_EQ(store().delivery_count(), 4);
+  EXPECT_EQ(store().load_call("CALL-1")->recording, RecordingState::fetching);
+}
+
+TEST_F(StoreTest, AFailingDeliveryDoesNotFailItsBatch) {
+  store().save_call(sample_call("CALL-B"));
+  const CallRecord before = *store().load_call("CALL-B");
+  const std::vector<Event> events = {record_event("CALL-A", "RECORDING"), record_event("CALL-B", "READY"),
+                                     record_event("CALL-C", "RECORDING")};
+  auto inputs = inputs_for(events, kT0, config);
+  inputs[1].fn = [](const CallRecord&) -> FlowResult { throw std::runtime_error("step failed"); };
+  const auto entries = store().record_deliveries_and_apply(inputs);
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_TRUE(entries[0].result);
+  EXPECT_FALSE(entries[1].result);
+  EXPECT_EQ(entries[1].error, "step failed");
+  EXPECT_TRUE(entries[2].result);
+  // Neither the failed delivery nor its call change was written; the others were.
+  EXPECT_EQ(store().delivery_count(), 2);
+  EXPECT_EQ(*store().load_call("CALL-B"), before);
+  EXPECT_TRUE(store().load_call("CALL-A"));
+  EXPECT_TRUE(store().load_call("CALL-C"));
+}
+
+TEST_F(StoreTest, AGroupCommitThatCannotBeginFailsEveryDelivery) {
+  SqliteStore impatient(db_path(), SqliteOptions{SyncMode::normal, 50});
+  SQLite::Database other(db_path(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");  // holds the write lock
+  const std::vector<Event> events = {record_event("CALL-A", "RECORDING"), record_event("CALL-B", "RECORDING")};
+  const auto entries = impatient.record_deliveries_and_apply(inputs_for(events, kT0, config));
+  other.exec("ROLLBACK");
+  ASSERT_EQ(entries.size(), 2u);
+  for (const auto& entry : entries) {
+    EXPECT_FALSE(entry.result);
+    EXPECT_FALSE(entry.error.empty());
+  }
+  EXPECT_EQ(impatient.delivery_count(), 0);
+  EXPECT_FALSE(impatient.load_call("CALL-A"));
+}
+
+TEST_F(StoreTest, AnEmptyGroupCommitWritesNothing) {
+  EXPECT_TRUE(store().record_deliveries_and_apply({}).empty());
+  EXPECT_EQ(store().delivery_count(), 0);
+}
+
 TEST_F(StoreTest, AStepMayNotChangeTheCallId) {
   const Event ev = record_event("CALL-1", "READY");
   EXPECT_THROW(store().record_delivery_and_apply("{}", ev, kT0,

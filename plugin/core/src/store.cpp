@@ -269,6 +269,9 @@ struct SqliteStore::Impl {
                        " FROM calls WHERE call_id IN (SELECT call_id FROM host_sync WHERE call_id > ?1"
                        " ORDER BY call_id LIMIT ?2) ORDER BY call_id") {}
 
+  // Appends the delivery and applies it to its call, inside the caller's transaction.
+  DeliveryResult record_one(std::string_view raw_body, const Event& event, TimeMs now, const StepFn& fn);
+
   std::optional<CallRecord> load(std::string_view call_id) {
     Use s(select_call);
     s->bind(1, std::string(call_id));
@@ -329,13 +332,61 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
 
 SqliteStore::~SqliteStore() = default;
 
+std::vector<Store::BatchEntry> Store::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
+  std::vector<BatchEntry> entries(inputs.size());
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    try {
+      entries[i].result = record_delivery_and_apply(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
+    } catch (const std::exception& e) {
+      entries[i].error = e.what();
+    }
+  }
+  return entries;
+}
+
+std::vector<Store::BatchEntry> SqliteStore::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
+  std::vector<BatchEntry> entries(inputs.size());
+  if (inputs.empty()) return entries;
+  try {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      impl_->db.exec("SAVEPOINT delivery");
+      try {
+        entries[i].result = impl_->record_one(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
+        impl_->db.exec("RELEASE delivery");
+      } catch (const std::exception& e) {
+        entries[i].result.reset();
+        entries[i].error = e.what();
+        // Undo this delivery only; the transaction and the others stay.
+        impl_->db.exec("ROLLBACK TO delivery");
+        impl_->db.exec("RELEASE delivery");
+      }
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
+    for (BatchEntry& entry : entries) {
+      entry.result.reset();
+      if (entry.error.empty()) entry.error = e.what();
+    }
+  }
+  return entries;
+}
+
 Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                                              const StepFn& fn) {
   SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
+  tx.commit();
+  return result;
+}
+
+Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, const Event& event, TimeMs now,
+                                                    const StepFn& fn) {
   DeliveryResult result;
   const std::optional<std::string_view> call_id = event_call_id(event);
   {
-    Use s(impl_->insert_delivery);
+    Use s(insert_delivery);
     s->bind(1, static_cast<std::int64_t>(now));
     s->bind(2, std::string(event_type_name(event)));
     if (call_id)
@@ -350,14 +401,13 @@ Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view ra
     s->bind(4, raw_body.empty() ? "" : raw_body.data(), static_cast<int>(raw_body.size()));
     s->exec();
   }
-  result.delivery_id = impl_->db.getLastInsertRowid();
+  result.delivery_id = db.getLastInsertRowid();
   if (call_id) {
-    CallRecord current = impl_->load(*call_id).value_or(new_call_record(*call_id));
-    FlowResult step = impl_->apply(current, fn);
+    CallRecord current = load(*call_id).value_or(new_call_record(*call_id));
+    FlowResult step = apply(current, fn);
     result.record = std::move(step.record);
     result.actions = std::move(step.actions);
   }
-  tx.commit();
   return result;
 }
 

@@ -50,6 +50,24 @@ class Store {
   virtual DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                                    const StepFn& fn) = 0;
 
+  // Group commit: what record_delivery_and_apply does for each delivery, all of them in one
+  // transaction (one WAL commit, one fsync under synchronous=FULL). Each delivery is applied in
+  // a savepoint of its own, in order, so a later delivery of the same call sees the earlier one,
+  // and one that fails (its `error` set, nothing of it written) does not fail the others. When
+  // the commit itself fails, every entry carries the error and nothing is written.
+  struct DeliveryInput {
+    std::string_view raw_body;
+    const Event* event = nullptr;
+    TimeMs now = 0;
+    StepFn fn;
+  };
+  struct BatchEntry {
+    std::optional<DeliveryResult> result;  // set when stored
+    std::string error;                     // why not, otherwise
+  };
+  // The default runs one transaction per delivery, for stores without savepoints.
+  virtual std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs);
+
   // One transaction: loads a known call, runs `fn`, saves. nullopt (nothing run) if unknown.
   // For inputs that are not webhooks: fetch and attach outcomes, due polls, retries.
   virtual std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) = 0;
@@ -108,6 +126,7 @@ class SqliteStore final : public Store {
 
   DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                            const StepFn& fn) override;
+  std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
   void save_call(const CallRecord& record) override;
