@@ -283,16 +283,36 @@ std::optional<FlowResult> RecordingService::apply_input(const std::string &call_
       return std::nullopt;
    }
    const bool shown = run(result->actions);
-   // Shown at once, so the host_sync mark the step left can go, unless a webhook's actions for
-   // the call still wait in the queue (drain clears it then, or the next start shows it again).
-   if (shown && queue_.empty() && std::any_of(result->actions.begin(), result->actions.end(), shows_on_host)) {
-      try {
-         store_.mark_host_synced({call_id});
-      } catch (const std::exception &e) {
-         host_.log(HDP_LOG_WARNING, "[WaVoIP] Could not clear the host sync mark of call " + call_id + ": " + e.what());
+   // Shown at once, so the host_sync mark the step left can go: cleared for all such calls in
+   // one transaction at the end of the loop turn (a crash before that only shows them again).
+   if (shown && std::any_of(result->actions.begin(), result->actions.end(), shows_on_host)) {
+      synced_.push_back(call_id);
+      if (sync_timer_ == 0 && !stopping_) {
+         sync_timer_ = loop_.start_timer(0, [this] {
+            sync_timer_ = 0;
+            clear_sync_marks();
+         });
       }
    }
    return result;
+}
+
+void RecordingService::clear_sync_marks() {
+   std::vector<std::string> ids;
+   ids.swap(synced_);
+   // A call with a webhook's actions still queued keeps its mark: drain clears it once they ran.
+   std::erase_if(ids, [&](const std::string &id) {
+      return std::any_of(queue_.begin(), queue_.end(),
+                         [&](const Action &a) { return shows_on_host(a) && call_of(a) == id; });
+   });
+   std::sort(ids.begin(), ids.end());
+   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+   if (ids.empty()) return;
+   try {
+      store_.mark_host_synced(ids);
+   } catch (const std::exception &e) {
+      host_.log(HDP_LOG_WARNING, std::string("[WaVoIP] Could not clear host sync marks: ") + e.what());
+   }
 }
 
 std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) {
@@ -324,9 +344,23 @@ std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) 
    if (status != HDP_OK) {
       host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not create the message for call " + record.call_id +
                                    " (status " + std::to_string(status) + ")");
+      shown_.erase(record.call_id);
       return std::nullopt;
    }
+   auto it = shown_.find(record.call_id);
+   if (it == shown_.end()) {
+      if (shown_.size() >= kMaxShown) shown_.clear();
+      shown_.emplace(record.call_id, Shown{id, -1, {}});
+   } else if (it->second.message_id != id) {
+      it->second = Shown{id, -1, {}};
+   }
    return id;
+}
+
+std::optional<uint64_t> RecordingService::known_message(const CallRecord &record) {
+   auto it = shown_.find(record.call_id);
+   if (it != shown_.end()) return it->second.message_id;
+   return message_for(record);
 }
 
 bool RecordingService::upsert_message(const UpsertMessage &action) {
@@ -343,17 +377,30 @@ bool RecordingService::set_recording_status(const SetRecordingStatus &action) {
 }
 
 bool RecordingService::show_on_host(const CallRecord &record) {
-   std::optional<uint64_t> message = message_for(record);
+   const bool remembered = shown_.contains(record.call_id);
+   std::optional<uint64_t> message = known_message(record);
    if (!message) return false;
    // The stored state, not the action's: a status queued by a webhook may run after a later
    // change was shown already, and must not put the older status back.
-   hdp_status_t status = host_.messages()->set_recording_status(host_.raw(), *message, to_host_status(record.recording),
-                                                                record.reason.c_str());
+   const int32_t wanted = to_host_status(record.recording);
+   Shown &shown = shown_[record.call_id];
+   if (shown.message_id == *message && shown.status == wanted && shown.reason == record.reason) return true;
+   hdp_status_t status =
+       host_.messages()->set_recording_status(host_.raw(), *message, wanted, record.reason.c_str());
+   if (status == HDP_ERR_NOT_FOUND && remembered) {
+      // The remembered id is gone on the host's side: find or create the message again.
+      shown_.erase(record.call_id);
+      return show_on_host(record);
+   }
    if (status != HDP_OK) {
       host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show the recording status of call " + record.call_id +
                                    " (status " + std::to_string(status) + ")");
+      shown_.erase(record.call_id);
       return false;
    }
+   shown.message_id = *message;
+   shown.status = wanted;
+   shown.reason = record.reason;
    return true;
 }
 
@@ -452,7 +499,7 @@ void RecordingService::attach(const Attach &action) {
    };
    std::optional<CallRecord> record = store_.load_call(action.call_id);
    if (!record) return;
-   std::optional<uint64_t> message = message_for(*record);
+   std::optional<uint64_t> message = known_message(*record);
    if (!message) {
       fail("the host could not create the call's message");
       return;
@@ -569,6 +616,8 @@ void RecordingService::shutdown() {
    attach_jobs_.clear();
    fetcher_.reset();  // abandons transfers; their partial files are removed
    drain_timer_ = 0;
+   sync_timer_ = 0;
+   synced_.clear();
    poll_timer_ = 0;
    poll_timer_due_.reset();
 }

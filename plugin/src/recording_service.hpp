@@ -60,8 +60,13 @@ private:
    bool run(const std::vector<Action> &actions);
    bool run(const Action &action);
    std::optional<FlowResult> apply_input(const std::string &call_id, const FlowInput &input);
+   // Clears, in one transaction, the host_sync marks of the calls apply_input showed.
+   void clear_sync_marks();
 
+   // Creates or updates the call's message on the host (always a host write).
    std::optional<uint64_t> message_for(const CallRecord &record);
+   // The call's message id: remembered from an earlier upsert, else message_for.
+   std::optional<uint64_t> known_message(const CallRecord &record);
    bool upsert_message(const UpsertMessage &action);
    bool set_recording_status(const SetRecordingStatus &action);
    // Shows the stored record (message and recording status) on the host.
@@ -99,10 +104,24 @@ private:
    std::deque<Action> queue_;
    std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
    uint64_t drain_timer_ = 0;
+   uint64_t sync_timer_ = 0;
+   std::vector<std::string> synced_;  // shown by apply_input; their marks go at the turn's end
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;
    std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
    std::unordered_map<uint64_t, AttachJob> attach_jobs_;
+   // What the host shows for a call, as far as this process knows: the message id (stable for
+   // the call's external key) and the recording status last set on it. It spares the host a
+   // second upsert before every status change and a write when nothing visible changed (a poll
+   // answered 404 again). Bounded: forgotten all at once when full, and empty after a restart,
+   // which only costs the host writes it saves.
+   struct Shown {
+      uint64_t message_id = 0;
+      int32_t status = -1;  // none set by this process yet
+      std::string reason;
+   };
+   static constexpr size_t kMaxShown = 65536;
+   std::unordered_map<std::string, Shown> shown_;
    bool stopping_ = false;
    PluginMetrics metrics_{host_};
 };
