@@ -7,6 +7,7 @@
 
 #include "extensions.hpp"
 #include "helpdesk_store.hpp"
+#include "metrics.hpp"
 #include "plugin_host_table.hpp"
 
 namespace hdp::host {
@@ -60,6 +61,7 @@ hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_
   if (message->duration_s >= 0) upsert.duration_s = message->duration_s;
   try {
     *out_message_id = static_cast<uint64_t>(context->services().store.upsert_call_message(upsert));
+    if (HostMetrics* metrics = context->services().host_metrics) metrics->count_message_write("upsert_call_message");
     return HDP_OK;
   } catch (const SQLite::Exception& e) {
     context->log(LogLevel::error, std::string("upsert_call_message: ") + e.what());
@@ -77,10 +79,12 @@ hdp_status_t set_recording_status(const hdp_host_t* host, uint64_t message_id,
     return HDP_ERR_INVALID_ARGUMENT;
   }
   try {
-    return context->services().store.set_recording_status(
-               context->id(), static_cast<int64_t>(message_id), recording_status, text)
-               ? HDP_OK
-               : HDP_ERR_NOT_FOUND;
+    if (!context->services().store.set_recording_status(context->id(), static_cast<int64_t>(message_id),
+                                                        recording_status, text)) {
+      return HDP_ERR_NOT_FOUND;
+    }
+    if (HostMetrics* metrics = context->services().host_metrics) metrics->count_message_write("set_recording_status");
+    return HDP_OK;
   } catch (const SQLite::Exception& e) {
     context->log(LogLevel::error, std::string("set_recording_status: ") + e.what());
     return HDP_ERR_IO;

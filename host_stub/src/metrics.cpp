@@ -369,7 +369,11 @@ HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
   MetricSpec info{MetricType::gauge, "hdp_host_info",
                   "Always 1; the labels name the host's version and the plugin ABI version it speaks",
                   {"version", "abi_version"}, {}};
+  MetricSpec writes{MetricType::counter, "hdp_host_message_writes_total",
+                    "Call messages written for plugins (each one database transaction), by operation",
+                    {"operation"}, {}};
   registry_.register_family(MetricsRegistry::kHostOwner, "host", requests, &requests_);
+  registry_.register_family(MetricsRegistry::kHostOwner, "host", writes, &message_writes_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", plugins, &plugins_loaded_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", info, &info_);
   const std::string abi = std::to_string(HDP_VERSION_MAJOR) + "." + std::to_string(HDP_VERSION_MINOR) + "." +
@@ -386,6 +390,11 @@ void HostMetrics::count_request(std::string_view method, std::string_view route,
   const std::array<std::string_view, 3> labels = {known ? method : std::string_view("other"), route,
                                                   status_text};
   registry_.counter_add(MetricsRegistry::kHostOwner, requests_, labels, 1);
+}
+
+void HostMetrics::count_message_write(std::string_view operation) {
+  const std::array<std::string_view, 1> labels = {operation};
+  registry_.counter_add(MetricsRegistry::kHostOwner, message_writes_, labels, 1);
 }
 
 void HostMetrics::set_plugins_loaded(size_t count) {

@@ -142,10 +142,14 @@ class HostMetrics {
   // path of the route that served it ("unmatched" when none did).
   void count_request(std::string_view method, std::string_view route, unsigned status);
   void set_plugins_loaded(size_t count);
+  // One message written for a plugin: operation is "upsert_call_message" or
+  // "set_recording_status".
+  void count_message_write(std::string_view operation);
 
  private:
   MetricsRegistry& registry_;
   uint64_t requests_ = 0;
+  uint64_t message_writes_ = 0;
   uint64_t plugins_loaded_ = 0;
   uint64_t info_ = 0;
 };

@@ -23,6 +23,7 @@ class Clock;
 class EventLoop;
 class FdWatches;
 class HelpdeskStore;
+class HostMetrics;
 class MetricsRegistry;
 class Router;
 class TimerService;
@@ -39,6 +40,8 @@ struct HostServices {
   AttachmentJobs& attachments;
   // ext/metrics.h is offered only when set.
   MetricsRegistry* metrics = nullptr;
+  // The host's own families (message writes), when set.
+  HostMetrics* host_metrics = nullptr;
 };
 
 enum class PluginState { loaded, created, initialized, starting, started, stopping, stopped, destroyed };

@@ -70,7 +70,8 @@ int StubHost::run() {
   metrics_ = std::make_unique<MetricsRegistry>();
   host_metrics_ = std::make_unique<HostMetrics>(*metrics_);
   services_ = std::make_unique<HostServices>(
-      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, metrics_.get()});
+      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, metrics_.get(),
+                   host_metrics_.get()});
   register_metrics_route(*router_, *metrics_);
 
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,

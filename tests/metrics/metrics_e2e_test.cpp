@@ -77,7 +77,8 @@ TEST_F(Metrics, TheEndpointIsPrometheusTextWithTheHostsAndThePluginsFamilies) {
        {"wavoip_webhook_deliveries_total", "counter"}, {"wavoip_fetch_attempts_total", "counter"},
        {"wavoip_fetch_outcomes_total", "counter"},      {"wavoip_attachments_total", "counter"},
        {"wavoip_recordings_failed_total", "counter"},   {"wavoip_pending_polls", "gauge"},
-       {"wavoip_ready_to_attached_seconds", "histogram"}, {"wavoip_webhook_commit_batch_size", "histogram"}};
+       {"wavoip_ready_to_attached_seconds", "histogram"}, {"wavoip_webhook_commit_batch_size", "histogram"},
+       {"hdp_host_message_writes_total", "counter"}};
    for (const auto &[name, type] : families) {
       const promtext::Family *family = m.family(name);
       ASSERT_NE(family, nullptr) << name;
@@ -152,6 +153,29 @@ TEST_F(Metrics, ConcurrentDeliveriesAreEachCommittedOnceAndAnsweredOnce) {
              kSenders * kEach);
    // And every call got its message on the host.
    ASSERT_TRUE(eventually([&] { return message("gc-11-19").has_value() && message("gc-0-0").has_value(); }));
+}
+
+TEST_F(Metrics, TheHostIsWrittenOncePerVisibleChange) {
+   start_host();
+   auto record = [](const std::string &status) {
+      return json::serialize(
+          json::object{{"type", "RECORD"}, {"whatsapp_call_id", "w-call-1"}, {"record_status", status}});
+   };
+   auto writes = [&](const char *operation) {
+      return scrape().value("hdp_host_message_writes_total", {{"operation", operation}}).value_or(0);
+   };
+   // A new call: its message is created once and its status set once (not a second upsert
+   // before the status).
+   ASSERT_EQ(post_webhook(record("RECORDING")).status, 202);
+   ASSERT_TRUE(eventually([&] { return writes("set_recording_status") == 1; }));
+   EXPECT_EQ(writes("upsert_call_message"), 1);
+   // The same state again changes nothing the agent sees: no write at all.
+   ASSERT_EQ(post_webhook(record("RECORDING")).status, 202);
+   // A new reason is one status write, without touching the message itself.
+   ASSERT_EQ(post_webhook(record("MIXING")).status, 202);
+   ASSERT_TRUE(eventually([&] { return writes("set_recording_status") == 2; }));
+   EXPECT_EQ(writes("upsert_call_message"), 1);
+   EXPECT_EQ(recording_status("w-call-1"), "waiting");
 }
 
 TEST_F(Metrics, RefusedAndUnknownDeliveriesAreCountedWithBoundedTypeLabels) {
