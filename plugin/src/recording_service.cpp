@@ -4,6 +4,7 @@
 #include <wavoip/recording_url.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <system_error>
 
@@ -19,6 +20,8 @@ constexpr size_t kResumeBatch = 256;
 // of spinning on the loop.
 constexpr TimeMs kStuckPollRetryMs = 1000;
 constexpr int64_t kPendingGaugeEveryMs = 10000;
+// A download or attachment still running after this long is shown to the agent as such.
+constexpr int64_t kShowBusyAfterMs = 1000;
 
 int32_t to_host_status(RecordingState state) {
    switch (state) {
@@ -273,7 +276,13 @@ std::optional<FlowResult> RecordingService::apply_input(const std::string &call_
    const TimeMs now = host_.wall_ms();
    std::optional<FlowResult> result;
    try {
-      result = store_.apply_to_call(call_id, [&](const CallRecord &current) { return step(current, input, now, config_); });
+      result = store_.apply_to_call(call_id, [&](const CallRecord &current) {
+         // The host's message id rides along in this transaction, so that after a restart the
+         // message is found without an upsert.
+         CallRecord record = current;
+         if (auto it = shown_.find(call_id); it != shown_.end()) record.message_id = std::to_string(it->second.message_id);
+         return step(record, input, now, config_);
+      });
    } catch (const std::exception &e) {
       host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not update call " + call_id + ": " + e.what());
       return std::nullopt;
@@ -360,6 +369,15 @@ std::optional<uint64_t> RecordingService::message_for(const CallRecord &record) 
 std::optional<uint64_t> RecordingService::known_message(const CallRecord &record) {
    auto it = shown_.find(record.call_id);
    if (it != shown_.end()) return it->second.message_id;
+   // Kept in the call's record by an earlier step: no upsert needed after a restart either.
+   uint64_t stored = 0;
+   const std::string &text = record.message_id;
+   if (!text.empty() && std::from_chars(text.data(), text.data() + text.size(), stored).ec == std::errc() &&
+       stored != 0) {
+      if (shown_.size() >= kMaxShown) shown_.clear();
+      shown_.emplace(record.call_id, Shown{stored, -1, {}});
+      return stored;
+   }
    return message_for(record);
 }
 
@@ -371,14 +389,21 @@ bool RecordingService::upsert_message(const UpsertMessage &action) {
 
 bool RecordingService::set_recording_status(const SetRecordingStatus &action) {
    if (action.status == RecordingState::failed) metrics_.recording_failed(action.call_id);
+   if (action.status == RecordingState::fetching || action.status == RecordingState::attaching) {
+      // A poll answered 404, or a small recording fetched and attached, is over in milliseconds:
+      // showing "downloading" for it would be host writes and a flicker on the agent's screen
+      // for nothing. It is shown if the call is still busy kShowBusyAfterMs later.
+      show_busy_later(action.call_id);
+      return true;
+   }
+   not_busy(action.call_id);
    std::optional<CallRecord> record = store_.load_call(action.call_id);
    if (!record) return true;
    return show_on_host(*record);
 }
 
-bool RecordingService::show_on_host(const CallRecord &record) {
-   const bool remembered = shown_.contains(record.call_id);
-   std::optional<uint64_t> message = known_message(record);
+bool RecordingService::show_on_host(const CallRecord &record, bool known_id) {
+   std::optional<uint64_t> message = known_id ? known_message(record) : message_for(record);
    if (!message) return false;
    // The stored state, not the action's: a status queued by a webhook may run after a later
    // change was shown already, and must not put the older status back.
@@ -387,10 +412,10 @@ bool RecordingService::show_on_host(const CallRecord &record) {
    if (shown.message_id == *message && shown.status == wanted && shown.reason == record.reason) return true;
    hdp_status_t status =
        host_.messages()->set_recording_status(host_.raw(), *message, wanted, record.reason.c_str());
-   if (status == HDP_ERR_NOT_FOUND && remembered) {
+   if (status == HDP_ERR_NOT_FOUND && known_id) {
       // The remembered id is gone on the host's side: find or create the message again.
       shown_.erase(record.call_id);
-      return show_on_host(record);
+      return show_on_host(record, false);
    }
    if (status != HDP_OK) {
       host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show the recording status of call " + record.call_id +
@@ -402,6 +427,47 @@ bool RecordingService::show_on_host(const CallRecord &record) {
    shown.status = wanted;
    shown.reason = record.reason;
    return true;
+}
+
+void RecordingService::show_busy_later(const std::string &call_id) {
+   const int64_t show_at = host_.monotonic_ms() + kShowBusyAfterMs;
+   // A call already waiting to be shown busy keeps its first time (fetching, then attaching).
+   if (!busy_at_.emplace(call_id, show_at).second) return;
+   busy_.push_back({call_id, show_at});
+   arm_busy_timer();
+}
+
+void RecordingService::not_busy(const std::string &call_id) {
+   if (busy_at_.erase(call_id) == 0 || !busy_at_.empty()) return;
+   // Nothing left to show: no timer stays armed for the entries that were done in time.
+   busy_.clear();
+   if (busy_timer_ != 0) {
+      loop_.cancel_timer(busy_timer_);
+      busy_timer_ = 0;
+   }
+}
+
+void RecordingService::arm_busy_timer() {
+   if (busy_timer_ != 0 || busy_.empty() || stopping_) return;
+   const int64_t delay = std::max<int64_t>(0, busy_.front().show_at - host_.monotonic_ms());
+   busy_timer_ = loop_.start_timer(static_cast<uint64_t>(delay), [this] {
+      busy_timer_ = 0;
+      const int64_t now = host_.monotonic_ms();
+      while (!busy_.empty() && busy_.front().show_at <= now) {
+         BusyCall due = std::move(busy_.front());
+         busy_.pop_front();
+         auto it = busy_at_.find(due.call_id);
+         // Done in time (or since queued again, later): nothing to show for this entry.
+         if (it == busy_at_.end() || it->second != due.show_at) continue;
+         busy_at_.erase(it);
+         std::optional<CallRecord> record = store_.load_call(due.call_id);
+         if (record && (record->recording == RecordingState::fetching ||
+                        record->recording == RecordingState::attaching)) {
+            show_on_host(*record);
+         }
+      }
+      arm_busy_timer();
+   });
 }
 
 size_t RecordingService::show_calls_behind_host() {
@@ -616,6 +682,9 @@ void RecordingService::shutdown() {
    attach_jobs_.clear();
    fetcher_.reset();  // abandons transfers; their partial files are removed
    drain_timer_ = 0;
+   busy_timer_ = 0;
+   busy_.clear();
+   busy_at_.clear();
    sync_timer_ = 0;
    synced_.clear();
    poll_timer_ = 0;

@@ -69,8 +69,14 @@ private:
    std::optional<uint64_t> known_message(const CallRecord &record);
    bool upsert_message(const UpsertMessage &action);
    bool set_recording_status(const SetRecordingStatus &action);
-   // Shows the stored record (message and recording status) on the host.
-   bool show_on_host(const CallRecord &record);
+   // Shows the stored record (message and recording status) on the host. known_id false: find
+   // the message by upsert even if its id is remembered.
+   bool show_on_host(const CallRecord &record, bool known_id = true);
+   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
+   void show_busy_later(const std::string &call_id);
+   // The call left fetching/attaching: nothing busy to show for it any more.
+   void not_busy(const std::string &call_id);
+   void arm_busy_timer();
    // After a crash: show again every call whose last change may not have reached the host.
    size_t show_calls_behind_host();
    // Deletes downloaded recordings that no attaching call needs any more.
@@ -105,6 +111,13 @@ private:
    std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
    uint64_t drain_timer_ = 0;
    uint64_t sync_timer_ = 0;
+   struct BusyCall {
+      std::string call_id;
+      int64_t show_at = 0;  // host monotonic ms
+   };
+   std::deque<BusyCall> busy_;  // in show_at order: the delay is the same for all
+   std::unordered_map<std::string, int64_t> busy_at_;  // calls still to be shown busy, and when
+   uint64_t busy_timer_ = 0;
    std::vector<std::string> synced_;  // shown by apply_input; their marks go at the turn's end
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;

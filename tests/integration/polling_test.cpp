@@ -108,6 +108,15 @@ protected:
       return -1;
    }
 
+   // hdp_host_message_writes_total{operation="..."} from the host's /metrics.
+   double message_writes(const std::string &operation) {
+      const std::string text = testsupport::http_get(host_->base_url() + "/metrics").body;
+      const std::string series = "hdp_host_message_writes_total{operation=\"" + operation + "\"} ";
+      const size_t at = text.find(series);
+      return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size()));
+   }
+   double status_writes() { return message_writes("set_recording_status"); }
+
    size_t polls_started(const std::string &id) {
       return count_in_log("[WaVoIP] Downloading the recording of call " + id + "\n");
    }
@@ -340,6 +349,57 @@ TEST_F(Polling, ReadyCancelsTheScheduleAndFetchesAtOnce) {
    ASSERT_TRUE(host_->advance_ms(5 * 3600 * kSec));
    EXPECT_EQ(storage_->hits("/" + id), 1u);
    EXPECT_EQ(attachment_count(id), 1u);
+}
+
+TEST_F(Polling, APollThatFindsNothingIsNotShownAsADownloadAndRewritesNothing) {
+   start_virtual({{"jitter", 0}});
+   const std::string id = "QUIET0001";
+   ASSERT_NO_FATAL_FAILURE(end_call(id));
+   const double before = status_writes();
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
+   // The 404 changed the reason (it names the last answer): one write, no "downloading" and back.
+   ASSERT_TRUE(eventually([&] { return reason(id).find("HTTP 404") != std::string::npos; })) << reason(id);
+   EXPECT_EQ(status_writes(), before + 1);
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
+   ASSERT_TRUE(eventually([&] { return plugin_timers() == 1; }));
+   // The same answer again: what the agent sees did not change, so the host is not written.
+   EXPECT_EQ(status_writes(), before + 1);
+   EXPECT_EQ(recording_status(id), "waiting");
+}
+
+TEST_F(Polling, ADownloadStillRunningASecondLaterIsShownAsDownloading) {
+   start_virtual({{"jitter", 0}});
+   const std::string id = "SLOW0001";
+   ASSERT_NO_FATAL_FAILURE(end_call(id));
+   ScriptedResponse slow = audio(recording_bytes(40000, 's'));
+   slow.chunk_bytes = 4000;
+   slow.chunk_delay = std::chrono::milliseconds(200);  // about 2 s of real time
+   storage_->set_response("/" + id, slow);
+   ASSERT_EQ(post_webhook(record_event(id, "READY")).status, 202);
+   ASSERT_TRUE(eventually([&] { return storage_->hits("/" + id) == 1; }));
+   // Virtual time has not moved: the download is not shown yet.
+   EXPECT_EQ(recording_status(id), "waiting");
+   ASSERT_TRUE(host_->advance_ms(1000));
+   ASSERT_TRUE(eventually([&] { return recording_status(id) == "downloading"; })) << recording_status(id);
+   ASSERT_TRUE(wait_for_status(id, "attached"));
+   EXPECT_EQ(attachment_count(id), 1u);
+}
+
+TEST_F(Polling, AfterARestartThePolledCallsMessageIsFoundWithoutAnUpsert) {
+   start_virtual({{"jitter", 0}});
+   const std::string id = "AGAIN0001";
+   ASSERT_NO_FATAL_FAILURE(end_call(id));
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
+   ASSERT_TRUE(eventually([&] { return reason(id).find("HTTP 404") != std::string::npos; })) << reason(id);
+   ASSERT_EQ(host_->stop(), 0);
+   restart_host();  // the clock starts again at kStartMs; the host's counters at zero
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
+   ASSERT_TRUE(eventually([&] { return plugin_timers() == 1; }));
+   // The message id was kept with the call, so no upsert; the status is set once, since this
+   // process cannot know what the host showed.
+   EXPECT_EQ(message_writes("upsert_call_message"), 0);
+   EXPECT_LE(message_writes("set_recording_status"), 1);
+   EXPECT_EQ(recording_status(id), "waiting");
 }
 
 TEST_F(Polling, DisabledAndEmptyRecordingCancelTheSchedule) {
