@@ -313,6 +313,7 @@ struct RecordingFetcher::Impl {
     set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
     set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
     set(CURLOPT_USERAGENT, options.user_agent.c_str());
+    set(CURLOPT_BUFFERSIZE, options.receive_buffer_bytes);
     // An environment proxy would make the address guard check the proxy instead of the target.
     set(CURLOPT_PROXY, "");
     set(CURLOPT_NETRC, static_cast<long>(CURL_NETRC_IGNORED));

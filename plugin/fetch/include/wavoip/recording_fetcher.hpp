@@ -34,6 +34,10 @@ struct FetchOptions {
   // transfers wait in libcurl's queue. 0 = unlimited.
   long max_connections = 8;
   std::string user_agent = "wavoip-recordings-plugin/0.1 (helpdesk call recordings; libcurl)";
+  // libcurl's receive buffer per transfer (CURLOPT_BUFFERSIZE; libcurl's default is 16 KiB).
+  // Larger means fewer loop callbacks and write() calls per byte under many downloads, for
+  // this much memory per download in flight.
+  long receive_buffer_bytes = 128 * 1024;
   // Optional CA bundle file (CURLOPT_CAINFO); empty = libcurl's default trust store.
   std::string ca_file;
 };
