@@ -137,6 +137,8 @@ log_line_ms() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
 
 ROWS=()
 row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }  # what | measured | reference | ratio | target | met?
+# The sum of every sample of a metric family in a Prometheus text page: TEXT NAME.
+metric_sum() { awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF } END { printf "%.0f", s }' <<<"$1"; }
 kv() { sed -E "s/.*(^| )$2=([^ ]+).*/\2/" <<<"$1"; }  # LINE KEY
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }' && echo yes || echo NO; }
@@ -217,6 +219,14 @@ bench_ingest() {
     row "1 ingest p99 at fixed 5,000 req/s, 16 conns ($mode)" "$(load_cell "$l")" \
       "$(load_cell "$ref_load")" "" "< 5 ms" "$(load_met "$l" 5)"
     ((bad == 0)) || row "1 ingest errors ($mode)" "$bad non-2xx/socket" "" "" "0" "NO"
+    # How the work was shared: deliveries per commit (group commit) and host message writes.
+    local metrics commits delivered writes
+    metrics=$(curl -s "http://127.0.0.1:$HOST_PORT/metrics")
+    delivered=$(metric_sum "$metrics" wavoip_webhook_commit_batch_size_sum)
+    commits=$(metric_sum "$metrics" wavoip_webhook_commit_batch_size_count)
+    writes=$(metric_sum "$metrics" hdp_host_message_writes_total)
+    row "1 ingest deliveries per commit / host writes per delivery ($mode)" \
+      "$(ratio "$delivered" "$commits") / $(ratio "$writes" "$delivered")" "" "" "" ""
     stop_pid "$HOST_PID"
   done
 }

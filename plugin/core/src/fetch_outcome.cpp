@@ -1,39 +1,6 @@
 #include "wavoip/fetch_outcome.hpp"
 
 namespace wavoip {
-namespace {
-
-// "Audio/MPEG; charset=x" -> true. Only the media type's top-level name matters.
-bool is_audio(std::string_view content_type) {
-  constexpr std::string_view kAudio = "audio/";
-  if (content_type.size() <= kAudio.size()) return false;
-  for (std::size_t i = 0; i < kAudio.size(); ++i) {
-    char c = content_type[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != kAudio[i]) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-FetchKind classify_http_answer(int http_status, std::string_view content_type, std::uint64_t body_bytes) {
-  if (http_status >= 200 && http_status < 300) {
-    return (is_audio(content_type) && body_bytes > 0) ? FetchKind::ready_file : FetchKind::not_ready;
-  }
-  switch (http_status) {
-    case 401:
-    case 403:
-    case 404: return FetchKind::not_ready;
-    case 408:
-    case 425:
-    case 429: return FetchKind::transient_error;
-    case 410: return FetchKind::permanent_error;
-    default: break;
-  }
-  if (http_status >= 500 || http_status < 200) return FetchKind::transient_error;
-  return FetchKind::permanent_error;  // 3xx after the redirect limit, other 4xx
-}
 
 std::string describe(const FetchOutcome& outcome) {
   if (outcome.http_status == 0) return outcome.detail.empty() ? std::string("no answer") : outcome.detail;

@@ -1,5 +1,21 @@
 // What a finished transfer means for the per-call flow: the classification table, as a pure
-// function of what was observed, so it is tested without I/O.
+// function of what was observed, so it is tested without I/O. The one place that decides what
+// an answer from WaVoIP's storage means:
+//
+// | answer                                   | kind            | why |
+// |------------------------------------------|-----------------|-----|
+// | 2xx, `audio/*`, non-empty body           | ready           | the only proof a recording exists |
+// | 2xx other type or empty (`{"status":"RECORDING"}`) | not ready | an integration saw this before READY |
+// | 404                                      | not ready       | the file appears "after a few minutes" |
+// | 401, 403                                 | not ready       | storage needs no auth; S3-style stores answer 403 for objects that do not exist yet |
+// | 408, 425, 429, 5xx                       | transient error | the server or the path is busy: retry with backoff |
+// | 1xx, 3xx not followed (no Location)      | transient error | unexpected: retry until the deadline |
+// | 410                                      | permanent error | the recording was removed on the customer's request |
+// | other 4xx                                | permanent error | repeating the same request will not help |
+// | timeouts, resets, DNS, truncated body    | transient error | |
+// | a download guard (URL, address, size, redirects) | blocked (permanent) | |
+//
+// A permanent error still yields to a later READY webhook or a manual retry.
 #pragma once
 
 #include <chrono>
