@@ -3,6 +3,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace wavoip::sim {
@@ -14,9 +16,26 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+// Answers handed to a session and not yet written out, so that the owner can wait for them.
+struct AnswersInFlight {
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::size_t count = 0;
+
+  void add() {
+    std::lock_guard lock(mutex);
+    ++count;
+  }
+  void done() {
+    std::lock_guard lock(mutex);
+    if (--count == 0) idle.notify_all();
+  }
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const Handler& handler) : stream_(std::move(socket)), handler_(handler) {}
+  Session(tcp::socket socket, const Handler& handler, AnswersInFlight& in_flight)
+      : stream_(std::move(socket)), handler_(handler), in_flight_(in_flight) {}
 
   void run() { read(); }
 
@@ -36,6 +55,7 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpRequest req{std::string(request_.method_string()), std::string(request_.target()), request_.body()};
     auto self = shared_from_this();
     handler_(req, [self](HttpAnswer answer) {
+      self->in_flight_.add();
       net::post(self->stream_.get_executor(),
                 [self, answer = std::move(answer)]() mutable { self->write(std::move(answer)); });
     });
@@ -51,6 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     stream_.expires_after(std::chrono::seconds(60));
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      self->in_flight_.done();  // written to the socket, or failed: nothing left to wait for
       if (ec || !res->keep_alive()) {
         beast::error_code ignored;
         self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -65,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
   const Handler& handler_;
+  AnswersInFlight& in_flight_;
 };
 
 }  // namespace
@@ -76,11 +98,12 @@ struct HttpServer::Impl {
   Handler handler;
   std::function<void(int)> on_signal;
   std::thread thread;
+  AnswersInFlight in_flight;
 
   void accept() {
     acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
       if (!acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(socket), handler)->run();
+      if (!ec) std::make_shared<Session>(std::move(socket), handler, in_flight)->run();
       accept();
     });
   }
@@ -113,6 +136,11 @@ void HttpServer::start(std::function<void(int)> on_signal) {
   impl_->accept();
   impl_->wait_signal();
   impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+bool HttpServer::wait_for_answers(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->in_flight.mutex);
+  return impl_->in_flight.idle.wait_for(lock, timeout, [&] { return impl_->in_flight.count == 0; });
 }
 
 void HttpServer::stop() {

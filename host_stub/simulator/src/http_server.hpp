@@ -2,6 +2,7 @@
 // answers that may come later from another thread (the manual-step control route).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,9 @@ class HttpServer {
   std::uint16_t port() const;
   // Starts the server thread. `on_signal` runs (on that thread) for SIGINT and SIGTERM.
   void start(std::function<void(int)> on_signal);
+  // Waits until every answer handed to respond() has been written to its socket (or failed), at
+  // most `timeout`; false when some were still being written.
+  bool wait_for_answers(std::chrono::milliseconds timeout);
   void stop();
 
  private:

@@ -108,9 +108,11 @@ class Simulator {
       perform(step);
     }
     wait_for_downloads();
-    // A download is counted when its answer starts; give the answers still being written a
-    // moment to reach the client before the process (and its sockets) goes away.
-    if (options_.download_timeout_s > 0 && !options_.serve_forever) std::this_thread::sleep_for(std::chrono::seconds(1));
+    // A download is counted when its answer starts: the answers still being written reach
+    // their clients before the process (and its sockets) goes away.
+    if (!server_->wait_for_answers(std::chrono::seconds(30))) {
+      print("wavoip-sim: some answers were still being written after 30 s; stopping anyway");
+    }
     const int status = summary(options_.download_timeout_s > 0);
     if (options_.serve_forever) {
       print("wavoip-sim: scenario done; still serving recordings until Ctrl-C (--serve-forever)");
