@@ -2,7 +2,6 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <thread>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
