@@ -496,6 +496,18 @@ TEST_F(Polling, NeverAnsweredCallsSayWhyAndAreNotPolledUntilSomethingSaysOtherwi
    ASSERT_TRUE(wait_for_status("REJ0", "attached"));
 }
 
+TEST_F(Polling, WithUnansweredCallsOnAMissedCallIsPolledLikeAnyOther) {
+   start_virtual({{"jitter", 0}, {"unanswered_calls", true}});
+   const std::string id = "MISSED0001";
+   const std::string body = recording_bytes(3000, 'm');
+   storage_->set_response("/" + id, audio(body));
+   ASSERT_EQ(post_webhook(call_event(id, "NOT_ANSWERED")).status, 202);
+   ASSERT_TRUE(wait_for_status(id, "waiting")) << recording_status(id);
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
+   ASSERT_TRUE(wait_for_status(id, "attached"));
+   EXPECT_EQ(attachment_file(id).body, body);
+}
+
 TEST_F(Polling, ManyWaitingCallsShareOneTimerAndEachIsPolledOnTime) {
    start_virtual({{"jitter", 0}});
    std::vector<std::string> ids;

@@ -49,6 +49,7 @@ TEST(ConfigDefaults, EmptyTextGivesDocumentedDefaults) {
     EXPECT_EQ(c.poll.deadline_s, 14400);
     EXPECT_DOUBLE_EQ(c.poll.jitter, 0.2);
     EXPECT_FALSE(c.poll.seed);
+    EXPECT_FALSE(c.poll.unanswered_calls);
     EXPECT_TRUE(c.webhook_keys.empty());
   }
 }
@@ -70,7 +71,7 @@ TEST(ConfigKeys, EveryKeyIsRead) {
     "max_redirects": 0,
     "max_concurrent_downloads": 2,
     "poll": {"first_delay_s": 5, "initial_backoff_s": 2, "max_backoff_s": 10, "deadline_s": 100,
-             "jitter": 0, "seed": 18446744073709551615},
+             "jitter": 0, "seed": 18446744073709551615, "unanswered_calls": true},
     "webhook_keys": [{"key": "0123456789abcdef", "inbox": "sales"}, {"key": "fedcba9876543210-x"}],
   })");
   EXPECT_EQ(c.base_url, "https://rec.example.com/calls/");  // trailing slash added
@@ -93,6 +94,7 @@ TEST(ConfigKeys, EveryKeyIsRead) {
   EXPECT_EQ(c.poll.deadline_s, 100);
   EXPECT_DOUBLE_EQ(c.poll.jitter, 0.0);
   EXPECT_EQ(c.poll.seed, 18446744073709551615ULL);
+  EXPECT_TRUE(c.poll.unanswered_calls);
   ASSERT_EQ(c.webhook_keys.size(), 2u);
   EXPECT_EQ(c.webhook_keys[0], (WebhookKey{"0123456789abcdef", "sales"}));
   EXPECT_EQ(c.webhook_keys[1], (WebhookKey{"fedcba9876543210-x", ""}));
@@ -131,6 +133,7 @@ TEST(ConfigRanges, OutOfRangeValuesAreRejected) {
   expect_rejects(R"({"connect_timeout_ms": 0})", "connect_timeout_ms");
   expect_rejects(R"({"poll": {"jitter": 1}})", "poll.jitter");
   expect_rejects(R"({"poll": {"jitter": -0.1}})", "poll.jitter");
+  expect_rejects(R"({"poll": {"unanswered_calls": "yes"}})", "poll.unanswered_calls");
   expect_rejects(R"({"poll": {"initial_backoff_s": 0}})", "poll.initial_backoff_s");
   expect_rejects(R"({"poll": {"initial_backoff_s": 60, "max_backoff_s": 30}})", "poll.max_backoff_s");
   expect_rejects(R"({"poll": {"first_delay_s": 600, "deadline_s": 300}})", "poll.first_delay_s");

@@ -196,6 +196,17 @@ TEST_F(FlowTest, UnansweredCallsSayWhyThereIsNoRecordingInsteadOfPolling) {
   }
 }
 
+TEST_F(FlowTest, UnansweredCallsArePolledWhenConfigured) {
+  config.poll.unanswered_calls = true;
+  for (const char* status : {"REJECTED", "NOT_ANSWERED", "HANDLED_REMOTELY"}) {
+    rec = new_call_record(kId);
+    const FlowResult r = apply(call(status), kT0);
+    EXPECT_EQ(rec.recording, RecordingState::waiting) << status;
+    EXPECT_EQ(only<SchedulePoll>(r).at, kT0 + 60 * kSec) << status;
+    EXPECT_EQ(only<SetRecordingStatus>(r).reason, "Waiting for WaVoIP to finish the recording") << status;
+  }
+}
+
 TEST_F(FlowTest, PositiveDurationCountsAsAnswered) {
   CallEvent ev = call("REJECTED");
   ev.duration_s = 12;

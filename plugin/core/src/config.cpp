@@ -100,6 +100,8 @@ void read_poll(const json::object& obj, PollSettings& poll) {
       double j = v.to_number<double>();
       if (!(j >= 0.0 && j < 1.0)) invalid(key, "must be at least 0 and below 1");
       poll.jitter = j;
+    } else if (k == "unanswered_calls") {
+      poll.unanswered_calls = read_bool(v, key);
     } else if (k == "seed") {
       if (v.is_uint64())
         poll.seed = v.get_uint64();

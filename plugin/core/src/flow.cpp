@@ -194,7 +194,7 @@ class Step {
     r_.ended_at = now_;
     if (r_.recording == RecordingState::none) {
       auto why_none = no_recording_reason(code);
-      if (why_none && !r_.answered) {
+      if (why_none && !r_.answered && !config_.poll.unanswered_calls) {
         set_status(RecordingState::none, *why_none);
         return;
       }

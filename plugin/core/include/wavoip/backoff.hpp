@@ -28,6 +28,10 @@ struct PollSettings {
   std::int64_t deadline_s = 14400;      // give up 4 h after the call ended (the seed's promise)
   double jitter = 0.2;                  // each wait is scaled by a factor in [1 - jitter, 1 + jitter]
   std::optional<std::uint64_t> seed;    // fixes the jitter pattern; the call id already varies it
+  // Calls that never connected (REJECTED, NOT_ANSWERED, HANDLED_REMOTELY without ACTIVE or a
+  // positive duration) are shown "no recording" with the reason; true polls them like any
+  // other ended call.
+  bool unanswered_calls = false;
   bool operator==(const PollSettings&) const = default;
 };
 

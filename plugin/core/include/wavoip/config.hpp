@@ -26,6 +26,7 @@
 // | poll.deadline_s            | integer         | 14400 (4 h)                      | give up this long after the call ended (1 .. 30 days, >= first_delay_s) |
 // | poll.jitter                | number          | 0.2                              | each wait is scaled by a factor in [1-jitter, 1+jitter], never above max_backoff_s; 0 <= jitter < 1 |
 // | poll.seed                  | integer         | (none)                           | fixes the jitter pattern (tests); non-negative |
+// | poll.unanswered_calls      | boolean         | false                            | also poll calls that never connected (rejected, not answered, answered elsewhere) |
 // | webhook_keys               | array of object | []                               | [{"key": "...", "inbox": "..."}]; key: >= 16 chars of [A-Za-z0-9._~-], unique; inbox optional (<= 255 bytes, no control chars) |
 
 #include <cstddef>
