@@ -4,8 +4,6 @@
 // and stderr go to one log file the tests read. The destructor kills a host still running.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -13,20 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "child_process.hpp" // tests/support
+#include "host_process.hpp"  // tests/support: TempDir
+
 namespace hdp::test {
 
 // A directory under the system temp dir, removed with everything in it.
-class TempDir {
+class TempDir : public testsupport::TempDir {
 public:
-   TempDir();
-   ~TempDir();
-   TempDir(const TempDir &) = delete;
-   TempDir &operator=(const TempDir &) = delete;
-
-   const std::filesystem::path &path() const { return path_; }
-
-private:
-   std::filesystem::path path_;
+   TempDir() : testsupport::TempDir("hdp-abi") {}
 };
 
 // One host binary the tests can drive.
@@ -49,9 +42,6 @@ public:
    HostProcess(const HostKind &host, const std::filesystem::path &dir,
                const std::vector<std::string> &plugins,
                const std::vector<std::string> &extra_args = {});
-   ~HostProcess();
-   HostProcess(const HostProcess &) = delete;
-   HostProcess &operator=(const HostProcess &) = delete;
 
    // Waits until the port file appears. Returns false if the host exited first or time ran out.
    bool WaitUntilServing(std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -62,16 +52,15 @@ public:
    // SIGTERM, then the exit status; SIGKILL and nullopt when it does not exit within `timeout`.
    std::optional<int> Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-   std::string Log() const;
+   std::string Log() const { return child_.log(); }
    const std::filesystem::path &data_dir() const { return data_dir_; }
    const std::filesystem::path &port_file() const { return port_file_; }
 
 private:
-   pid_t pid_ = -1;
    int port_ = 0;
    std::filesystem::path data_dir_;
    std::filesystem::path port_file_;
-   std::filesystem::path log_file_;
+   testsupport::ChildProcess child_; // killed and reaped on destruction
 };
 
 // Lines of `text` that contain `needle`.

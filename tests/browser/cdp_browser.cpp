@@ -1,8 +1,5 @@
 #include "cdp_browser.hpp"
 
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -10,10 +7,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <csignal>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -99,18 +94,8 @@ Browser::~Browser() {
     connection_->ws.next_layer().close(ignored);
     connection_.reset();
   }
-  if (pid_ > 0) {
-    // The browser leads its own process group: end it and its helpers (renderer, GPU, zygote).
-    ::kill(-pid_, SIGTERM);
-    int status = 0;
-    bool exited = false;
-    for (int i = 0; i < 500 && !exited; ++i) {
-      exited = waitpid(pid_, &status, WNOHANG) == pid_;
-      if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(-pid_, SIGKILL);
-    if (!exited) waitpid(pid_, &status, 0);
-  }
+  // The browser leads its own process group: end it and its helpers (renderer, GPU, zygote).
+  if (chromium_) chromium_->terminate(std::chrono::seconds(5));
   std::error_code ec;
   fs::remove_all(profile_, ec);
 }
@@ -145,43 +130,15 @@ void Browser::start() {
                                    "--remote-debugging-address=127.0.0.1",
                                    "--remote-debugging-port=0",
                                    "about:blank"};
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no browser behind
-    const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  pid_ = pid;
-  setpgid(pid_, pid_);  // also here, so the group exists whichever runs first
+  testsupport::ChildProcess::Options with_helpers;
+  with_helpers.own_process_group = true;
+  chromium_.emplace(std::move(args), log_, with_helpers);
 
   // Chromium writes the port it bound (and the browser target's path) to DevToolsActivePort.
-  const fs::path active_port = profile_ / "DevToolsActivePort";
-  int port = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (port == 0) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error("Chromium exited at start; its log:\n" + log());
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      throw std::runtime_error("Chromium did not open its DevTools port in 30 s; its log:\n" + log());
-    }
-    std::ifstream in(active_port);
-    if (!(in >> port)) port = 0;
-    if (port == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const int port = chromium_->wait_for_port_file(profile_ / "DevToolsActivePort", std::chrono::seconds(30));
+  if (port == 0 && !chromium_->running()) throw std::runtime_error("Chromium exited at start; its log:\n" + log());
+  if (port == 0) throw std::runtime_error("Chromium did not open its DevTools port in 30 s; its log:\n" + log());
 
   // The page target's WebSocket.
   std::string ws_url;
@@ -278,11 +235,6 @@ void Browser::screenshot(const fs::path& png) {
   std::ofstream(png, std::ios::binary) << base64_decode(result.at("data").as_string());
 }
 
-std::string Browser::log() const {
-  std::ifstream in(log_);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string Browser::log() const { return testsupport::read_file(log_); }
 
 }  // namespace browsertest

@@ -2,13 +2,14 @@
 // load a page, run JavaScript in it, take a screenshot. Small on purpose: what the page tests need.
 #pragma once
 
-#include <sys/types.h>
-
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "child_process.hpp"
 
 namespace browsertest {
 
@@ -50,7 +51,7 @@ class Browser {
   std::filesystem::path work_dir_;
   std::filesystem::path profile_;
   std::filesystem::path log_;
-  pid_t pid_ = -1;
+  std::optional<testsupport::ChildProcess> chromium_;  // leads its own process group
   std::unique_ptr<Connection> connection_;
   long next_id_ = 0;
 };

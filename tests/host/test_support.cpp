@@ -3,27 +3,19 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
-#include <stdexcept>
 #include <climits>
+#include <system_error>
 #include <thread>
 
 #include <boost/json/parse.hpp>
 #include <curl/curl.h>
-
-extern char** environ;
 
 namespace hdp::test {
 
@@ -69,30 +61,6 @@ bool eventually(const std::function<bool()>& check, std::chrono::milliseconds ti
   }
 }
 
-namespace {
-
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-}  // namespace
-
-// --- TempDir ---------------------------------------------------------------------------------
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "hdp-host-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
 // --- HostProcess -----------------------------------------------------------------------------
 
 HostProcess::HostProcess(Options options) : data_dir_(dir_.path() / "data") {
@@ -103,72 +71,32 @@ HostProcess::HostProcess(Options options) : data_dir_(dir_.path() / "data") {
                              "--data-dir", data_dir_.string()});
   }
   args.insert(args.end(), options.args.begin(), options.args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const std::string out_path = (dir_.path() / "stdout").string();
-  const std::string err_path = (dir_.path() / "stderr").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    pid_ = -1;
+  testsupport::ChildProcess::Options stdout_apart;
+  stdout_apart.stdout_log = dir_.path() / "stdout";
+  try {
+    child_.emplace(std::move(args), dir_.path() / "stderr", stdout_apart);
+  } catch (const std::system_error&) {
     return;
   }
-  if (!options.wait_for_port) return;
-  eventually(
-      [&] {
-        if (std::filesystem::exists(port_file)) {
-          port_ = std::atoi(read_all(port_file).c_str());
-          return port_ != 0;
-        }
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {  // exited before listening
-          exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-          pid_ = -1;
-          return true;
-        }
-        return false;
-      },
-      std::chrono::seconds(20));
+  if (options.wait_for_port) port_ = child_->wait_for_port_file(port_file, std::chrono::seconds(20));
 }
 
-HostProcess::~HostProcess() {
-  if (pid_ > 0 && !exit_status_) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-  }
-}
+HostProcess::~HostProcess() = default;  // the child's destructor kills it
 
 std::string HostProcess::url(const std::string& path_and_query) const {
   return "http://127.0.0.1:" + std::to_string(port_) + path_and_query;
 }
 
 void HostProcess::signal(int signal_number) const {
-  if (pid_ > 0 && !exit_status_) ::kill(pid_, signal_number);
+  if (child_) child_->signal(signal_number);
 }
 
 std::optional<int> HostProcess::wait_exit(std::chrono::milliseconds timeout) {
-  if (exit_status_) return exit_status_;
-  if (pid_ <= 0) return std::nullopt;
-  eventually(
-      [&] {
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-        return true;
-      },
-      timeout);
-  return exit_status_;
+  return child_ ? child_->wait_for_exit(timeout) : std::nullopt;
 }
 
-std::string HostProcess::stderr_text() const { return read_all(dir_.path() / "stderr"); }
-std::string HostProcess::stdout_text() const { return read_all(dir_.path() / "stdout"); }
+std::string HostProcess::stderr_text() const { return testsupport::read_file(dir_.path() / "stderr"); }
+std::string HostProcess::stdout_text() const { return testsupport::read_file(dir_.path() / "stdout"); }
 
 std::vector<std::string> HostProcess::log_lines(const std::string& needle) const {
   std::vector<std::string> lines;
@@ -229,6 +157,11 @@ HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
 
 HttpResult HttpClient::get(const std::string& url, std::chrono::milliseconds timeout) {
   return perform("GET", url, nullptr, {}, timeout);
+}
+
+HttpResult HttpClient::get(const std::string& url, const std::vector<std::string>& headers,
+                           std::chrono::milliseconds timeout) {
+  return perform("GET", url, nullptr, headers, timeout);
 }
 
 HttpResult HttpClient::post(const std::string& url, const std::string& body,

@@ -16,6 +16,9 @@
 
 #include <boost/json/value.hpp>
 
+#include "child_process.hpp"  // tests/support
+#include "host_process.hpp"   // tests/support: TempDir
+
 namespace hdp::test {
 
 // Paths of the built artefacts, from the build system.
@@ -23,16 +26,9 @@ std::string stub_host_path();
 std::string probe_plugin_path();
 std::string bad_plugin_path(const std::string& variant);  // "no_symbol", ...
 
-class TempDir {
+class TempDir : public testsupport::TempDir {
  public:
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : testsupport::TempDir("hdp-host-test") {}
 };
 
 // Runs hdp-stub-host with stdout and stderr captured to files.
@@ -68,9 +64,8 @@ class HostProcess {
  private:
   TempDir dir_;
   std::filesystem::path data_dir_;
-  pid_t pid_ = -1;
+  std::optional<testsupport::ChildProcess> child_;  // empty when it could not be started
   int port_ = 0;
-  std::optional<int> exit_status_;
 };
 
 struct HttpResult {
@@ -92,6 +87,8 @@ class HttpClient {
   ~HttpClient();
 
   HttpResult get(const std::string& url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  HttpResult get(const std::string& url, const std::vector<std::string>& headers,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(10));
   HttpResult post(const std::string& url, const std::string& body = {},
                   const std::vector<std::string>& headers = {},
                   std::chrono::milliseconds timeout = std::chrono::seconds(10));

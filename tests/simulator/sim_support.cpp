@@ -4,17 +4,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "http_client.hpp"
 
@@ -40,85 +37,37 @@ SimProcess::SimProcess(std::vector<std::string> args, fs::path dir) : args_(std:
   log_ = dir_ / "sim.log";
 }
 
-SimProcess::~SimProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
-}
+SimProcess::~SimProcess() = default;  // the child's destructor kills it
 
 bool SimProcess::start(std::chrono::milliseconds timeout) {
   std::vector<std::string> args = {WAVOIP_SIM_PATH, "--listen", "127.0.0.1:0", "--port-file", port_file_.string()};
   args.insert(args.end(), args_.begin(), args_.end());
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no simulator behind
-    const int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, STDOUT_FILENO);
-      dup2(fd, STDERR_FILENO);
-      close(fd);
-    }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
+  try {
+    child_.emplace(std::move(args), log_, testsupport::ChildProcess::Options{});
+  } catch (const std::system_error&) {
+    return false;
   }
-  pid_ = pid;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return false;
-    }
-    std::ifstream in(port_file_);
-    int port = 0;
-    if (in >> port && port > 0) {
-      port_ = port;
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
+  port_ = child_->wait_for_port_file(port_file_, timeout);
+  return port_ > 0;
+}
+
+std::optional<int> SimProcess::exit_status() const {
+  const auto status = child_ ? child_->exit_status() : std::nullopt;
+  return status && *status < 0 ? 128 - *status : status;  // -signal as a shell shows it
 }
 
 std::optional<int> SimProcess::wait_exit(std::chrono::milliseconds timeout) {
-  if (pid_ <= 0) return std::nullopt;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return exit_status_;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  if (!child_) return std::nullopt;
+  child_->wait_for_exit(timeout);
+  return exit_status();
 }
 
 int SimProcess::stop() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  if (auto status = wait_exit(std::chrono::seconds(20))) return *status;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  return -1;
+  if (!child_ || exit_status()) return -1;
+  return child_->terminate(std::chrono::seconds(20)) ? *exit_status() : -1;
 }
 
-std::string SimProcess::output() const {
-  std::ifstream in(log_);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string SimProcess::output() const { return testsupport::read_file(log_); }
 
 long SimProcess::start_webhooks(const std::string& webhook_url) {
   return testsupport::http_post(url("/__sim/start"), json::serialize(json::object{{"webhook_url", webhook_url}}))

@@ -2,8 +2,6 @@
 // HTTP receiver that keeps every webhook it is sent.
 #pragma once
 
-#include <sys/types.h>
-
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +13,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "child_process.hpp"
 
 namespace simtest {
 
@@ -35,8 +35,8 @@ class SimProcess {
   std::optional<int> wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   // SIGTERM and wait: the exit status.
   int stop();
-  // The exit status once it exited (seen by start(), wait_exit() or stop()).
-  std::optional<int> exit_status() const { return exit_status_; }
+  // The exit status once it exited (seen by start(), wait_exit() or stop()); 128 + signal for a signal.
+  std::optional<int> exit_status() const;
 
   std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
   int port() const { return port_; }
@@ -54,9 +54,8 @@ class SimProcess {
   std::filesystem::path dir_;
   std::filesystem::path port_file_;
   std::filesystem::path log_;
-  pid_t pid_ = -1;
+  std::optional<testsupport::ChildProcess> child_;
   int port_ = 0;
-  std::optional<int> exit_status_;
 };
 
 // One webhook as received.

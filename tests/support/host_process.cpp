@@ -2,15 +2,10 @@
 
 #include "http_client.hpp"
 
-#include <csignal>
 #include <cstdlib>
-#include <fcntl.h>
-#include <fstream>
 #include <random>
-#include <sstream>
-#include <sys/wait.h>
+#include <system_error>
 #include <thread>
-#include <unistd.h>
 
 namespace testsupport {
 
@@ -35,9 +30,7 @@ HostProcess::HostProcess(HostOptions options) : options_(std::move(options)) {
    port_file_ = options_.data_dir / "host.port";
 }
 
-HostProcess::~HostProcess() {
-   if (pid_ > 0) kill_hard();
-}
+HostProcess::~HostProcess() = default;  // the child's destructor kills it
 
 bool HostProcess::start(std::chrono::milliseconds timeout) {
    std::error_code ec;
@@ -61,73 +54,29 @@ bool HostProcess::start(std::chrono::milliseconds timeout) {
    }
    for (const auto &a : options_.extra_args) args.push_back(a);
 
-   pid_t pid = fork();
-   if (pid < 0) return false;
-   if (pid == 0) {
-      int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-         dup2(fd, STDOUT_FILENO);
-         dup2(fd, STDERR_FILENO);
-         close(fd);
-      }
-      std::vector<char *> argv;
-      for (auto &a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
+   try {
+      ChildProcess::Options keep_earlier_runs;
+      keep_earlier_runs.append = true;
+      child_.emplace(std::move(args), log_path_, keep_earlier_runs);
+   } catch (const std::system_error &) {
+      return false;
    }
-   pid_ = pid;
-
    auto deadline = std::chrono::steady_clock::now() + timeout;
-   while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-         pid_ = -1;
-         return false;
-      }
-      std::ifstream pf(port_file_);
-      int port = 0;
-      if (pf >> port && port > 0) {
-         port_ = port;
-         if (http_get(base_url() + "/healthz").status == 200) return true;
-      }
+   port_ = child_->wait_for_port_file(port_file_, timeout);
+   while (port_ > 0 && child_->running() && std::chrono::steady_clock::now() < deadline) {
+      if (http_get(base_url() + "/healthz").status == 200) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
    }
    return false;
 }
 
 int HostProcess::stop(std::chrono::milliseconds timeout) {
-   if (pid_ <= 0) return -1;
-   ::kill(pid_, SIGTERM);
-   auto deadline = std::chrono::steady_clock::now() + timeout;
-   while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-         pid_ = -1;
-         if (WIFEXITED(status)) return WEXITSTATUS(status);
-         if (WIFSIGNALED(status)) return -WTERMSIG(status);
-         return -1000;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-   }
-   kill_hard();
-   return -2000;  // did not stop in time
+   if (!running()) return -1;
+   return child_->terminate(timeout).value_or(-2000);  // -2000: did not stop in time, killed
 }
 
 void HostProcess::kill_hard() {
-   if (pid_ <= 0) return;
-   ::kill(pid_, SIGKILL);
-   int status = 0;
-   waitpid(pid_, &status, 0);
-   pid_ = -1;
-}
-
-std::string HostProcess::log() const {
-   std::ifstream in(log_path_);
-   std::stringstream ss;
-   ss << in.rdbuf();
-   return ss.str();
+   if (running()) child_->kill9();
 }
 
 bool HostProcess::advance_ms(long long ms) {

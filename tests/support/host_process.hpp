@@ -1,8 +1,11 @@
 // Runs the real stub host binary as a child process on a free loopback port, for end-to-end tests.
 #pragma once
 
+#include "child_process.hpp"
+
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -45,12 +48,13 @@ public:
    int stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
    // SIGKILL and reap, as a crash would.
    void kill_hard();
-   bool running() const { return pid_ > 0; }
-   pid_t pid() const { return pid_; }
+   // Started and not reaped by start(), stop() or kill_hard(): a host that died by itself still counts.
+   bool running() const { return child_ && !child_->exit_status(); }
+   pid_t pid() const { return running() ? child_->pid() : -1; }
 
    std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
    int port() const { return port_; }
-   std::string log() const;  // everything the host wrote to stderr/stdout so far
+   std::string log() const { return read_file(log_path_); }  // all the host wrote, in every run
    const std::filesystem::path &log_path() const { return log_path_; }
 
    // Virtual clock: move time forward (fires due timers in the host).
@@ -58,7 +62,7 @@ public:
 
 private:
    HostOptions options_;
-   pid_t pid_ = -1;
+   std::optional<ChildProcess> child_;
    int port_ = 0;
    std::filesystem::path log_path_;
    std::filesystem::path port_file_;
