@@ -42,7 +42,8 @@ install_missing() {
 
 build() {
   HOST_BIN="$BUILD/host_stub/hdp-stub-host"
-  PLUGIN_SO=$(find "$BUILD/plugin" -maxdepth 1 -name '*wavoip_recordings*.so' 2>/dev/null | head -n1)
+  # No build tree yet on a fresh clone: find fails, and that is fine here.
+  PLUGIN_SO=$(find "$BUILD/plugin" -maxdepth 1 -name '*wavoip_recordings*.so' 2>/dev/null | head -n1 || true)
   [[ -n "${BENCH_NO_BUILD:-}" ]] && return 0
   log "building a Release tree in $BUILD"
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DHDP_BUILD_TESTS=OFF -DHDP_BUILD_BENCH=ON >&2
