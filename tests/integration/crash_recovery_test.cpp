@@ -35,7 +35,7 @@ using e2e::eventually;
 using e2e::recording_bytes;
 using wavoip::test::ScriptedResponse;
 
-constexpr const char *kPluginId = "com.wavoip.recordings";
+using e2e::kPluginId;
 constexpr unsigned kDefaultSeed = 20261130;
 
 std::string call_event(const std::string &id, const std::string &action, const std::string &status,

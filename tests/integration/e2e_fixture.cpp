@@ -93,6 +93,28 @@ bool PluginHost::wait_for_status(const std::string &call_id, const std::string &
    return eventually([&] { return recording_status(call_id) == status; }, timeout);
 }
 
+long long PluginHost::wall_ms() {
+   auto r = testsupport::http_get(host_->base_url() + "/__test/clock");
+   return json::parse(r.body).at("wall_ms").as_int64();
+}
+
+void PluginHost::advance_to(long long wall) {
+   const long long now = wall_ms();
+   ASSERT_GE(wall, now);
+   if (wall > now) {
+      ASSERT_TRUE(host_->advance_ms(wall - now));
+   }
+}
+
+long long PluginHost::plugin_timers() {
+   auto r = testsupport::http_get(host_->base_url() + "/__test/timers");
+   const json::value timers = json::parse(r.body);
+   for (const auto &p : timers.at("plugins").as_array()) {
+      if (p.at("id") == kPluginId) return p.at("armed").as_int64();
+   }
+   return -1;
+}
+
 size_t PluginHost::count_in_log(const std::string &needle) const {
    const std::string log = host_->log();
    size_t count = 0;

@@ -16,6 +16,9 @@
 
 namespace e2e {
 
+// The plugin's id, as the host names its data directory and its timers.
+inline constexpr const char *kPluginId = "com.wavoip.recordings";
+
 // Polls `condition` until it holds or `timeout` passes.
 bool eventually(const std::function<bool()> &condition,
                 std::chrono::milliseconds timeout = std::chrono::seconds(15));
@@ -47,6 +50,12 @@ protected:
    bool wait_for_status(const std::string &call_id, const std::string &status,
                         std::chrono::milliseconds timeout = std::chrono::seconds(15));
    size_t count_in_log(const std::string &needle) const;
+
+   // Under the virtual clock: the host's wall time, moving it forward to `wall`, and the timers
+   // the plugin has armed right now (GET /__test/timers; -1 when the plugin is not listed).
+   long long wall_ms();
+   void advance_to(long long wall);
+   long long plugin_timers();
 
    std::unique_ptr<testsupport::TempDir> dir_;
    std::unique_ptr<wavoip::test::TestHttpServer> storage_;

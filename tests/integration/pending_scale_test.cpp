@@ -21,7 +21,7 @@ using wavoip::test::ScriptedResponse;
 
 constexpr long long kStartMs = 1'800'000'000'000;
 constexpr long long kSec = 1000;
-constexpr const char *kPluginId = "com.wavoip.recordings";
+using e2e::kPluginId;
 constexpr int kPending = 100000;
 constexpr int kInFlight = 40;         // left "fetching" by the previous run
 constexpr long long kSpacingMs = 10;  // call i is due at first + i * kSpacingMs
@@ -45,28 +45,6 @@ long status_kb(pid_t pid, const std::string &field) {
 
 class PendingScale : public e2e::PluginHost {
 protected:
-   long long plugin_timers() {
-      auto r = testsupport::http_get(host_->base_url() + "/__test/timers");
-      const json::value timers = json::parse(r.body);
-      for (const auto &p : timers.at("plugins").as_array()) {
-         if (p.at("id") == kPluginId) return p.at("armed").as_int64();
-      }
-      return -1;
-   }
-
-   long long wall_ms() {
-      auto r = testsupport::http_get(host_->base_url() + "/__test/clock");
-      return json::parse(r.body).at("wall_ms").as_int64();
-   }
-
-   void advance_to(long long wall) {
-      const long long now = wall_ms();
-      ASSERT_GE(wall, now);
-      if (wall > now) {
-         ASSERT_TRUE(host_->advance_ms(wall - now));
-      }
-   }
-
    size_t started(const std::string &id) {
       return count_in_log("[WaVoIP] Downloading the recording of call " + id + "\n");
    }

@@ -29,7 +29,7 @@ using wavoip::test::ScriptedResponse;
 
 constexpr long long kStartMs = 1'800'000'000'000;  // the virtual wall clock when the host starts
 constexpr long long kSec = 1000;
-constexpr const char *kPluginId = "com.wavoip.recordings";
+using e2e::kPluginId;
 
 ScriptedResponse audio(const std::string &body) {
    ScriptedResponse r;
@@ -85,28 +85,7 @@ protected:
       start_host(overrides, true, kStartMs);
    }
 
-   long long wall_ms() {
-      auto r = testsupport::http_get(host_->base_url() + "/__test/clock");
-      return json::parse(r.body).at("wall_ms").as_int64();
-   }
 
-   void advance_to(long long wall) {
-      const long long now = wall_ms();
-      ASSERT_GE(wall, now);
-      if (wall > now) {
-         ASSERT_TRUE(host_->advance_ms(wall - now));
-      }
-   }
-
-   // Timers the plugin has armed right now (GET /__test/timers).
-   long long plugin_timers() {
-      auto r = testsupport::http_get(host_->base_url() + "/__test/timers");
-      const json::value timers = json::parse(r.body);
-      for (const auto &p : timers.at("plugins").as_array()) {
-         if (p.at("id") == kPluginId) return p.at("armed").as_int64();
-      }
-      return -1;
-   }
 
    // hdp_host_message_writes_total{operation="..."} from the host's /metrics.
    double message_writes(const std::string &operation) {
