@@ -222,14 +222,6 @@ std::vector<WebhookAnswer> WebhookHandler::store(std::vector<PendingDelivery> &b
    return answers;
 }
 
-WebhookAnswer WebhookHandler::handle(const WebhookRequest &request) {
-   std::variant<WebhookAnswer, PendingDelivery> checked = check(request);
-   if (auto *answer = std::get_if<WebhookAnswer>(&checked)) return std::move(*answer);
-   std::vector<PendingDelivery> one;
-   one.push_back(std::move(std::get<PendingDelivery>(checked)));
-   return std::move(store(one).front());
-}
-
 void WebhookHandler::respond(uint64_t request_id, const WebhookAnswer &answer) {
    service_.metrics().delivery(answer.type, answer.status);
    hdp_http_response_t response{};

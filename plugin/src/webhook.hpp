@@ -71,12 +71,9 @@ public:
    // Stores the deliveries in one transaction, hands their actions to the service and returns
    // their answers, in order.
    std::vector<WebhookAnswer> store(std::vector<PendingDelivery> &batch);
-   // check() and store() for one request, answered synchronously (tests, tools).
-   WebhookAnswer handle(const WebhookRequest &request);
 
    // Writes and answers the deliveries waiting for the group commit.
    void flush();
-   size_t waiting() const { return waiting_.size(); }
 
    // True when the request carries a valid key (or none is configured).
    bool authorized(const WebhookRequest &request) const { return authenticate(request).has_value(); }

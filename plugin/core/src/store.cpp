@@ -332,18 +332,6 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
 
 SqliteStore::~SqliteStore() = default;
 
-std::vector<Store::BatchEntry> Store::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
-  std::vector<BatchEntry> entries(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    try {
-      entries[i].result = record_delivery_and_apply(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
-    } catch (const std::exception& e) {
-      entries[i].error = e.what();
-    }
-  }
-  return entries;
-}
-
 std::vector<Store::BatchEntry> SqliteStore::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
   std::vector<BatchEntry> entries(inputs.size());
   if (inputs.empty()) return entries;

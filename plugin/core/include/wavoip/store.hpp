@@ -65,8 +65,7 @@ class Store {
     std::optional<DeliveryResult> result;  // set when stored
     std::string error;                     // why not, otherwise
   };
-  // The default runs one transaction per delivery, for stores without savepoints.
-  virtual std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs);
+  virtual std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) = 0;
 
   // One transaction: loads a known call, runs `fn`, saves. nullopt (nothing run) if unknown.
   // For inputs that are not webhooks: fetch and attach outcomes, due polls, retries.
