@@ -75,14 +75,85 @@ typedef struct hdp_host_messages {
                                         int32_t recording_status, const char *reason);
 } hdp_host_messages_t;
 
-/* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
- * without tail padding, so it is the same whichever minor compiled it). */
+/* ---- hdp.messages/2 (ABI 1.2): the same writes, completed later --------------------------------
+ *
+ * hdp.messages/1 answers when the write is done, so a host must finish it (commit a transaction,
+ * wait for a remote store) inside the call, on its loop. hdp.messages/2 takes the write and
+ * answers through a callback once the write is durable, so a host may batch the writes of a loop
+ * turn into one transaction, run them on a writer thread, or send them over the network.
+ *
+ * Rules for every call of this table:
+ *  - On HDP_OK, *out_op_id (never 0, never reused) names the operation and `callback` runs
+ *    exactly once, on the main thread, never inside the call that started it. On any other status
+ *    nothing was queued and the callback will not run.
+ *  - The operations of one plugin take effect and complete in the order they were started: a
+ *    status set after an upsert of the same key sees the message that upsert made, and a later
+ *    status of a message wins over an earlier one.
+ *  - The callback reports HDP_OK only once the write is durable (a crash after it loses nothing).
+ *    HDP_ERR_CANCELLED when the host is stopping: the write may or may not have happened.
+ *  - A host that serves hdp.messages/2 also serves hdp.messages/1; mixing the two tables is
+ *    allowed, and a /1 call takes effect after every /2 operation started before it.
+ *  - Validation is the same as in /1 and is done before the call returns (HDP_ERR_INVALID_ARGUMENT
+ *    at once); an unknown message id is reported through the callback (HDP_ERR_NOT_FOUND). */
+
+#define HDP_EXT_MESSAGES_V2 "hdp.messages/2"
+
+/* recording_status value of upsert_call_message: leave what the message shows as it is. */
+#define HDP_RECORDING_UNCHANGED (-1)
+
+typedef struct hdp_message_result {
+   uint32_t struct_size;
+   /* HDP_OK, HDP_ERR_NOT_FOUND (set_recording_status: no such message), HDP_ERR_IO,
+    * HDP_ERR_CANCELLED (the host is stopping), ... */
+   hdp_status_t status;
+   /* The operation's id, as *out_op_id gave it. */
+   uint64_t op_id;
+   /* The call's message when status is HDP_OK: the id it was created or found with (stable for the
+    * external key, never 0), or the id that set_recording_status was given. */
+   uint64_t message_id;
+} hdp_message_result_t;
+
+/* Runs on the main thread, exactly once per accepted operation, never inside the call that
+ * started it. OWNERSHIP: result is borrowed for the call. */
+typedef void (*hdp_message_callback_t)(void *user_data, const hdp_message_result_t *result);
+
+typedef struct hdp_host_messages2 {
+   /* sizeof(hdp_host_messages2_t) as the host compiled it. */
+   uint32_t struct_size;
+
+   /* Creates the call's message or finds it by external_key and updates the fields given, as in
+    * /1; then, unless recording_status is HDP_RECORDING_UNCHANGED, sets what the message shows
+    * about the recording (an HDP_RECORDING_* value and reason, as set_recording_status). One
+    * operation: a new call's message appears with its recording status, never without it.
+    * OWNERSHIP: message, its strings and reason borrowed for the call; user_data passed back.
+    * [main-thread] */
+   hdp_status_t (*upsert_call_message)(const hdp_host_t *host, const hdp_call_message_t *message,
+                                       int32_t recording_status, const char *reason,
+                                       hdp_message_callback_t callback, void *user_data,
+                                       uint64_t *out_op_id);
+
+   /* Sets what the agent sees about the recording of a message, as /1 does.
+    * OWNERSHIP: reason borrowed for the call; user_data passed back.
+    * [main-thread] */
+   hdp_status_t (*set_recording_status)(const hdp_host_t *host, uint64_t message_id,
+                                        int32_t recording_status, const char *reason,
+                                        hdp_message_callback_t callback, void *user_data,
+                                        uint64_t *out_op_id);
+} hdp_host_messages2_t;
+
+/* Version-1 sizes: the smallest struct_size a reader accepts (the end of the last member the struct
+ * first shipped with, without tail padding, so it is the same whichever minor compiled it). The
+ * /2 structs first shipped in 1.2.0. */
 #ifdef __cplusplus
 #define HDP_CALL_MESSAGE_V1_SIZE (offsetof(hdp_call_message_t, duration_s) + sizeof(hdp_call_message_t::duration_s))
 #define HDP_HOST_MESSAGES_V1_SIZE (offsetof(hdp_host_messages_t, set_recording_status) + sizeof(hdp_host_messages_t::set_recording_status))
+#define HDP_MESSAGE_RESULT_V1_SIZE (offsetof(hdp_message_result_t, message_id) + sizeof(hdp_message_result_t::message_id))
+#define HDP_HOST_MESSAGES2_V1_SIZE (offsetof(hdp_host_messages2_t, set_recording_status) + sizeof(hdp_host_messages2_t::set_recording_status))
 #else
 #define HDP_CALL_MESSAGE_V1_SIZE (offsetof(hdp_call_message_t, duration_s) + sizeof(((const hdp_call_message_t *)0)->duration_s))
 #define HDP_HOST_MESSAGES_V1_SIZE (offsetof(hdp_host_messages_t, set_recording_status) + sizeof(((const hdp_host_messages_t *)0)->set_recording_status))
+#define HDP_MESSAGE_RESULT_V1_SIZE (offsetof(hdp_message_result_t, message_id) + sizeof(((const hdp_message_result_t *)0)->message_id))
+#define HDP_HOST_MESSAGES2_V1_SIZE (offsetof(hdp_host_messages2_t, set_recording_status) + sizeof(((const hdp_host_messages2_t *)0)->set_recording_status))
 #endif
 
 #ifdef __cplusplus
