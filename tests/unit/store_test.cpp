@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -233,6 +234,66 @@ TEST_F(StoreTest, AGroupCommitThatCannotBeginFailsEveryDelivery) {
 TEST_F(StoreTest, AnEmptyGroupCommitWritesNothing) {
   EXPECT_TRUE(store().record_deliveries_and_apply({}).empty());
   EXPECT_EQ(store().delivery_count(), 0);
+}
+
+TEST_F(StoreTest, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
+  store().save_call(sample_call("KEEP"));
+  CallRecord failed = sample_call("RETRY");
+  failed.recording = RecordingState::failed;
+  failed.next_attempt_at.reset();
+  store().save_call(failed);
+  const std::vector<std::function<void()>> jobs = {
+      [&] { ASSERT_TRUE(store().apply_to_call("RETRY", flow(ManualRetry{}, kT0 + 5))); },
+      [&] {
+        // Its own calls are undone with it, and only they.
+        EXPECT_TRUE(store().claim_fetch("KEEP", kT0));
+        store().mark_host_synced({"KEEP"});
+        throw std::runtime_error("job failed");
+      },
+      [&] { EXPECT_TRUE(store().claim_fetch("RETRY", kT0)); },
+      [&] { EXPECT_TRUE(store().mark_attached("OTHER", "att-1", kT0)); },
+  };
+  const std::vector<std::string> errors = store().run_batch(jobs);
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "job failed");
+  EXPECT_EQ(errors[2], "");
+  EXPECT_EQ(errors[3], "");
+  reopen();
+  EXPECT_EQ(store().load_call("RETRY")->recording, RecordingState::fetching);
+  EXPECT_TRUE(store().claim_fetch("KEEP", kT0)) << "the failed job's claim was rolled back";
+  EXPECT_FALSE(store().claim_fetch("RETRY", kT0)) << "a later job's claim was committed";
+  EXPECT_EQ(store().attachment_of("OTHER"), "att-1");
+}
+
+TEST_F(StoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
+  SqliteStore impatient(db_path(), SqliteOptions{SyncMode::normal, 50});
+  SQLite::Database other(db_path(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");  // holds the write lock
+  int ran = 0;
+  const auto errors = impatient.run_batch({[&] { ++ran; }, [&] { ++ran; }});
+  other.exec("ROLLBACK");
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_FALSE(errors[0].empty());
+  EXPECT_FALSE(errors[1].empty());
+  EXPECT_EQ(ran, 0);
+}
+
+TEST_F(StoreTest, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
+  store().save_call(sample_call("A"));
+  const auto errors = store().run_batch({
+      [&] {
+        // apply_to_call's own step throws: its savepoint is rolled back, the job goes on.
+        EXPECT_THROW(store().apply_to_call("A", [](const CallRecord&) -> FlowResult { throw std::logic_error("x"); }),
+                     std::logic_error);
+        store().save_call(sample_call("B"));
+      },
+  });
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "");
+  reopen();
+  EXPECT_EQ(*store().load_call("A"), sample_call("A"));
+  EXPECT_TRUE(store().load_call("B"));
 }
 
 TEST_F(StoreTest, AStepMayNotChangeTheCallId) {

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <limits>
@@ -201,6 +202,38 @@ class Use {
   SQLite::Statement& s_;
 };
 
+// One write transaction, or a savepoint inside the caller's (a batch of run_batch): every store
+// call is atomic on its own and nests inside a batch. Rolls back unless commit() ran.
+class TxScope {
+ public:
+  explicit TxScope(SQLite::Database& db) : db_(db), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
+    db_.exec(nested_ ? "SAVEPOINT store_call" : "BEGIN IMMEDIATE");
+  }
+  ~TxScope() {
+    if (done_) return;
+    try {
+      if (nested_) {
+        db_.exec("ROLLBACK TO store_call");
+        db_.exec("RELEASE store_call");
+      } else {
+        db_.exec("ROLLBACK");
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a failed rollback leaves SQLite's own
+    }
+  }
+  TxScope(const TxScope&) = delete;
+  TxScope& operator=(const TxScope&) = delete;
+  void commit() {
+    db_.exec(nested_ ? "RELEASE store_call" : "COMMIT");
+    done_ = true;
+  }
+
+ private:
+  SQLite::Database& db_;
+  bool nested_;
+  bool done_ = false;
+};
+
 std::int64_t clamp_limit(std::size_t limit) {
   return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
              ? std::numeric_limits<std::int64_t>::max()
@@ -361,9 +394,36 @@ std::vector<Store::BatchEntry> SqliteStore::record_deliveries_and_apply(const st
   return entries;
 }
 
+std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<void()>>& jobs) {
+  std::vector<std::string> errors(jobs.size());
+  if (jobs.empty()) return errors;
+  try {
+    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      impl_->db.exec("SAVEPOINT batch_job");
+      try {
+        jobs[i]();
+        impl_->db.exec("RELEASE batch_job");
+      } catch (const std::exception& e) {
+        errors[i] = *e.what() != '\0' ? e.what() : "store error";
+        impl_->db.exec("ROLLBACK TO batch_job");
+        impl_->db.exec("RELEASE batch_job");
+      }
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
+    const std::string why = *e.what() != '\0' ? e.what() : "store error";
+    for (std::string& error : errors) {
+      if (error.empty()) error = why;
+    }
+  }
+  return errors;
+}
+
 Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                                              const StepFn& fn) {
-  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  TxScope tx(impl_->db);
   DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
   tx.commit();
   return result;
@@ -400,7 +460,7 @@ Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, c
 }
 
 std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
-  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  TxScope tx(impl_->db);
   std::optional<CallRecord> current = impl_->load(call_id);
   if (!current) return std::nullopt;
   FlowResult result = impl_->apply(*current, fn);
@@ -428,7 +488,7 @@ void SqliteStore::release_fetch(std::string_view call_id) {
 std::int64_t SqliteStore::release_all_fetch_claims() { return impl_->db.exec("DELETE FROM fetch_claims"); }
 
 bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
-  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  TxScope tx(impl_->db);
   bool inserted = false;
   {
     Use s(impl_->attach);
@@ -496,7 +556,7 @@ std::vector<CallRecord> SqliteStore::calls_behind_host(std::size_t limit, std::s
 
 void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
   if (call_ids.empty()) return;
-  SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+  TxScope tx(impl_->db);
   for (const std::string& call_id : call_ids) {
     Use s(impl_->clear_behind);
     s->bind(1, call_id);

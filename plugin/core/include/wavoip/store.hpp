@@ -67,6 +67,13 @@ class Store {
   };
   virtual std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) = 0;
 
+  // Group commit of any store calls: runs `jobs` in order inside one transaction, each in a
+  // savepoint of its own. Every other method is atomic on its own and, called from a job, nests
+  // inside the batch's transaction. Returns one entry per job: "" when it ran and was committed,
+  // otherwise why not (a job that threw is rolled back alone; when the commit itself fails, every
+  // entry carries that error and nothing is written).
+  virtual std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) = 0;
+
   // One transaction: loads a known call, runs `fn`, saves. nullopt (nothing run) if unknown.
   // For inputs that are not webhooks: fetch and attach outcomes, due polls, retries.
   virtual std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) = 0;
@@ -126,6 +133,7 @@ class SqliteStore final : public Store {
   DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                            const StepFn& fn) override;
   std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) override;
+  std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
   void save_call(const CallRecord& record) override;
