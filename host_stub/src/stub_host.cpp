@@ -62,6 +62,8 @@ int StubHost::run() {
     return kExitCannotStart;
   }
   timers_ = std::make_unique<TimerService>(loop_.io(), *clock_);
+  // Under the virtual clock, what a timer hands to the main thread runs at the timer's instant.
+  if (timers_->is_virtual()) timers_->set_settle([this] { loop_.run_queued_now(); });
   fds_ = std::make_unique<FdWatches>(loop_.io());
   router_ = std::make_unique<Router>(*timers_, log_);
   attachments_ = std::make_unique<AttachmentJobs>(

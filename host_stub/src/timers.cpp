@@ -169,6 +169,7 @@ int64_t TimerService::advance(uint64_t ms) {
     queue_.erase(queue_.begin());
     virtual_clock_->set_monotonic_us(due_us);
     fire(id);
+    if (settle_) settle_();
   }
   virtual_clock_->set_monotonic_us(target);
   advancing_ = false;

@@ -50,8 +50,11 @@ class TimerService {
 
   // Virtual mode only: moves time forward by ms, firing every timer due on the way in due order
   // (ties in arming order), each at its own virtual time; periodic timers fire once per period
-  // passed. Returns the new monotonic time in microseconds. [main-thread]
+  // passed. After each timer, `settle` (set_settle) runs at that same instant: the host runs there
+  // the main-thread callbacks the timer's work asked for, so that work done on the loop finishes
+  // at the virtual time it was due. Returns the new monotonic time in microseconds. [main-thread]
   int64_t advance(uint64_t ms);
+  void set_settle(std::function<void()> settle) { settle_ = std::move(settle); }
 
  private:
   struct Timer {
@@ -73,6 +76,7 @@ class TimerService {
 
   boost::asio::io_context& io_;
   Clock& clock_;
+  std::function<void()> settle_;
   VirtualClock* virtual_clock_;
   std::unordered_map<uint64_t, Timer> timers_;
   std::set<QueueKey> queue_;  // virtual mode only

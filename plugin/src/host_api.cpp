@@ -14,6 +14,7 @@ HostApi::HostApi(const hdp_host_t *host) : host_(host) {
    fds_ = find<hdp_host_posix_fd_t>(HDP_EXT_POSIX_FD, HDP_HOST_POSIX_FD_V1_SIZE);
    http_ = find<hdp_host_http_t>(HDP_EXT_HTTP, HDP_HOST_HTTP_V1_SIZE);
    messages_ = find<hdp_host_messages_t>(HDP_EXT_MESSAGES, HDP_HOST_MESSAGES_V1_SIZE);
+   messages2_ = find<hdp_host_messages2_t>(HDP_EXT_MESSAGES_V2, HDP_HOST_MESSAGES2_V1_SIZE);  // optional
    attachments_ = find<hdp_host_attachments_t>(HDP_EXT_ATTACHMENTS, HDP_HOST_ATTACHMENTS_V1_SIZE);
    metrics_ = find<hdp_host_metrics_t>(HDP_EXT_METRICS, HDP_HOST_METRICS_V1_SIZE);  // optional
 }

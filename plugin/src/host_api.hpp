@@ -30,6 +30,8 @@ public:
    const hdp_host_posix_fd_t *fds() const { return fds_; }
    const hdp_host_http_t *http() const { return http_; }
    const hdp_host_messages_t *messages() const { return messages_; }
+   // ABI 1.2, preferred when offered: message writes completed later. Null in older hosts.
+   const hdp_host_messages2_t *messages2() const { return messages2_; }
    const hdp_host_attachments_t *attachments() const { return attachments_; }
    // Optional (ABI 1.1): null when the host has no metrics; see metrics.hpp.
    const hdp_host_metrics_t *metrics() const { return metrics_; }
@@ -46,6 +48,7 @@ private:
    const hdp_host_posix_fd_t *fds_ = nullptr;
    const hdp_host_http_t *http_ = nullptr;
    const hdp_host_messages_t *messages_ = nullptr;
+   const hdp_host_messages2_t *messages2_ = nullptr;
    const hdp_host_attachments_t *attachments_ = nullptr;
    const hdp_host_metrics_t *metrics_ = nullptr;
 };

@@ -1,10 +1,21 @@
 // Carries out what the per-call flow decides: message updates, downloads, attachments and the
-// one poll timer. It runs on the host's main loop only, never inside a webhook request: actions
-// are queued by the webhook and drained from a zero-delay timer.
+// one poll timer. It runs on the host's main loop only, never inside a webhook request.
+//
+// The loop never waits for a disk or for the host's store: every read and write of the plugin's
+// store is a job for the StoreWriter (committed in batches, off the loop in thread mode), and the
+// flow's actions run in the job's continuation, after the commit. Message writes go through the
+// host's hdp.messages/2 when it offers it (completed later, batched by the host), else through
+// hdp.messages/1 (completed in the call).
+//
+// What the host shows is kept in step with the store through the host_sync marks: every step that
+// changes what the agent sees marks its call in the same transaction; the mark is cleared (in a
+// later batch) only once no job and no host write of that call is outstanding and the last write
+// succeeded, so a crash at any point shows the call again after the restart.
 #pragma once
 
 #include "host_api.hpp"
 #include "metrics.hpp"
+#include "store_writer.hpp"
 
 #include <wavoip/config.hpp>
 #include <wavoip/event_loop.hpp>
@@ -14,34 +25,51 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace wavoip {
 
+// Inside a store job: claims the download of each StartFetch in `actions` for `call_id` in the
+// job's transaction, and drops (with a debug line) the ones whose claim fails because a download
+// of the call is in flight or it is attached already.
+void claim_or_drop_fetches(Store &store, const std::string &call_id, std::vector<Action> &actions, TimeMs now);
+
 class RecordingService {
 public:
-   RecordingService(const HostApi &host, EventLoop &loop, Store &store, const Config &config,
+   RecordingService(const HostApi &host, EventLoop &loop, StoreWriter &writer, const Config &config,
                     std::string data_dir);
    ~RecordingService();
    RecordingService(const RecordingService &) = delete;
    RecordingService &operator=(const RecordingService &) = delete;
 
-   // After a restart: void stale download claims, delete half-written and leftover files,
-   // restart downloads and attachments whose outcome is unknown, show again on the host what a
-   // crash kept from it (host_sync marks), and arm the one poll timer.
+   // After a restart (one store job, run at once on the main thread, before the writer starts): void stale download claims, delete
+   // half-written and leftover files, restart downloads and attachments whose outcome is
+   // unknown, show again on the host what a crash kept from it (host_sync marks), and arm the
+   // one poll timer.
    void resume();
 
-   // Queues actions decided inside a webhook request; they run on a later loop turn.
-   void enqueue(std::vector<Action> actions);
+   // A job about `call_id` was submitted to the store by someone else (the webhook); it must be
+   // matched by one job_finished once its continuation or failure ran.
+   void job_started(const std::string &call_id);
+   void job_finished(const std::string &call_id);
+   // Carries out what a committed step decided (the webhook's continuation).
+   void carry_out(const FlowResult &result);
 
-   // An operator asked to try a call's recording again. False when the call is unknown.
-   bool retry(const std::string &call_id);
+   // What became of an operator's retry request.
+   enum class RetryAnswer { retrying, unknown_call, store_failed };
+   // An operator asked to try a call's recording again; `answer` runs once, later.
+   void retry(const std::string &call_id, std::function<void(RetryAnswer)> answer);
 
-   // The host is stopping: it already dropped our timers, fds and attachment jobs.
+   // After every store batch (main thread): the schedule's earliest due time, and metrics.
+   void on_store_batch(const StoreWriter::BatchInfo &info);
+
+   // The host is stopping: it already dropped our timers, fds, attachment jobs and message writes.
    void shutdown();
 
    // Diagnostics for tests and metrics.
@@ -54,44 +82,62 @@ private:
       std::string call_id;
       std::string file_path;
    };
+   // What the host shows for a call, as far as this process knows: the message id (stable for
+   // the call's external key; 0 while not known) and the recording status last sent. It spares
+   // the host writes when nothing visible changed (a poll answered 404 again). Bounded:
+   // forgotten all at once when full, and empty after a restart, which only costs the writes it
+   // saves.
+   struct Shown {
+      uint64_t message_id = 0;
+      int32_t status = -1;  // none sent by this process yet
+      std::string reason;
+   };
+   using MessageWaiter = std::function<void(std::optional<uint64_t>)>;
+   struct MessageOp;  // one hdp.messages/2 write in flight
 
-   void drain();
-   // Each returns false when the host refused to show a change (message or status).
-   bool run(const std::vector<Action> &actions);
-   bool run(const Action &action);
-   std::optional<FlowResult> apply_input(const std::string &call_id, const FlowInput &input);
-   // Clears, in one transaction, the host_sync marks of the calls apply_input showed.
+   // Submits one step of the flow for a known call; `then` runs after the commit with the result
+   // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
+   void apply(const std::string &call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
+              std::function<void(const std::string &)> failed = {});
+
+   // Shows `record` on the host: its fields when `fields`, and `status` unless nullopt.
+   void show(const CallRecord &record, bool fields, std::optional<int32_t> status);
+   void show_v1(const CallRecord &record, bool fields, std::optional<int32_t> status);
+   // Runs `waiter` with the call's message id once known (an upsert if needed), or nullopt.
+   void with_message(const CallRecord &record, MessageWaiter waiter);
+   std::optional<uint64_t> upsert_v1(const CallRecord &record);
+   static void on_message_done(void *user_data, const hdp_message_result_t *result);
+   void message_done(MessageOp &op, const hdp_message_result_t &result);
+   void remember_message(const std::string &call_id, uint64_t message_id);
+
+   // Bookkeeping of the host_sync marks (see the header comment).
+   void unsettled(const std::string &call_id);
+   void settled(const std::string &call_id);
+   void shown_ok(const std::string &call_id);
+   void shown_failed(const std::string &call_id);
    void clear_sync_marks();
+   // Jobs whose calls are not known when they are submitted (the poll batch, the resume).
+   void anonymous_job_started();
+   void anonymous_job_finished();
 
-   // Creates or updates the call's message on the host (always a host write).
-   std::optional<uint64_t> message_for(const CallRecord &record);
-   // The call's message id: remembered from an earlier upsert, else message_for.
-   std::optional<uint64_t> known_message(const CallRecord &record);
-   bool upsert_message(const UpsertMessage &action);
-   bool set_recording_status(const SetRecordingStatus &action);
-   // Shows the stored record (message and recording status) on the host. known_id false: find
-   // the message by upsert even if its id is remembered.
-   bool show_on_host(const CallRecord &record, bool known_id = true);
    // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
-   void show_busy_later(const std::string &call_id);
+   void show_busy_later(const CallRecord &record);
    // The call left fetching/attaching: nothing busy to show for it any more.
    void not_busy(const std::string &call_id);
    void arm_busy_timer();
-   // After a crash: show again every call whose last change may not have reached the host.
-   size_t show_calls_behind_host();
-   // Deletes downloaded recordings that no attaching call needs any more.
-   size_t remove_stale_recordings();
    // Starts the download now, or once a slot is free (max_concurrent_downloads).
    void start_fetch(const StartFetch &action);
    void begin_fetch(const StartFetch &action);
+   void start_deferred_fetches();
    void on_fetch_done(const FetchResult &result);
-   void attach(const Attach &action);
+   void attach(const Attach &action, const CallRecord &record);
+   void attach_failed(const std::string &call_id, const std::string &detail);
    static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
    void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
 
    // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
-   // every download slot is taken and a poll is already due, nothing is armed: the next
-   // finished download re-arms it.
+   // every download slot is taken and a poll is already due, or a poll batch is being written,
+   // nothing is armed: the next finished download or batch re-arms it.
    void arm_poll_timer(TimeMs min_delay_ms = 0);
    void on_poll_timer();
    size_t download_limit() const;
@@ -102,39 +148,41 @@ private:
 
    const HostApi &host_;
    EventLoop &loop_;
-   Store &store_;
+   StoreWriter &writer_;
    const Config &config_;
    std::string data_dir_;
    std::unique_ptr<RecordingFetcher> fetcher_;
 
-   std::deque<Action> queue_;
    std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
-   uint64_t drain_timer_ = 0;
-   uint64_t sync_timer_ = 0;
    struct BusyCall {
       std::string call_id;
       int64_t show_at = 0;  // host monotonic ms
    };
    std::deque<BusyCall> busy_;  // in show_at order: the delay is the same for all
-   std::unordered_map<std::string, int64_t> busy_at_;  // calls still to be shown busy, and when
+   struct BusyEntry {
+      int64_t show_at = 0;
+      CallRecord record;  // as it was when the call became busy
+   };
+   std::unordered_map<std::string, BusyEntry> busy_at_;  // calls still to be shown busy
    uint64_t busy_timer_ = 0;
-   std::vector<std::string> synced_;  // shown by apply_input; their marks go at the turn's end
+
+   std::unordered_map<std::string, int> unsettled_;  // store jobs + host writes outstanding
+   std::unordered_set<std::string> needs_clear_;     // last host write succeeded; mark to clear
+   std::vector<std::string> to_clear_;               // settled and shown: cleared at turn's end
+   uint64_t sync_timer_ = 0;
+   int anonymous_jobs_ = 0;
+
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;
+   std::optional<TimeMs> earliest_due_;  // as of the last batch
+   bool poll_job_pending_ = false;
    std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
    std::unordered_map<uint64_t, AttachJob> attach_jobs_;
-   // What the host shows for a call, as far as this process knows: the message id (stable for
-   // the call's external key) and the recording status last set on it. It spares the host a
-   // second upsert before every status change and a write when nothing visible changed (a poll
-   // answered 404 again). Bounded: forgotten all at once when full, and empty after a restart,
-   // which only costs the host writes it saves.
-   struct Shown {
-      uint64_t message_id = 0;
-      int32_t status = -1;  // none set by this process yet
-      std::string reason;
-   };
+
    static constexpr size_t kMaxShown = 65536;
    std::unordered_map<std::string, Shown> shown_;
+   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
+   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
    bool stopping_ = false;
    PluginMetrics metrics_{host_};
 };

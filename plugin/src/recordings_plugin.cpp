@@ -2,6 +2,7 @@
 
 #include "host_event_loop.hpp"
 #include "recording_service.hpp"
+#include "store_writer.hpp"
 #include "webhook.hpp"
 
 #include <wavoip/payload.hpp>
@@ -32,7 +33,9 @@ void respond_json(const HostApi &host, uint64_t request_id, uint16_t status, con
 
 RecordingsPlugin::RecordingsPlugin(const hdp_host_t *host) : host_(host) {}
 
-RecordingsPlugin::~RecordingsPlugin() = default;
+RecordingsPlugin::~RecordingsPlugin() {
+   if (writer_) writer_->stop();
+}
 
 hdp_status_t RecordingsPlugin::init() {
    std::string missing = host_.missing_extensions();
@@ -62,11 +65,14 @@ hdp_status_t RecordingsPlugin::init() {
 
 hdp_status_t RecordingsPlugin::start() {
    loop_ = std::make_unique<HostEventLoop>(host_);
-   service_ = std::make_unique<RecordingService>(host_, *loop_, *store_, config_, data_dir_);
-   webhook_ = std::make_unique<WebhookHandler>(host_, config_, *store_, *service_, [this] {
-      // Through the plugin object, which outlives the handler until destroy.
-      return host_.raw()->request_main_thread_callback(host_.raw(), &RecordingsPlugin::on_flush, this) == HDP_OK;
+   writer_ = std::make_unique<StoreWriter>(
+       host_, *store_,
+       config_.store_writer == StoreWriterMode::thread ? StoreWriter::Mode::thread : StoreWriter::Mode::loop);
+   service_ = std::make_unique<RecordingService>(host_, *loop_, *writer_, config_, data_dir_);
+   writer_->set_batch_observer([this](const StoreWriter::BatchInfo &info) {
+      if (service_) service_->on_store_batch(info);
    });
+   webhook_ = std::make_unique<WebhookHandler>(host_, config_, *writer_, *service_);
 
    hdp_http_route_t route{};
    route.struct_size = sizeof(route);
@@ -101,22 +107,28 @@ hdp_status_t RecordingsPlugin::start() {
                 "[WaVoIP] DEVELOPMENT MODE: allow_insecure_loopback is on; recordings may be fetched over plain "
                 "http from loopback addresses. Never use this in production.");
    }
+   // The resume job goes first; from here on the store belongs to the writer.
    service_->resume();
-   host_.log(HDP_LOG_INFO, "[WaVoIP] Ready: webhooks on POST /webhooks/wavoip");
+   writer_->start();
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Ready: webhooks on POST /webhooks/wavoip (store writer: " +
+                               std::string(writer_->mode() == StoreWriter::Mode::thread ? "thread" : "loop") +
+                               (host_.messages2() != nullptr ? ", host messages: hdp.messages/2" : ", host messages: hdp.messages/1") +
+                               ")");
    return HDP_OK;
 }
 
 void RecordingsPlugin::stop() {
-   // Deliveries read but not yet committed are written now: whether or not the host still
-   // takes their answers, what was received is kept.
-   if (webhook_) without_exceptions(host_, "webhook flush at stop", [&] { webhook_->flush(); });
-   // The host has already cancelled our timers, fd watches and pending attachments.
+   // The host has already cancelled our timers, fd watches, pending attachments and message
+   // writes, and failed the webhooks still waiting for their answer.
    if (service_) service_->shutdown();
+   // Deliveries read but not yet committed are written now (and the writer joined): whether or
+   // not the host still takes their answers, what was received is kept.
+   if (writer_) without_exceptions(host_, "store writer stop", [&] { writer_->stop(); });
    if (loop_) loop_->forget_all();
    webhook_.reset();
    service_.reset();
    loop_.reset();
-   store_.reset();
+   // The store stays open until destroy, with the stopped writer that refers to it.
 }
 
 void RecordingsPlugin::on_webhook(void *user_data, const hdp_http_request_t *request) {
@@ -124,11 +136,6 @@ void RecordingsPlugin::on_webhook(void *user_data, const hdp_http_request_t *req
    bool ok = without_exceptions(self->host_, "webhook", [&] { self->webhook_->on_http_request(request); });
    // Bad input never earns a 5xx; only an internal fault lands here.
    if (!ok) respond_json(self->host_, request->request_id, 500, R"({"error":"internal error"})");
-}
-
-void RecordingsPlugin::on_flush(void *user_data) {
-   auto *self = static_cast<RecordingsPlugin *>(user_data);
-   if (self->webhook_) without_exceptions(self->host_, "webhook flush", [&] { self->webhook_->flush(); });
 }
 
 void RecordingsPlugin::on_retry(void *user_data, const hdp_http_request_t *request) {
@@ -167,16 +174,25 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
                    R"({"error":"call_id must have 1 to 128 characters of [A-Za-z0-9_.:-]"})");
       return;
    }
-   const std::string &id = *call_id;
-   if (!service_->retry(id)) {
-      respond_json(host_, request->request_id, 404, R"({"error":"unknown call"})");
-      return;
-   }
-   host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id);
-   boost::json::object body;
-   body["status"] = "retrying";
-   body["call_id"] = id;
-   respond_json(host_, request->request_id, 202, boost::json::serialize(body));
+   const std::string id = *call_id;
+   const uint64_t request_id = request->request_id;
+   // Answered once the retry step is committed (a deferred answer).
+   service_->retry(id, [this, id, request_id](RecordingService::RetryAnswer answer) {
+      switch (answer) {
+         case RecordingService::RetryAnswer::unknown_call:
+            respond_json(host_, request_id, 404, R"({"error":"unknown call"})");
+            return;
+         case RecordingService::RetryAnswer::store_failed:
+            respond_json(host_, request_id, 503, R"({"error":"could not store the retry, try again"})");
+            return;
+         case RecordingService::RetryAnswer::retrying: break;
+      }
+      host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id);
+      boost::json::object body;
+      body["status"] = "retrying";
+      body["call_id"] = id;
+      respond_json(host_, request_id, 202, boost::json::serialize(body));
+   });
 }
 
 }  // namespace wavoip

@@ -14,6 +14,7 @@ namespace wavoip {
 class HostEventLoop;
 class RecordingService;
 class SqliteStore;
+class StoreWriter;
 class WebhookHandler;
 
 class RecordingsPlugin {
@@ -31,7 +32,6 @@ public:
 
 private:
    static void on_webhook(void *user_data, const hdp_http_request_t *request);
-   static void on_flush(void *user_data);
    static void on_retry(void *user_data, const hdp_http_request_t *request);
    void handle_retry(const hdp_http_request_t *request);
 
@@ -39,6 +39,8 @@ private:
    Config config_;
    std::string data_dir_;
    std::unique_ptr<SqliteStore> store_;
+   // Kept until the plugin is destroyed: the host may still run a callback it asked for after stop.
+   std::unique_ptr<StoreWriter> writer_;
    std::unique_ptr<HostEventLoop> loop_;
    std::unique_ptr<RecordingService> service_;
    std::unique_ptr<WebhookHandler> webhook_;

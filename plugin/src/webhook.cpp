@@ -1,6 +1,7 @@
 #include "webhook.hpp"
 
 #include "recording_service.hpp"
+#include "store_writer.hpp"
 
 #include <wavoip/flow.hpp>
 #include <wavoip/payload.hpp>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <optional>
 
 namespace wavoip {
@@ -101,9 +103,9 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
    return diff == 0;
 }
 
-WebhookHandler::WebhookHandler(const HostApi &host, const Config &config, Store &store,
-                               RecordingService &service, std::function<bool()> schedule_flush)
-    : host_(host), config_(config), store_(store), service_(service), schedule_flush_(std::move(schedule_flush)) {}
+WebhookHandler::WebhookHandler(const HostApi &host, const Config &config, StoreWriter &writer,
+                               RecordingService &service)
+    : host_(host), config_(config), writer_(writer), service_(service) {}
 
 std::optional<std::string> WebhookHandler::authenticate(const WebhookRequest &request) const {
    // The key may come as the path segment after /webhooks/wavoip, a header, or ?token=. Path
@@ -164,62 +166,58 @@ std::variant<WebhookAnswer, PendingDelivery> WebhookHandler::check(const Webhook
    return delivery;
 }
 
-std::vector<WebhookAnswer> WebhookHandler::store(std::vector<PendingDelivery> &batch) {
+void WebhookHandler::submit(PendingDelivery delivery) {
+   auto pending = std::make_shared<const PendingDelivery>(std::move(delivery));
    const TimeMs now = host_.wall_ms();
-   std::vector<Store::DeliveryInput> inputs;
-   inputs.reserve(batch.size());
-   for (const PendingDelivery &delivery : batch) {
-      Store::DeliveryInput input;
-      input.raw_body = delivery.body;
-      input.event = &delivery.event;
-      input.now = now;
-      input.fn = [&delivery, now, this](const CallRecord &current) {
-         CallRecord record = current;
-         if (record.inbox.empty()) record.inbox = delivery.inbox;
-         if (const auto *call = std::get_if<CallEvent>(&delivery.event)) return step(record, *call, now, config_);
-         return step(record, std::get<RecordEvent>(delivery.event), now, config_);
-      };
-      inputs.push_back(std::move(input));
-   }
-   std::vector<Store::BatchEntry> entries = store_.record_deliveries_and_apply(inputs);
-   service_.metrics().commit_batch(batch.size());
-
-   std::vector<WebhookAnswer> answers;
-   answers.reserve(batch.size());
-   for (size_t i = 0; i < batch.size(); ++i) {
-      PendingDelivery &delivery = batch[i];
-      Store::BatchEntry &entry = entries[i];
-      const std::string about = delivery.call_id ? " (call " + *delivery.call_id + ")" : std::string();
-      if (!entry.result) {
-         // Nothing of it was written: answering 2xx would lose the event. The sender retries on
-         // the 503, the poll fallback still covers the recording, and the operator sees why.
-         host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + delivery.type + " delivery" + about + ": " +
-                                      entry.error);
-         WebhookAnswer answer = error_answer(503, "could not store the event, try again");
-         answer.type = delivery.type;
-         answers.push_back(std::move(answer));
-         continue;
-      }
-      Store::DeliveryResult &result = *entry.result;
-      if (std::holds_alternative<UnknownEvent>(delivery.event)) {
-         host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + delivery.type +
-                                     " without acting on it");
-      }
-      // Only READY starts a download from a webhook: the start of the READY-to-attached time.
-      if (delivery.call_id && std::any_of(result.actions.begin(), result.actions.end(), [](const Action &a) {
-             return std::holds_alternative<StartFetch>(a);
-          })) {
-         service_.metrics().ready_received(*delivery.call_id);
-      }
-      service_.enqueue(std::move(result.actions));
-
-      boost::json::object body;
-      body["status"] = "accepted";
-      body["delivery_id"] = result.delivery_id;
-      body["type"] = delivery.type;
-      answers.push_back({202, boost::json::serialize(body), delivery.type});
-   }
-   return answers;
+   if (pending->call_id) service_.job_started(*pending->call_id);
+   auto finished = [this, pending] {
+      if (pending->call_id) service_.job_finished(*pending->call_id);
+   };
+   writer_.submit(
+       // On the writer, inside its batch: the delivery, the call's step and the download claim.
+       [this, pending, now, finished](Store &store) -> StoreWriter::Continuation {
+          const PendingDelivery &d = *pending;
+          Store::DeliveryResult result =
+              store.record_delivery_and_apply(d.body, d.event, now, [&](const CallRecord &current) {
+                 CallRecord record = current;
+                 if (record.inbox.empty()) record.inbox = d.inbox;
+                 if (const auto *call = std::get_if<CallEvent>(&d.event)) return step(record, *call, now, config_);
+                 return step(record, std::get<RecordEvent>(d.event), now, config_);
+              });
+          if (d.call_id) claim_or_drop_fetches(store, *d.call_id, result.actions, now);
+          return [this, pending, finished, result = std::move(result)] {
+             const PendingDelivery &d = *pending;
+             if (std::holds_alternative<UnknownEvent>(d.event)) {
+                host_.log(HDP_LOG_INFO, "[WaVoIP Webhook] Stored an event of unknown type " + d.type +
+                                            " without acting on it");
+             }
+             // Only READY starts a download from a webhook: the start of the READY-to-attached time.
+             if (d.call_id && std::any_of(result.actions.begin(), result.actions.end(), [](const Action &a) {
+                    return std::holds_alternative<StartFetch>(a);
+                 })) {
+                service_.metrics().ready_received(*d.call_id);
+             }
+             boost::json::object body;
+             body["status"] = "accepted";
+             body["delivery_id"] = result.delivery_id;
+             body["type"] = d.type;
+             respond(d.request_id, {202, boost::json::serialize(body), d.type});
+             if (result.record) service_.carry_out(FlowResult{*result.record, result.actions});
+             finished();
+          };
+       },
+       [this, pending, finished](const std::string &why) {
+          // Nothing of it was written: answering 2xx would lose the event. The sender retries on
+          // the 503, the poll fallback still covers the recording, and the operator sees why.
+          const PendingDelivery &d = *pending;
+          const std::string about = d.call_id ? " (call " + *d.call_id + ")" : std::string();
+          host_.log(HDP_LOG_ERROR, "[WaVoIP Webhook] Could not store a " + d.type + " delivery" + about + ": " + why);
+          WebhookAnswer answer = error_answer(503, "could not store the event, try again");
+          answer.type = d.type;
+          respond(d.request_id, answer);
+          finished();
+       },
+       /*delivery=*/true);
 }
 
 void WebhookHandler::respond(uint64_t request_id, const WebhookAnswer &answer) {
@@ -238,23 +236,6 @@ void WebhookHandler::respond(uint64_t request_id, const WebhookAnswer &answer) {
    }
 }
 
-void WebhookHandler::flush() {
-   flush_scheduled_ = false;
-   if (waiting_.empty()) return;
-   std::vector<PendingDelivery> batch;
-   batch.swap(waiting_);
-   std::vector<WebhookAnswer> answers;
-   try {
-      answers = store(batch);
-   } catch (const std::exception &e) {
-      // Not a storage failure (those are per delivery): memory. Every waiting request still
-      // gets its one answer.
-      host_.log(HDP_LOG_ERROR, std::string("[WaVoIP Webhook] Could not store a batch of deliveries: ") + e.what());
-      answers.assign(batch.size(), error_answer(503, "could not store the event, try again"));
-   }
-   for (size_t i = 0; i < batch.size(); ++i) respond(batch[i].request_id, answers[i]);
-}
-
 void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
    WebhookRequest view;
    view.path = {request->path, request->path_len};
@@ -270,15 +251,7 @@ void WebhookHandler::on_http_request(const hdp_http_request_t *request) {
    }
    PendingDelivery &delivery = std::get<PendingDelivery>(checked);
    delivery.request_id = request->request_id;
-   waiting_.push_back(std::move(delivery));
-   if (waiting_.size() >= kMaxBatch) {
-      flush();
-      return;
-   }
-   if (!flush_scheduled_) {
-      flush_scheduled_ = schedule_flush_ && schedule_flush_();
-      if (!flush_scheduled_) flush();
-   }
+   submit(std::move(delivery));
 }
 
 }  // namespace wavoip

@@ -1,12 +1,9 @@
-// The webhook route: authenticate, limit, parse, persist, answer. Nothing slow happens here:
-// the delivery is written in one transaction and answered 202; the work it starts runs later
-// on the host loop (RecordingService).
-//
-// Group commit: a delivery that passes every check waits, unanswered (a deferred answer), for
-// the end of the host loop's current turn; then every delivery read in that turn is written in
-// one transaction and each is answered 202 after that commit (or 503 if its write failed). A
-// lone delivery waits microseconds; under load one commit (and under synchronous=FULL one
-// fsync) serves up to kMaxBatch deliveries. Refusals (401, 413, 415, 400) are answered at once.
+// The webhook route: authenticate, limit, parse on the loop; then hand the delivery to the store
+// writer and answer 202 once it is committed. Nothing slow happens on the loop: the delivery and
+// the call state it causes are written in the writer's next batch (one transaction for whatever
+// arrived meanwhile, off the loop in thread mode), and the work it starts runs after the answer
+// (RecordingService). Refusals (401, 413, 415, 400) are answered at once; a delivery that could
+// not be stored gets 503, never a 202.
 #pragma once
 
 #include "host_api.hpp"
@@ -26,7 +23,7 @@
 namespace wavoip {
 
 class RecordingService;
-class Store;
+class StoreWriter;
 
 // What the handler answers; kept apart from the C response struct so it is easy to test.
 struct WebhookAnswer {
@@ -44,8 +41,8 @@ struct WebhookRequest {
    std::string_view body;
 };
 
-// A delivery that passed every check and waits for the next group commit. Owns its body: the
-// host's request view is only borrowed during the callback.
+// A delivery that passed every check and waits for its commit. Owns its body: the host's request
+// view is only borrowed during the callback.
 struct PendingDelivery {
    uint64_t request_id = 0;
    std::string body;
@@ -58,22 +55,13 @@ struct PendingDelivery {
 class WebhookHandler {
 public:
    static constexpr std::string_view kPath = "/webhooks/wavoip";
-   // Deliveries written by one commit at most; a full batch is written at once.
-   static constexpr size_t kMaxBatch = 256;
 
-   // schedule_flush asks the host to call flush() once the loop's current turn ends; it returns
-   // false when it cannot (the host is stopping), and the deliveries are then written at once.
-   WebhookHandler(const HostApi &host, const Config &config, Store &store, RecordingService &service,
-                  std::function<bool()> schedule_flush = {});
+   WebhookHandler(const HostApi &host, const Config &config, StoreWriter &writer, RecordingService &service);
 
    // The answer for a request that fails a check, or the delivery to store.
    std::variant<WebhookAnswer, PendingDelivery> check(const WebhookRequest &request) const;
-   // Stores the deliveries in one transaction, hands their actions to the service and returns
-   // their answers, in order.
-   std::vector<WebhookAnswer> store(std::vector<PendingDelivery> &batch);
-
-   // Writes and answers the deliveries waiting for the group commit.
-   void flush();
+   // Hands a checked delivery to the store writer; it is answered after its commit.
+   void submit(PendingDelivery delivery);
 
    // True when the request carries a valid key (or none is configured).
    bool authorized(const WebhookRequest &request) const { return authenticate(request).has_value(); }
@@ -90,11 +78,8 @@ private:
 
    const HostApi &host_;
    const Config &config_;
-   Store &store_;
+   StoreWriter &writer_;
    RecordingService &service_;
-   std::function<bool()> schedule_flush_;
-   std::vector<PendingDelivery> waiting_;
-   bool flush_scheduled_ = false;
 };
 
 // Compares without leaking where the first difference is (timing-safe for equal lengths; the

@@ -32,9 +32,9 @@ namespace {
 
 constexpr const char *kKeyedConfig =
     R"({"webhook_keys":[{"key":"fuzz-key-0123456789abcdef","inbox":"sales"},{"key":"other.key_~-0123456789"}],)"
-    R"("base_url":"https://storage.wavoip.invalid/","allowed_hosts":["storage.wavoip.invalid"],"max_body_bytes":16384})";
+    R"("base_url":"https://storage.wavoip.invalid/","allowed_hosts":["storage.wavoip.invalid"],"max_body_bytes":16384,"store_writer":"loop"})";
 constexpr const char *kOpenConfig =
-    R"({"base_url":"https://storage.wavoip.invalid/","allowed_hosts":["storage.wavoip.invalid"],"max_json_depth":8})";
+    R"({"base_url":"https://storage.wavoip.invalid/","allowed_hosts":["storage.wavoip.invalid"],"max_json_depth":8,"store_writer":"loop"})";
 // The store grows with every accepted delivery: start over now and then.
 constexpr unsigned kRestartEvery = 4096;
 

@@ -395,6 +395,41 @@ TEST_F(CrashLeftovers, AChangeCommittedButNotYetShownIsShownAfterTheRestart) {
    EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM host_sync").getInt64(), 0);
 }
 
+TEST_F(CrashLeftovers, AChangeTheHostCommittedButThePluginDidNotRecordIsShownOnceMoreNeverTwice) {
+   // The host committed the call's last message write (attached, with its one attachment), and
+   // the process died before the plugin cleared the call's host_sync mark.
+   ScriptedResponse r;
+   r.body = recording_bytes(9000, 'h');
+   storage_->set_response("/HOSTDONE1", r);
+   ASSERT_NO_FATAL_FAILURE(start());
+   Call call;
+   call.id = "HOSTDONE1";
+   for (const std::string &body : call.deliveries()) ASSERT_EQ(post(body).status, 202);
+   ASSERT_TRUE(eventually([&] {
+      auto m = message("HOSTDONE1");
+      return m && m->at("recording_status") == "attached";
+   })) << host_->log();
+   const int64_t message_id = message("HOSTDONE1")->at("id").as_int64();
+   ASSERT_EQ(host_->stop(), 0);
+   {
+      SQLite::Database db(db_path().string(), SQLite::OPEN_READWRITE);
+      ASSERT_EQ(db.execAndGet("SELECT COUNT(*) FROM host_sync").getInt64(), 0) << "cleared once the host confirmed";
+      db.exec("INSERT INTO host_sync (call_id) VALUES ('HOSTDONE1')");
+   }
+   ASSERT_NO_FATAL_FAILURE(start());
+   ASSERT_TRUE(eventually([&] { return log_count("1 call(s) shown again on the host") == 1; })) << host_->log();
+   ASSERT_TRUE(eventually([&] {
+      SQLite::Database db(db_path().string(), SQLite::OPEN_READONLY);
+      return db.execAndGet("SELECT COUNT(*) FROM host_sync").getInt64() == 0;
+   })) << "the mark goes once the host confirmed the write again";
+   auto m = message("HOSTDONE1");
+   ASSERT_TRUE(m);
+   EXPECT_EQ(m->at("id").as_int64(), message_id) << "the same message, found by its key";
+   EXPECT_EQ(m->at("recording_status"), "attached");
+   EXPECT_EQ(m->at("attachments").as_array().size(), 1u);
+   EXPECT_EQ(storage_->hits("/HOSTDONE1"), 1u) << "nothing downloaded again";
+}
+
 TEST_F(CrashLeftovers, InterruptedFilesAreRemovedAndAKeptRecordingIsAttachedWithoutDownloadingAgain) {
    const std::string body = recording_bytes(25000, 'k');
    const fs::path kept = plugin_dir() / "recordings" / "ATTACHING1.mp3";

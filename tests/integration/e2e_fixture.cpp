@@ -41,6 +41,10 @@ void PluginHost::start_host(const json::object &config_overrides, bool virtual_c
    config_ = json::object{{"base_url", storage_->url("/")},
                           {"allow_insecure_loopback", true},
                           {"poll", json::object{{"seed", 7}}}};
+   // Under the virtual clock the store's work must finish at the virtual instant that started it:
+   // the plugin writes on the loop (the host runs what a timer hands to the main thread before
+   // moving time on), where a writer thread would finish at some later, real time.
+   if (virtual_clock) config_["store_writer"] = "loop";
    for (const auto &[key, value] : config_overrides) config_[key] = value;
    virtual_clock_ = virtual_clock;
    virtual_start_ms_ = virtual_start_ms;

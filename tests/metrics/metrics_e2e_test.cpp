@@ -69,7 +69,7 @@ TEST_F(Metrics, TheEndpointIsPrometheusTextWithTheHostsAndThePluginsFamilies) {
    const promtext::Exposition m = scrape();
 
    EXPECT_EQ(value(m, "hdp_host_plugins_loaded"), 1);
-   EXPECT_EQ(value(m, "hdp_host_info", {{"version", "0.1.0"}, {"abi_version", "1.1.0"}}), 1);
+   EXPECT_EQ(value(m, "hdp_host_info", {{"version", "0.1.0"}, {"abi_version", "1.2.0"}}), 1);
    ASSERT_NE(m.family("hdp_host_http_requests_total"), nullptr);
    EXPECT_EQ(m.family("hdp_host_http_requests_total")->type, "counter");
 

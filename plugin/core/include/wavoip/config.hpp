@@ -12,6 +12,7 @@
 // | allow_insecure_loopback    | bool            | false                            | dev mode: also allow http(s) to localhost/127.0.0.0/8/::1 (the simulator) |
 // | database                   | string          | ""                               | SQLite file; "" = <data_dir>/wavoip.sqlite, relative = under <data_dir> |
 // | database_synchronous       | string          | "normal"                         | "normal" (WAL default) or "full" (also survive power loss) |
+// | store_writer               | string          | "thread"                         | "thread": a plugin thread writes the store in batches, off the host's loop; "loop": the jobs of each loop turn are written at its end, on the loop |
 // | max_body_bytes             | integer         | 65536                            | largest webhook body accepted (1024 .. 16 MiB) |
 // | max_json_depth             | integer         | 32                               | deepest JSON nesting accepted (1 .. 512) |
 // | max_recording_bytes        | integer         | 209715200 (200 MiB)              | largest recording downloaded |
@@ -50,6 +51,7 @@ struct WebhookKey {
 };
 
 enum class SyncMode { normal, full };
+enum class StoreWriterMode { thread, loop };
 
 struct Config {
   std::string base_url = "https://storage.wavoip.com/";          // always ends with '/'
@@ -57,6 +59,7 @@ struct Config {
   bool allow_insecure_loopback = false;
   std::string database;
   SyncMode database_synchronous = SyncMode::normal;
+  StoreWriterMode store_writer = StoreWriterMode::thread;
   std::size_t max_body_bytes = 65536;
   std::size_t max_json_depth = 32;
   std::uint64_t max_recording_bytes = 209715200;
