@@ -228,13 +228,18 @@ wrk_run() {  # URL CONNECTIONS PREFIX -> the WRK line
 load_cell() {
   if ! isnum "$(kv "$1" sent)" || ! isnum "$(kv "$1" unsent)"; then
     printf 'no result'
+  elif [[ $(kv "$1" unsent) == 0 && $(ge "$(kv "$1" achieved_rps)" 1) == NO ]]; then
+    printf 'nothing measured after the warm-up'
   elif [[ $(kv "$1" unsent) == 0 ]]; then
     printf '%s ms (%s/s)' "$(kv "$1" p99_ms)" "$(kv "$1" achieved_rps)"
   else
     printf 'rate not sustained (%s of %s sent)' "$(kv "$1" sent)" "$(($(kv "$1" sent) + $(kv "$1" unsent)))"
   fi
 }
-load_met() { [[ $(kv "$1" unsent) == 0 && $(kv "$1" errors) == 0 ]] && lt "$(kv "$1" p99_ms)" "$2" || echo NO; }
+load_met() {
+  [[ $(kv "$1" unsent) == 0 && $(kv "$1" errors) == 0 && $(ge "$(kv "$1" achieved_rps)" 1) == yes ]] &&
+    lt "$(kv "$1" p99_ms)" "$2" || echo NO
+}
 
 load_run() {  # PORT RATE CONNECTIONS PREFIX -> the bench_load line
   "$BUILD/bench/bench_load" --port "$1" --rate "$2" --connections "$3" --duration "$SECONDS_PER_RUN" \
@@ -320,7 +325,12 @@ loop_lag_cells() {
   LAG_MET=NO
   h=$(hist_run "$1" "$2" hdp_loop_lag_seconds)
   if [[ -z "$h" ]]; then
-    LAG_CELL="n/a (host has no hdp_loop_lag_seconds)"
+    # A histogram shows no bucket before its first observation.
+    if grep -q '^# TYPE hdp_loop_lag_seconds ' <<<"$2"; then
+      LAG_CELL="no probe ran during the run"
+    else
+      LAG_CELL="n/a (host has no hdp_loop_lag_seconds)"
+    fi
     return 0
   fi
   read -r total p99 bound max last <<<"$h"
