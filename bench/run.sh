@@ -7,7 +7,8 @@
 #   BENCH_SECONDS=5 bench/run.sh                     # shorter load phases
 #   BENCH_ONLY="ingest parser" bench/run.sh          # some of: ingest loop download latency scale parser
 #   BENCH_KEEP=1 bench/run.sh                        # keep the work directory (logs, databases)
-#   BENCH_NO_BUILD=1 bench/run.sh                    # use the tree as it is (no install, no build)
+#   BENCH_NO_BUILD=1 bench/run.sh                    # use the tree as it is (no install, no build;
+#                                                    # the Node peer's npm install still runs)
 #   BENCH_NO_PEER=1 bench/run.sh                     # ingest without the Node peer (no npm install)
 #
 # Every figure that depends on the machine is also measured against a reference in the same run
