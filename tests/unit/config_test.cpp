@@ -42,7 +42,7 @@ TEST(ConfigDefaults, EmptyTextGivesDocumentedDefaults) {
     EXPECT_EQ(c.low_speed_limit_bytes, 1024);
     EXPECT_EQ(c.low_speed_time_s, 30);
     EXPECT_EQ(c.max_redirects, 3);
-    EXPECT_EQ(c.max_concurrent_downloads, 16);
+    EXPECT_EQ(c.max_concurrent_downloads, 64);
     EXPECT_EQ(c.poll.first_delay_s, 60);
     EXPECT_EQ(c.poll.initial_backoff_s, 30);
     EXPECT_EQ(c.poll.max_backoff_s, 1800);

@@ -20,7 +20,7 @@
 // | low_speed_limit_bytes      | integer         | 1024                             | abort a download slower than this many bytes/s ... |
 // | low_speed_time_s           | integer         | 30                               | ... for this many seconds (1 .. 3600) |
 // | max_redirects              | integer         | 3                                | redirects followed, each re-checked (0 .. 20) |
-// | max_concurrent_downloads   | integer         | 16                               | downloads running at once (1 .. 1024) |
+// | max_concurrent_downloads   | integer         | 64                               | downloads and polls running at once (1 .. 1024) |
 // | poll.first_delay_s         | integer         | 60                               | first poll after the call ended |
 // | poll.initial_backoff_s     | integer         | 30                               | first wait between polls, doubled each time (>= 1) |
 // | poll.max_backoff_s         | integer         | 1800                             | cap of one wait (>= initial_backoff_s) |
@@ -67,7 +67,7 @@ struct Config {
   std::int64_t low_speed_limit_bytes = 1024;
   std::int64_t low_speed_time_s = 30;
   int max_redirects = 3;
-  int max_concurrent_downloads = 16;
+  int max_concurrent_downloads = 64;
   PollSettings poll;
   std::vector<WebhookKey> webhook_keys;
 
