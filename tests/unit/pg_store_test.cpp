@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,8 +47,7 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, OpensWithAVersionedSchemaMigratedOnce) {
   { PgStore first(db.uri()); }
   PgStore second(db.uri());  // opening again migrates nothing
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"),
-            std::to_string(PgStore::kSchemaVersion));
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2");
   EXPECT_EQ(sql("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'wavoip'"), "6");
 }
 
@@ -299,6 +299,75 @@ TEST_F(PgStoreTest, ReconnectsWithBackoffAfterTheServerRestarts) {
   // Statements are prepared again on the new connection.
   store.save_call(new_call_record("AFTER"));
   EXPECT_TRUE(store.load_call("AFTER"));
+}
+
+// Three nodes claim due calls at once, in small batches: every call goes to exactly one node.
+TEST_F(PgStoreTest, NodesClaimingAtOnceTakeEachDueCallOnce) {
+  constexpr int kCalls = 300;
+  constexpr int kNodes = 3;
+  {
+    PgStore setup(db.uri());
+    setup.run_batch({[&] {
+      for (int i = 0; i < kCalls; ++i) {
+        CallRecord r = new_call_record("C" + std::to_string(i));
+        r.next_attempt_at = kT0 + i % 7;
+        setup.save_call(r);
+      }
+    }});
+  }
+  std::vector<std::vector<std::string>> taken(kNodes);
+  std::vector<std::string> errors(kNodes);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    nodes.emplace_back([&, n] {
+      try {
+        PgStore store(db.uri());
+        ++ready;
+        while (ready.load() < kNodes) std::this_thread::yield();
+        for (;;) {
+          const auto claims = store.claim_due("node-" + std::to_string(n), kT0 + 10, 60'000, 7);
+          if (claims.empty()) break;
+          for (const auto& c : claims) taken[static_cast<std::size_t>(n)].push_back(c.record.call_id);
+        }
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(n)] = e.what();
+        ++ready;
+      }
+    });
+  }
+  for (std::thread& node : nodes) node.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
+  std::map<std::string, int> times;
+  for (const auto& ids : taken) {
+    for (const std::string& id : ids) ++times[id];
+  }
+  EXPECT_EQ(times.size(), static_cast<std::size_t>(kCalls));
+  for (const auto& [id, count] : times) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls WHERE fence = 1 AND owner LIKE 'node-%'"), std::to_string(kCalls));
+}
+
+// A node that holds a call's row (in the middle of writing its outcome) does not hold up the
+// others' claims: they skip that row and take the rest at once.
+TEST_F(PgStoreTest, AClaimSkipsARowAnotherNodeHoldsInsteadOfWaiting) {
+  PgStore a(db.uri());
+  PgStore b(db.uri());
+  for (const char* id : {"HELD", "FREE"}) {
+    CallRecord r = new_call_record(id);
+    r.next_attempt_at = kT0;
+    a.save_call(r);
+  }
+  std::vector<std::string> claimed_by_b;
+  const auto errors = a.run_batch({[&] {
+    // a's transaction locks HELD's row until the batch commits.
+    ASSERT_TRUE(a.apply_to_call("HELD", unchanged));
+    for (const auto& c : b.claim_due("node-b", kT0, 60'000, 10)) claimed_by_b.push_back(c.record.call_id);
+  }});
+  EXPECT_EQ(errors, std::vector<std::string>{""});
+  EXPECT_EQ(claimed_by_b, std::vector<std::string>{"FREE"});
+  const auto later = b.claim_due("node-b", kT0, 60'000, 10);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].record.call_id, "HELD");
 }
 
 }  // namespace

@@ -129,6 +129,28 @@ TEST_F(SqliteStoreTest, OpensInWalWithNormalSyncAndVersionedSchema) {
   EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
 }
 
+// A file of the previous version (before claims) is migrated in place at open, its calls kept.
+TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
+  CallRecord r = sample_call("OLD");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  store_.reset();
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP INDEX calls_leased");
+    raw.exec("ALTER TABLE calls DROP COLUMN owner");
+    raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
+    raw.exec("ALTER TABLE calls DROP COLUMN fence");
+    raw.exec("PRAGMA user_version = 2");
+  }
+  EXPECT_EQ(*store().load_call("OLD"), r);
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].fence, 1);
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 3);
+}
+
 TEST_F(SqliteStoreTest, FullSyncOnRequest) {
   SqliteStore full(db_path(), SqliteOptions{SyncMode::full, 1000});
   EXPECT_EQ(full.synchronous_level(), 2);  // FULL
@@ -432,7 +454,7 @@ TEST_P(StoreConformance, DuePollsComeOutEarliestFirst) {
   EXPECT_FALSE(store().earliest_due());
   // Ties come out by call id in byte order ("B" < "a"), whatever the database's collation.
   const std::pair<const char*, std::optional<TimeMs>> calls[] = {
-      {"late", kT0 + 30},     {"b-tie", kT0 + 10},   {"mid", kT0 + 20}, {"a-tie", kT0 + 10},
+      {"late", kT0 + 30},     {"b-tie", kT0 + 10},  {"mid", kT0 + 20},  {"a-tie", kT0 + 10},
       {"none", std::nullopt}, {"future", kT0 + 50}, {"B-tie", kT0 + 10}};
   for (const auto& [id, at] : calls) {
     CallRecord r = sample_call(id);
@@ -525,8 +547,7 @@ TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
     threads.emplace_back([&, t] {
       try {
         for (int i = 0; i < kStepsPerConnection; ++i) {
-          connections[t]->record_delivery_and_apply("{}", Event{record_event("SHARED", "RECORDING")}, kT0,
-                                                    count_step);
+          connections[t]->record_delivery_and_apply("{}", Event{record_event("SHARED", "RECORDING")}, kT0, count_step);
         }
       } catch (const std::exception& e) {
         failures[t] = e.what();
@@ -537,6 +558,100 @@ TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
   for (const std::string& failure : failures) EXPECT_EQ(failure, "");
   EXPECT_EQ(store().load_call("SHARED")->attempt, 2u * kStepsPerConnection);
   EXPECT_EQ(store().delivery_count(), 2 * kStepsPerConnection);
+}
+
+TEST_P(StoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
+  const std::pair<const char*, std::optional<TimeMs>> calls[] = {
+      {"b", kT0 + 10}, {"a", kT0 + 10}, {"late", kT0 + 100}, {"none", std::nullopt}};
+  for (const auto& [id, at] : calls) {
+    CallRecord r = sample_call(id);
+    r.next_attempt_at = at;
+    store().save_call(r);
+  }
+  auto ids = [](const std::vector<Store::Claim>& claims) {
+    std::vector<std::string> out;
+    for (const Store::Claim& c : claims) out.push_back(c.record.call_id);
+    return out;
+  };
+  const auto first = store().claim_due("node-a", kT0 + 50, 1000, 10);
+  ASSERT_EQ(ids(first), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(first[0].record, *store().load_call("a"));
+  EXPECT_EQ(first[0].fence, 1);
+  EXPECT_EQ(first[0].lease_until, kT0 + 1050);
+
+  const std::unique_ptr<Store> other = open_other();
+  EXPECT_TRUE(other->claim_due("node-b", kT0 + 60, 1000, 10).empty()) << "leased calls are not claimed again";
+  const auto next = other->claim_due("node-b", kT0 + 100, 1000, 10);
+  ASSERT_EQ(ids(next), (std::vector<std::string>{"late"}));
+  EXPECT_EQ(next[0].fence, 1);
+  // a and b's leases end at kT0 + 1050: another node takes them, with the next fence.
+  const auto taken = other->claim_due("node-b", kT0 + 1050, 1000, 1);
+  ASSERT_EQ(ids(taken), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(taken[0].fence, 2);
+  EXPECT_EQ(ids(other->claim_due("node-b", kT0 + 1050, 1000, 10)), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 1050, 1000, 10).empty());
+}
+
+// A node paused past its lease wakes up after another node took its call over: none of its
+// writes of that claim lands.
+TEST_P(StoreConformance, AClaimThatLostItsLeaseWritesNothing) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto a = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(a.size(), 1u);
+  const std::unique_ptr<Store> other = open_other();
+  const auto b = other->claim_due("node-b", kT0 + 1000, 1000, 10);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].fence, a[0].fence + 1);
+
+  bool ran = false;
+  const auto stale = store().apply_to_claimed_call("C", a[0].fence, true, [&](const CallRecord& current) {
+    ran = true;
+    FlowResult out{current, {}};
+    out.record.reason = "stale outcome";
+    return out;
+  });
+  EXPECT_FALSE(stale);
+  EXPECT_FALSE(ran);
+  EXPECT_FALSE(store().renew_claim("C", a[0].fence, kT0 + 99'000));
+  EXPECT_FALSE(store().release_claim("C", a[0].fence));
+  EXPECT_EQ(*store().load_call("C"), r);
+
+  // The holder's writes land; renewing keeps the call from other nodes.
+  const auto fetched = other->apply_to_claimed_call("C", b[0].fence, false, flow(PollDue{}, kT0 + 1000));
+  ASSERT_TRUE(fetched);
+  EXPECT_EQ(fetched->record.recording, RecordingState::fetching);
+  EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
+  EXPECT_TRUE(other->renew_claim("C", b[0].fence, kT0 + 5000));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 4999, 1000, 10).empty());
+  // Released with the outcome: nothing due any more, so nobody claims it.
+  ASSERT_TRUE(other->apply_to_claimed_call("C", b[0].fence, true, [](const CallRecord& c) {
+    return FlowResult{c, {}};
+  }));
+  EXPECT_FALSE(other->release_claim("C", b[0].fence)) << "released already";
+  EXPECT_FALSE(other->renew_claim("C", b[0].fence, kT0 + 99'000)) << "a released claim is not taken again";
+  EXPECT_FALSE(other->apply_to_claimed_call("C", b[0].fence, false, [](const CallRecord& c) {
+    return FlowResult{c, {}};
+  }));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 99'000, 1000, 10).empty());
+}
+
+TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  r.reason = "a webhook changed it";
+  store().save_call(r);
+  const Event ev = record_event("C", "MIXING");
+  store().record_delivery_and_apply("{}", ev, kT0 + 1, flow(std::get<RecordEvent>(ev), kT0 + 1));
+  reopen();
+  EXPECT_TRUE(store().claim_due("node-b", kT0 + 999, 1000, 10).empty());
+  EXPECT_TRUE(store().renew_claim("C", claims[0].fence, kT0 + 2000));
+  EXPECT_TRUE(store().release_claim("C", claims[0].fence));
+  EXPECT_EQ(store().claim_due("node-b", kT0 + 2, 1000, 10).size(), 1u) << "released and still due";
 }
 
 TEST_P(StoreConformance, ReopeningKeepsEverything) {

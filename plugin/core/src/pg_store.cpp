@@ -79,8 +79,16 @@ CREATE TABLE wavoip.host_sync (
 );
 )sql";
 
+// Schema version 2: claims with leases (see Store::claim_due). `fence` grows with every claim;
+// `owner` and `lease_until` are set while a claim holds.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE wavoip.calls ADD COLUMN owner text, ADD COLUMN lease_until bigint,
+  ADD COLUMN fence bigint NOT NULL DEFAULT 0;
+CREATE INDEX calls_leased ON wavoip.calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
+)sql";
+
 // Migration N brings the schema from version N-1 to N.
-constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1};
+constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2};
 
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -107,7 +115,19 @@ std::string insert_call_sql(bool replace) {
   return sql;
 }
 
-std::string select_calls(const std::string& rest) { return std::string("SELECT ") + kCallColumns + " FROM wavoip.calls " + rest; }
+// kCallColumns, each qualified by `alias`.
+std::string qualified_call_columns(const std::string& alias) {
+  std::string out = alias + ".";
+  for (const char* c = kCallColumns; *c != '\0'; ++c) {
+    out.push_back(*c);
+    if (*c == ' ') out += alias + ".";
+  }
+  return out;
+}
+
+std::string select_calls(const std::string& rest) {
+  return std::string("SELECT ") + kCallColumns + " FROM wavoip.calls " + rest;
+}
 
 // The prepared statements, by index; their names are "wavoip_<index>".
 enum Stmt : int {
@@ -131,6 +151,10 @@ enum Stmt : int {
   kMarkBehind,
   kClearBehind,
   kBehind,
+  kClaimDue,
+  kSelectClaimed,
+  kRenewClaim,
+  kEndClaim,
   kStmtCount
 };
 
@@ -168,6 +192,24 @@ std::array<std::string, kStmtCount> statement_sql() {
   s[kBehind] = select_calls(
       "WHERE call_id IN (SELECT call_id FROM wavoip.host_sync WHERE call_id > $1::text ORDER BY call_id "
       "LIMIT $2::bigint) ORDER BY call_id");
+  // Rows another node is claiming right now are skipped, not waited for; a row that another
+  // node claimed and committed meanwhile is re-checked against the WHERE and left out.
+  s[kClaimDue] =
+      "WITH picked AS (SELECT call_id, COALESCE(next_attempt_at, lease_until) AS due FROM wavoip.calls WHERE "
+      "(lease_until IS NULL AND next_attempt_at <= $2::bigint) "
+      "OR lease_until <= $2::bigint ORDER BY COALESCE(next_attempt_at, lease_until), call_id LIMIT $4::bigint "
+      "FOR UPDATE SKIP LOCKED) "
+      "UPDATE wavoip.calls AS c SET owner = $1::text, lease_until = $3::bigint, fence = c.fence + 1 FROM picked "
+      "WHERE c.call_id = picked.call_id RETURNING " +
+      qualified_call_columns("c") + ", c.fence, c.lease_until, picked.due";
+  s[kSelectClaimed] =
+      select_calls("WHERE call_id = $1::text AND fence = $2::bigint AND lease_until IS NOT NULL FOR UPDATE");
+  s[kRenewClaim] =
+      "UPDATE wavoip.calls SET lease_until = $3::bigint WHERE call_id = $1::text AND fence = $2::bigint "
+      "AND lease_until IS NOT NULL";
+  s[kEndClaim] =
+      "UPDATE wavoip.calls SET owner = NULL, lease_until = NULL WHERE call_id = $1::text AND fence = $2::bigint "
+      "AND lease_until IS NOT NULL";
   return s;
 }
 
@@ -416,7 +458,8 @@ struct PgStore::Impl {
       PQfinish(c);
       throw PgError("cannot connect to PostgreSQL (" + describe_postgresql_uri(uri) + "): " + why);
     }
-    PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
     conn = c;
     ++connections;
     try {
@@ -695,7 +738,8 @@ std::vector<std::string> PgStore::run_batch(const std::vector<std::function<void
   if (jobs.empty()) return errors;
   try {
     impl_->in_one_transaction(
-        jobs.size(), [&](std::size_t i) { jobs[i](); }, [&](std::size_t i, const std::string& why) { errors[i] = why; });
+        jobs.size(), [&](std::size_t i) { jobs[i](); },
+        [&](std::size_t i, const std::string& why) { errors[i] = why; });
   } catch (const std::exception& e) {
     const std::string why = *e.what() != '\0' ? e.what() : "store error";
     for (std::string& error : errors) {
@@ -737,8 +781,7 @@ std::int64_t PgStore::release_all_fetch_claims() { return impl_->exec(kReleaseAl
 
 bool PgStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
   TxScope<Impl> tx(*impl_, "store_call");
-  const bool inserted =
-      impl_->exec(kAttach, Params().text(call_id).text(attachment_id).integer(now)).affected() == 1;
+  const bool inserted = impl_->exec(kAttach, Params().text(call_id).text(attachment_id).integer(now)).affected() == 1;
   impl_->exec(kRelease, Params().text(call_id));
   tx.commit();
   return inserted;
@@ -764,7 +807,9 @@ std::int64_t PgStore::count_pending() { return impl_->exec(kPending).integer(0, 
 
 std::int64_t PgStore::delivery_count() { return impl_->exec(kDeliveries).integer(0, 0); }
 
-std::int64_t PgStore::prune_deliveries(TimeMs before) { return impl_->exec(kPrune, Params().integer(before)).affected(); }
+std::int64_t PgStore::prune_deliveries(TimeMs before) {
+  return impl_->exec(kPrune, Params().integer(before)).affected();
+}
 
 std::vector<CallRecord> PgStore::calls_behind_host(std::size_t limit, std::string_view after_call_id) {
   return read_calls(impl_->exec(kBehind, Params().text(after_call_id).integer(clamp_limit(limit))));
@@ -773,6 +818,46 @@ std::vector<CallRecord> PgStore::calls_behind_host(std::size_t limit, std::strin
 void PgStore::mark_host_synced(const std::vector<std::string>& call_ids) {
   if (call_ids.empty()) return;
   impl_->exec(kClearBehind, Params().text(text_array(call_ids)));  // one statement: atomic
+}
+
+std::vector<Store::Claim> PgStore::claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) {
+  const Result r =
+      impl_->exec(kClaimDue, Params().text(owner).integer(now).integer(now + lease_ms).integer(clamp_limit(limit)));
+  std::vector<std::pair<TimeMs, Claim>> picked;
+  for (int row = 0; row < r.rows(); ++row) {
+    Claim claim;
+    claim.record = read_call(r, row);
+    claim.fence = r.integer(row, kCallColumnCount);
+    claim.lease_until = r.integer(row, kCallColumnCount + 1);
+    picked.emplace_back(r.integer(row, kCallColumnCount + 2), std::move(claim));
+  }
+  // RETURNING follows no order: earliest due first, ties by call id (byte order, as stored).
+  std::sort(picked.begin(), picked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.record.call_id < b.second.record.call_id;
+  });
+  std::vector<Claim> claims;
+  claims.reserve(picked.size());
+  for (auto& [due, claim] : picked) claims.push_back(std::move(claim));
+  return claims;
+}
+
+bool PgStore::renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) {
+  return impl_->exec(kRenewClaim, Params().text(call_id).integer(fence).integer(lease_until)).affected() == 1;
+}
+
+std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                         const StepFn& fn) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
+  if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
+  FlowResult result = impl_->apply(read_call(r, 0), fn);
+  if (release) impl_->exec(kEndClaim, Params().text(call_id).integer(fence));
+  tx.commit();
+  return result;
+}
+
+bool PgStore::release_claim(std::string_view call_id, std::int64_t fence) {
+  return impl_->exec(kEndClaim, Params().text(call_id).integer(fence)).affected() == 1;
 }
 
 int PgStore::backend_pid() {

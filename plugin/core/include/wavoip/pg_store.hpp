@@ -53,7 +53,7 @@ std::string describe_postgresql_uri(const std::string& uri);
 
 class PgStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 1;  // MAX(version) of wavoip.schema_migrations
+  static constexpr int kSchemaVersion = 2;  // MAX(version) of wavoip.schema_migrations
 
   // Connects, migrates the schema and prepares the statements. Throws PgError when the URI is
   // invalid, the server is unreachable or refuses the login, or the schema is newer than
@@ -83,6 +83,11 @@ class PgStore final : public Store {
   std::int64_t prune_deliveries(TimeMs before) override;
   std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) override;
   void mark_host_synced(const std::vector<std::string>& call_ids) override;
+  std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) override;
+  bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) override;
+  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                  const StepFn& fn) override;
+  bool release_claim(std::string_view call_id, std::int64_t fence) override;
 
   // Diagnostics: the server process serving the current connection (0 when not connected), and
   // how many connections were made since open (1 until a reconnect).
