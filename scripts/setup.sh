@@ -6,6 +6,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcurl4-openssl-dev libsqlitecpp-dev libsqlite3-dev
+  libpq-dev
   libgtest-dev libgmock-dev
   curl binutils python3
 )
@@ -13,6 +14,8 @@ if [[ "${1:-}" == "--tests" ]]; then
   packages+=(clang libclang-rt-14-dev)
   # The inbox page's browser tests (tests/browser) drive a real headless Chromium.
   packages+=(chromium)
+  # The PostgreSQL store's tests start a throwaway server (initdb, postgres) of their own.
+  packages+=(postgresql)
 fi
 
 missing=()

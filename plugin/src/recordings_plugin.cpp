@@ -5,7 +5,9 @@
 #include "store_writer.hpp"
 #include "webhook.hpp"
 
+#include <wavoip/open_store.hpp>
 #include <wavoip/payload.hpp>
+#include <wavoip/pg_store.hpp>
 #include <wavoip/store.hpp>
 
 #include <boost/json.hpp>
@@ -50,16 +52,20 @@ hdp_status_t RecordingsPlugin::init() {
    }
    config_ = std::move(parsed.value());
    data_dir_ = host_.data_dir();
-   const std::string path = database_path(config_, data_dir_);
+   const std::string database = describe_database(config_, data_dir_);
    try {
-      std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-      SqliteOptions options;
-      options.synchronous = config_.database_synchronous;
-      store_ = std::make_unique<SqliteStore>(path, options);
+      store_ = open_store(config_, data_dir_);
    } catch (const std::exception &e) {
-      host_.log(HDP_LOG_ERROR, "[WaVoIP] Cannot open the database " + path + ": " + e.what());
+      host_.log(HDP_LOG_ERROR, "[WaVoIP] Cannot open the database " + database + ": " + e.what());
       return HDP_ERR_IO;
    }
+   if (is_postgresql_uri(config_.database) && config_.store_writer == StoreWriterMode::loop) {
+      // A database server is never waited for on the host's loop.
+      host_.log(HDP_LOG_WARNING, "[WaVoIP] store_writer \"loop\" is for SQLite; PostgreSQL is written from the "
+                                 "store writer's thread");
+      config_.store_writer = StoreWriterMode::thread;
+   }
+   host_.log(HDP_LOG_INFO, "[WaVoIP] Store: " + database);
    return HDP_OK;
 }
 

@@ -13,7 +13,7 @@ namespace wavoip {
 
 class HostEventLoop;
 class RecordingService;
-class SqliteStore;
+class Store;
 class StoreWriter;
 class WebhookHandler;
 
@@ -38,7 +38,7 @@ private:
    HostApi host_;
    Config config_;
    std::string data_dir_;
-   std::unique_ptr<SqliteStore> store_;
+   std::unique_ptr<Store> store_;
    // Kept until the plugin is destroyed: the host may still run a callback it asked for after stop.
    std::unique_ptr<StoreWriter> writer_;
    std::unique_ptr<HostEventLoop> loop_;

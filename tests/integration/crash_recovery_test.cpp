@@ -23,6 +23,7 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <string>
 #include <set>
 #include <thread>
 #include <vector>
@@ -524,14 +525,19 @@ TEST(HostSyncMarks, AVersionOneStoreIsMigratedAndKeepsItsCalls) {
    }
    {
       SQLite::Database db(path, SQLite::OPEN_READWRITE);
+      // What version 1 did not have: host_sync (version 2) and the claim columns (version 3).
       db.exec("DROP TABLE host_sync");
+      db.exec("DROP INDEX calls_leased");
+      for (const char *column : {"owner", "lease_until", "fence"}) {
+         db.exec(std::string("ALTER TABLE calls DROP COLUMN ") + column);
+      }
       db.exec("PRAGMA user_version = 1");
    }
    wavoip::SqliteStore store(path);
    EXPECT_TRUE(store.load_call("OLD1").has_value());
    EXPECT_TRUE(store.calls_behind_host(10, "").empty());
    SQLite::Database db(path, SQLite::OPEN_READONLY);
-   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 2);
+   EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), wavoip::SqliteStore::kSchemaVersion);
 }
 
 }  // namespace

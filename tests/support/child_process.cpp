@@ -1,6 +1,8 @@
 #include "child_process.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 extern char **environ;
 
@@ -79,9 +82,13 @@ pid_t wait_pid(pid_t pid, int *status, int flags) {
 
 // In the child, between fork and exec: system calls only (the test may have other threads, whose
 // locks fork copied in whatever state). On failure the errno goes to the parent through `report`.
-[[noreturn]] void exec_child(char *const argv[], char *const envp[], pid_t parent, bool own_group, int in, int out,
-                             int err, int report) {
-   bool ok = (!own_group || ::setpgid(0, 0) == 0) && ::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
+// `as` is the user to become, if any: set before PR_SET_PDEATHSIG, which a change of credentials
+// clears.
+[[noreturn]] void exec_child(char *const argv[], char *const envp[], pid_t parent, bool own_group,
+                             const std::optional<std::pair<uid_t, gid_t>> &as, int in, int out, int err, int report) {
+   bool ok = !own_group || ::setpgid(0, 0) == 0;
+   if (ok && as) ok = ::setgroups(0, nullptr) == 0 && ::setgid(as->second) == 0 && ::setuid(as->first) == 0;
+   ok = ok && ::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
    if (ok && ::getppid() != parent) _exit(127);  // the test died before prctl: nobody to serve
    sigset_t none;
    sigemptyset(&none);
@@ -122,11 +129,23 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
    const Fd report_read(pipe_fds[0]);
    Fd report_write(pipe_fds[1]);
 
+   std::optional<std::pair<uid_t, gid_t>> as;
+   if (!options.user.empty()) {
+      std::vector<char> buffer(16384);
+      passwd entry{};
+      passwd *found = nullptr;
+      const int error = ::getpwnam_r(options.user.c_str(), &entry, buffer.data(), buffer.size(), &found);
+      if (found == nullptr) {
+         throw std::system_error(error != 0 ? error : ENOENT, std::generic_category(), "no user " + options.user);
+      }
+      as.emplace(entry.pw_uid, entry.pw_gid);
+   }
+
    const pid_t parent = ::getpid();
    pid_ = ::fork();
    if (pid_ < 0) throw std::system_error(errno, std::generic_category(), "fork");
    if (pid_ == 0) {
-      exec_child(args.data(), options.env.empty() ? environ : envp.data(), parent, own_group_, in.get(),
+      exec_child(args.data(), options.env.empty() ? environ : envp.data(), parent, own_group_, as, in.get(),
                  out.get() >= 0 ? out.get() : log.get(), log.get(), report_write.get());
    }
    report_write.reset();

@@ -24,6 +24,8 @@ public:
       bool append = false;               // keep what earlier runs wrote to the log files
       bool own_process_group = false;    // signals then go to the whole group (the child's helpers)
       std::vector<std::string> env;      // extra "NAME=value", replacing inherited ones of that name
+      std::string user;                  // run as this user (its uid, gid, no supplementary groups);
+                                         // "" = as the test. Changing user needs root.
    };
 
    // Starts argv[0] (a path: no PATH search) with stdout and stderr in `log` (empty: the test's

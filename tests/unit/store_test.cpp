@@ -1,7 +1,10 @@
-// What the SQLite store proves, on real files: WAL is on, a delivery and the call state it
-// causes are written together or not at all, downloads are claimed and recordings attached
-// exactly once (also across two connections), due polls come out in order, everything
-// survives a reopen, and pending calls are served from indexes.
+// The store conformance suite: what every Store proves, run against SqliteStore (real files)
+// and PgStore (a fresh database of a real, throwaway PostgreSQL server): a delivery and the call
+// state it causes are written together or not at all, batches commit together with each job
+// atomic alone, downloads are claimed and recordings attached exactly once (also across two
+// connections), concurrent steps on one call never lose an update, due polls and pages come out
+// in byte order, and everything survives a reopen. Then what only SQLite has: WAL, pragmas,
+// schema checks, lock waits and query plans. PostgreSQL's own tests are in pg_store_test.cpp.
 
 #include "wavoip/store.hpp"
 
@@ -16,32 +19,20 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "store_backends.hpp"
 
 namespace wavoip {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Backend;
+using testing::PgBackend;
+using testing::SqliteBackend;
 
 constexpr TimeMs kT0 = 1'700'000'000'000;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "wavoip-store-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 CallRecord sample_call(const std::string& id) {
   CallRecord r = new_call_record(id);
@@ -79,29 +70,57 @@ Event record_event(const std::string& id, const std::string& status) {
   return ev;
 }
 
-class StoreTest : public ::testing::Test {
+// Runs every test against each engine ("sqlite", "postgresql"), each on a fresh database.
+class StoreConformance : public ::testing::TestWithParam<std::string> {
  protected:
-  std::string db_path() const { return (dir.path() / "wavoip.sqlite").string(); }
-  SqliteStore& store() {
-    if (!store_) store_ = std::make_unique<SqliteStore>(db_path());
+  void SetUp() override {
+    if (GetParam() == "sqlite")
+      backend_ = std::make_unique<SqliteBackend>();
+    else
+      backend_ = std::make_unique<PgBackend>();
+  }
+  Store& store() {
+    if (!store_) store_ = backend_->open();
     return *store_;
   }
   void reopen() {
     store_.reset();
-    store_ = std::make_unique<SqliteStore>(db_path());
+    store_ = backend_->open();
   }
+  // Another connection to the same database.
+  std::unique_ptr<Store> open_other() { return backend_->open(); }
 
   // The real flow step, as the plugin glue runs it.
   Store::StepFn flow(const FlowInput& input, TimeMs now) {
     return [input, now, this](const CallRecord& r) { return step(r, input, now, config); };
   }
 
-  TempDir dir;
+  Config config;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Store> store_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Engines, StoreConformance, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// What only SQLite has.
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  std::string db_path() const { return backend_.path(); }
+  SqliteStore& store() {
+    if (!store_) store_ = std::make_unique<SqliteStore>(db_path());
+    return *store_;
+  }
+  Store::StepFn flow(const FlowInput& input, TimeMs now) {
+    return [input, now, this](const CallRecord& r) { return step(r, input, now, config); };
+  }
+
+  SqliteBackend backend_;
   Config config;
   std::unique_ptr<SqliteStore> store_;
 };
 
-TEST_F(StoreTest, OpensInWalWithNormalSyncAndVersionedSchema) {
+TEST_F(SqliteStoreTest, OpensInWalWithNormalSyncAndVersionedSchema) {
   EXPECT_EQ(store().journal_mode(), "wal");
   EXPECT_EQ(store().synchronous_level(), 1);  // NORMAL
   store().save_call(sample_call("A"));
@@ -110,12 +129,34 @@ TEST_F(StoreTest, OpensInWalWithNormalSyncAndVersionedSchema) {
   EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
 }
 
-TEST_F(StoreTest, FullSyncOnRequest) {
+// A file of the previous version (before claims) is migrated in place at open, its calls kept.
+TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
+  CallRecord r = sample_call("OLD");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  store_.reset();
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP INDEX calls_leased");
+    raw.exec("ALTER TABLE calls DROP COLUMN owner");
+    raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
+    raw.exec("ALTER TABLE calls DROP COLUMN fence");
+    raw.exec("PRAGMA user_version = 2");
+  }
+  EXPECT_EQ(*store().load_call("OLD"), r);
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].fence, 1);
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 3);
+}
+
+TEST_F(SqliteStoreTest, FullSyncOnRequest) {
   SqliteStore full(db_path(), SqliteOptions{SyncMode::full, 1000});
   EXPECT_EQ(full.synchronous_level(), 2);  // FULL
 }
 
-TEST_F(StoreTest, RefusesASchemaFromTheFuture) {
+TEST_F(SqliteStoreTest, RefusesASchemaFromTheFuture) {
   {
     SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     raw.exec("PRAGMA user_version = 99");
@@ -123,12 +164,12 @@ TEST_F(StoreTest, RefusesASchemaFromTheFuture) {
   EXPECT_THROW(SqliteStore s(db_path()), std::runtime_error);
 }
 
-TEST_F(StoreTest, RefusesAFileThatIsNotADatabase) {
+TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
   { std::ofstream(db_path()) << "this is not sqlite, just text that is long enough to have a header"; }
   EXPECT_THROW(SqliteStore s(db_path()), std::runtime_error);
 }
 
-TEST_F(StoreTest, DeliveryAndCallStateAreWrittenTogether) {
+TEST_P(StoreConformance, DeliveryAndCallStateAreWrittenTogether) {
   const Event ev = record_event("CALL-1", "RECORDING");
   const auto result =
       store().record_delivery_and_apply(R"({"type":"RECORD"})", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
@@ -142,7 +183,7 @@ TEST_F(StoreTest, DeliveryAndCallStateAreWrittenTogether) {
   EXPECT_EQ(*saved, *result.record);
 }
 
-TEST_F(StoreTest, NothingIsWrittenWhenTheStepThrows) {
+TEST_P(StoreConformance, NothingIsWrittenWhenTheStepThrows) {
   store().save_call(sample_call("CALL-1"));
   const CallRecord before = *store().load_call("CALL-1");
   const Event ev = record_event("CALL-1", "READY");
@@ -172,7 +213,7 @@ std::vector<Store::DeliveryInput> inputs_for(const std::vector<Event>& events, T
   return inputs;
 }
 
-TEST_F(StoreTest, GroupCommitAppliesEachDeliveryInOrder) {
+TEST_P(StoreConformance, GroupCommitAppliesEachDeliveryInOrder) {
   const std::vector<Event> events = {record_event("CALL-1", "RECORDING"), record_event("CALL-1", "READY"),
                                      record_event("CALL-1", "READY"), Event{DeviceEvent{}}};
   const auto entries = store().record_deliveries_and_apply(inputs_for(events, kT0, config));
@@ -195,7 +236,7 @@ TEST_F(StoreTest, GroupCommitAppliesEachDeliveryInOrder) {
   EXPECT_EQ(store().load_call("CALL-1")->recording, RecordingState::fetching);
 }
 
-TEST_F(StoreTest, AFailingDeliveryDoesNotFailItsBatch) {
+TEST_P(StoreConformance, AFailingDeliveryDoesNotFailItsBatch) {
   store().save_call(sample_call("CALL-B"));
   const CallRecord before = *store().load_call("CALL-B");
   const std::vector<Event> events = {record_event("CALL-A", "RECORDING"), record_event("CALL-B", "READY"),
@@ -215,7 +256,7 @@ TEST_F(StoreTest, AFailingDeliveryDoesNotFailItsBatch) {
   EXPECT_TRUE(store().load_call("CALL-C"));
 }
 
-TEST_F(StoreTest, AGroupCommitThatCannotBeginFailsEveryDelivery) {
+TEST_F(SqliteStoreTest, AGroupCommitThatCannotBeginFailsEveryDelivery) {
   SqliteStore impatient(db_path(), SqliteOptions{SyncMode::normal, 50});
   SQLite::Database other(db_path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");  // holds the write lock
@@ -231,12 +272,12 @@ TEST_F(StoreTest, AGroupCommitThatCannotBeginFailsEveryDelivery) {
   EXPECT_FALSE(impatient.load_call("CALL-A"));
 }
 
-TEST_F(StoreTest, AnEmptyGroupCommitWritesNothing) {
+TEST_P(StoreConformance, AnEmptyGroupCommitWritesNothing) {
   EXPECT_TRUE(store().record_deliveries_and_apply({}).empty());
   EXPECT_EQ(store().delivery_count(), 0);
 }
 
-TEST_F(StoreTest, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
+TEST_P(StoreConformance, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
   store().save_call(sample_call("KEEP"));
   CallRecord failed = sample_call("RETRY");
   failed.recording = RecordingState::failed;
@@ -266,7 +307,7 @@ TEST_F(StoreTest, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
   EXPECT_EQ(store().attachment_of("OTHER"), "att-1");
 }
 
-TEST_F(StoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
+TEST_F(SqliteStoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
   SqliteStore impatient(db_path(), SqliteOptions{SyncMode::normal, 50});
   SQLite::Database other(db_path(), SQLite::OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");  // holds the write lock
@@ -279,7 +320,7 @@ TEST_F(StoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
   EXPECT_EQ(ran, 0);
 }
 
-TEST_F(StoreTest, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
+TEST_P(StoreConformance, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
   store().save_call(sample_call("A"));
   const auto errors = store().run_batch({
       [&] {
@@ -296,7 +337,7 @@ TEST_F(StoreTest, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
   EXPECT_TRUE(store().load_call("B"));
 }
 
-TEST_F(StoreTest, AStepMayNotChangeTheCallId) {
+TEST_P(StoreConformance, AStepMayNotChangeTheCallId) {
   const Event ev = record_event("CALL-1", "READY");
   EXPECT_THROW(store().record_delivery_and_apply("{}", ev, kT0,
                                                  [](const CallRecord& r) {
@@ -309,7 +350,7 @@ TEST_F(StoreTest, AStepMayNotChangeTheCallId) {
   EXPECT_FALSE(store().load_call("OTHER"));
 }
 
-TEST_F(StoreTest, RawBodyIsStoredByteForByte) {
+TEST_F(SqliteStoreTest, RawBodyIsStoredByteForByte) {
   const std::string body("{\"type\":\"DEVICE\"}\0\xff\xfe tail", 25);
   store().record_delivery_and_apply(body, Event{DeviceEvent{}}, kT0, flow(ManualRetry{}, kT0));
   SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
@@ -322,7 +363,7 @@ TEST_F(StoreTest, RawBodyIsStoredByteForByte) {
   EXPECT_EQ(q.getColumn(3).getInt64(), kT0);
 }
 
-TEST_F(StoreTest, EventsWithoutACallOnlyRecordTheDelivery) {
+TEST_P(StoreConformance, EventsWithoutACallOnlyRecordTheDelivery) {
   bool ran = false;
   const auto result =
       store().record_delivery_and_apply("{}", Event{UnknownEvent{"MESSAGE"}}, kT0, [&ran](const CallRecord& r) {
@@ -336,7 +377,7 @@ TEST_F(StoreTest, EventsWithoutACallOnlyRecordTheDelivery) {
   EXPECT_EQ(store().count_pending(), 0);
 }
 
-TEST_F(StoreTest, DuplicateDeliveriesAreAllKeptButChangeTheCallOnce) {
+TEST_P(StoreConformance, DuplicateDeliveriesAreAllKeptButChangeTheCallOnce) {
   const Event ev = record_event("CALL-1", "READY");
   const auto first = store().record_delivery_and_apply("{}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
   const auto second =
@@ -351,7 +392,7 @@ TEST_F(StoreTest, DuplicateDeliveriesAreAllKeptButChangeTheCallOnce) {
   EXPECT_EQ(starts(second.actions), 0);
 }
 
-TEST_F(StoreTest, EveryFieldSurvivesSaveAndLoad) {
+TEST_P(StoreConformance, EveryFieldSurvivesSaveAndLoad) {
   const CallRecord full = sample_call("FULL");
   store().save_call(full);
   EXPECT_EQ(*store().load_call("FULL"), full);
@@ -370,7 +411,7 @@ TEST_F(StoreTest, EveryFieldSurvivesSaveAndLoad) {
   EXPECT_FALSE(store().load_call("MISSING"));
 }
 
-TEST_F(StoreTest, ApplyToCallRunsOnlyForKnownCalls) {
+TEST_P(StoreConformance, ApplyToCallRunsOnlyForKnownCalls) {
   EXPECT_FALSE(store().apply_to_call("NOPE", flow(ManualRetry{}, kT0)));
   CallRecord r = sample_call("C");
   r.recording = RecordingState::failed;
@@ -382,8 +423,9 @@ TEST_F(StoreTest, ApplyToCallRunsOnlyForKnownCalls) {
   EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
 }
 
-TEST_F(StoreTest, FetchIsClaimedExactlyOnceAcrossConnections) {
-  SqliteStore other(db_path());  // a second connection to the same file
+TEST_P(StoreConformance, FetchIsClaimedExactlyOnceAcrossConnections) {
+  const std::unique_ptr<Store> other_connection = open_other();
+  Store& other = *other_connection;
   EXPECT_TRUE(store().claim_fetch("C", kT0));
   EXPECT_FALSE(store().claim_fetch("C", kT0));
   EXPECT_FALSE(other.claim_fetch("C", kT0));
@@ -395,11 +437,12 @@ TEST_F(StoreTest, FetchIsClaimedExactlyOnceAcrossConnections) {
   EXPECT_TRUE(store().claim_fetch("C", kT0 + 2));
 }
 
-TEST_F(StoreTest, AttachmentIsRecordedOnceAndEndsFetching) {
+TEST_P(StoreConformance, AttachmentIsRecordedOnceAndEndsFetching) {
   ASSERT_TRUE(store().claim_fetch("C", kT0));
   EXPECT_TRUE(store().mark_attached("C", "att-1", kT0));
   EXPECT_FALSE(store().mark_attached("C", "att-2", kT0 + 1));
-  SqliteStore other(db_path());
+  const std::unique_ptr<Store> other_connection = open_other();
+  Store& other = *other_connection;
   EXPECT_FALSE(other.mark_attached("C", "att-3", kT0 + 2));
   EXPECT_EQ(store().attachment_of("C"), "att-1");
   EXPECT_FALSE(store().attachment_of("D"));
@@ -407,11 +450,12 @@ TEST_F(StoreTest, AttachmentIsRecordedOnceAndEndsFetching) {
   EXPECT_FALSE(other.claim_fetch("C", kT0 + 3));
 }
 
-TEST_F(StoreTest, DuePollsComeOutEarliestFirst) {
+TEST_P(StoreConformance, DuePollsComeOutEarliestFirst) {
   EXPECT_FALSE(store().earliest_due());
-  const std::pair<const char*, std::optional<TimeMs>> calls[] = {{"late", kT0 + 30},     {"b-tie", kT0 + 10},
-                                                                 {"mid", kT0 + 20},      {"a-tie", kT0 + 10},
-                                                                 {"none", std::nullopt}, {"future", kT0 + 50}};
+  // Ties come out by call id in byte order ("B" < "a"), whatever the database's collation.
+  const std::pair<const char*, std::optional<TimeMs>> calls[] = {
+      {"late", kT0 + 30},     {"b-tie", kT0 + 10},  {"mid", kT0 + 20},  {"a-tie", kT0 + 10},
+      {"none", std::nullopt}, {"future", kT0 + 50}, {"B-tie", kT0 + 10}};
   for (const auto& [id, at] : calls) {
     CallRecord r = sample_call(id);
     r.next_attempt_at = at;
@@ -420,16 +464,18 @@ TEST_F(StoreTest, DuePollsComeOutEarliestFirst) {
   EXPECT_EQ(store().earliest_due(), kT0 + 10);
   std::vector<std::string> ids;
   for (const CallRecord& r : store().due_calls(kT0 + 25, 10)) ids.push_back(r.call_id);
-  EXPECT_EQ(ids, (std::vector<std::string>{"a-tie", "b-tie", "mid"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"B-tie", "a-tie", "b-tie", "mid"}));
   EXPECT_EQ(store().due_calls(kT0 + 25, 2).size(), 2u);
   EXPECT_TRUE(store().due_calls(kT0 + 9, 10).empty());
-  EXPECT_EQ(store().due_calls(kT0 + 1000, 100).size(), 5u);
+  EXPECT_EQ(store().due_calls(kT0 + 1000, 100).size(), 6u);
 }
 
-TEST_F(StoreTest, InFlightCallsArePagedForResume) {
+TEST_P(StoreConformance, InFlightCallsArePagedForResume) {
+  // Pages follow byte order: "C9" < "c1".
   const std::pair<const char*, RecordingState> calls[] = {
       {"c1", RecordingState::fetching}, {"c2", RecordingState::waiting},  {"c3", RecordingState::attaching},
-      {"c4", RecordingState::attached}, {"c5", RecordingState::fetching}, {"c6", RecordingState::failed}};
+      {"c4", RecordingState::attached}, {"c5", RecordingState::fetching}, {"c6", RecordingState::failed},
+      {"C9", RecordingState::fetching}};
   for (const auto& [id, state] : calls) {
     CallRecord r = sample_call(id);
     r.recording = state;
@@ -437,16 +483,17 @@ TEST_F(StoreTest, InFlightCallsArePagedForResume) {
   }
   auto page = store().calls_needing_resume(2, "");
   ASSERT_EQ(page.size(), 2u);
-  EXPECT_EQ(page[0].call_id, "c1");
-  EXPECT_EQ(page[1].call_id, "c3");
+  EXPECT_EQ(page[0].call_id, "C9");
+  EXPECT_EQ(page[1].call_id, "c1");
   page = store().calls_needing_resume(2, page.back().call_id);
-  ASSERT_EQ(page.size(), 1u);
-  EXPECT_EQ(page[0].call_id, "c5");
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].call_id, "c3");
+  EXPECT_EQ(page[1].call_id, "c5");
   EXPECT_TRUE(store().calls_needing_resume(2, "c5").empty());
-  EXPECT_EQ(store().count_pending(), 4);  // waiting + fetching + attaching
+  EXPECT_EQ(store().count_pending(), 5);  // waiting + fetching + attaching
 }
 
-TEST_F(StoreTest, PruningRemovesOnlyOldDeliveries) {
+TEST_P(StoreConformance, PruningRemovesOnlyOldDeliveries) {
   for (int i = 0; i < 5; ++i) {
     store().record_delivery_and_apply("{}", Event{DeviceEvent{}}, kT0 + i, flow(ManualRetry{}, kT0));
   }
@@ -454,7 +501,160 @@ TEST_F(StoreTest, PruningRemovesOnlyOldDeliveries) {
   EXPECT_EQ(store().delivery_count(), 2);
 }
 
-TEST_F(StoreTest, ReopeningKeepsEverything) {
+TEST_P(StoreConformance, CallsBehindTheHostAreMarkedWithTheirChangeAndClearedOnce) {
+  // A step that changes what the host shows marks its call in the same transaction.
+  const Event ready = record_event("SHOWN", "READY");
+  store().record_delivery_and_apply("{}", ready, kT0, flow(std::get<RecordEvent>(ready), kT0));
+  store().save_call(sample_call("QUIET"));  // a plain save marks nothing
+  // A step that shows nothing marks nothing.
+  store().apply_to_call("QUIET", [](const CallRecord& r) { return FlowResult{r, {}}; });
+  const Event other = record_event("B\"odd\\id,{x}", "RECORDING");  // survives the array form
+  store().record_delivery_and_apply("{}", other, kT0, flow(std::get<RecordEvent>(other), kT0));
+
+  auto ids = [](const std::vector<CallRecord>& records) {
+    std::vector<std::string> out;
+    for (const CallRecord& r : records) out.push_back(r.call_id);
+    return out;
+  };
+  EXPECT_EQ(ids(store().calls_behind_host(10, "")), (std::vector<std::string>{"B\"odd\\id,{x}", "SHOWN"}));
+  EXPECT_EQ(ids(store().calls_behind_host(1, "")), (std::vector<std::string>{"B\"odd\\id,{x}"}));
+  EXPECT_EQ(ids(store().calls_behind_host(10, "B\"odd\\id,{x}")), (std::vector<std::string>{"SHOWN"}));
+  EXPECT_EQ(store().calls_behind_host(10, "").back(), *store().load_call("SHOWN")) << "the current record";
+
+  store().mark_host_synced({"B\"odd\\id,{x}", "SHOWN", "UNKNOWN"});
+  EXPECT_TRUE(store().calls_behind_host(10, "").empty());
+  store().mark_host_synced({});
+  reopen();
+  EXPECT_TRUE(store().calls_behind_host(10, "").empty());
+}
+
+// Two connections apply steps to one call at the same time (two nodes, or two threads): each
+// step sees the result of the one before, none is lost, also when the call is new.
+TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
+  constexpr int kStepsPerConnection = 40;
+  store();  // creates the schema before the threads open theirs
+  std::vector<std::unique_ptr<Store>> connections;
+  connections.push_back(open_other());
+  connections.push_back(open_other());
+  auto count_step = [](const CallRecord& r) {
+    FlowResult out{r, {}};
+    ++out.record.attempt;
+    return out;
+  };
+  std::vector<std::string> failures(connections.size());
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < connections.size(); ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int i = 0; i < kStepsPerConnection; ++i) {
+          connections[t]->record_delivery_and_apply("{}", Event{record_event("SHARED", "RECORDING")}, kT0, count_step);
+        }
+      } catch (const std::exception& e) {
+        failures[t] = e.what();
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const std::string& failure : failures) EXPECT_EQ(failure, "");
+  EXPECT_EQ(store().load_call("SHARED")->attempt, 2u * kStepsPerConnection);
+  EXPECT_EQ(store().delivery_count(), 2 * kStepsPerConnection);
+}
+
+TEST_P(StoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
+  const std::pair<const char*, std::optional<TimeMs>> calls[] = {
+      {"b", kT0 + 10}, {"a", kT0 + 10}, {"late", kT0 + 100}, {"none", std::nullopt}};
+  for (const auto& [id, at] : calls) {
+    CallRecord r = sample_call(id);
+    r.next_attempt_at = at;
+    store().save_call(r);
+  }
+  auto ids = [](const std::vector<Store::Claim>& claims) {
+    std::vector<std::string> out;
+    for (const Store::Claim& c : claims) out.push_back(c.record.call_id);
+    return out;
+  };
+  const auto first = store().claim_due("node-a", kT0 + 50, 1000, 10);
+  ASSERT_EQ(ids(first), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(first[0].record, *store().load_call("a"));
+  EXPECT_EQ(first[0].fence, 1);
+  EXPECT_EQ(first[0].lease_until, kT0 + 1050);
+
+  const std::unique_ptr<Store> other = open_other();
+  EXPECT_TRUE(other->claim_due("node-b", kT0 + 60, 1000, 10).empty()) << "leased calls are not claimed again";
+  const auto next = other->claim_due("node-b", kT0 + 100, 1000, 10);
+  ASSERT_EQ(ids(next), (std::vector<std::string>{"late"}));
+  EXPECT_EQ(next[0].fence, 1);
+  // a and b's leases end at kT0 + 1050: another node takes them, with the next fence.
+  const auto taken = other->claim_due("node-b", kT0 + 1050, 1000, 1);
+  ASSERT_EQ(ids(taken), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(taken[0].fence, 2);
+  EXPECT_EQ(ids(other->claim_due("node-b", kT0 + 1050, 1000, 10)), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 1050, 1000, 10).empty());
+}
+
+// A node paused past its lease wakes up after another node took its call over: none of its
+// writes of that claim lands.
+TEST_P(StoreConformance, AClaimThatLostItsLeaseWritesNothing) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto a = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(a.size(), 1u);
+  const std::unique_ptr<Store> other = open_other();
+  const auto b = other->claim_due("node-b", kT0 + 1000, 1000, 10);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].fence, a[0].fence + 1);
+
+  bool ran = false;
+  const auto stale = store().apply_to_claimed_call("C", a[0].fence, true, [&](const CallRecord& current) {
+    ran = true;
+    FlowResult out{current, {}};
+    out.record.reason = "stale outcome";
+    return out;
+  });
+  EXPECT_FALSE(stale);
+  EXPECT_FALSE(ran);
+  EXPECT_FALSE(store().renew_claim("C", a[0].fence, kT0 + 99'000));
+  EXPECT_FALSE(store().release_claim("C", a[0].fence));
+  EXPECT_EQ(*store().load_call("C"), r);
+
+  // The holder's writes land; renewing keeps the call from other nodes.
+  const auto fetched = other->apply_to_claimed_call("C", b[0].fence, false, flow(PollDue{}, kT0 + 1000));
+  ASSERT_TRUE(fetched);
+  EXPECT_EQ(fetched->record.recording, RecordingState::fetching);
+  EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
+  EXPECT_TRUE(other->renew_claim("C", b[0].fence, kT0 + 5000));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 4999, 1000, 10).empty());
+  // Released with the outcome: nothing due any more, so nobody claims it.
+  ASSERT_TRUE(other->apply_to_claimed_call("C", b[0].fence, true, [](const CallRecord& c) {
+    return FlowResult{c, {}};
+  }));
+  EXPECT_FALSE(other->release_claim("C", b[0].fence)) << "released already";
+  EXPECT_FALSE(other->renew_claim("C", b[0].fence, kT0 + 99'000)) << "a released claim is not taken again";
+  EXPECT_FALSE(other->apply_to_claimed_call("C", b[0].fence, false, [](const CallRecord& c) {
+    return FlowResult{c, {}};
+  }));
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 99'000, 1000, 10).empty());
+}
+
+TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  r.reason = "a webhook changed it";
+  store().save_call(r);
+  const Event ev = record_event("C", "MIXING");
+  store().record_delivery_and_apply("{}", ev, kT0 + 1, flow(std::get<RecordEvent>(ev), kT0 + 1));
+  reopen();
+  EXPECT_TRUE(store().claim_due("node-b", kT0 + 999, 1000, 10).empty());
+  EXPECT_TRUE(store().renew_claim("C", claims[0].fence, kT0 + 2000));
+  EXPECT_TRUE(store().release_claim("C", claims[0].fence));
+  EXPECT_EQ(store().claim_due("node-b", kT0 + 2, 1000, 10).size(), 1u) << "released and still due";
+}
+
+TEST_P(StoreConformance, ReopeningKeepsEverything) {
   const Event ev = record_event("CALL-1", "RECORDING");
   store().record_delivery_and_apply("{\"type\":\"RECORD\"}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
   store().save_call(sample_call("CALL-2"));
@@ -474,7 +674,7 @@ TEST_F(StoreTest, ReopeningKeepsEverything) {
 
 // Many pending calls: the queries the timer and the restart use must come from indexes, not from
 // scanning (or loading) the table. SQLite's own query plan says so; times go to bench/.
-TEST_F(StoreTest, PendingCallQueriesAreServedFromIndexes) {
+TEST_F(SqliteStoreTest, PendingCallQueriesAreServedFromIndexes) {
   constexpr std::int64_t kRows = 200'000;
   store();  // creates the schema
   {

@@ -80,6 +80,15 @@ CREATE TABLE host_sync (
 );
 )sql";
 
+// Schema version 3: claims with leases (see Store::claim_due). `fence` grows with every claim;
+// `owner` and `lease_until` are set while a claim holds.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE calls ADD COLUMN owner TEXT;
+ALTER TABLE calls ADD COLUMN lease_until INTEGER;
+ALTER TABLE calls ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX calls_leased ON calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
+)sql";
+
 // Column order shared by every read and write of `calls`.
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -256,6 +265,10 @@ void migrate(SQLite::Database& db) {
     db.exec(kSchemaV2);
     db.exec("PRAGMA user_version = 2");
   }
+  if (version < 3) {
+    db.exec(kSchemaV3);
+    db.exec("PRAGMA user_version = 3");
+  }
   tx.commit();
 }
 
@@ -300,7 +313,19 @@ struct SqliteStore::Impl {
         clear_behind(db, "DELETE FROM host_sync WHERE call_id = ?1"),
         behind(db, std::string("SELECT ") + kCallColumns +
                        " FROM calls WHERE call_id IN (SELECT call_id FROM host_sync WHERE call_id > ?1"
-                       " ORDER BY call_id LIMIT ?2) ORDER BY call_id") {}
+                       " ORDER BY call_id LIMIT ?2) ORDER BY call_id"),
+        claimable(db,
+                  "SELECT call_id FROM calls WHERE (lease_until IS NULL AND next_attempt_at <= ?1) OR lease_until <= ?1"
+                  " ORDER BY COALESCE(next_attempt_at, lease_until), call_id LIMIT ?2"),
+        take_claim(db, std::string("UPDATE calls SET owner = ?2, lease_until = ?3, fence = fence + 1 WHERE call_id = ?1"
+                                   " RETURNING ") +
+                           kCallColumns + ", fence"),
+        select_claimed(db, std::string("SELECT ") + kCallColumns +
+                               " FROM calls WHERE call_id = ?1 AND fence = ?2 AND lease_until IS NOT NULL"),
+        renew(db, "UPDATE calls SET lease_until = ?3 WHERE call_id = ?1 AND fence = ?2 AND lease_until IS NOT NULL"),
+        end_claim(db,
+                  "UPDATE calls SET owner = NULL, lease_until = NULL WHERE call_id = ?1 AND fence = ?2 AND lease_until "
+                  "IS NOT NULL") {}
 
   // Appends the delivery and applies it to its call, inside the caller's transaction.
   DeliveryResult record_one(std::string_view raw_body, const Event& event, TimeMs now, const StepFn& fn);
@@ -358,6 +383,11 @@ struct SqliteStore::Impl {
   SQLite::Statement mark_behind;
   SQLite::Statement clear_behind;
   SQLite::Statement behind;
+  SQLite::Statement claimable;
+  SQLite::Statement take_claim;
+  SQLite::Statement select_claimed;
+  SQLite::Statement renew;
+  SQLite::Statement end_claim;
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
@@ -563,6 +593,66 @@ void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
     s->exec();
   }
   tx.commit();
+}
+
+std::vector<Store::Claim> SqliteStore::claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms,
+                                                 std::size_t limit) {
+  // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken.
+  TxScope tx(impl_->db);
+  std::vector<std::string> ids;
+  {
+    Use s(impl_->claimable);
+    s->bind(1, static_cast<std::int64_t>(now));
+    s->bind(2, clamp_limit(limit));
+    while (s->executeStep()) ids.push_back(s->getColumn(0).getString());
+  }
+  std::vector<Claim> claims;
+  for (const std::string& id : ids) {
+    Use s(impl_->take_claim);
+    s->bind(1, id);
+    s->bind(2, std::string(owner));
+    s->bind(3, static_cast<std::int64_t>(now + lease_ms));
+    if (!s->executeStep()) throw std::runtime_error("claimed call " + id + " vanished");
+    Claim claim;
+    claim.record = read_call(*s);
+    claim.fence = s->getColumn(kCallColumnCount).getInt64();
+    claim.lease_until = now + lease_ms;
+    claims.push_back(std::move(claim));
+  }
+  tx.commit();
+  return claims;
+}
+
+bool SqliteStore::renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) {
+  Use s(impl_->renew);
+  s->bind(1, std::string(call_id));
+  s->bind(2, static_cast<std::int64_t>(fence));
+  s->bind(3, static_cast<std::int64_t>(lease_until));
+  return s->exec() == 1;
+}
+
+std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                             const StepFn& fn) {
+  TxScope tx(impl_->db);
+  std::optional<CallRecord> current;
+  {
+    Use s(impl_->select_claimed);
+    s->bind(1, std::string(call_id));
+    s->bind(2, static_cast<std::int64_t>(fence));
+    if (s->executeStep()) current = read_call(*s);
+  }
+  if (!current) return std::nullopt;  // another node claimed it since: write nothing
+  FlowResult result = impl_->apply(*current, fn);
+  if (release) release_claim(call_id, fence);
+  tx.commit();
+  return result;
+}
+
+bool SqliteStore::release_claim(std::string_view call_id, std::int64_t fence) {
+  Use s(impl_->end_claim);
+  s->bind(1, std::string(call_id));
+  s->bind(2, static_cast<std::int64_t>(fence));
+  return s->exec() == 1;
 }
 
 std::string SqliteStore::journal_mode() { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); }

@@ -10,7 +10,7 @@
 // | base_url                   | string          | "https://storage.wavoip.com/"    | recording URL = base_url + url-encoded call id; must pass the URL policy below |
 // | allowed_hosts              | array of string | ["storage.wavoip.com"]           | hosts a webhook's record_url may point to (https, port 443) |
 // | allow_insecure_loopback    | bool            | false                            | dev mode: also allow http(s) to localhost/127.0.0.0/8/::1 (the simulator) |
-// | database                   | string          | ""                               | SQLite file; "" = <data_dir>/wavoip.sqlite, relative = under <data_dir> |
+// | database                   | string          | ""                               | SQLite file; "" = <data_dir>/wavoip.sqlite, relative = under <data_dir>; or a PostgreSQL URI (postgresql://user:password@host:port/dbname, postgresql:///dbname?host=/socket/dir), see open_store.hpp |
 // | database_synchronous       | string          | "normal"                         | "normal" (WAL default) or "full" (also survive power loss) |
 // | store_writer               | string          | "thread"                         | "thread": a plugin thread writes the store in batches, off the host's loop; "loop": the jobs of each loop turn are written at its end, on the loop |
 // | max_body_bytes             | integer         | 65536                            | largest webhook body accepted (1024 .. 16 MiB) |
@@ -85,7 +85,8 @@ struct ConfigError {
 // Parses and validates the configuration text.
 Expected<Config, ConfigError> parse_config(std::string_view json_text);
 
-// The SQLite file to open: `database` if absolute, else resolved under `data_dir`.
+// The SQLite file to open: `database` if absolute, else resolved under `data_dir` (not for a
+// PostgreSQL URI: open_store tells them apart).
 std::string database_path(const Config& config, std::string_view data_dir);
 
 }  // namespace wavoip

@@ -112,6 +112,35 @@ class Store {
   virtual std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) = 0;
   // The host now shows the current record of these calls: clears their marks (one transaction).
   virtual void mark_host_synced(const std::vector<std::string>& call_ids) = 0;
+
+  // ---- Claims with leases: several nodes share the due work ----
+  // A claim gives one node (`owner`) a call's due work until its lease ends. Every claim adds
+  // one to the call's fence, and every later write of the claim names the fence it got: a node
+  // that lost its claim (paused past its lease while another node took over) writes nothing.
+  // A node that dies needs no clean-up: its leases expire and another node claims the calls.
+  // Saving a call by other paths (webhooks, save_call) keeps its claim.
+  struct Claim {
+    CallRecord record;
+    std::int64_t fence = 0;
+    TimeMs lease_until = 0;
+  };
+  // Claims at most `limit` calls that no live lease holds and whose poll is due at `now` or
+  // whose last claim's lease has ended, earliest due first (a lapsed claim counts from its
+  // poll time, or else its lease end; ties by call id). Each gets `owner`, the lease
+  // `now + lease_ms` and its next fence. Nodes claiming at once get disjoint calls; on
+  // PostgreSQL none waits for the rows another node is claiming (FOR UPDATE SKIP LOCKED).
+  virtual std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) = 0;
+  // A claim holds while its fence is the call's and it was not released (an ended lease that no
+  // other node took over yet still holds: fencing, not clocks, decides).
+  // Moves the lease of a claim that still holds to `lease_until`; false otherwise.
+  virtual bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) = 0;
+  // apply_to_call for the holder of a claim: loads the call, runs `fn` and saves, only while the
+  // claim holds; otherwise nullopt, nothing run, nothing written. With `release` the claim ends
+  // in the same transaction.
+  virtual std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                          const StepFn& fn) = 0;
+  // Ends a claim that still holds; false when it was released or another node claimed the call.
+  virtual bool release_claim(std::string_view call_id, std::int64_t fence) = 0;
 };
 
 struct SqliteOptions {
@@ -121,7 +150,7 @@ struct SqliteOptions {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 2;  // PRAGMA user_version
+  static constexpr int kSchemaVersion = 3;  // PRAGMA user_version
 
   // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
   // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.
@@ -150,6 +179,11 @@ class SqliteStore final : public Store {
   std::int64_t prune_deliveries(TimeMs before) override;
   std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) override;
   void mark_host_synced(const std::vector<std::string>& call_ids) override;
+  std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) override;
+  bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) override;
+  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                  const StepFn& fn) override;
+  bool release_claim(std::string_view call_id, std::int64_t fence) override;
 
   // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
   std::string journal_mode();

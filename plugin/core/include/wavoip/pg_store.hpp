@@ -1,0 +1,102 @@
+#pragma once
+// `PgStore`: the `Store` on PostgreSQL (libpq), for several helpdesk nodes that share one
+// database. Same semantics as `SqliteStore` (see store.hpp): exactly-once by UNIQUE constraints
+// and `INSERT ... ON CONFLICT DO NOTHING` plus the affected-row count; every method atomic on its
+// own and nested (in a savepoint) inside `run_batch`; the same orderings (call ids compare
+// byte-wise, COLLATE "C", whatever the database's collation); raw bodies byte-exact (bytea).
+// Calls that read a record to change it lock its row (`SELECT ... FOR UPDATE`), so two nodes
+// applying deliveries of one call never lose an update.
+//
+// Tables live in the schema `wavoip` of the database the URI names. The schema is versioned
+// (`wavoip.schema_migrations`) and migrated at open under a transaction-scoped advisory lock,
+// so several nodes may start at once.
+//
+// Blocking: libpq's synchronous API. Use it from one thread that owns it (the plugin's store
+// thread), never from the host's event loop.
+//
+// Errors: std::runtime_error (PgError) with the server's or libpq's message; a failed call leaves
+// the database as it was (each call is one transaction, or a savepoint inside the caller's).
+// A single-statement call that fails inside a run_batch job leaves that job's transaction
+// aborted, so the job fails as a whole even if it caught the error: never a partial commit.
+//
+// Connection loss: the call that meets it throws. The next call (outside a transaction) connects
+// again; while the server stays unreachable, attempts are spaced by a backoff that doubles from
+// `reconnect_min` to `reconnect_max`, and calls in between throw at once without touching the
+// network. Inside a transaction (a batch) nothing reconnects: the rest of the batch fails, and it
+// was never committed.
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "wavoip/store.hpp"
+
+namespace wavoip {
+
+struct PgError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct PgOptions {
+  std::chrono::milliseconds reconnect_min{100};  // wait after the first failed reconnect
+  std::chrono::milliseconds reconnect_max{10'000};
+  int connect_timeout_s = 10;  // used unless the URI sets connect_timeout
+};
+
+// True for "postgresql://..." and "postgres://..." (libpq's URI forms).
+bool is_postgresql_uri(std::string_view text);
+
+// The URI's target without its password ("host=db port=5432 dbname=helpdesk user=wavoip"), for
+// log lines and errors.
+std::string describe_postgresql_uri(const std::string& uri);
+
+class PgStore final : public Store {
+ public:
+  static constexpr int kSchemaVersion = 2;  // MAX(version) of wavoip.schema_migrations
+
+  // Connects, migrates the schema and prepares the statements. Throws PgError when the URI is
+  // invalid, the server is unreachable or refuses the login, or the schema is newer than
+  // kSchemaVersion.
+  explicit PgStore(const std::string& uri, PgOptions options = {});
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
+                                           const StepFn& fn) override;
+  std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) override;
+  std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
+  std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
+  std::optional<CallRecord> load_call(std::string_view call_id) override;
+  void save_call(const CallRecord& record) override;
+  bool claim_fetch(std::string_view call_id, TimeMs now) override;
+  void release_fetch(std::string_view call_id) override;
+  std::int64_t release_all_fetch_claims() override;
+  bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
+  std::optional<std::string> attachment_of(std::string_view call_id) override;
+  std::optional<TimeMs> earliest_due() override;
+  std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) override;
+  std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) override;
+  std::int64_t count_pending() override;
+  std::int64_t delivery_count() override;
+  std::int64_t prune_deliveries(TimeMs before) override;
+  std::vector<CallRecord> calls_behind_host(std::size_t limit, std::string_view after_call_id) override;
+  void mark_host_synced(const std::vector<std::string>& call_ids) override;
+  std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) override;
+  bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) override;
+  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                  const StepFn& fn) override;
+  bool release_claim(std::string_view call_id, std::int64_t fence) override;
+
+  // Diagnostics: the server process serving the current connection (0 when not connected), and
+  // how many connections were made since open (1 until a reconnect).
+  int backend_pid();
+  int connections_made() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wavoip

@@ -1,0 +1,24 @@
+#include "wavoip/open_store.hpp"
+
+#include <filesystem>
+
+#include "wavoip/pg_store.hpp"
+
+namespace wavoip {
+
+std::unique_ptr<Store> open_store(const Config& config, const std::string& data_dir) {
+  if (is_postgresql_uri(config.database)) return std::make_unique<PgStore>(config.database);
+  const std::string path = database_path(config, data_dir);
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  SqliteOptions options;
+  options.synchronous = config.database_synchronous;
+  return std::make_unique<SqliteStore>(path, options);
+}
+
+std::string describe_database(const Config& config, const std::string& data_dir) {
+  if (is_postgresql_uri(config.database)) return "PostgreSQL " + describe_postgresql_uri(config.database);
+  return database_path(config, data_dir);
+}
+
+}  // namespace wavoip

@@ -1,0 +1,869 @@
+#include "wavoip/pg_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+#include <utility>
+
+namespace wavoip {
+namespace {
+
+// Serializes migrations of every node on this database (pg_advisory_xact_lock's key space is
+// per database): "wavoip" in ASCII.
+constexpr const char* kMigrationLockKey = "130846876936560";  // 0x7761766F6970
+
+// Schema version 1: what SQLite's versions 1 and 2 hold, in the schema `wavoip`. Call ids compare
+// byte-wise (COLLATE "C") so paging and tie orders match SQLite's whatever the database's
+// collation. Partial indexes keep the hot queries proportional to what they return.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE wavoip.deliveries (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  received_at bigint NOT NULL,
+  type        text NOT NULL,
+  call_id     text COLLATE "C",
+  body        bytea NOT NULL
+);
+CREATE INDEX deliveries_by_call ON wavoip.deliveries(call_id) WHERE call_id IS NOT NULL;
+CREATE INDEX deliveries_by_time ON wavoip.deliveries(received_at);
+
+CREATE TABLE wavoip.calls (
+  call_id           text COLLATE "C" PRIMARY KEY,
+  inbox             text NOT NULL DEFAULT '',
+  direction         text NOT NULL DEFAULT 'UNKNOWN',
+  caller            text NOT NULL DEFAULT '',
+  receiver          text NOT NULL DEFAULT '',
+  session_id        text NOT NULL DEFAULT '',
+  call_kind         text NOT NULL DEFAULT '',
+  call_status       text NOT NULL DEFAULT '',
+  answered          boolean NOT NULL DEFAULT false,
+  duration_s        bigint,
+  ended_at          bigint,
+  recording         text NOT NULL DEFAULT 'none',
+  reason            text NOT NULL DEFAULT '',
+  record_url        text NOT NULL DEFAULT '',
+  attempt           bigint NOT NULL DEFAULT 0,
+  next_attempt_at   bigint,
+  deadline_at       bigint,
+  last_result       text NOT NULL DEFAULT '',
+  recording_file    text NOT NULL DEFAULT '',
+  content_type      text NOT NULL DEFAULT '',
+  recording_bytes   bigint NOT NULL DEFAULT 0,
+  message_requested boolean NOT NULL DEFAULT false,
+  message_id        text NOT NULL DEFAULT '',
+  created_at        bigint NOT NULL,
+  updated_at        bigint NOT NULL
+);
+CREATE INDEX calls_due ON wavoip.calls(next_attempt_at, call_id) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX calls_in_flight ON wavoip.calls(call_id) WHERE recording IN ('fetching', 'attaching');
+CREATE INDEX calls_pending ON wavoip.calls(recording) WHERE recording IN ('waiting', 'fetching', 'attaching');
+
+-- At most one download per call at a time, across connections and nodes.
+CREATE TABLE wavoip.fetch_claims (
+  call_id    text COLLATE "C" PRIMARY KEY,
+  claimed_at bigint NOT NULL
+);
+
+-- At most one attachment per call, ever.
+CREATE TABLE wavoip.attachments (
+  call_id       text COLLATE "C" PRIMARY KEY,
+  attachment_id text NOT NULL,
+  attached_at   bigint NOT NULL
+);
+
+-- Calls whose message on the host may be behind the stored record (see SqliteStore).
+CREATE TABLE wavoip.host_sync (
+  call_id text COLLATE "C" PRIMARY KEY
+);
+)sql";
+
+// Schema version 2: claims with leases (see Store::claim_due). `fence` grows with every claim;
+// `owner` and `lease_until` are set while a claim holds.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE wavoip.calls ADD COLUMN owner text, ADD COLUMN lease_until bigint,
+  ADD COLUMN fence bigint NOT NULL DEFAULT 0;
+CREATE INDEX calls_leased ON wavoip.calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
+)sql";
+
+// Migration N brings the schema from version N-1 to N.
+constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2};
+
+constexpr const char* kCallColumns =
+    "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
+    "ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at, last_result, "
+    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at";
+constexpr int kCallColumnCount = 25;
+
+std::string insert_call_sql(bool replace) {
+  std::string sql = std::string("INSERT INTO wavoip.calls (") + kCallColumns + ") VALUES (";
+  for (int i = 1; i <= kCallColumnCount; ++i) sql += (i > 1 ? ", $" : "$") + std::to_string(i);
+  if (!replace) return sql + ") ON CONFLICT (call_id) DO NOTHING";
+  sql += ") ON CONFLICT (call_id) DO UPDATE SET ";
+  const std::string columns = kCallColumns;
+  bool first = true;
+  std::size_t pos = columns.find(", ") + 2;  // every column but the key takes the new value
+  while (pos < columns.size()) {
+    std::size_t end = columns.find(", ", pos);
+    if (end == std::string::npos) end = columns.size();
+    const std::string name = columns.substr(pos, end - pos);
+    sql.append(first ? "" : ", ").append(name).append(" = EXCLUDED.").append(name);
+    first = false;
+    pos = end + 2;
+  }
+  return sql;
+}
+
+// kCallColumns, each qualified by `alias`.
+std::string qualified_call_columns(const std::string& alias) {
+  std::string out = alias + ".";
+  for (const char* c = kCallColumns; *c != '\0'; ++c) {
+    out.push_back(*c);
+    if (*c == ' ') out += alias + ".";
+  }
+  return out;
+}
+
+std::string select_calls(const std::string& rest) {
+  return std::string("SELECT ") + kCallColumns + " FROM wavoip.calls " + rest;
+}
+
+// The prepared statements, by index; their names are "wavoip_<index>".
+enum Stmt : int {
+  kInsertDelivery,
+  kSelectCall,
+  kLockCall,
+  kUpsertCall,
+  kInsertCallIfAbsent,
+  kClaim,
+  kIsAttached,
+  kRelease,
+  kReleaseAll,
+  kAttach,
+  kSelectAttachment,
+  kEarliest,
+  kDue,
+  kInFlight,
+  kPending,
+  kDeliveries,
+  kPrune,
+  kMarkBehind,
+  kClearBehind,
+  kBehind,
+  kClaimDue,
+  kSelectClaimed,
+  kRenewClaim,
+  kEndClaim,
+  kStmtCount
+};
+
+std::array<std::string, kStmtCount> statement_sql() {
+  std::array<std::string, kStmtCount> s;
+  s[kInsertDelivery] =
+      "INSERT INTO wavoip.deliveries (received_at, type, call_id, body) VALUES ($1::bigint, $2::text, $3::text, "
+      "$4::bytea) RETURNING id";
+  s[kSelectCall] = select_calls("WHERE call_id = $1::text");
+  s[kLockCall] = select_calls("WHERE call_id = $1::text FOR UPDATE");
+  s[kUpsertCall] = insert_call_sql(true);
+  s[kInsertCallIfAbsent] = insert_call_sql(false);
+  s[kClaim] =
+      "INSERT INTO wavoip.fetch_claims (call_id, claimed_at) SELECT $1::text, $2::bigint "
+      "WHERE NOT EXISTS (SELECT 1 FROM wavoip.attachments WHERE call_id = $1::text) "
+      "ON CONFLICT (call_id) DO NOTHING";
+  s[kIsAttached] = "SELECT 1 FROM wavoip.attachments WHERE call_id = $1::text";
+  s[kRelease] = "DELETE FROM wavoip.fetch_claims WHERE call_id = $1::text";
+  s[kReleaseAll] = "DELETE FROM wavoip.fetch_claims";
+  s[kAttach] =
+      "INSERT INTO wavoip.attachments (call_id, attachment_id, attached_at) VALUES ($1::text, $2::text, $3::bigint) "
+      "ON CONFLICT (call_id) DO NOTHING";
+  s[kSelectAttachment] = "SELECT attachment_id FROM wavoip.attachments WHERE call_id = $1::text";
+  s[kEarliest] = "SELECT MIN(next_attempt_at) FROM wavoip.calls WHERE next_attempt_at IS NOT NULL";
+  s[kDue] = select_calls(
+      "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1::bigint ORDER BY next_attempt_at, call_id "
+      "LIMIT $2::bigint");
+  s[kInFlight] = select_calls(
+      "WHERE recording IN ('fetching', 'attaching') AND call_id > $1::text ORDER BY call_id LIMIT $2::bigint");
+  s[kPending] = "SELECT COUNT(*) FROM wavoip.calls WHERE recording IN ('waiting', 'fetching', 'attaching')";
+  s[kDeliveries] = "SELECT COUNT(*) FROM wavoip.deliveries";
+  s[kPrune] = "DELETE FROM wavoip.deliveries WHERE received_at < $1::bigint";
+  s[kMarkBehind] = "INSERT INTO wavoip.host_sync (call_id) VALUES ($1::text) ON CONFLICT (call_id) DO NOTHING";
+  s[kClearBehind] = "DELETE FROM wavoip.host_sync WHERE call_id = ANY($1::text[])";
+  s[kBehind] = select_calls(
+      "WHERE call_id IN (SELECT call_id FROM wavoip.host_sync WHERE call_id > $1::text ORDER BY call_id "
+      "LIMIT $2::bigint) ORDER BY call_id");
+  // Rows another node is claiming right now are skipped, not waited for; a row that another
+  // node claimed and committed meanwhile is re-checked against the WHERE and left out.
+  s[kClaimDue] =
+      "WITH picked AS (SELECT call_id, COALESCE(next_attempt_at, lease_until) AS due FROM wavoip.calls WHERE "
+      "(lease_until IS NULL AND next_attempt_at <= $2::bigint) "
+      "OR lease_until <= $2::bigint ORDER BY COALESCE(next_attempt_at, lease_until), call_id LIMIT $4::bigint "
+      "FOR UPDATE SKIP LOCKED) "
+      "UPDATE wavoip.calls AS c SET owner = $1::text, lease_until = $3::bigint, fence = c.fence + 1 FROM picked "
+      "WHERE c.call_id = picked.call_id RETURNING " +
+      qualified_call_columns("c") + ", c.fence, c.lease_until, picked.due";
+  s[kSelectClaimed] =
+      select_calls("WHERE call_id = $1::text AND fence = $2::bigint AND lease_until IS NOT NULL FOR UPDATE");
+  s[kRenewClaim] =
+      "UPDATE wavoip.calls SET lease_until = $3::bigint WHERE call_id = $1::text AND fence = $2::bigint "
+      "AND lease_until IS NOT NULL";
+  s[kEndClaim] =
+      "UPDATE wavoip.calls SET owner = NULL, lease_until = NULL WHERE call_id = $1::text AND fence = $2::bigint "
+      "AND lease_until IS NOT NULL";
+  return s;
+}
+
+std::string statement_name(int index) { return "wavoip_" + std::to_string(index); }
+
+std::string trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// One statement's parameters: text values (or NULL), bytea in binary.
+class Params {
+ public:
+  Params& text(std::string_view value) {
+    values_.emplace_back(value);
+    formats_.push_back(0);
+    return *this;
+  }
+  Params& integer(std::int64_t value) { return text(std::to_string(value)); }
+  Params& optional(const std::optional<std::int64_t>& value) { return value ? integer(*value) : null(); }
+  Params& boolean(bool value) { return text(value ? "true" : "false"); }
+  Params& null() {
+    values_.emplace_back(std::nullopt);
+    formats_.push_back(0);
+    return *this;
+  }
+  Params& bytes(std::string_view value) {
+    values_.emplace_back(value);
+    formats_.push_back(1);
+    return *this;
+  }
+
+  int count() const { return static_cast<int>(values_.size()); }
+  std::vector<const char*> pointers() const {
+    std::vector<const char*> out;
+    for (const auto& v : values_) out.push_back(v ? v->data() : nullptr);
+    return out;
+  }
+  std::vector<int> lengths() const {
+    std::vector<int> out;
+    for (const auto& v : values_) {
+      if (v && v->size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+        throw std::length_error("parameter too large to store");
+      }
+      out.push_back(v ? static_cast<int>(v->size()) : 0);
+    }
+    return out;
+  }
+  const std::vector<int>& formats() const { return formats_; }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+  std::vector<int> formats_;
+};
+
+// Owns a PGresult.
+class Result {
+ public:
+  explicit Result(PGresult* r = nullptr) : r_(r) {}
+  ~Result() { PQclear(r_); }
+  Result(Result&& other) noexcept : r_(std::exchange(other.r_, nullptr)) {}
+  Result& operator=(Result&& other) noexcept {
+    std::swap(r_, other.r_);
+    return *this;
+  }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+
+  int rows() const { return PQntuples(r_); }
+  bool is_null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+  std::string text(int row, int col) const {
+    return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
+  }
+  std::int64_t integer(int row, int col) const {
+    const char* begin = PQgetvalue(r_, row, col);
+    const char* end = begin + PQgetlength(r_, row, col);
+    std::int64_t value = 0;
+    const auto [ptr, ec] = std::from_chars(begin, end, value);
+    if (ec != std::errc() || ptr != end) throw PgError("PostgreSQL returned a non-integer: " + std::string(begin, end));
+    return value;
+  }
+  std::optional<std::int64_t> optional(int row, int col) const {
+    if (is_null(row, col)) return std::nullopt;
+    return integer(row, col);
+  }
+  bool boolean(int row, int col) const { return text(row, col) == "t"; }
+  std::int64_t affected() const {
+    const char* n = PQcmdTuples(r_);
+    return *n == '\0' ? 0 : std::stoll(n);
+  }
+  std::string command() const { return r_ != nullptr ? PQcmdStatus(r_) : ""; }
+  const PGresult* raw() const { return r_; }
+
+ private:
+  PGresult* r_;
+};
+
+void bind_call(Params& p, const CallRecord& r) {
+  p.text(r.call_id)
+      .text(r.inbox)
+      .text(to_string(r.direction))
+      .text(r.caller)
+      .text(r.receiver)
+      .text(r.session_id)
+      .text(r.call_kind)
+      .text(r.call_status)
+      .boolean(r.answered)
+      .optional(r.duration_s)
+      .optional(r.ended_at)
+      .text(to_string(r.recording))
+      .text(r.reason)
+      .text(r.record_url)
+      .integer(static_cast<std::int64_t>(r.attempt))
+      .optional(r.next_attempt_at)
+      .optional(r.deadline_at)
+      .text(r.last_result)
+      .text(r.recording_file)
+      .text(r.content_type)
+      .integer(static_cast<std::int64_t>(r.recording_bytes))
+      .boolean(r.message_requested)
+      .text(r.message_id)
+      .integer(r.created_at)
+      .integer(r.updated_at);
+}
+
+CallRecord read_call(const Result& s, int row) {
+  CallRecord r;
+  int i = 0;
+  r.call_id = s.text(row, i++);
+  r.inbox = s.text(row, i++);
+  r.direction = call_direction_from_text(s.text(row, i++));
+  r.caller = s.text(row, i++);
+  r.receiver = s.text(row, i++);
+  r.session_id = s.text(row, i++);
+  r.call_kind = s.text(row, i++);
+  r.call_status = s.text(row, i++);
+  r.answered = s.boolean(row, i++);
+  r.duration_s = s.optional(row, i++);
+  r.ended_at = s.optional(row, i++);
+  const std::string state = s.text(row, i++);
+  auto recording = recording_state_from_text(state);
+  if (!recording) throw PgError("calls.recording has an unknown value '" + state + "'");
+  r.recording = *recording;
+  r.reason = s.text(row, i++);
+  r.record_url = s.text(row, i++);
+  r.attempt = static_cast<std::uint32_t>(s.integer(row, i++));
+  r.next_attempt_at = s.optional(row, i++);
+  r.deadline_at = s.optional(row, i++);
+  r.last_result = s.text(row, i++);
+  r.recording_file = s.text(row, i++);
+  r.content_type = s.text(row, i++);
+  r.recording_bytes = static_cast<std::uint64_t>(s.integer(row, i++));
+  r.message_requested = s.boolean(row, i++);
+  r.message_id = s.text(row, i++);
+  r.created_at = s.integer(row, i++);
+  r.updated_at = s.integer(row, i++);
+  return r;
+}
+
+std::vector<CallRecord> read_calls(const Result& s) {
+  std::vector<CallRecord> out;
+  out.reserve(static_cast<std::size_t>(s.rows()));
+  for (int row = 0; row < s.rows(); ++row) out.push_back(read_call(s, row));
+  return out;
+}
+
+std::int64_t clamp_limit(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(limit);
+}
+
+// A text[] literal: {"a","b"} with " and \ escaped.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (const char c : items[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+struct ConninfoOptions {
+  explicit ConninfoOptions(const std::string& uri) {
+    char* error = nullptr;
+    options = PQconninfoParse(uri.c_str(), &error);
+    if (options == nullptr) {
+      std::string why = error != nullptr ? trimmed(error) : "out of memory";
+      PQfreemem(error);
+      throw PgError("invalid PostgreSQL URI: " + why);
+    }
+  }
+  ~ConninfoOptions() { PQconninfoFree(options); }
+  ConninfoOptions(const ConninfoOptions&) = delete;
+  ConninfoOptions& operator=(const ConninfoOptions&) = delete;
+  PQconninfoOption* options;
+};
+
+}  // namespace
+
+bool is_postgresql_uri(std::string_view text) {
+  return text.starts_with("postgresql://") || text.starts_with("postgres://");
+}
+
+std::string describe_postgresql_uri(const std::string& uri) {
+  try {
+    ConninfoOptions parsed(uri);
+    std::string out;
+    for (const char* key : {"host", "hostaddr", "port", "dbname", "user"}) {
+      for (PQconninfoOption* o = parsed.options; o->keyword != nullptr; ++o) {
+        if (std::string_view(o->keyword) == key && o->val != nullptr && *o->val != '\0') {
+          out.append(out.empty() ? "" : " ").append(key).append("=").append(o->val);
+        }
+      }
+    }
+    return out.empty() ? "postgresql (defaults)" : out;
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+struct PgStore::Impl {
+  Impl(std::string uri_in, PgOptions options_in) : uri(std::move(uri_in)), options(options_in) {
+    ConninfoOptions check(uri);  // a malformed URI is an error at open, not a retry later
+    connect(true);
+  }
+  ~Impl() { PQfinish(conn); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Opens a connection (migrating the schema at open) and prepares the statements. Throws.
+  void connect(bool migrate_schema) {
+    const std::string timeout = std::to_string(options.connect_timeout_s);
+    // Later keywords win: the URI's own connect_timeout overrides the default.
+    const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
+    const char* values[] = {timeout.c_str(), "wavoip-recordings", uri.c_str(), nullptr};
+    PGconn* c = PQconnectdbParams(keys, values, 1);
+    if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
+      const std::string why = c != nullptr ? trimmed(PQerrorMessage(c)) : "out of memory";
+      PQfinish(c);
+      throw PgError("cannot connect to PostgreSQL (" + describe_postgresql_uri(uri) + "): " + why);
+    }
+    PQsetNoticeProcessor(
+        c, [](void*, const char*) {}, nullptr);
+    conn = c;
+    ++connections;
+    try {
+      if (migrate_schema) migrate();
+      const auto sql = statement_sql();
+      for (int i = 0; i < kStmtCount; ++i) {
+        Result r(PQprepare(conn, statement_name(i).c_str(), sql[static_cast<std::size_t>(i)].c_str(), 0, nullptr));
+        check(r);
+      }
+    } catch (...) {
+      drop();
+      throw;
+    }
+  }
+
+  void migrate() {
+    simple("BEGIN");
+    try {
+      simple(std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")");
+      // CREATE SCHEMA only when missing: IF NOT EXISTS would still need the CREATE privilege.
+      if (simple("SELECT 1 FROM pg_namespace WHERE nspname = 'wavoip'").rows() == 0) simple("CREATE SCHEMA wavoip");
+      simple(
+          "CREATE TABLE IF NOT EXISTS wavoip.schema_migrations (version integer PRIMARY KEY, "
+          "applied_at timestamptz NOT NULL DEFAULT now())");
+      const Result current = simple("SELECT COALESCE(MAX(version), 0) FROM wavoip.schema_migrations");
+      const std::int64_t version = current.integer(0, 0);
+      if (version > kSchemaVersion) {
+        throw PgError("database schema version " + std::to_string(version) + " is newer than this plugin supports (" +
+                      std::to_string(kSchemaVersion) + ")");
+      }
+      for (std::int64_t v = version + 1; v <= kSchemaVersion; ++v) {
+        simple(kMigrations[static_cast<std::size_t>(v - 1)]);
+        simple("INSERT INTO wavoip.schema_migrations (version) VALUES (" + std::to_string(v) + ")");
+      }
+      commit_or_throw(simple("COMMIT"));
+    } catch (...) {
+      if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) PQclear(PQexec(conn, "ROLLBACK"));
+      throw;
+    }
+  }
+
+  void drop() {
+    PQfinish(conn);
+    conn = nullptr;
+  }
+
+  // The connection to use, connecting again if it was lost. Throws when there is none.
+  PGconn* ready() {
+    if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) return conn;
+    if (depth > 0) throw PgError("connection to PostgreSQL lost inside a transaction: " + last_error);
+    drop();
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_connect) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_connect - now);
+      throw PgError("PostgreSQL is unavailable (" + last_error + "); next connection attempt in " +
+                    std::to_string(wait.count()) + " ms");
+    }
+    try {
+      connect(false);
+      backoff = std::chrono::milliseconds(0);
+      return conn;
+    } catch (const std::exception& e) {
+      last_error = e.what();
+      backoff = backoff.count() == 0 ? options.reconnect_min : std::min(backoff * 2, options.reconnect_max);
+      next_connect = now + backoff;
+      throw;
+    }
+  }
+
+  // Throws unless `r` succeeded; notes a lost connection, so the next call reconnects.
+  void check(const Result& r) {
+    const ExecStatusType status = PQresultStatus(r.raw());
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
+    std::string why = trimmed(r.raw() != nullptr ? PQresultErrorMessage(r.raw()) : "");
+    if (why.empty()) why = trimmed(PQerrorMessage(conn));
+    if (why.empty()) why = "PostgreSQL call failed";
+    if (PQstatus(conn) != CONNECTION_OK) {
+      last_error = why;
+      drop();
+      next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
+    }
+    throw PgError(why);
+  }
+
+  Result simple(const std::string& sql) {
+    PGconn* c = ready();
+    Result r(PQexec(c, sql.c_str()));
+    check(r);
+    return r;
+  }
+
+  Result exec(Stmt stmt, const Params& params = Params()) {
+    PGconn* c = ready();
+    const auto values = params.pointers();
+    const auto lengths = params.lengths();
+    Result r(PQexecPrepared(c, statement_name(stmt).c_str(), params.count(), values.data(), lengths.data(),
+                            params.formats().data(), 0));
+    check(r);
+    return r;
+  }
+
+  void commit_or_throw(const Result& r) {
+    // COMMIT of a transaction that had failed answers ROLLBACK without an error.
+    if (r.command() != "COMMIT") throw PgError("PostgreSQL rolled the transaction back at commit");
+  }
+
+  std::optional<CallRecord> load(std::string_view call_id, Stmt stmt) {
+    const Result r = exec(stmt, Params().text(call_id));
+    if (r.rows() == 0) return std::nullopt;
+    return read_call(r, 0);
+  }
+
+  void save(const CallRecord& r) {
+    if (r.call_id.empty()) throw std::invalid_argument("CallRecord without call_id");
+    Params p;
+    bind_call(p, r);
+    exec(kUpsertCall, p);
+  }
+
+  // The call's record, its row locked until the transaction ends; a new one if unknown.
+  CallRecord load_for_update(std::string_view call_id) {
+    if (auto current = load(call_id, kLockCall)) return *current;
+    const CallRecord fresh = new_call_record(call_id);
+    Params p;
+    bind_call(p, fresh);
+    // Inserted (and so locked) by us, or by a concurrent transaction that we waited for.
+    if (exec(kInsertCallIfAbsent, p).affected() == 1) return fresh;
+    auto current = load(call_id, kLockCall);
+    if (!current) throw PgError("call " + std::string(call_id) + " vanished while being created");
+    return *current;
+  }
+
+  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+    FlowResult result = fn(current);
+    if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
+    save(result.record);
+    const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
+      return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
+    });
+    if (shows) exec(kMarkBehind, Params().text(result.record.call_id));
+    return result;
+  }
+
+  DeliveryResult record_one(std::string_view raw_body, const Event& event, TimeMs now, const StepFn& fn) {
+    DeliveryResult result;
+    const std::optional<std::string_view> call_id = event_call_id(event);
+    Params p;
+    p.integer(now).text(event_type_name(event));
+    if (call_id)
+      p.text(*call_id);
+    else
+      p.null();
+    p.bytes(raw_body);  // raw bytes, exactly as received
+    result.delivery_id = exec(kInsertDelivery, p).integer(0, 0);
+    if (call_id) {
+      FlowResult step = apply(load_for_update(*call_id), fn);
+      result.record = std::move(step.record);
+      result.actions = std::move(step.actions);
+    }
+    return result;
+  }
+
+  // Runs `count` jobs in one transaction, each in a savepoint; `fail(i, why)` for each that
+  // threw. Throws when BEGIN, a savepoint statement or the commit fails.
+  template <typename Job, typename Fail>
+  void in_one_transaction(std::size_t count, const Job& job, const Fail& fail);
+
+  std::string uri;
+  PgOptions options;
+  PGconn* conn = nullptr;
+  int connections = 0;
+  int depth = 0;  // transactions and savepoints of ours that are open
+  std::string last_error;
+  std::chrono::steady_clock::time_point next_connect{};
+  std::chrono::milliseconds backoff{0};
+};
+
+namespace {
+
+// One transaction, or a savepoint inside the caller's (a batch): every store call is atomic on
+// its own and nests inside a batch. Rolls back unless commit() ran.
+template <typename ImplT>
+class TxScope {
+ public:
+  TxScope(ImplT& impl, const char* savepoint) : impl_(impl), nested_(impl.depth > 0), savepoint_(savepoint) {
+    impl_.simple(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
+    ++impl_.depth;
+  }
+  ~TxScope() {
+    --impl_.depth;
+    if (done_) return;
+    // Straight on the connection, never reconnecting: a lost connection rolled back already.
+    PGconn* c = impl_.conn;
+    if (c == nullptr || PQstatus(c) != CONNECTION_OK) return;
+    if (nested_) {
+      PQclear(PQexec(c, ("ROLLBACK TO SAVEPOINT " + savepoint_ + "; RELEASE SAVEPOINT " + savepoint_).c_str()));
+    } else {
+      PQclear(PQexec(c, "ROLLBACK"));
+    }
+  }
+  TxScope(const TxScope&) = delete;
+  TxScope& operator=(const TxScope&) = delete;
+  void commit() {
+    if (nested_) {
+      impl_.simple("RELEASE SAVEPOINT " + savepoint_);
+    } else {
+      impl_.commit_or_throw(impl_.simple("COMMIT"));
+    }
+    done_ = true;
+  }
+
+ private:
+  ImplT& impl_;
+  bool nested_;
+  std::string savepoint_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+template <typename Job, typename Fail>
+void PgStore::Impl::in_one_transaction(std::size_t count, const Job& job, const Fail& fail) {
+  TxScope<Impl> tx(*this, "store_batch");
+  for (std::size_t i = 0; i < count; ++i) {
+    simple("SAVEPOINT batch_job");
+    try {
+      job(i);
+      simple("RELEASE SAVEPOINT batch_job");
+    } catch (const std::exception& e) {
+      fail(i, *e.what() != '\0' ? std::string(e.what()) : std::string("store error"));
+      // Undo this job only; the transaction and the others stay.
+      simple("ROLLBACK TO SAVEPOINT batch_job");
+      simple("RELEASE SAVEPOINT batch_job");
+    }
+  }
+  tx.commit();
+}
+
+PgStore::PgStore(const std::string& uri, PgOptions options) : impl_(std::make_unique<Impl>(uri, options)) {}
+
+PgStore::~PgStore() = default;
+
+Store::DeliveryResult PgStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
+                                                         const StepFn& fn) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
+  tx.commit();
+  return result;
+}
+
+std::vector<Store::BatchEntry> PgStore::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
+  std::vector<BatchEntry> entries(inputs.size());
+  if (inputs.empty()) return entries;
+  try {
+    impl_->in_one_transaction(
+        inputs.size(),
+        [&](std::size_t i) {
+          entries[i].result = impl_->record_one(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
+        },
+        [&](std::size_t i, const std::string& why) {
+          entries[i].result.reset();
+          entries[i].error = why;
+        });
+  } catch (const std::exception& e) {
+    // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
+    for (BatchEntry& entry : entries) {
+      entry.result.reset();
+      if (entry.error.empty()) entry.error = e.what();
+    }
+  }
+  return entries;
+}
+
+std::vector<std::string> PgStore::run_batch(const std::vector<std::function<void()>>& jobs) {
+  std::vector<std::string> errors(jobs.size());
+  if (jobs.empty()) return errors;
+  try {
+    impl_->in_one_transaction(
+        jobs.size(), [&](std::size_t i) { jobs[i](); },
+        [&](std::size_t i, const std::string& why) { errors[i] = why; });
+  } catch (const std::exception& e) {
+    const std::string why = *e.what() != '\0' ? e.what() : "store error";
+    for (std::string& error : errors) {
+      if (error.empty()) error = why;
+    }
+  }
+  return errors;
+}
+
+std::optional<FlowResult> PgStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  std::optional<CallRecord> current = impl_->load(call_id, kLockCall);
+  if (!current) return std::nullopt;
+  FlowResult result = impl_->apply(*current, fn);
+  tx.commit();
+  return result;
+}
+
+std::optional<CallRecord> PgStore::load_call(std::string_view call_id) { return impl_->load(call_id, kSelectCall); }
+
+void PgStore::save_call(const CallRecord& record) { impl_->save(record); }
+
+bool PgStore::claim_fetch(std::string_view call_id, TimeMs now) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  bool claimed = impl_->exec(kClaim, Params().text(call_id).integer(now)).affected() == 1;
+  // The insert may have waited for a concurrent mark_attached (which deletes the claim) while
+  // its NOT EXISTS saw the snapshot from before that commit: look again with a fresh one.
+  if (claimed && impl_->exec(kIsAttached, Params().text(call_id)).rows() > 0) {
+    impl_->exec(kRelease, Params().text(call_id));
+    claimed = false;
+  }
+  tx.commit();
+  return claimed;
+}
+
+void PgStore::release_fetch(std::string_view call_id) { impl_->exec(kRelease, Params().text(call_id)); }
+
+std::int64_t PgStore::release_all_fetch_claims() { return impl_->exec(kReleaseAll).affected(); }
+
+bool PgStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  const bool inserted = impl_->exec(kAttach, Params().text(call_id).text(attachment_id).integer(now)).affected() == 1;
+  impl_->exec(kRelease, Params().text(call_id));
+  tx.commit();
+  return inserted;
+}
+
+std::optional<std::string> PgStore::attachment_of(std::string_view call_id) {
+  const Result r = impl_->exec(kSelectAttachment, Params().text(call_id));
+  if (r.rows() == 0) return std::nullopt;
+  return r.text(0, 0);
+}
+
+std::optional<TimeMs> PgStore::earliest_due() { return impl_->exec(kEarliest).optional(0, 0); }
+
+std::vector<CallRecord> PgStore::due_calls(TimeMs now, std::size_t limit) {
+  return read_calls(impl_->exec(kDue, Params().integer(now).integer(clamp_limit(limit))));
+}
+
+std::vector<CallRecord> PgStore::calls_needing_resume(std::size_t limit, std::string_view after_call_id) {
+  return read_calls(impl_->exec(kInFlight, Params().text(after_call_id).integer(clamp_limit(limit))));
+}
+
+std::int64_t PgStore::count_pending() { return impl_->exec(kPending).integer(0, 0); }
+
+std::int64_t PgStore::delivery_count() { return impl_->exec(kDeliveries).integer(0, 0); }
+
+std::int64_t PgStore::prune_deliveries(TimeMs before) {
+  return impl_->exec(kPrune, Params().integer(before)).affected();
+}
+
+std::vector<CallRecord> PgStore::calls_behind_host(std::size_t limit, std::string_view after_call_id) {
+  return read_calls(impl_->exec(kBehind, Params().text(after_call_id).integer(clamp_limit(limit))));
+}
+
+void PgStore::mark_host_synced(const std::vector<std::string>& call_ids) {
+  if (call_ids.empty()) return;
+  impl_->exec(kClearBehind, Params().text(text_array(call_ids)));  // one statement: atomic
+}
+
+std::vector<Store::Claim> PgStore::claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) {
+  const Result r =
+      impl_->exec(kClaimDue, Params().text(owner).integer(now).integer(now + lease_ms).integer(clamp_limit(limit)));
+  std::vector<std::pair<TimeMs, Claim>> picked;
+  for (int row = 0; row < r.rows(); ++row) {
+    Claim claim;
+    claim.record = read_call(r, row);
+    claim.fence = r.integer(row, kCallColumnCount);
+    claim.lease_until = r.integer(row, kCallColumnCount + 1);
+    picked.emplace_back(r.integer(row, kCallColumnCount + 2), std::move(claim));
+  }
+  // RETURNING follows no order: earliest due first, ties by call id (byte order, as stored).
+  std::sort(picked.begin(), picked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.record.call_id < b.second.record.call_id;
+  });
+  std::vector<Claim> claims;
+  claims.reserve(picked.size());
+  for (auto& [due, claim] : picked) claims.push_back(std::move(claim));
+  return claims;
+}
+
+bool PgStore::renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) {
+  return impl_->exec(kRenewClaim, Params().text(call_id).integer(fence).integer(lease_until)).affected() == 1;
+}
+
+std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+                                                         const StepFn& fn) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
+  if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
+  FlowResult result = impl_->apply(read_call(r, 0), fn);
+  if (release) impl_->exec(kEndClaim, Params().text(call_id).integer(fence));
+  tx.commit();
+  return result;
+}
+
+bool PgStore::release_claim(std::string_view call_id, std::int64_t fence) {
+  return impl_->exec(kEndClaim, Params().text(call_id).integer(fence)).affected() == 1;
+}
+
+int PgStore::backend_pid() {
+  return impl_->conn != nullptr && PQstatus(impl_->conn) == CONNECTION_OK ? PQbackendPID(impl_->conn) : 0;
+}
+
+int PgStore::connections_made() const { return impl_->connections; }
+
+}  // namespace wavoip

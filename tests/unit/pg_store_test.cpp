@@ -1,0 +1,374 @@
+// What only the PostgreSQL store has to prove, against a real throwaway server: a versioned
+// schema migrated once even when several nodes open at once, clear errors at open, both URI
+// forms, byte-exact bodies with NUL bytes, one claim per fetch between racing connections,
+// batches that lose their connection commit nothing, and reconnection (with backoff) after the
+// server restarts. The engine-neutral behaviour is in the conformance suite (store_test.cpp).
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store_backends.hpp"
+#include "wavoip/open_store.hpp"
+#include "wavoip/pg_store.hpp"
+
+namespace wavoip {
+namespace {
+
+using testing::PgBackend;
+using testing::shared_postgres;
+using namespace std::chrono_literals;
+
+constexpr TimeMs kT0 = 1'700'000'000'000;
+
+Event record_event(const std::string& id, const std::string& status) {
+  RecordEvent ev;
+  ev.call_id = id;
+  ev.record_status = Coded<RecordStatus>{record_status_from_text(status), status};
+  return ev;
+}
+
+FlowResult unchanged(const CallRecord& r) { return FlowResult{r, {}}; }
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  std::string sql(const std::string& query) { return shared_postgres().query_value(db.database(), query); }
+
+  PgBackend db;
+};
+
+TEST_F(PgStoreTest, OpensWithAVersionedSchemaMigratedOnce) {
+  { PgStore first(db.uri()); }
+  PgStore second(db.uri());  // opening again migrates nothing
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2");
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'wavoip'"), "6");
+}
+
+TEST_F(PgStoreTest, NodesStartingAtOnceMigrateOnceAndAllOpen) {
+  constexpr int kNodes = 6;
+  std::atomic<int> ready{0};
+  std::vector<std::string> errors(kNodes);
+  std::vector<std::thread> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.emplace_back([&, i] {
+      ++ready;
+      while (ready.load() < kNodes) std::this_thread::yield();  // all open at the same moment
+      try {
+        PgStore store(db.uri());
+        store.save_call(new_call_record("NODE-" + std::to_string(i)));
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  }
+  for (std::thread& node : nodes) node.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.schema_migrations"), std::to_string(PgStore::kSchemaVersion));
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls"), std::to_string(kNodes));
+}
+
+TEST_F(PgStoreTest, RefusesASchemaFromTheFuture) {
+  { PgStore store(db.uri()); }
+  shared_postgres().execute(db.database(), "INSERT INTO wavoip.schema_migrations (version) VALUES (99)");
+  try {
+    PgStore store(db.uri());
+    FAIL() << "opened a schema of version 99";
+  } catch (const PgError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(PgStoreTest, AnUnreachableServerIsAClearErrorAtOpenThatHidesThePassword) {
+  // A port nobody listens on: the shared server's own port plus one is not guaranteed free, so
+  // use a database name that does not exist on the real server too.
+  const std::string refused = "postgresql://wavoip:s3cr3t-pw@127.0.0.1:1/helpdesk";
+  try {
+    PgStore store(refused);
+    FAIL() << "connected to a closed port";
+  } catch (const PgError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot connect to PostgreSQL"), std::string::npos) << what;
+    EXPECT_NE(what.find("host=127.0.0.1 port=1 dbname=helpdesk user=wavoip"), std::string::npos) << what;
+    EXPECT_EQ(what.find("s3cr3t-pw"), std::string::npos) << what;
+  }
+  const std::string missing = shared_postgres().uri("no_such_database");
+  EXPECT_THROW(PgStore store(missing), PgError);
+  EXPECT_THROW(PgStore store("postgresql://host:notaport/db"), PgError);
+}
+
+TEST_F(PgStoreTest, TheUnixSocketUriFormWorks) {
+  PgStore store(shared_postgres().socket_uri(db.database()));
+  store.save_call(new_call_record("SOCKET"));
+  EXPECT_TRUE(store.load_call("SOCKET"));
+}
+
+TEST_F(PgStoreTest, TheDatabaseSettingPicksTheEngine) {
+  testing::TempDir dir;
+  Config config;
+  config.database = db.uri();
+  const std::unique_ptr<Store> pg = open_store(config, dir.path().string());
+  EXPECT_NE(dynamic_cast<PgStore*>(pg.get()), nullptr);
+  EXPECT_EQ(describe_database(config, dir.path().string()).rfind("PostgreSQL host=127.0.0.1", 0), 0u);
+
+  config.database = "sub/dir/state.sqlite";  // relative: under the data dir, created on open
+  const std::unique_ptr<Store> sqlite = open_store(config, dir.path().string());
+  EXPECT_NE(dynamic_cast<SqliteStore*>(sqlite.get()), nullptr);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "sub/dir/state.sqlite"));
+
+  config.database = "postgresql://wavoip:pw@127.0.0.1:1/x";
+  EXPECT_THROW(open_store(config, dir.path().string()), std::runtime_error);
+}
+
+TEST_F(PgStoreTest, RawBodyWithNulBytesIsStoredByteForByte) {
+  PgStore store(db.uri());
+  const std::string body("{\"type\":\"DEVICE\"}\0\xff\xfe tail\0", 26);
+  store.record_delivery_and_apply(body, Event{DeviceEvent{}}, kT0, unchanged);
+  EXPECT_EQ(sql("SELECT encode(body, 'hex') FROM wavoip.deliveries"),
+            "7b2274797065223a22444556494345227d00fffe207461696c00");
+  EXPECT_EQ(sql("SELECT octet_length(body) || ' ' || type || ' ' || (call_id IS NULL) || ' ' || received_at "
+                "FROM wavoip.deliveries"),
+            "26 DEVICE true " + std::to_string(kT0));
+}
+
+TEST_F(PgStoreTest, CallIdsSortByByteOrderEvenInALinguisticDatabase) {
+  // The test databases sort text linguistically ('a' before 'B')...
+  EXPECT_EQ(sql("SELECT 'a-tie' < 'B-tie'"), "t");
+  // ...but the store's call ids compare byte-wise, like SQLite's.
+  PgStore store(db.uri());
+  for (const char* id : {"a-tie", "B-tie"}) {
+    CallRecord r = new_call_record(id);
+    r.next_attempt_at = kT0;
+    store.save_call(r);
+  }
+  const auto due = store.due_calls(kT0, 10);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].call_id, "B-tie");
+}
+
+// Two nodes race to claim the same due fetches: every call is claimed by exactly one.
+TEST_F(PgStoreTest, TwoConnectionsRacingForTheSameFetchesClaimEachOnce) {
+  constexpr int kCalls = 200;
+  PgStore a(db.uri());
+  PgStore b(db.uri());
+  std::vector<int> won_by_a(kCalls), won_by_b(kCalls);
+  std::atomic<int> ready{0};
+  auto race = [&](PgStore& store, std::vector<int>& won) {
+    ++ready;
+    while (ready.load() < 2) std::this_thread::yield();
+    for (int i = 0; i < kCalls; ++i) won[static_cast<std::size_t>(i)] = store.claim_fetch("C" + std::to_string(i), kT0);
+  };
+  std::thread ta(race, std::ref(a), std::ref(won_by_a));
+  std::thread tb(race, std::ref(b), std::ref(won_by_b));
+  ta.join();
+  tb.join();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_EQ(won_by_a[static_cast<std::size_t>(i)] + won_by_b[static_cast<std::size_t>(i)], 1) << "call C" << i;
+  }
+}
+
+// Claims racing the attachments of their calls (one node attaching, another claiming): no call
+// errs or deadlocks, and once attached no claim succeeds.
+TEST_F(PgStoreTest, ClaimsRacingAttachmentsNeverFailAndEndRefused) {
+  constexpr int kCalls = 100;
+  PgStore attacher(db.uri());
+  PgStore claimer(db.uri());
+  for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(attacher.claim_fetch("C" + std::to_string(i), kT0));
+  std::atomic<bool> go{false};
+  std::thread t([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < kCalls; ++i) attacher.mark_attached("C" + std::to_string(i), "att", kT0);
+  });
+  go = true;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kCalls; ++i) {
+      if (claimer.claim_fetch("C" + std::to_string(i), kT0)) claimer.release_fetch("C" + std::to_string(i));
+    }
+  }
+  t.join();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_FALSE(claimer.claim_fetch("C" + std::to_string(i), kT0)) << i;
+    EXPECT_EQ(claimer.attachment_of("C" + std::to_string(i)), "att");
+  }
+}
+
+void terminate_backend(const PgBackend& db, int pid) {
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(shared_postgres().query_value(db.database(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")"),
+            "t");
+}
+
+TEST_F(PgStoreTest, ABatchWhoseConnectionDiesCommitsNothingAndTheNextCallReconnects) {
+  PgStore store(db.uri());
+  store.save_call(new_call_record("BEFORE"));
+  const int pid = store.backend_pid();
+  const auto errors = store.run_batch({
+      [&] { store.save_call(new_call_record("IN-BATCH-1")); },
+      [&] {
+        store.save_call(new_call_record("IN-BATCH-2"));
+        terminate_backend(db, pid);  // the server goes away before the commit
+      },
+      [&] { store.save_call(new_call_record("IN-BATCH-3")); },
+  });
+  ASSERT_EQ(errors.size(), 3u);
+  for (const std::string& error : errors) EXPECT_NE(error, "");
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls"), "1") << "nothing of the batch was committed";
+  // The next call outside a transaction connects again.
+  EXPECT_TRUE(store.load_call("BEFORE"));
+  EXPECT_FALSE(store.load_call("IN-BATCH-1"));
+  EXPECT_EQ(store.connections_made(), 2);
+  EXPECT_NE(store.backend_pid(), pid);
+}
+
+TEST_F(PgStoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
+  PgStore store(db.uri());
+  terminate_backend(db, store.backend_pid());
+  int ran = 0;
+  const auto errors = store.run_batch({[&] { ++ran; }, [&] { ++ran; }});
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0], "");
+  EXPECT_NE(errors[1], "");
+  EXPECT_EQ(ran, 0);
+  const auto entries = store.record_deliveries_and_apply({});
+  EXPECT_TRUE(entries.empty());
+  EXPECT_EQ(store.delivery_count(), 0);  // connected again
+}
+
+TEST_F(PgStoreTest, ACallThatMeetsALostConnectionThrowsAndLeavesNothing) {
+  PgStore store(db.uri());
+  terminate_backend(db, store.backend_pid());
+  const Event ev = record_event("LOST", "READY");
+  EXPECT_THROW(store.record_delivery_and_apply("{}", ev, kT0, unchanged), PgError);
+  EXPECT_EQ(store.delivery_count(), 0);
+  EXPECT_FALSE(store.load_call("LOST"));
+}
+
+// Stops and starts the shared server: the store throws while it is down, retries no faster than
+// its backoff, and serves again by itself once it is back.
+TEST_F(PgStoreTest, ReconnectsWithBackoffAfterTheServerRestarts) {
+  PgOptions options;
+  options.reconnect_min = 300ms;
+  options.reconnect_max = 600ms;
+  PgStore store(db.uri(), options);
+  store.save_call(new_call_record("KEPT"));
+  ASSERT_EQ(store.connections_made(), 1);
+
+  shared_postgres().stop();
+  EXPECT_THROW(store.load_call("KEPT"), PgError);  // meets the closed connection
+  EXPECT_THROW(store.load_call("KEPT"), PgError);  // a reconnect attempt that fails
+  try {
+    store.load_call("KEPT");
+    FAIL() << "served without a server";
+  } catch (const PgError& e) {
+    EXPECT_NE(std::string(e.what()).find("next connection attempt in"), std::string::npos) << e.what();
+  }
+  // A caller retrying every 20 ms for 1.2 s: attempts are spaced by 300 ms, then 600 ms.
+  int attempted = 0;
+  int refused = 0;
+  const auto down_until = std::chrono::steady_clock::now() + 1200ms;
+  while (std::chrono::steady_clock::now() < down_until) {
+    try {
+      store.load_call("KEPT");
+    } catch (const PgError& e) {
+      ++(std::string(e.what()).find("next connection attempt in") != std::string::npos ? refused : attempted);
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GE(attempted, 1);
+  EXPECT_LE(attempted, 4) << "a dead server is not hammered";
+  EXPECT_GT(refused, 10 * attempted);
+
+  shared_postgres().start();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::optional<CallRecord> kept;
+  while (!kept && std::chrono::steady_clock::now() < deadline) {
+    try {
+      kept = store.load_call("KEPT");
+    } catch (const PgError&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ASSERT_TRUE(kept) << "did not reconnect";
+  EXPECT_EQ(store.connections_made(), 2);
+  // Statements are prepared again on the new connection.
+  store.save_call(new_call_record("AFTER"));
+  EXPECT_TRUE(store.load_call("AFTER"));
+}
+
+// Three nodes claim due calls at once, in small batches: every call goes to exactly one node.
+TEST_F(PgStoreTest, NodesClaimingAtOnceTakeEachDueCallOnce) {
+  constexpr int kCalls = 300;
+  constexpr int kNodes = 3;
+  {
+    PgStore setup(db.uri());
+    setup.run_batch({[&] {
+      for (int i = 0; i < kCalls; ++i) {
+        CallRecord r = new_call_record("C" + std::to_string(i));
+        r.next_attempt_at = kT0 + i % 7;
+        setup.save_call(r);
+      }
+    }});
+  }
+  std::vector<std::vector<std::string>> taken(kNodes);
+  std::vector<std::string> errors(kNodes);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> nodes;
+  for (int n = 0; n < kNodes; ++n) {
+    nodes.emplace_back([&, n] {
+      try {
+        PgStore store(db.uri());
+        ++ready;
+        while (ready.load() < kNodes) std::this_thread::yield();
+        for (;;) {
+          const auto claims = store.claim_due("node-" + std::to_string(n), kT0 + 10, 60'000, 7);
+          if (claims.empty()) break;
+          for (const auto& c : claims) taken[static_cast<std::size_t>(n)].push_back(c.record.call_id);
+        }
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(n)] = e.what();
+        ++ready;
+      }
+    });
+  }
+  for (std::thread& node : nodes) node.join();
+  for (const std::string& error : errors) EXPECT_EQ(error, "");
+  std::map<std::string, int> times;
+  for (const auto& ids : taken) {
+    for (const std::string& id : ids) ++times[id];
+  }
+  EXPECT_EQ(times.size(), static_cast<std::size_t>(kCalls));
+  for (const auto& [id, count] : times) EXPECT_EQ(count, 1) << id;
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls WHERE fence = 1 AND owner LIKE 'node-%'"), std::to_string(kCalls));
+}
+
+// A node that holds a call's row (in the middle of writing its outcome) does not hold up the
+// others' claims: they skip that row and take the rest at once.
+TEST_F(PgStoreTest, AClaimSkipsARowAnotherNodeHoldsInsteadOfWaiting) {
+  PgStore a(db.uri());
+  PgStore b(db.uri());
+  for (const char* id : {"HELD", "FREE"}) {
+    CallRecord r = new_call_record(id);
+    r.next_attempt_at = kT0;
+    a.save_call(r);
+  }
+  std::vector<std::string> claimed_by_b;
+  const auto errors = a.run_batch({[&] {
+    // a's transaction locks HELD's row until the batch commits.
+    ASSERT_TRUE(a.apply_to_call("HELD", unchanged));
+    for (const auto& c : b.claim_due("node-b", kT0, 60'000, 10)) claimed_by_b.push_back(c.record.call_id);
+  }});
+  EXPECT_EQ(errors, std::vector<std::string>{""});
+  EXPECT_EQ(claimed_by_b, std::vector<std::string>{"FREE"});
+  const auto later = b.claim_due("node-b", kT0, 60'000, 10);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].record.call_id, "HELD");
+}
+
+}  // namespace
+}  // namespace wavoip

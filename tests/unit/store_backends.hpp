@@ -1,0 +1,61 @@
+// The stores the conformance suite runs against, each on a fresh database: SQLite files in a
+// temporary directory, and databases of one throwaway PostgreSQL server that the whole test
+// program shares (started on first use, stopped at exit).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "postgres_server.hpp"
+#include "wavoip/pg_store.hpp"
+#include "wavoip/store.hpp"
+
+namespace wavoip::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The program's PostgreSQL server; throws (and so fails the test) when it cannot start.
+testsupport::PostgresServer& shared_postgres();
+
+// A fresh database on the shared server: "store_<n>".
+std::string new_postgres_database();
+
+// One test's database, opened as many times as the test asks (each a new connection).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<Store> open() = 0;
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  std::unique_ptr<Store> open() override { return std::make_unique<SqliteStore>(path()); }
+  std::string path() const { return (dir_.path() / "wavoip.sqlite").string(); }
+
+ private:
+  TempDir dir_;
+};
+
+class PgBackend final : public Backend {
+ public:
+  PgBackend() : database_(new_postgres_database()) {}
+  std::unique_ptr<Store> open() override { return std::make_unique<PgStore>(uri()); }
+  std::string uri() const { return shared_postgres().uri(database_); }
+  const std::string& database() const { return database_; }
+
+ private:
+  std::string database_;
+};
+
+}  // namespace wavoip::testing
