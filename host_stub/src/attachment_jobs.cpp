@@ -306,12 +306,13 @@ void AttachmentJobs::finish_copy(CopyResult&& result) {
       request.owner, {},
       [insert = std::move(insert)](HelpdeskStore& store) {
         const AttachmentInsertResult inserted = store.insert_attachment(insert);
-        return WriteResult{HDP_OK, inserted.attachment_id, inserted.already_attached};
+        return WriteResult{HDP_OK, inserted.attachment_id, inserted.already_attached, false};
       },
       [this, alive = std::weak_ptr<bool>(alive_), job_id,
        stored = result.file.path](uint64_t, const WriteResult& written) {
-        // A row that was written keeps its file; a duplicate's or a failed write's copy goes.
-        if (written.status != HDP_OK || written.existed) {
+        // A row that was written keeps its file (also when the job is cancelled after the
+        // commit); a duplicate's or a failed write's copy goes.
+        if (!written.durable || written.existed) {
           std::error_code ignored;
           std::filesystem::remove(stored, ignored);
         }

@@ -46,13 +46,14 @@ void BatchedWrites::flush() {
         op.result = op.write(store_);
       } catch (const std::exception& e) {
         log_.error("store write " + std::to_string(op.id) + " failed: " + e.what());
-        op.result = WriteResult{HDP_ERR_IO, 0, false};
+        op.result = WriteResult{HDP_ERR_IO, 0, false, false};
       }
     }
     transaction.commit();
+    for (Op& op : batch) op.result.durable = op.result.status == HDP_OK;
   } catch (const std::exception& e) {
     log_.error("committing " + std::to_string(batch.size()) + " store write(s) failed: " + e.what());
-    for (Op& op : batch) op.result = WriteResult{HDP_ERR_IO, 0, false};
+    for (Op& op : batch) op.result = WriteResult{HDP_ERR_IO, 0, false, false};
   }
   if (metrics_ != nullptr) {
     metrics_->observe_store_batch(batch.size());
@@ -86,7 +87,11 @@ void BatchedWrites::finish_owner(uint64_t owner) {
       ++it;
     }
   }
-  for (Op& op : mine) op.done(op.id, op.result);
+  for (Op& op : mine) {
+    WriteResult cancelled = op.result;
+    cancelled.status = HDP_ERR_CANCELLED;
+    op.done(op.id, cancelled);
+  }
 }
 
 size_t BatchedWrites::pending_count(uint64_t owner) const {

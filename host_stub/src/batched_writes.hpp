@@ -21,10 +21,13 @@ class HostMetrics;
 class Logger;
 
 // What a write reports: a status, the row it wrote or found, and whether that row existed.
+// durable: the write succeeded and its batch was committed (also when status says
+// HDP_ERR_CANCELLED because the plugin is stopping).
 struct WriteResult {
   hdp_status_t status = HDP_OK;
   int64_t row_id = 0;
   bool existed = false;
+  bool durable = false;
 };
 
 class BatchedWrites {
@@ -54,7 +57,8 @@ class BatchedWrites {
   void flush();
 
   // Shutdown of one plugin: commits what is queued, then runs every completion of owner now, in
-  // order (before the plugin's stop). [main-thread]
+  // order, with HDP_ERR_CANCELLED (plugin.h: a stopping plugin hears only cancellations; the
+  // writes are durable all the same, see WriteResult::durable). [main-thread]
   void finish_owner(uint64_t owner);
 
   // Writes of owner queued or waiting for their completion.

@@ -142,7 +142,7 @@ hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_messa
   *out_op_id = context->services().writes.start(
       context->owner(), "upsert_call_message_async",
       [upsert = std::move(upsert)](HelpdeskStore& store) {
-        return WriteResult{HDP_OK, store.upsert_call_message(upsert), false};
+        return WriteResult{HDP_OK, store.upsert_call_message(upsert), false, false};
       },
       report_to(callback, user_data));
   return HDP_OK;
@@ -164,9 +164,9 @@ hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id
       [plugin_id = context->id(), id = static_cast<int64_t>(message_id), recording_status,
        reason_text = std::string(text)](HelpdeskStore& store) {
         if (!store.set_recording_status(plugin_id, id, recording_status, reason_text)) {
-          return WriteResult{HDP_ERR_NOT_FOUND, 0, false};
+          return WriteResult{HDP_ERR_NOT_FOUND, 0, false, false};
         }
-        return WriteResult{HDP_OK, id, true};
+        return WriteResult{HDP_OK, id, true, false};
       },
       report_to(callback, user_data));
   return HDP_OK;

@@ -168,7 +168,7 @@ void PluginContext::cancel_registrations() {
   services_.router.remove_owner_routes(owner_);
   services_.router.fail_deferred(owner_);
   // Queued writes are committed rather than dropped; their completions (and those of attachment
-  // rows already copied) run now, before stop.
+  // rows already copied) run now, before stop, as cancellations.
   services_.writes.finish_owner(owner_);
   services_.attachments.cancel_owner(owner_);
 }

@@ -79,8 +79,8 @@ class PluginContext {
   // plugin.start; on failure the plugin's registrations are cancelled, then destroy + deinit.
   std::optional<std::string> start();
   // Shutdown, step 1: no new registrations; cancel timers and fds, drop routes, fail deferred
-  // responses (503 + on_cancel), commit the queued hdp.messages/2 operations and complete them,
-  // and fail attachment jobs (HDP_ERR_CANCELLED).
+  // responses (503 + on_cancel), commit the queued hdp.messages/2 operations, then complete them
+  // and the attachment jobs with HDP_ERR_CANCELLED.
   void cancel_everything();
   // Shutdown, step 2: plugin.stop.
   void stop();

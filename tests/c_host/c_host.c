@@ -5,7 +5,8 @@
  * request_main_thread_callback (the only thread-safe entry, woken through a pipe). Messages and
  * attachments live in memory; attached files are copied under <data dir>/attachments/.
  * hdp.messages/2 operations are applied at the end of the loop turn, all of a turn together, and
- * complete in start order (a /1 call first applies the /2 operations queued before it);
+ * complete in start order (a /1 call first applies the /2 operations queued before it; at stop
+ * the queued ones are applied, then completed with HDP_ERR_CANCELLED);
  * --disable-extension hdp.messages/2 makes it a 1.1 host for that table.
  *
  *   hdp-c-host [--listen ADDR:PORT] [--port-file F] [--data-dir D] [--run-ms N]
@@ -2115,11 +2116,13 @@ static void cancel_plugin_work(loaded_plugin_t *p) {
          conn_fail_pending(conn, 503, "the host is shutting down");
       }
    }
-   /* Queued message operations are applied, not dropped, and complete before stop. */
+   /* Queued message operations are applied, not dropped, then cancelled before stop: a stopping
+    * plugin hears only cancellations. */
    apply_message_ops();
    for (i = 0; i < g_host.message_ops.len; ++i) {
       message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
       if (!op->dead && op->owner == p) {
+         op->status = HDP_ERR_CANCELLED;
          complete_message_op(op);
       }
    }

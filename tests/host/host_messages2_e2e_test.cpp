@@ -2,7 +2,8 @@
 // through callbacks after the commit, in the order they were started and never inside the call;
 // an unknown message is reported through the callback; every operation of a loop turn shares one
 // commit; a /1 call lands after the /2 operations started before it; at shutdown the queued
-// operations are committed and completed before stop, and a restarted host shows them.
+// operations are committed, then completed with HDP_ERR_CANCELLED before stop (a stopping plugin
+// hears only cancellations), and a restarted host shows them.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -214,7 +215,7 @@ TEST_F(Messages2, AV1CallLandsAfterTheV2OperationsStartedBeforeIt) {
   EXPECT_EQ(json_int(results(), "callbacks_inside_calls"), 0);
 }
 
-TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedAndCompletedBeforeStop) {
+TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedThenCancelledBeforeStop) {
   // --check never runs the loop: what start() queued is still pending when the plugin stops.
   TempDir data;
   HostProcess::Options check;
@@ -225,7 +226,7 @@ TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedAndCompletedBefo
   EXPECT_EQ(checked.wait_exit(20s), 0) << checked.stderr_text();
   const std::string log = checked.stderr_text();
   EXPECT_EQ(checked.log_lines("probe: message op=").size(), 3U) << log;
-  EXPECT_EQ(checked.log_lines("status=0 message=").size(), 3U) << log;
+  EXPECT_EQ(checked.log_lines("status=-60 message=0").size(), 3U) << log;
   const size_t stop = log.find("probe: stop ");
   ASSERT_NE(stop, std::string::npos) << log;
   EXPECT_LT(log.rfind("probe: message op="), stop);
@@ -257,7 +258,10 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
     host.signal(SIGTERM);
     EXPECT_EQ(host.wait_exit(20s), 0) << host.stderr_text();
     const std::string log = host.stderr_text();
+    // Each completed normally or, if still queued at SIGTERM, as a cancellation before stop.
     EXPECT_EQ(host.log_lines("probe: message op=").size(), 20U) << log;
+    EXPECT_EQ(host.log_lines("status=0 message=").size() + host.log_lines("status=-60 message=0").size(), 20U)
+        << log;
     EXPECT_NE(log.find("messages_pending=0"), std::string::npos) << log;
     EXPECT_EQ(log.find("message callback after stop"), std::string::npos) << log;
   }
