@@ -215,6 +215,23 @@ TEST_F(Messages2, AV1CallLandsAfterTheV2OperationsStartedBeforeIt) {
   EXPECT_EQ(json_int(results(), "callbacks_inside_calls"), 0);
 }
 
+TEST_F(Messages2, AttachmentRowsAreWrittenInTheTurnsBatch) {
+  const int64_t id = create("with-file");
+  const std::string before = metrics();
+  const double commits = sample(before, "hdp_host_store_batch_writes_count").value_or(-1);
+  const double writes = sample(before, "hdp_host_store_batch_writes_sum").value_or(-1);
+  http.post(host.url("/probe/attach?message_id=" + std::to_string(id) + "&key=file-1&times=1"), "bytes");
+  ASSERT_TRUE(eventually([&] {
+    return http.get(host.url("/probe/attach-results")).json().at("results").as_array().size() == 1;
+  }));
+  const auto attached = http.get(host.url("/probe/attach-results")).json();
+  EXPECT_EQ(attached.at("results").as_array()[0].at("status").as_int64(), 0);
+  const std::string after = metrics();
+  EXPECT_EQ(sample(after, "hdp_host_store_batch_writes_count"), commits + 1) << after;
+  EXPECT_EQ(sample(after, "hdp_host_store_batch_writes_sum"), writes + 1) << after;
+  EXPECT_EQ(message(id).at("attachments").as_array().size(), 1U);
+}
+
 TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedThenCancelledBeforeStop) {
   // --check never runs the loop: what start() queued is still pending when the plugin stops.
   TempDir data;
