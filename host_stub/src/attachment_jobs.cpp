@@ -15,6 +15,7 @@
 #include <boost/asio/post.hpp>
 #include <SQLiteCpp/Exception.h>
 
+#include "batched_writes.hpp"
 #include "helpdesk_store.hpp"
 #include "log.hpp"
 
@@ -135,11 +136,12 @@ StoredFile store_file(const std::filesystem::path& source, const std::filesystem
   return copy_contents(source, destination);
 }
 
-AttachmentJobs::AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, Logger& log,
-                               std::filesystem::path attachments_dir,
+AttachmentJobs::AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, BatchedWrites& writes,
+                               Logger& log, std::filesystem::path attachments_dir,
                                std::chrono::milliseconds copy_delay)
     : io_(io),
       store_(store),
+      writes_(writes),
       log_(log),
       attachments_dir_(std::move(attachments_dir)),
       copy_delay_(copy_delay) {
@@ -291,27 +293,33 @@ void AttachmentJobs::finish_copy(CopyResult&& result) {
     complete(job_id, AttachmentOutcome{job_id, result.file.status, 0, false});
     return;
   }
-  AttachmentOutcome outcome{job_id, HDP_OK, 0, false};
-  try {
-    AttachmentInsert insert;
-    insert.plugin_id = request.plugin_id;
-    insert.idempotency_key = request.idempotency_key;
-    insert.message_id = request.message_id;
-    insert.file_name = request.file_name;
-    insert.mime_type = request.mime_type;
-    insert.size_bytes = result.file.size_bytes;
-    insert.stored_path = result.file.path.string();
-    const AttachmentInsertResult inserted = store_.insert_attachment(insert);
-    outcome.attachment_id = static_cast<uint64_t>(inserted.attachment_id);
-    outcome.already_attached = inserted.already_attached;
-    if (inserted.already_attached) discard_copy();
-  } catch (const SQLite::Exception& e) {
-    log_.error("attachment job " + std::to_string(job_id) + " of " + request.plugin_id + ": " +
-               e.what());
-    discard_copy();
-    outcome.status = HDP_ERR_IO;
-  }
-  complete(job_id, outcome);
+  AttachmentInsert insert;
+  insert.plugin_id = request.plugin_id;
+  insert.idempotency_key = request.idempotency_key;
+  insert.message_id = request.message_id;
+  insert.file_name = request.file_name;
+  insert.mime_type = request.mime_type;
+  insert.size_bytes = result.file.size_bytes;
+  insert.stored_path = result.file.path.string();
+  // The row joins the loop turn's transaction of the host's store.
+  writes_.start(
+      request.owner, {},
+      [insert = std::move(insert)](HelpdeskStore& store) {
+        const AttachmentInsertResult inserted = store.insert_attachment(insert);
+        return WriteResult{HDP_OK, inserted.attachment_id, inserted.already_attached, false};
+      },
+      [this, alive = std::weak_ptr<bool>(alive_), job_id,
+       stored = result.file.path](uint64_t, const WriteResult& written) {
+        // A row that was written keeps its file (also when the job is cancelled after the
+        // commit); a duplicate's or a failed write's copy goes.
+        if (!written.durable || written.existed) {
+          std::error_code ignored;
+          std::filesystem::remove(stored, ignored);
+        }
+        if (alive.expired()) return;  // the failure itself is logged by BatchedWrites
+        complete(job_id, AttachmentOutcome{job_id, written.status, static_cast<uint64_t>(written.row_id),
+                                           written.existed});
+      });
 }
 
 void AttachmentJobs::complete(uint64_t job_id, const AttachmentOutcome& outcome) {

@@ -1,7 +1,8 @@
 // Attaching files to messages without blocking the loop: the file is linked or copied into
 // <data_dir>/attachments/ on a worker thread, then the row is inserted on the main thread under
-// the (plugin, idempotency key) unique constraint and the job's completion runs there, exactly
-// once and never inside start().
+// the (plugin, idempotency key) unique constraint, in the loop turn's batch of store writes
+// (BatchedWrites), and the job's completion runs there after the commit, exactly once and never
+// inside start().
 #pragma once
 
 #include <chrono>
@@ -22,6 +23,7 @@
 
 namespace hdp::host {
 
+class BatchedWrites;
 class HelpdeskStore;
 class Logger;
 
@@ -62,7 +64,7 @@ class AttachmentJobs {
   using Done = std::function<void(const AttachmentOutcome&)>;
 
   // copy_delay: tests only, holds each copy back so a job can be pending at shutdown.
-  AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, Logger& log,
+  AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, BatchedWrites& writes, Logger& log,
                  std::filesystem::path attachments_dir,
                  std::chrono::milliseconds copy_delay = std::chrono::milliseconds(0));
   AttachmentJobs(const AttachmentJobs&) = delete;
@@ -105,6 +107,7 @@ class AttachmentJobs {
 
   boost::asio::io_context& io_;
   HelpdeskStore& store_;
+  BatchedWrites& writes_;
   Logger& log_;
   const std::filesystem::path attachments_dir_;
   const std::chrono::milliseconds copy_delay_;

@@ -4,7 +4,7 @@
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
-#include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 
 namespace hdp::host {
 namespace {
@@ -127,7 +127,52 @@ class Reused {
   SQLite::Statement& statement_;
 };
 
+// A write's own transaction, or a savepoint when a Batch (or any transaction) is already open.
+// Rolls back what it did unless committed.
+class WriteScope {
+ public:
+  explicit WriteScope(SQLite::Database& db)
+      : db_(db), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
+    db_.exec(nested_ ? "SAVEPOINT store_write" : "BEGIN");
+  }
+  ~WriteScope() {
+    if (done_) return;
+    try {
+      db_.exec(nested_ ? "ROLLBACK TO store_write; RELEASE store_write" : "ROLLBACK");
+    } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to undo
+    }
+  }
+  WriteScope(const WriteScope&) = delete;
+  WriteScope& operator=(const WriteScope&) = delete;
+  void commit() {
+    db_.exec(nested_ ? "RELEASE store_write" : "COMMIT");
+    done_ = true;
+  }
+
+ private:
+  SQLite::Database& db_;
+  const bool nested_;
+  bool done_ = false;
+};
+
 }  // namespace
+
+HelpdeskStore::Batch::Batch(HelpdeskStore& store) : store_(store) {
+  store_.db_->exec("BEGIN IMMEDIATE");
+}
+
+HelpdeskStore::Batch::~Batch() {
+  if (!open_) return;
+  try {
+    store_.db_->exec("ROLLBACK");
+  } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to undo
+  }
+}
+
+void HelpdeskStore::Batch::commit() {
+  store_.db_->exec("COMMIT");
+  open_ = false;
+}
 
 SQLite::Statement& HelpdeskStore::prepared(const char* sql) {
   auto& slot = statements_[std::string_view(sql)];
@@ -151,7 +196,7 @@ HelpdeskStore::~HelpdeskStore() = default;
 
 int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   const int64_t now = now_ms_();
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*db_);
 
   std::optional<int64_t> old_conversation;
   std::string inbox = upsert.inbox;
@@ -191,12 +236,15 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   {
     Reused q_use(prepared(
         "INSERT INTO messages (conversation_id, plugin_id, external_key, direction, call_status, "
-        "duration_s, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, '')) "
         "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
         "conversation_id = excluded.conversation_id, "
         "direction = CASE WHEN excluded.direction = 0 THEN direction ELSE excluded.direction END, "
         "call_status = COALESCE(excluded.call_status, call_status), "
         "duration_s = COALESCE(excluded.duration_s, duration_s), "
+        "recording_status = COALESCE(?9, recording_status), "
+        "recording_reason = COALESCE(?10, recording_reason), "
         "updated_at_ms = excluded.updated_at_ms "
         "RETURNING id"));
     SQLite::Statement& q = *q_use;
@@ -216,6 +264,13 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
     }
     q.bind(7, now);
     q.bind(8, now);
+    if (upsert.recording_status) {
+      q.bind(9, *upsert.recording_status);
+      q.bind(10, upsert.recording_reason);
+    } else {
+      q.bind(9);
+      q.bind(10);
+    }
     q.executeStep();
     message_id = q.getColumn(0).getInt64();
   }
@@ -236,7 +291,7 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t message_id,
                                          int32_t status, std::string_view reason) {
   const int64_t now = now_ms_();
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*db_);
   Reused q_use(prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
                         "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
   SQLite::Statement& q = *q_use;
@@ -313,7 +368,7 @@ std::vector<MessageRow> HelpdeskStore::conversation_messages(int64_t conversatio
 
 AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& insert) {
   const int64_t now = now_ms_();
-  SQLite::Transaction transaction(*db_);
+  WriteScope transaction(*db_);
   AttachmentInsertResult result;
   {
     Reused q_use(prepared("INSERT INTO attachments (plugin_id, idempotency_key, message_id, "

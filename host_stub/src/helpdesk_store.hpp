@@ -1,7 +1,8 @@
 // The stub helpdesk's own data: conversations (inbox, contact), call messages found by a
 // plugin's external key, and attachments found by a plugin's idempotency key. SQLite in WAL
 // mode; duplicates are prevented by unique constraints, not by check-then-insert. Throws
-// SQLite::Exception on storage failures. [main-thread]
+// SQLite::Exception on storage failures. Each write is its own transaction, or a savepoint inside
+// a Batch, so many writes can share one commit. [main-thread]
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,9 @@ struct CallMessageUpsert {
   int32_t direction = 0;                   // 0 (unknown) keeps the stored value
   std::optional<std::string> call_status;  // nullopt keeps the stored value
   std::optional<int64_t> duration_s;       // nullopt keeps the stored value
+  // Set together with the message (hdp.messages/2); nullopt keeps the stored status and reason.
+  std::optional<int32_t> recording_status;
+  std::string recording_reason;
 };
 
 struct ConversationRow {
@@ -93,8 +97,25 @@ class HelpdeskStore {
   HelpdeskStore(const HelpdeskStore&) = delete;
   HelpdeskStore& operator=(const HelpdeskStore&) = delete;
 
+  // One transaction around many store calls: inside it each write is a savepoint, so a write that
+  // fails undoes only itself, and commit() makes all of them durable at once. Rolls back when
+  // destroyed without commit(). One batch at a time.
+  class Batch {
+   public:
+    explicit Batch(HelpdeskStore& store);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    void commit();
+
+   private:
+    HelpdeskStore& store_;
+    bool open_ = true;
+  };
+
   // Creates the message or updates it; moves it to the right conversation when the contact (or
-  // inbox) becomes known. Returns the message id, stable for (plugin_id, external_key).
+  // inbox) becomes known; sets the recording status when one is given (a new message is created
+  // with it). Returns the message id, stable for (plugin_id, external_key).
   int64_t upsert_call_message(const CallMessageUpsert& upsert);
 
   // False when plugin_id has no message message_id.

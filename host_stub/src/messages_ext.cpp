@@ -1,10 +1,12 @@
-// ext/messages.h on top of HelpdeskStore.
+// ext/messages.h on top of HelpdeskStore: /1 writes inside the call, /2 queues the write on
+// BatchedWrites (one transaction per loop turn) and reports through a callback.
 #include <algorithm>
 #include <cstring>
 #include <string_view>
 
 #include <SQLiteCpp/Exception.h>
 
+#include "batched_writes.hpp"
 #include "extensions.hpp"
 #include "helpdesk_store.hpp"
 #include "metrics.hpp"
@@ -32,26 +34,19 @@ bool normalize_contact(std::string_view in, std::string& out) {
   return true;
 }
 
-hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_t* message,
-                                 uint64_t* out_message_id) {
-  PluginContext* context = PluginContext::from(host);
-  if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
-  if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
-  if (message == nullptr || out_message_id == nullptr ||
-      message->struct_size < HDP_CALL_MESSAGE_V1_SIZE) {
-    return HDP_ERR_INVALID_ARGUMENT;
-  }
+// The checks of /1 and /2: fills upsert from message, or logs and says no.
+bool read_upsert(PluginContext* context, const hdp_call_message_t* message, CallMessageUpsert& upsert) {
+  if (message == nullptr || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE) return false;
   const std::string_view key = view(message->external_key);
   const std::string_view inbox = view(message->inbox);
   const std::string_view call_status = view(message->call_status);
-  CallMessageUpsert upsert;
   if (key.empty() || key.size() > kMaxKeyBytes || has_control_characters(key) ||
       inbox.size() > kMaxKeyBytes || has_control_characters(inbox) ||
       call_status.size() > kMaxKeyBytes || has_control_characters(call_status) ||
       !normalize_contact(view(message->contact), upsert.contact)) {
     context->log(LogLevel::warning, "upsert_call_message: invalid argument (key \"" +
                                         std::string(key.substr(0, 64)) + "\")");
-    return HDP_ERR_INVALID_ARGUMENT;
+    return false;
   }
   upsert.plugin_id = context->id();
   upsert.external_key = key;
@@ -59,9 +54,30 @@ hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_
   upsert.direction = message->direction;
   if (message->call_status != nullptr) upsert.call_status = std::string(call_status);
   if (message->duration_s >= 0) upsert.duration_s = message->duration_s;
+  return true;
+}
+
+bool valid_status_target(std::string_view reason, uint64_t message_id) {
+  return reason.size() <= kMaxReasonBytes && message_id <= static_cast<uint64_t>(INT64_MAX);
+}
+
+// ---- hdp.messages/1: written (and committed) inside the call, after every /2 operation queued
+// before it.
+
+hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_t* message,
+                                 uint64_t* out_message_id) {
+  PluginContext* context = PluginContext::from(host);
+  if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
+  if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
+  CallMessageUpsert upsert;
+  if (out_message_id == nullptr || !read_upsert(context, message, upsert)) return HDP_ERR_INVALID_ARGUMENT;
   try {
+    context->services().writes.flush();
     *out_message_id = static_cast<uint64_t>(context->services().store.upsert_call_message(upsert));
-    if (HostMetrics* metrics = context->services().host_metrics) metrics->count_message_write("upsert_call_message");
+    if (HostMetrics* metrics = context->services().host_metrics) {
+      metrics->count_message_write("upsert_call_message");
+      metrics->observe_store_batch(1);
+    }
     return HDP_OK;
   } catch (const SQLite::Exception& e) {
     context->log(LogLevel::error, std::string("upsert_call_message: ") + e.what());
@@ -75,20 +91,85 @@ hdp_status_t set_recording_status(const hdp_host_t* host, uint64_t message_id,
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("set_recording_status"); s != HDP_OK) return s;
   const std::string_view text = view(reason);
-  if (text.size() > kMaxReasonBytes || message_id > static_cast<uint64_t>(INT64_MAX)) {
-    return HDP_ERR_INVALID_ARGUMENT;
-  }
+  if (!valid_status_target(text, message_id)) return HDP_ERR_INVALID_ARGUMENT;
   try {
+    context->services().writes.flush();
     if (!context->services().store.set_recording_status(context->id(), static_cast<int64_t>(message_id),
                                                         recording_status, text)) {
       return HDP_ERR_NOT_FOUND;
     }
-    if (HostMetrics* metrics = context->services().host_metrics) metrics->count_message_write("set_recording_status");
+    if (HostMetrics* metrics = context->services().host_metrics) {
+      metrics->count_message_write("set_recording_status");
+      metrics->observe_store_batch(1);
+    }
     return HDP_OK;
   } catch (const SQLite::Exception& e) {
     context->log(LogLevel::error, std::string("set_recording_status: ") + e.what());
     return HDP_ERR_IO;
   }
+}
+
+// ---- hdp.messages/2: queued on BatchedWrites, committed with the rest of the loop turn.
+
+BatchedWrites::Done report_to(hdp_message_callback_t callback, void* user_data) {
+  return [callback, user_data](uint64_t op_id, const WriteResult& outcome) {
+    hdp_message_result_t result{};
+    result.struct_size = sizeof(hdp_message_result_t);
+    result.status = outcome.status;
+    result.op_id = op_id;
+    result.message_id = outcome.status == HDP_OK ? static_cast<uint64_t>(outcome.row_id) : 0;
+    callback(user_data, &result);
+  };
+}
+
+hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message,
+                                    int32_t recording_status, const char* reason,
+                                    hdp_message_callback_t callback, void* user_data,
+                                    uint64_t* out_op_id) {
+  PluginContext* context = PluginContext::from(host);
+  if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
+  if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
+  CallMessageUpsert upsert;
+  const std::string_view text = view(reason);
+  if (callback == nullptr || out_op_id == nullptr || text.size() > kMaxReasonBytes ||
+      !read_upsert(context, message, upsert)) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  if (recording_status != HDP_RECORDING_UNCHANGED) {
+    upsert.recording_status = recording_status;
+    upsert.recording_reason = text;
+  }
+  *out_op_id = context->services().writes.start(
+      context->owner(), "upsert_call_message_async",
+      [upsert = std::move(upsert)](HelpdeskStore& store) {
+        return WriteResult{HDP_OK, store.upsert_call_message(upsert), false, false};
+      },
+      report_to(callback, user_data));
+  return HDP_OK;
+}
+
+hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id,
+                                     int32_t recording_status, const char* reason,
+                                     hdp_message_callback_t callback, void* user_data,
+                                     uint64_t* out_op_id) {
+  PluginContext* context = PluginContext::from(host);
+  if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
+  if (const hdp_status_t s = context->check_may_register("set_recording_status"); s != HDP_OK) return s;
+  const std::string_view text = view(reason);
+  if (callback == nullptr || out_op_id == nullptr || !valid_status_target(text, message_id)) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  *out_op_id = context->services().writes.start(
+      context->owner(), "set_recording_status_async",
+      [plugin_id = context->id(), id = static_cast<int64_t>(message_id), recording_status,
+       reason_text = std::string(text)](HelpdeskStore& store) {
+        if (!store.set_recording_status(plugin_id, id, recording_status, reason_text)) {
+          return WriteResult{HDP_ERR_NOT_FOUND, 0, false, false};
+        }
+        return WriteResult{HDP_OK, id, true, false};
+      },
+      report_to(callback, user_data));
+  return HDP_OK;
 }
 
 const hdp_host_messages_t kMessages = {
@@ -97,8 +178,15 @@ const hdp_host_messages_t kMessages = {
     set_recording_status,
 };
 
+const hdp_host_messages2_t kMessages2 = {
+    sizeof(hdp_host_messages2_t),
+    upsert_call_message_v2,
+    set_recording_status_v2,
+};
+
 }  // namespace
 
 const hdp_host_messages_t* messages_extension() { return &kMessages; }
+const hdp_host_messages2_t* messages2_extension() { return &kMessages2; }
 
 }  // namespace hdp::host

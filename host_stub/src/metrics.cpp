@@ -370,10 +370,20 @@ HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
                   "Always 1; the labels name the host's version and the plugin ABI version it speaks",
                   {"version", "abi_version"}, {}};
   MetricSpec writes{MetricType::counter, "hdp_host_message_writes_total",
-                    "Call messages written for plugins (each one database transaction), by operation",
+                    "Call messages written for plugins, by operation: hdp.messages/1 calls (each its own "
+                    "transaction) and hdp.messages/2 operations (*_async, batched per loop turn)",
                     {"operation"}, {}};
+  MetricSpec batch{MetricType::histogram, "hdp_host_store_batch_writes",
+                   "Writes made durable by one commit of the host's store (a hdp.messages/1 call is one; "
+                   "a loop turn's hdp.messages/2 operations and attachment rows share one)",
+                   {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}};
+  MetricSpec lag{MetricType::histogram, "hdp_loop_lag_seconds",
+                 "How late the host's loop ran a probe timer that was due (time the loop was busy elsewhere)",
+                 {}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   registry_.register_family(MetricsRegistry::kHostOwner, "host", requests, &requests_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", writes, &message_writes_);
+  registry_.register_family(MetricsRegistry::kHostOwner, "host", batch, &store_batch_);
+  registry_.register_family(MetricsRegistry::kHostOwner, "host", lag, &loop_lag_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", plugins, &plugins_loaded_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", info, &info_);
   const std::string abi = std::to_string(HDP_VERSION_MAJOR) + "." + std::to_string(HDP_VERSION_MINOR) + "." +
@@ -395,6 +405,14 @@ void HostMetrics::count_request(std::string_view method, std::string_view route,
 void HostMetrics::count_message_write(std::string_view operation) {
   const std::array<std::string_view, 1> labels = {operation};
   registry_.counter_add(MetricsRegistry::kHostOwner, message_writes_, labels, 1);
+}
+
+void HostMetrics::observe_store_batch(size_t writes) {
+  registry_.observe(MetricsRegistry::kHostOwner, store_batch_, {}, static_cast<double>(writes));
+}
+
+void HostMetrics::observe_loop_lag(double seconds) {
+  registry_.observe(MetricsRegistry::kHostOwner, loop_lag_, {}, seconds);
 }
 
 void HostMetrics::set_plugins_loaded(size_t count) {

@@ -143,13 +143,20 @@ class HostMetrics {
   void count_request(std::string_view method, std::string_view route, unsigned status);
   void set_plugins_loaded(size_t count);
   // One message written for a plugin: operation is "upsert_call_message" or
-  // "set_recording_status".
+  // "set_recording_status" (hdp.messages/1, each its own transaction), or the same with "_async"
+  // (hdp.messages/2, batched).
   void count_message_write(std::string_view operation);
+  // One commit of the host's store: how many writes it made durable at once.
+  void observe_store_batch(size_t writes);
+  // How late the loop ran something that was due, in seconds.
+  void observe_loop_lag(double seconds);
 
  private:
   MetricsRegistry& registry_;
   uint64_t requests_ = 0;
   uint64_t message_writes_ = 0;
+  uint64_t store_batch_ = 0;
+  uint64_t loop_lag_ = 0;
   uint64_t plugins_loaded_ = 0;
   uint64_t info_ = 0;
 };

@@ -247,8 +247,13 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
       if (auto e = need_uint(o.idle_timeout_ms)) return fail(*e);
     } else if (name == "--max-connections") {
       if (auto e = need_uint(o.max_connections)) return fail(*e);
+    } else if (name == "--loop-lag-interval-ms") {
+      if (auto e = need_uint(o.loop_lag_interval_ms)) return fail(*e);
     } else if (name == "--test-attach-delay-ms") {
       if (auto e = need_uint(o.test_attach_delay_ms)) return fail(*e);
+    } else if (name == "--test-disable-extension") {
+      if (!need(v) || v.empty()) return fail("--test-disable-extension needs an extension id");
+      o.disabled_extensions.emplace_back(v);
     } else {
       return fail("unknown option \"" + std::string(args[i]) + "\" (see --help)");
     }
@@ -256,8 +261,9 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
   if (o.virtual_clock_start_ms && !o.virtual_clock) {
     return fail("--virtual-clock-start-ms needs --virtual-clock");
   }
-  if (o.header_timeout_ms == 0 || o.idle_timeout_ms == 0 || o.max_connections == 0) {
-    return fail("timeouts and --max-connections must be positive");
+  if (o.header_timeout_ms == 0 || o.idle_timeout_ms == 0 || o.max_connections == 0 ||
+      o.loop_lag_interval_ms == 0) {
+    return fail("timeouts, intervals and --max-connections must be positive");
   }
   return parsed;
 }
@@ -285,9 +291,13 @@ HTTP limits:
                            (default 10000)
   --idle-timeout-ms N      close a kept-alive connection idle for N ms (default 30000)
   --max-connections N      connections served at once; more are closed (default 512)
+  --loop-lag-interval-ms N how often the loop-lag probe (hdp_loop_lag_seconds) fires
+                           (default 100)
 
 Tests only:
   --test-attach-delay-ms N hold every attachment copy back N ms (a job stays pending)
+  --test-disable-extension ID  answer NULL for extension ID, as an older host would
+                           (repeatable; e.g. hdp.messages/2)
 
 Configuration file:
   {"listen": "127.0.0.1:8080", "data_dir": "./hdp-data",

@@ -34,8 +34,12 @@ struct HostOptions {
   uint64_t header_timeout_ms = 10000;
   uint64_t idle_timeout_ms = 30000;
   uint64_t max_connections = 512;
+  // How often the loop-lag probe fires (hdp_loop_lag_seconds).
+  uint64_t loop_lag_interval_ms = 100;
   // Tests only: each attachment copy waits this long first (so a job is pending at shutdown).
   uint64_t test_attach_delay_ms = 0;
+  // Tests only: extension ids the host answers NULL for, as an older host would.
+  std::vector<std::string> disabled_extensions;
 };
 
 // args excludes the program name. Reads --config files and the plugin config files it names.

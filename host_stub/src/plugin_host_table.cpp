@@ -1,10 +1,12 @@
 #include "plugin_host_table.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <system_error>
 #include <utility>
 
 #include "attachment_jobs.hpp"
+#include "batched_writes.hpp"
 #include "clock.hpp"
 #include "event_loop.hpp"
 #include "extensions.hpp"
@@ -165,6 +167,9 @@ void PluginContext::cancel_registrations() {
   services_.fds.remove_owner(owner_);
   services_.router.remove_owner_routes(owner_);
   services_.router.fail_deferred(owner_);
+  // Queued writes are committed rather than dropped; their completions (and those of attachment
+  // rows already copied) run now, before stop, as cancellations.
+  services_.writes.finish_owner(owner_);
   services_.attachments.cancel_owner(owner_);
 }
 
@@ -196,10 +201,13 @@ void PluginContext::destroy_and_deinit() {
 
 const void* PluginContext::get_extension(const hdp_host_t* host, const char* extension_id) {
   if (from(host) == nullptr || extension_id == nullptr) return nullptr;
+  const std::vector<std::string>& disabled = from(host)->services().disabled_extensions;
+  if (std::find(disabled.begin(), disabled.end(), extension_id) != disabled.end()) return nullptr;
   if (std::strcmp(extension_id, HDP_EXT_TIMERS) == 0) return timers_extension();
   if (std::strcmp(extension_id, HDP_EXT_POSIX_FD) == 0) return posix_fd_extension();
   if (std::strcmp(extension_id, HDP_EXT_HTTP) == 0) return http_extension();
   if (std::strcmp(extension_id, HDP_EXT_MESSAGES) == 0) return messages_extension();
+  if (std::strcmp(extension_id, HDP_EXT_MESSAGES_V2) == 0) return messages2_extension();
   if (std::strcmp(extension_id, HDP_EXT_ATTACHMENTS) == 0) return attachments_extension();
   if (std::strcmp(extension_id, HDP_EXT_METRICS) == 0) {
     return from(host)->services().metrics != nullptr ? metrics_extension() : nullptr;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <hdp/hdp.h>
 
@@ -19,6 +20,7 @@
 namespace hdp::host {
 
 class AttachmentJobs;
+class BatchedWrites;
 class Clock;
 class EventLoop;
 class FdWatches;
@@ -38,10 +40,14 @@ struct HostServices {
   Router& router;
   HelpdeskStore& store;
   AttachmentJobs& attachments;
+  // hdp.messages/2 operations and attachment rows, one transaction per loop turn.
+  BatchedWrites& writes;
   // ext/metrics.h is offered only when set.
   MetricsRegistry* metrics = nullptr;
   // The host's own families (message writes), when set.
   HostMetrics* host_metrics = nullptr;
+  // Tests only: extension ids answered with NULL.
+  std::vector<std::string> disabled_extensions;
 };
 
 enum class PluginState { loaded, created, initialized, starting, started, stopping, stopped, destroyed };
@@ -73,7 +79,8 @@ class PluginContext {
   // plugin.start; on failure the plugin's registrations are cancelled, then destroy + deinit.
   std::optional<std::string> start();
   // Shutdown, step 1: no new registrations; cancel timers and fds, drop routes, fail deferred
-  // responses (503 + on_cancel) and attachment jobs (HDP_ERR_CANCELLED).
+  // responses (503 + on_cancel), commit the queued hdp.messages/2 operations, then complete them
+  // and the attachment jobs with HDP_ERR_CANCELLED.
   void cancel_everything();
   // Shutdown, step 2: plugin.stop.
   void stop();

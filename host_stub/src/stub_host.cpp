@@ -7,11 +7,13 @@
 
 #include "api_routes.hpp"
 #include "attachment_jobs.hpp"
+#include "batched_writes.hpp"
 #include "clock.hpp"
 #include "fd_watches.hpp"
 #include "helpdesk_store.hpp"
 #include "http_server.hpp"
 #include "log.hpp"
+#include "loop_lag.hpp"
 #include "metrics.hpp"
 #include "plugin_host_table.hpp"
 #include "plugin_loader.hpp"
@@ -61,19 +63,22 @@ int StubHost::run() {
     log_.error("cannot open the data directory " + options_.data_dir.string() + ": " + e.what());
     return kExitCannotStart;
   }
+  metrics_ = std::make_unique<MetricsRegistry>();
+  host_metrics_ = std::make_unique<HostMetrics>(*metrics_);
+  lag_probe_ = std::make_unique<LoopLagProbe>(loop_.io(), *host_metrics_,
+                                              std::chrono::milliseconds(options_.loop_lag_interval_ms));
   timers_ = std::make_unique<TimerService>(loop_.io(), *clock_);
   // Under the virtual clock, what a timer hands to the main thread runs at the timer's instant.
   if (timers_->is_virtual()) timers_->set_settle([this] { loop_.run_queued_now(); });
   fds_ = std::make_unique<FdWatches>(loop_.io());
   router_ = std::make_unique<Router>(*timers_, log_);
+  writes_ = std::make_unique<BatchedWrites>(loop_.io(), *store_, log_, host_metrics_.get());
   attachments_ = std::make_unique<AttachmentJobs>(
-      loop_.io(), *store_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
+      loop_.io(), *store_, *writes_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
       std::chrono::milliseconds(options_.test_attach_delay_ms));
-  metrics_ = std::make_unique<MetricsRegistry>();
-  host_metrics_ = std::make_unique<HostMetrics>(*metrics_);
   services_ = std::make_unique<HostServices>(
-      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, metrics_.get(),
-                   host_metrics_.get()});
+      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, *writes_,
+                   metrics_.get(), host_metrics_.get(), options_.disabled_extensions});
   register_metrics_route(*router_, *metrics_);
 
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
@@ -105,6 +110,7 @@ int StubHost::run() {
     shut_down_plugins();
     return kExitCannotStart;
   }
+  lag_probe_->start();
   loop_.run();
   shut_down_plugins();  // no-op after a signal; covers the loop running out of work
   log_.info("stopped");
@@ -208,6 +214,7 @@ void StubHost::begin_shutdown(const char* why) {
   }
   shut_down_plugins();  // 2..5.
   timers_->cancel_all();
+  lag_probe_->stop();
 }
 
 void StubHost::shut_down_plugins() {

@@ -14,12 +14,14 @@
 namespace hdp::host {
 
 class AttachmentJobs;
+class BatchedWrites;
 class Clock;
 class FdWatches;
 class HelpdeskStore;
 class HostMetrics;
 class HttpServer;
 class Logger;
+class LoopLagProbe;
 class MetricsRegistry;
 class PluginContext;
 class Router;
@@ -61,12 +63,14 @@ class StubHost {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer drain_deadline_;
   std::unique_ptr<HelpdeskStore> store_;
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<HostMetrics> host_metrics_;
+  std::unique_ptr<LoopLagProbe> lag_probe_;
   std::unique_ptr<TimerService> timers_;
   std::unique_ptr<FdWatches> fds_;
   std::unique_ptr<Router> router_;
+  std::unique_ptr<BatchedWrites> writes_;
   std::unique_ptr<AttachmentJobs> attachments_;
-  std::unique_ptr<MetricsRegistry> metrics_;
-  std::unique_ptr<HostMetrics> host_metrics_;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<HostServices> services_;
   std::vector<std::unique_ptr<PluginContext>> plugins_;

@@ -9,14 +9,18 @@
  *   POST /example/pipe           writes the body into a pipe whose read end is watched (posix-fd)
  *   POST /example/attach         upserts the message named by the body (its external key), writes
  *                                a small file into the data directory and attaches it with an
- *                                idempotency key; the deferred answer is the attachment result
+ *                                idempotency key; the deferred answer is the attachment result.
+ *                                Message writes go through hdp.messages/2 (ABI 1.2: completed by a
+ *                                callback, so the host can batch them) when the host offers it,
+ *                                and through hdp.messages/1 otherwise.
  *
  * Every extension is optional: a missing one (NULL, or a table smaller than its version-1 size)
  * disables what needs it and is logged, so the plugin also runs in a host that offers nothing.
  *
  * Build variants (see CMakeLists.txt next to this file):
  *   default               built against the headers as they are (HDP_VERSION_INIT, sizeof)
- *   HDP_EXAMPLE_AS_V1_0   claims ABI 1.0.0 and exactly the version-1 struct sizes
+ *   HDP_EXAMPLE_AS_V1_0   claims ABI 1.0.0 and exactly the version-1 struct sizes, and uses only
+ *                         what 1.0 had (hdp.messages/1 even where /2 is offered)
  *   HDP_EXAMPLE_AS_V1_7   claims ABI 1.7.0 and larger entry and plugin structs, as a plugin built
  *                         against a future minor would; an older host must still load it */
 #define _POSIX_C_SOURCE 200809L
@@ -106,14 +110,16 @@ typedef struct example_tick {
    int64_t started_us;
 } example_tick_t;
 
-/* A POST /example/attach waiting for its attachment job. request_id is 0 once the host cancelled
- * the request; the job still completes and its file is still removed. */
+/* A POST /example/attach waiting for its message (hdp.messages/2) and then its attachment job.
+ * request_id is 0 once the host cancelled the request; the work still completes and the file is
+ * still removed. job_id is 0 while the message is being written. */
 typedef struct example_attach_job {
    struct example_attach_job *next;
    struct example *ex;
    uint64_t request_id;
    uint64_t job_id;
    uint64_t message_id;
+   char key[EXAMPLE_MAX_KEY_LEN + 1];
    char file_path[4096];
 } example_attach_job_t;
 
@@ -127,6 +133,8 @@ typedef struct example {
    const hdp_host_posix_fd_t *posix_fd;
    const hdp_host_http_t *http;
    const hdp_host_messages_t *messages;
+   /* hdp.messages/2 when the host offers it (preferred), else NULL and messages is used. */
+   const hdp_host_messages2_t *messages2;
    const hdp_host_attachments_t *attachments;
 
    uint64_t route_ids[EXAMPLE_ROUTE_COUNT];
@@ -457,6 +465,30 @@ static void example_unlink_job(example_t *ex, const example_attach_job_t *job) {
    }
 }
 
+static void example_on_status_written(void *user_data, const hdp_message_result_t *result) {
+   const example_t *ex = (const example_t *)user_data;
+   if (result->status != HDP_OK) {
+      example_log(ex, HDP_LOG_WARNING, "recording status of message %" PRIu64 " not written: %" PRId32,
+                  result->message_id, result->status);
+   }
+}
+
+/* Shows the attachment on the message: through /2 when offered (completes later), else /1. */
+static void example_set_attached(example_t *ex, uint64_t message_id) {
+   static const char reason[] = "example attachment stored";
+   if (ex->messages2 != NULL) {
+      uint64_t op_id = 0;
+      hdp_status_t st = ex->messages2->set_recording_status(ex->host, message_id, HDP_RECORDING_ATTACHED,
+                                                           reason, example_on_status_written, ex,
+                                                           &op_id);
+      if (st != HDP_OK) {
+         example_log(ex, HDP_LOG_WARNING, "set_recording_status failed with status %" PRId32, st);
+      }
+      return;
+   }
+   (void)ex->messages->set_recording_status(ex->host, message_id, HDP_RECORDING_ATTACHED, reason);
+}
+
 static void example_on_attached(void *user_data, const hdp_attachment_result_t *result) {
    example_attach_job_t *job = (example_attach_job_t *)user_data;
    example_t *ex = job->ex;
@@ -472,8 +504,7 @@ static void example_on_attached(void *user_data, const hdp_attachment_result_t *
    /* The host has copied the file (or failed); it is ours to delete now. */
    (void)unlink(job->file_path);
    if (status == HDP_OK) {
-      (void)ex->messages->set_recording_status(ex->host, job->message_id, HDP_RECORDING_ATTACHED,
-                                               "example attachment stored");
+      example_set_attached(ex, job->message_id);
    }
    example_log(ex, HDP_LOG_INFO,
                "attachment job %" PRIu64 " finished: status %" PRId32 ", attachment %" PRIu64 "%s",
@@ -500,18 +531,73 @@ static bool example_write_file(const char *path, const char *text) {
    return ok;
 }
 
+/* Fails a job that has no attachment job yet: answers its request and forgets it. */
+static void example_fail_job(example_t *ex, example_attach_job_t *job, const char *text) {
+   if (job->request_id != 0) {
+      example_respond_text(ex, job->request_id, 500, text);
+   }
+   example_unlink_job(ex, job);
+   free(job);
+}
+
+/* The message exists (job->message_id): write the file and attach it. The job is in ex->jobs. */
+static void example_start_attachment(example_attach_job_t *job) {
+   example_t *ex = job->ex;
+   char idempotency_key[EXAMPLE_MAX_KEY_LEN + 16];
+   char content[EXAMPLE_MAX_KEY_LEN + 64];
+   hdp_attachment_t attachment;
+   hdp_status_t st;
+
+   ++ex->attach_counter;
+   snprintf(job->file_path, sizeof job->file_path, "%s/attach-%" PRIu64 ".txt",
+            ex->host->get_data_dir(ex->host), ex->attach_counter);
+   snprintf(content, sizeof content, "example attachment for %s\n", job->key);
+   if (!example_write_file(job->file_path, content)) {
+      example_log(ex, HDP_LOG_ERROR, "writing %s failed: %s", job->file_path, strerror(errno));
+      example_fail_job(ex, job, "could not write the file");
+      return;
+   }
+
+   snprintf(idempotency_key, sizeof idempotency_key, "example:%s", job->key);
+   memset(&attachment, 0, sizeof attachment);
+   attachment.struct_size = (uint32_t)sizeof attachment;
+   attachment.message_id = job->message_id;
+   attachment.file_path = job->file_path;
+   attachment.file_name = "example-attachment.txt";
+   attachment.mime_type = "text/plain";
+   attachment.idempotency_key = idempotency_key;
+   st = ex->attachments->attach_file(ex->host, &attachment, example_on_attached, job, &job->job_id);
+   if (st != HDP_OK) {
+      (void)unlink(job->file_path);
+      example_log(ex, HDP_LOG_ERROR, "attach_file failed with status %" PRId32, st);
+      example_fail_job(ex, job, "could not start the attachment");
+   }
+}
+
+static void example_on_message_written(void *user_data, const hdp_message_result_t *result) {
+   example_attach_job_t *job = (example_attach_job_t *)user_data;
+   example_t *ex = job->ex;
+   hdp_status_t status =
+       result != NULL && result->struct_size >= HDP_MESSAGE_RESULT_V1_SIZE ? result->status : HDP_ERR_INTERNAL;
+   if (status != HDP_OK) {
+      example_log(ex, HDP_LOG_ERROR, "upserting message %s failed with status %" PRId32, job->key,
+                  status);
+      example_fail_job(ex, job, "could not upsert the message");
+      return;
+   }
+   job->message_id = result->message_id;
+   example_start_attachment(job);
+}
+
 static void example_on_attach(void *user_data, const hdp_http_request_t *request) {
    example_t *ex = (example_t *)user_data;
    char key[EXAMPLE_MAX_KEY_LEN + 1];
-   char idempotency_key[EXAMPLE_MAX_KEY_LEN + 16];
-   char content[EXAMPLE_MAX_KEY_LEN + 64];
    hdp_call_message_t message;
-   hdp_attachment_t attachment;
    example_attach_job_t *job;
    hdp_status_t st;
    size_t i;
 
-   if (ex->messages == NULL || ex->attachments == NULL) {
+   if ((ex->messages == NULL && ex->messages2 == NULL) || ex->attachments == NULL) {
       example_respond_text(ex, request->request_id, 501,
                            "this host offers no messages or attachments");
       return;
@@ -546,6 +632,23 @@ static void example_on_attach(void *user_data, const hdp_http_request_t *request
    }
    job->ex = ex;
    job->request_id = request->request_id;
+   snprintf(job->key, sizeof job->key, "%s", key);
+   if (ex->messages2 != NULL) {
+      /* The message is written later; the attachment starts from the callback. */
+      uint64_t op_id = 0;
+      st = ex->messages2->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
+                                              "example attachment on its way",
+                                              example_on_message_written, job, &op_id);
+      if (st != HDP_OK) {
+         free(job);
+         example_log(ex, HDP_LOG_ERROR, "upserting message %s failed with status %" PRId32, key, st);
+         example_respond_text(ex, request->request_id, 500, "could not upsert the message");
+         return;
+      }
+      job->next = ex->jobs;
+      ex->jobs = job;
+      return;
+   }
    st = ex->messages->upsert_call_message(ex->host, &message, &job->message_id);
    if (st != HDP_OK) {
       free(job);
@@ -553,36 +656,9 @@ static void example_on_attach(void *user_data, const hdp_http_request_t *request
       example_respond_text(ex, request->request_id, 500, "could not upsert the message");
       return;
    }
-
-   ++ex->attach_counter;
-   snprintf(job->file_path, sizeof job->file_path, "%s/attach-%" PRIu64 ".txt",
-            ex->host->get_data_dir(ex->host), ex->attach_counter);
-   snprintf(content, sizeof content, "example attachment for %s\n", key);
-   if (!example_write_file(job->file_path, content)) {
-      example_log(ex, HDP_LOG_ERROR, "writing %s failed: %s", job->file_path, strerror(errno));
-      free(job);
-      example_respond_text(ex, request->request_id, 500, "could not write the file");
-      return;
-   }
-
-   snprintf(idempotency_key, sizeof idempotency_key, "example:%s", key);
-   memset(&attachment, 0, sizeof attachment);
-   attachment.struct_size = (uint32_t)sizeof attachment;
-   attachment.message_id = job->message_id;
-   attachment.file_path = job->file_path;
-   attachment.file_name = "example-attachment.txt";
-   attachment.mime_type = "text/plain";
-   attachment.idempotency_key = idempotency_key;
-   st = ex->attachments->attach_file(ex->host, &attachment, example_on_attached, job, &job->job_id);
-   if (st != HDP_OK) {
-      (void)unlink(job->file_path);
-      free(job);
-      example_log(ex, HDP_LOG_ERROR, "attach_file failed with status %" PRId32, st);
-      example_respond_text(ex, request->request_id, 500, "could not start the attachment");
-      return;
-   }
    job->next = ex->jobs;
    ex->jobs = job;
+   example_start_attachment(job);
 }
 
 static void example_on_attach_cancel(void *user_data, uint64_t request_id) {
@@ -619,6 +695,17 @@ static hdp_status_t example_init(const hdp_plugin_t *plugin) {
                                                                       HDP_HOST_MESSAGES_V1_SIZE);
    ex->attachments = (const hdp_host_attachments_t *)example_find_extension(
        ex, HDP_EXT_ATTACHMENTS, HDP_HOST_ATTACHMENTS_V1_SIZE);
+#if !defined(HDP_EXAMPLE_AS_V1_0)
+   /* Optional since ABI 1.2; without it (an older host) the /1 table does the same work. */
+   ex->messages2 = (const hdp_host_messages2_t *)ex->host->get_extension(ex->host, HDP_EXT_MESSAGES_V2);
+   if (ex->messages2 != NULL && ex->messages2->struct_size < HDP_HOST_MESSAGES2_V1_SIZE) {
+      ex->messages2 = NULL;
+   }
+#endif
+   if (ex->messages != NULL || ex->messages2 != NULL) {
+      example_log(ex, HDP_LOG_INFO, "writes messages through %s",
+                  ex->messages2 != NULL ? HDP_EXT_MESSAGES_V2 : HDP_EXT_MESSAGES);
+   }
 #if defined(HDP_EXAMPLE_AS_V1_7)
    /* A newer plugin asks for what only newer hosts offer, and copes with NULL. */
    (void)example_find_extension(ex, "hdp.example-future/1", sizeof(uint32_t));

@@ -11,7 +11,10 @@
  *   - with a minimal host table that offers NO extension, entry init, create_plugin, plugin
  *     init/start/stop/destroy and entry deinit run, in that order, without crashing and without
  *     the validator calling a NULL member. This part runs in a child process so that a crash is
- *     reported instead of ending the validator.
+ *     reported instead of ending the validator. Each extension the plugin asks for is listed with
+ *     the ABI minor that introduced it; a plugin that asks for a newer id (hdp.messages/2, 1.2)
+ *     but never for the older one it replaces (hdp.messages/1) gets a WARN: in an older host it
+ *     has no way left to do that work.
  * With several files, their ids must also be unique. --allow-refusal accepts a plugin that
  * cleanly refuses a host without extensions (init or start fails; destroy and deinit still run).
  *
@@ -211,9 +214,26 @@ typedef struct queued_call {
    void *user_data;
 } queued_call_t;
 
+/* The extension ids this validator knows, with the minor that first shipped each, and the older
+ * id a plugin falls back to in a host that lacks it. */
+typedef struct known_extension {
+   const char *id;
+   unsigned since_minor;
+   const char *falls_back_to;
+} known_extension_t;
+
+static const known_extension_t g_known_extensions[] = {
+    {HDP_EXT_TIMERS, 0, NULL},   {HDP_EXT_POSIX_FD, 0, NULL},
+    {HDP_EXT_HTTP, 0, NULL},     {HDP_EXT_MESSAGES, 0, NULL},
+    {HDP_EXT_ATTACHMENTS, 0, NULL}, {HDP_EXT_METRICS, 1, NULL},
+    {HDP_EXT_MESSAGES_V2, 2, HDP_EXT_MESSAGES},
+};
+#define KNOWN_EXTENSION_COUNT (sizeof g_known_extensions / sizeof g_known_extensions[0])
+
 typedef struct validator_host {
    char data_dir[256];
    unsigned extension_requests;
+   bool asked[KNOWN_EXTENSION_COUNT];
    pthread_mutex_t mutex;
    queued_call_t *calls;
    bool calls_closed;
@@ -222,11 +242,46 @@ typedef struct validator_host {
 static validator_host_t g_vhost;
 
 static const void *vh_get_extension(const hdp_host_t *host, const char *extension_id) {
+   size_t i;
    (void)host;
    ++g_vhost.extension_requests;
-   report("INFO", "plugin asked for extension \"%s\"; this host offers none (NULL)",
+   for (i = 0; extension_id != NULL && i < KNOWN_EXTENSION_COUNT; ++i) {
+      if (strcmp(extension_id, g_known_extensions[i].id) == 0) {
+         g_vhost.asked[i] = true;
+         report("INFO",
+                "plugin asked for extension \"%s\" (ABI %d.%u); this host offers none (NULL)",
+                extension_id, HDP_VERSION_MAJOR, g_known_extensions[i].since_minor);
+         return NULL;
+      }
+   }
+   report("INFO",
+          "plugin asked for extension \"%s\" (unknown to this validator); this host offers none "
+          "(NULL)",
           extension_id != NULL ? extension_id : "(null)");
    return NULL;
+}
+
+/* WARN for every newer extension asked for without the older one it replaces. */
+static void report_fallbacks(void) {
+   size_t i;
+   size_t j;
+   for (i = 0; i < KNOWN_EXTENSION_COUNT; ++i) {
+      const char *older = g_known_extensions[i].falls_back_to;
+      bool asked_older = false;
+      if (!g_vhost.asked[i] || older == NULL) {
+         continue;
+      }
+      for (j = 0; j < KNOWN_EXTENSION_COUNT; ++j) {
+         asked_older = asked_older || (g_vhost.asked[j] && strcmp(g_known_extensions[j].id, older) == 0);
+      }
+      if (!asked_older) {
+         report("WARN",
+                "plugin asked for %s but never for %s: in a host older than ABI %d.%u it cannot "
+                "do that work",
+                g_known_extensions[i].id, older, HDP_VERSION_MAJOR,
+                g_known_extensions[i].since_minor);
+      }
+   }
 }
 
 static void vh_log(const hdp_host_t *host, int32_t level, const char *message) {
@@ -413,6 +468,7 @@ static int run_lifecycle(const char *path, const hdp_plugin_entry_t *entry) {
    entry->deinit();
    report("PASS", "entry deinit returns");
    vh_run_calls(true);
+   report_fallbacks();
    return g_failures == 0 ? 0 : LIFECYCLE_CHECK_FAILED;
 }
 

@@ -3,7 +3,8 @@
  * abi_layout_c.c (as C99 and as C11) and abi_layout_test.cpp (C++20) turn each row into a
  * compile-time assertion, so a header change that moves a member, changes a size, renumbers an
  * enum or a status breaks the build in both languages. Changing a number here is an ABI break: it
- * needs a new major, not an edit. */
+ * needs a new major, not an edit. Rows of structs added by a minor (1.1: metrics, 1.2:
+ * hdp.messages/2) pin them from the release that first shipped them. */
 #ifndef HDP_TESTS_ABI_LAYOUT_EXPECTATIONS_H
 #define HDP_TESTS_ABI_LAYOUT_EXPECTATIONS_H
 
@@ -26,7 +27,9 @@
    X(hdp_attachment_result_t, 40)        \
    X(hdp_host_attachments_t, 16)        \
    X(hdp_metric_family_t, 56)            \
-   X(hdp_host_metrics_t, 48)
+   X(hdp_host_metrics_t, 48)             \
+   X(hdp_message_result_t, 24)           \
+   X(hdp_host_messages2_t, 24)
 
 /* X(type, member, offsetof on LP64) */
 #define HDP_ABI_OFFSETS(X)                                         \
@@ -146,7 +149,14 @@
    X(hdp_host_metrics_t, counter_add, 16)                          \
    X(hdp_host_metrics_t, gauge_set, 24)                            \
    X(hdp_host_metrics_t, gauge_add, 32)                            \
-   X(hdp_host_metrics_t, histogram_observe, 40)
+   X(hdp_host_metrics_t, histogram_observe, 40)                    \
+   X(hdp_message_result_t, struct_size, 0)                         \
+   X(hdp_message_result_t, status, 4)                              \
+   X(hdp_message_result_t, op_id, 8)                               \
+   X(hdp_message_result_t, message_id, 16)                         \
+   X(hdp_host_messages2_t, struct_size, 0)                         \
+   X(hdp_host_messages2_t, upsert_call_message, 8)                 \
+   X(hdp_host_messages2_t, set_recording_status, 16)
 
 /* X(macro or enumerator, value): the version-1 minimum sizes, enumerations, statuses and the
  * version this tree builds. Every V1 size equals its struct's sizeof today: no struct ends in
@@ -168,6 +178,8 @@
    X(HDP_HOST_ATTACHMENTS_V1_SIZE, 16)       \
    X(HDP_METRIC_FAMILY_V1_SIZE, 56)          \
    X(HDP_HOST_METRICS_V1_SIZE, 48)           \
+   X(HDP_MESSAGE_RESULT_V1_SIZE, 24)         \
+   X(HDP_HOST_MESSAGES2_V1_SIZE, 24)         \
    X(HDP_VERSION_MAJOR, 1)                   \
    X(HDP_OK, 0)                              \
    X(HDP_ERR_INVALID_ARGUMENT, -1)           \
@@ -201,6 +213,7 @@
    X(HDP_RECORDING_FAILED, 4)                \
    X(HDP_RECORDING_DISABLED, 5)              \
    X(HDP_RECORDING_EMPTY, 6)                 \
+   X(HDP_RECORDING_UNCHANGED, -1)            \
    X(HDP_METRIC_COUNTER, 1)                  \
    X(HDP_METRIC_GAUGE, 2)                    \
    X(HDP_METRIC_HISTOGRAM, 3)

@@ -39,6 +39,7 @@ static_assert(std::string_view{HDP_EXT_TIMERS} == "hdp.timers/1");
 static_assert(std::string_view{HDP_EXT_POSIX_FD} == "hdp.posix-fd/1");
 static_assert(std::string_view{HDP_EXT_HTTP} == "hdp.http/1");
 static_assert(std::string_view{HDP_EXT_MESSAGES} == "hdp.messages/1");
+static_assert(std::string_view{HDP_EXT_MESSAGES_V2} == "hdp.messages/2");
 static_assert(std::string_view{HDP_EXT_ATTACHMENTS} == "hdp.attachments/1");
 
 // Every struct passed by pointer starts with its struct_size (the entry and host table right
@@ -63,6 +64,9 @@ TEST(AbiVersion, VersionOneSizesEndAtTheLastVersionOneMember) {
    EXPECT_EQ(HDP_ATTACHMENT_RESULT_V1_SIZE, sizeof(hdp_attachment_result_t));
    EXPECT_EQ(HDP_PLUGIN_ENTRY_V1_SIZE, sizeof(hdp_plugin_entry_t));
    EXPECT_EQ(HDP_HOST_V1_SIZE, sizeof(hdp_host_t));
+   // The 1.2 structs of hdp.messages/2 have no tail padding either.
+   EXPECT_EQ(HDP_MESSAGE_RESULT_V1_SIZE, sizeof(hdp_message_result_t));
+   EXPECT_EQ(HDP_HOST_MESSAGES2_V1_SIZE, sizeof(hdp_host_messages2_t));
 }
 
 } // namespace

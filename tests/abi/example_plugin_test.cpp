@@ -148,6 +148,32 @@ TEST_P(ExamplePluginTest, AttachStoresTheFileOnceAndIsIdempotent) {
    }
 }
 
+TEST_P(ExamplePluginTest, WritesMessagesThroughMessages2WhenOffered) {
+   StartHost();
+   auto first = Post("/example/attach", "call-v2");
+   ASSERT_EQ(first.status, 200) << first.error << first.body;
+   EXPECT_GT(JsonNumber(first.body, "message_id").value_or(0), 0);
+   const std::string log = host_->Log();
+   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/2").size(), 1u) << log;
+   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/1").size(), 0u) << log;
+}
+
+TEST_P(ExamplePluginTest, FallsBackToMessages1InAHostWithoutMessages2) {
+   StartHost(HDP_TEST_EXAMPLE_PLUGIN, {GetParam().name == "c_host" ? "--disable-extension"
+                                                                   : "--test-disable-extension",
+                                       "hdp.messages/2"});
+   auto first = Post("/example/attach", "call-v1");
+   ASSERT_EQ(first.status, 200) << first.error << first.body;
+   EXPECT_EQ(JsonNumber(first.body, "already_attached"), 0);
+   auto again = Post("/example/attach", "call-v1");
+   ASSERT_EQ(again.status, 200) << again.error << again.body;
+   EXPECT_EQ(JsonNumber(again.body, "already_attached"), 1);
+   EXPECT_EQ(JsonNumber(again.body, "message_id"), JsonNumber(first.body, "message_id"));
+   const std::string log = host_->Log();
+   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/1").size(), 1u) << log;
+   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/2").size(), 0u) << log;
+}
+
 TEST_P(ExamplePluginTest, UnknownPathIsNotFound) {
    StartHost();
    EXPECT_EQ(Get("/example/nope").status, 404);
@@ -243,7 +269,8 @@ TEST_F(CHostTest, PluginRunsInAHostOfferingNoExtension) {
    HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN},
                     {"--run-ms", "100", "--disable-extension", "hdp.http/1", "--disable-extension",
                      "hdp.timers/1", "--disable-extension", "hdp.posix-fd/1", "--disable-extension",
-                     "hdp.messages/1", "--disable-extension", "hdp.attachments/1"});
+                     "hdp.messages/1", "--disable-extension", "hdp.messages/2",
+                     "--disable-extension", "hdp.attachments/1"});
    EXPECT_EQ(host.WaitForExit(10s), 0) << host.Log();
    const std::string log = host.Log();
    EXPECT_NE(log.find("start: 0 routes, periodic timer off, pipe off"), std::string::npos) << log;

@@ -22,7 +22,8 @@ using namespace std::chrono_literals;
 struct Build {
    std::string name;
    std::string path;
-   std::string created_line; // what the plugin logs about itself
+   std::string created_line;   // what the plugin logs about itself
+   std::string messages_table; // the message table it uses in a host that offers both
 };
 
 void PrintTo(const Build &build, std::ostream *out) {
@@ -54,15 +55,33 @@ TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
    EXPECT_NE(host.Log().find(build.created_line), std::string::npos) << host.Log();
 }
 
+// A 1.0 plugin knows only hdp.messages/1 and keeps working in a host that also serves /2; a newer
+// one uses /2. Either way the message and its attachment are written.
+TEST_P(MinorVersionTest, WritesMessagesThroughTheTableItKnows) {
+   const auto &[host_kind, build] = GetParam();
+   TempDir dir;
+   HostProcess host(host_kind, dir.path(), {build.path});
+   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   auto attach = Http(host.port(), "POST", "/example/attach", "call-minor");
+   ASSERT_EQ(attach.status, 200) << attach.error << attach.body;
+   EXPECT_EQ(JsonNumber(attach.body, "status"), 0);
+   EXPECT_GT(JsonNumber(attach.body, "attachment_id").value_or(0), 0);
+   EXPECT_EQ(LinesContaining(host.Log(), "writes messages through " + build.messages_table).size(), 1u)
+       << host.Log();
+   EXPECT_EQ(host.Terminate(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Hosts, MinorVersionTest,
     testing::Combine(
         testing::ValuesIn(AvailableHosts()),
         testing::Values(
             Build{"v1_0_small", HDP_TEST_EXAMPLE_PLUGIN_V1_0,
-                  "created (ABI 1.0 (version-1 sizes), entry 80 bytes, plugin 56 bytes)"},
+                  "created (ABI 1.0 (version-1 sizes), entry 80 bytes, plugin 56 bytes)",
+                  "hdp.messages/1"},
             Build{"v1_7_larger", HDP_TEST_EXAMPLE_PLUGIN_V1_7,
-                  "created (ABI 1.7 (larger structs), entry 96 bytes, plugin 72 bytes)"})),
+                  "created (ABI 1.7 (larger structs), entry 96 bytes, plugin 72 bytes)",
+                  "hdp.messages/2"})),
     ParamName);
 
 } // namespace

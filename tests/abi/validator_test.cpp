@@ -113,6 +113,27 @@ TEST(Validator, AllowRefusalAcceptsACleanRefusal) {
    EXPECT_EQ(LinesContaining(run.output, "PASS  plugin destroy returns").size(), 1u) << run.output;
 }
 
+TEST(Validator, ListsTheExtensionsAskedForWithTheMinorThatIntroducedThem) {
+   auto run = Validate({HDP_TEST_EXAMPLE_PLUGIN});
+   EXPECT_EQ(run.exit_status, 0) << run.output;
+   EXPECT_EQ(LinesContaining(run.output, "asked for extension \"hdp.messages/2\" (ABI 1.2)").size(), 1u)
+       << run.output;
+   EXPECT_EQ(LinesContaining(run.output, "asked for extension \"hdp.messages/1\" (ABI 1.0)").size(), 1u)
+       << run.output;
+   // The example falls back to /1, so no warning.
+   EXPECT_EQ(LinesContaining(run.output, "WARN").size(), 0u) << run.output;
+}
+
+TEST(Validator, WarnsAboutAMessages2PluginWithoutTheV1Fallback) {
+   auto run = Validate({TestPlugin("messages2_only.so")});
+   EXPECT_EQ(run.exit_status, 0) << run.output; // a warning, not a failure
+   EXPECT_EQ(
+       LinesContaining(run.output, "WARN  plugin asked for hdp.messages/2 but never for hdp.messages/1")
+           .size(),
+       1u)
+       << run.output;
+}
+
 TEST(Validator, UsageErrorsExitTwo) {
    EXPECT_EQ(Validate({}).exit_status, 2);
    EXPECT_EQ(Validate({"--bogus"}).exit_status, 2);

@@ -4,6 +4,10 @@
  * socket (one request per connection), the plugins' timers and fd watches, attachment jobs and
  * request_main_thread_callback (the only thread-safe entry, woken through a pipe). Messages and
  * attachments live in memory; attached files are copied under <data dir>/attachments/.
+ * hdp.messages/2 operations are applied at the end of the loop turn, all of a turn together, and
+ * complete in start order (a /1 call first applies the /2 operations queued before it; at stop
+ * the queued ones are applied, then completed with HDP_ERR_CANCELLED);
+ * --disable-extension hdp.messages/2 makes it a 1.1 host for that table.
  *
  *   hdp-c-host [--listen ADDR:PORT] [--port-file F] [--data-dir D] [--run-ms N]
  *              [--log-level trace|debug|info|warning|error] [--disable-extension ID]...
@@ -361,6 +365,28 @@ typedef struct attach_job {
    bool dead;
 } attach_job_t;
 
+/* A hdp.messages/2 operation: the arguments copied, applied at the end of the turn (or earlier,
+ * before a /1 call), then completed. */
+typedef struct message_op {
+   uint64_t id;
+   loaded_plugin_t *owner;
+   bool is_upsert;
+   char *external_key;
+   char *inbox;
+   char *contact;
+   char *call_status; /* NULL = unchanged */
+   int32_t direction;
+   int64_t duration_s;
+   uint64_t message_id; /* set_recording_status: the target; both: the result */
+   int32_t recording_status;
+   char *reason;
+   hdp_message_callback_t callback;
+   void *user_data;
+   bool applied;
+   hdp_status_t status;
+   bool dead;
+} message_op_t;
+
 typedef struct main_thread_call {
    struct main_thread_call *next;
    loaded_plugin_t *owner;
@@ -394,6 +420,7 @@ typedef struct host {
    uint64_t next_message_id;
    uint64_t next_attachment_id;
    uint64_t next_job_id;
+   uint64_t next_message_op_id;
    ptr_vec_t plugins;
    ptr_vec_t timers;
    ptr_vec_t fd_watches;
@@ -402,6 +429,7 @@ typedef struct host {
    ptr_vec_t messages;
    ptr_vec_t attachments;
    ptr_vec_t jobs;
+   ptr_vec_t message_ops;
    pthread_mutex_t calls_mutex;
    main_thread_call_t *calls_head;
    main_thread_call_t *calls_tail;
@@ -1337,18 +1365,13 @@ static bool replace_string(char **field, const char *value) {
    return true;
 }
 
-static hdp_status_t messages_upsert(const hdp_host_t *host, const hdp_call_message_t *message,
-                                    uint64_t *out_message_id) {
-   loaded_plugin_t *p = plugin_of(host);
+static void apply_message_ops(void);
+
+/* The write of an upsert, arguments already checked. */
+static hdp_status_t upsert_now(loaded_plugin_t *p, const hdp_call_message_t *message,
+                               uint64_t *out_message_id) {
    call_message_t *m = NULL;
    size_t i;
-   if (message == NULL || out_message_id == NULL ||
-       message->struct_size < HDP_CALL_MESSAGE_V1_SIZE || !key_ok(message->external_key)) {
-      return HDP_ERR_INVALID_ARGUMENT;
-   }
-   if (!may_register(p)) {
-      return HDP_ERR_BAD_STATE;
-   }
    for (i = 0; i < g_host.messages.len; ++i) {
       call_message_t *candidate = (call_message_t *)g_host.messages.items[i];
       if (candidate->owner == p && strcmp(candidate->external_key, message->external_key) == 0) {
@@ -1398,17 +1421,24 @@ static hdp_status_t messages_upsert(const hdp_host_t *host, const hdp_call_messa
    return HDP_OK;
 }
 
-static hdp_status_t messages_set_recording_status(const hdp_host_t *host, uint64_t message_id,
-                                                  int32_t recording_status, const char *reason) {
+static hdp_status_t messages_upsert(const hdp_host_t *host, const hdp_call_message_t *message,
+                                    uint64_t *out_message_id) {
    loaded_plugin_t *p = plugin_of(host);
-   call_message_t *m;
-   if (reason != NULL && strlen(reason) > MAX_REASON_BYTES) {
+   if (message == NULL || out_message_id == NULL ||
+       message->struct_size < HDP_CALL_MESSAGE_V1_SIZE || !key_ok(message->external_key)) {
       return HDP_ERR_INVALID_ARGUMENT;
    }
    if (!may_register(p)) {
       return HDP_ERR_BAD_STATE;
    }
-   m = find_message(p, message_id);
+   apply_message_ops(); /* a /1 call lands after the /2 operations started before it */
+   return upsert_now(p, message, out_message_id);
+}
+
+/* The write of a status, arguments already checked. */
+static hdp_status_t set_status_now(loaded_plugin_t *p, uint64_t message_id,
+                                   int32_t recording_status, const char *reason) {
+   call_message_t *m = find_message(p, message_id);
    if (m == NULL) {
       return HDP_ERR_NOT_FOUND;
    }
@@ -1421,11 +1451,188 @@ static hdp_status_t messages_set_recording_status(const hdp_host_t *host, uint64
    return HDP_OK;
 }
 
+static hdp_status_t messages_set_recording_status(const hdp_host_t *host, uint64_t message_id,
+                                                  int32_t recording_status, const char *reason) {
+   loaded_plugin_t *p = plugin_of(host);
+   if (reason != NULL && strlen(reason) > MAX_REASON_BYTES) {
+      return HDP_ERR_INVALID_ARGUMENT;
+   }
+   if (!may_register(p)) {
+      return HDP_ERR_BAD_STATE;
+   }
+   apply_message_ops();
+   return set_status_now(p, message_id, recording_status, reason);
+}
+
 static const hdp_host_messages_t g_messages_ext = {
     (uint32_t)sizeof(hdp_host_messages_t),
     messages_upsert,
     messages_set_recording_status,
 };
+
+/* ---- hdp.messages/2 -------------------------------------------------------------------------- */
+
+static void free_message_op(void *item) {
+   message_op_t *op = (message_op_t *)item;
+   free(op->external_key);
+   free(op->inbox);
+   free(op->contact);
+   free(op->call_status);
+   free(op->reason);
+   free(op);
+}
+
+static bool message_op_is_dead(const void *item) {
+   return ((const message_op_t *)item)->dead;
+}
+
+/* Queues op (its strings copied by the caller) and names it; NO_MEMORY frees it. */
+static hdp_status_t queue_message_op(loaded_plugin_t *p, message_op_t *op,
+                                     hdp_message_callback_t callback, void *user_data,
+                                     uint64_t *out_op_id) {
+   if (!vec_push(&g_host.message_ops, op)) {
+      free_message_op(op);
+      return HDP_ERR_NO_MEMORY;
+   }
+   op->id = ++g_host.next_message_op_id;
+   op->owner = p;
+   op->callback = callback;
+   op->user_data = user_data;
+   *out_op_id = op->id;
+   return HDP_OK;
+}
+
+static hdp_status_t messages2_upsert(const hdp_host_t *host, const hdp_call_message_t *message,
+                                     int32_t recording_status, const char *reason,
+                                     hdp_message_callback_t callback, void *user_data,
+                                     uint64_t *out_op_id) {
+   loaded_plugin_t *p = plugin_of(host);
+   message_op_t *op;
+   if (message == NULL || callback == NULL || out_op_id == NULL ||
+       message->struct_size < HDP_CALL_MESSAGE_V1_SIZE || !key_ok(message->external_key) ||
+       (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+      return HDP_ERR_INVALID_ARGUMENT;
+   }
+   if (!may_register(p)) {
+      return HDP_ERR_BAD_STATE;
+   }
+   op = (message_op_t *)calloc(1, sizeof *op);
+   if (op == NULL) {
+      return HDP_ERR_NO_MEMORY;
+   }
+   op->is_upsert = true;
+   op->external_key = str_dup(message->external_key);
+   op->inbox = str_dup(message->inbox != NULL ? message->inbox : "");
+   op->contact = str_dup(message->contact != NULL ? message->contact : "");
+   op->call_status = message->call_status != NULL ? str_dup(message->call_status) : NULL;
+   op->reason = str_dup(reason != NULL ? reason : "");
+   op->direction = message->direction;
+   op->duration_s = message->duration_s;
+   op->recording_status = recording_status;
+   if (op->external_key == NULL || op->inbox == NULL || op->contact == NULL || op->reason == NULL ||
+       (message->call_status != NULL && op->call_status == NULL)) {
+      free_message_op(op);
+      return HDP_ERR_NO_MEMORY;
+   }
+   return queue_message_op(p, op, callback, user_data, out_op_id);
+}
+
+static hdp_status_t messages2_set_recording_status(const hdp_host_t *host, uint64_t message_id,
+                                                   int32_t recording_status, const char *reason,
+                                                   hdp_message_callback_t callback,
+                                                   void *user_data, uint64_t *out_op_id) {
+   loaded_plugin_t *p = plugin_of(host);
+   message_op_t *op;
+   if (callback == NULL || out_op_id == NULL ||
+       (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+      return HDP_ERR_INVALID_ARGUMENT;
+   }
+   if (!may_register(p)) {
+      return HDP_ERR_BAD_STATE;
+   }
+   op = (message_op_t *)calloc(1, sizeof *op);
+   if (op == NULL) {
+      return HDP_ERR_NO_MEMORY;
+   }
+   op->message_id = message_id;
+   op->recording_status = recording_status;
+   op->reason = str_dup(reason != NULL ? reason : "");
+   if (op->reason == NULL) {
+      free_message_op(op);
+      return HDP_ERR_NO_MEMORY;
+   }
+   return queue_message_op(p, op, callback, user_data, out_op_id);
+}
+
+static const hdp_host_messages2_t g_messages2_ext = {
+    (uint32_t)sizeof(hdp_host_messages2_t),
+    messages2_upsert,
+    messages2_set_recording_status,
+};
+
+/* Applies every queued operation not applied yet, in start order; completions come later. */
+static void apply_message_ops(void) {
+   size_t i;
+   for (i = 0; i < g_host.message_ops.len; ++i) {
+      message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
+      if (op->dead || op->applied) {
+         continue;
+      }
+      op->applied = true;
+      if (op->is_upsert) {
+         hdp_call_message_t m;
+         memset(&m, 0, sizeof m);
+         m.struct_size = (uint32_t)sizeof m;
+         m.external_key = op->external_key;
+         m.inbox = op->inbox;
+         m.contact = op->contact;
+         m.direction = op->direction;
+         m.call_status = op->call_status;
+         m.duration_s = op->duration_s;
+         op->status = upsert_now(op->owner, &m, &op->message_id);
+         if (op->status == HDP_OK && op->recording_status != HDP_RECORDING_UNCHANGED) {
+            op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
+         }
+      } else {
+         op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
+      }
+   }
+}
+
+static void complete_message_op(message_op_t *op) {
+   hdp_message_result_t result;
+   memset(&result, 0, sizeof result);
+   result.struct_size = (uint32_t)sizeof result;
+   result.status = op->status;
+   result.op_id = op->id;
+   result.message_id = op->status == HDP_OK ? op->message_id : 0;
+   op->dead = true;
+   op->callback(op->user_data, &result);
+}
+
+/* End of a turn: applies the operations queued before it, then completes them in start order; an
+ * operation queued by a completion waits for the next turn. */
+static void run_message_ops(void) {
+   size_t count = g_host.message_ops.len;
+   size_t i;
+   apply_message_ops();
+   for (i = 0; i < count; ++i) {
+      message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
+      if (!op->dead && op->applied) {
+         complete_message_op(op);
+      }
+   }
+}
+
+static bool has_pending_message_ops(void) {
+   size_t i;
+   for (i = 0; i < g_host.message_ops.len; ++i) {
+      if (!((const message_op_t *)g_host.message_ops.items[i])->dead) {
+         return true;
+      }
+   }
+   return false;
+}
 
 /* ---- attachments ----------------------------------------------------------------------------- */
 
@@ -1646,6 +1853,8 @@ static const void *core_get_extension(const hdp_host_t *host, const char *extens
       table = &g_http_ext;
    } else if (strcmp(extension_id, HDP_EXT_MESSAGES) == 0) {
       table = &g_messages_ext;
+   } else if (strcmp(extension_id, HDP_EXT_MESSAGES_V2) == 0) {
+      table = &g_messages2_ext;
    } else if (strcmp(extension_id, HDP_EXT_ATTACHMENTS) == 0) {
       table = &g_attachments_ext;
    }
@@ -1907,6 +2116,16 @@ static void cancel_plugin_work(loaded_plugin_t *p) {
          conn_fail_pending(conn, 503, "the host is shutting down");
       }
    }
+   /* Queued message operations are applied, not dropped, then cancelled before stop: a stopping
+    * plugin hears only cancellations. */
+   apply_message_ops();
+   for (i = 0; i < g_host.message_ops.len; ++i) {
+      message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
+      if (!op->dead && op->owner == p) {
+         op->status = HDP_ERR_CANCELLED;
+         complete_message_op(op);
+      }
+   }
    for (i = 0; i < g_host.jobs.len; ++i) {
       attach_job_t *job = (attach_job_t *)g_host.jobs.items[i];
       if (!job->dead && job->owner == p) {
@@ -2003,6 +2222,7 @@ static void sweep(void) {
    vec_sweep(&g_host.fd_watches, watch_is_dead, free);
    vec_sweep(&g_host.routes, route_is_dead, free_route);
    vec_sweep(&g_host.jobs, job_is_dead, free_job);
+   vec_sweep(&g_host.message_ops, message_op_is_dead, free_message_op);
 }
 
 static void dispatch_fd_events(const struct pollfd *pfds, fd_watch_t *const *watches,
@@ -2034,7 +2254,7 @@ static int poll_timeout_ms(int64_t run_deadline_us) {
    int64_t now = monotonic_us();
    int64_t next = now + 60 * 1000000;
    size_t i;
-   if (has_runnable_jobs()) {
+   if (has_runnable_jobs() || has_pending_message_ops()) {
       return 0;
    }
    for (i = 0; i < g_host.timers.len; ++i) {
@@ -2161,6 +2381,7 @@ static int run_loop(void) {
       }
       fire_due_timers();
       run_jobs();
+      run_message_ops();
       expire_connections();
    }
    if (g_signalled) {
@@ -2307,6 +2528,7 @@ static void free_everything(void) {
    vec_sweep(&g_host.fd_watches, always_dead, free);
    vec_sweep(&g_host.routes, always_dead, free_route);
    vec_sweep(&g_host.jobs, always_dead, free_job);
+   vec_sweep(&g_host.message_ops, always_dead, free_message_op);
    vec_sweep(&g_host.messages, always_dead, free_message);
    vec_sweep(&g_host.attachments, always_dead, free_attachment);
    vec_sweep(&g_host.plugins, always_dead, free_plugin);
@@ -2315,6 +2537,7 @@ static void free_everything(void) {
    free(g_host.fd_watches.items);
    free(g_host.routes.items);
    free(g_host.jobs.items);
+   free(g_host.message_ops.items);
    free(g_host.messages.items);
    free(g_host.attachments.items);
    free(g_host.plugins.items);

@@ -1,6 +1,9 @@
 // HelpdeskStore: idempotent upserts by external key, moving a call out of the unknown-contact
-// conversation, partial updates, and attachments unique per (plugin, key).
+// conversation, partial updates, attachments unique per (plugin, key), a message created with its
+// recording status, and batches: many writes in one transaction, each undone alone when it fails.
 #include <gtest/gtest.h>
+
+#include <SQLiteCpp/Exception.h>
 
 #include "helpdesk_store.hpp"
 #include "test_support.hpp"
@@ -101,6 +104,54 @@ TEST_F(HelpdeskStoreTest, MessagesByKeyAcrossPlugins) {
   EXPECT_EQ(store.messages_by_key("same", "").size(), 2U);
   EXPECT_EQ(store.messages_by_key("same", "q").size(), 1U);
   EXPECT_TRUE(store.messages_by_key("none", "").empty());
+}
+
+TEST_F(HelpdeskStoreTest, AnUpsertWithARecordingStatusCreatesTheMessageWithIt) {
+  CallMessageUpsert u = call("with-status", "55");
+  u.recording_status = 1;
+  u.recording_reason = "waiting";
+  const int64_t id = store.upsert_call_message(u);
+  EXPECT_EQ(store.message(id)->recording_status, 1);
+  EXPECT_EQ(store.message(id)->recording_reason, "waiting");
+  // Without a status, an update keeps the stored one.
+  store.upsert_call_message(call("with-status"));
+  EXPECT_EQ(store.message(id)->recording_status, 1);
+  EXPECT_EQ(store.message(id)->recording_reason, "waiting");
+  u.recording_status = 4;
+  u.recording_reason = "";
+  store.upsert_call_message(u);
+  EXPECT_EQ(store.message(id)->recording_status, 4);
+  EXPECT_EQ(store.message(id)->recording_reason, "");
+}
+
+TEST_F(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
+  int64_t a = 0;
+  int64_t b = 0;
+  {
+    HelpdeskStore::Batch batch(store);
+    a = store.upsert_call_message(call("batch-a", "1"));
+    EXPECT_TRUE(store.set_recording_status("p", a, 3, "in batch"));
+    // A write that fails (no message 4242: foreign key) undoes only itself.
+    EXPECT_THROW(store.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"}),
+                 SQLite::Exception);
+    b = store.upsert_call_message(call("batch-b", "2"));
+    batch.commit();
+  }
+  EXPECT_EQ(store.message(a)->recording_status, 3);
+  ASSERT_TRUE(store.message(b));
+  EXPECT_FALSE(store.attachment_by_key("p", "k"));
+}
+
+TEST_F(HelpdeskStoreTest, ABatchNotCommittedLeavesNothing) {
+  {
+    HelpdeskStore::Batch batch(store);
+    store.upsert_call_message(call("gone-a", "1"));
+    store.upsert_call_message(call("gone-b", "1"));
+  }
+  EXPECT_TRUE(store.messages_by_key("gone-a", "").empty());
+  EXPECT_TRUE(store.conversations().empty());
+  // The store still takes writes of its own afterwards.
+  EXPECT_GT(store.upsert_call_message(call("after", "1")), 0);
 }
 
 }  // namespace

@@ -24,6 +24,18 @@ TEST(Options, Defaults) {
   EXPECT_EQ(parsed.options.log_format, LogFormat::text);
 }
 
+TEST(Options, LoopLagIntervalAndDisabledExtensions) {
+  EXPECT_EQ(parse({}).options.loop_lag_interval_ms, 100U);
+  EXPECT_TRUE(parse({}).options.disabled_extensions.empty());
+  const auto parsed = parse({"--loop-lag-interval-ms", "25", "--test-disable-extension", "hdp.messages/2",
+                             "--test-disable-extension=hdp.metrics/1"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  EXPECT_EQ(parsed.options.loop_lag_interval_ms, 25U);
+  EXPECT_EQ(parsed.options.disabled_extensions, (std::vector<std::string>{"hdp.messages/2", "hdp.metrics/1"}));
+  EXPECT_TRUE(parse({"--loop-lag-interval-ms", "0"}).error);
+  EXPECT_TRUE(parse({"--test-disable-extension", ""}).error);
+}
+
 TEST(Options, EveryOption) {
   const auto parsed = parse({"--listen", "[::1]:0", "--port-file", "/tmp/p", "--data-dir=/d",
                              "--plugin", "/a.so", "--plugin-config-json", R"({"k":1})", "--plugin",

@@ -12,6 +12,16 @@
  *   POST /probe/respond-late?id=N              respond() to a deferred id, reports the status
  *   POST /probe/message?key=K[&contact=C&inbox=I&call_status=S&duration_s=D&direction=N]
  *   POST /probe/recording?message_id=N&status=S[&reason=R]
+ *   POST /probe/ops                            body: one operation per line, run in order in this
+ *                                              one request (so in one loop turn):
+ *        upsert key=K[&contact=C&call_status=S&duration_s=D&direction=N&recording=S&reason=R]
+ *        status message_id=N&status=S[&reason=R]           (hdp.messages/2; no recording =
+ *                                                           HDP_RECORDING_UNCHANGED)
+ *        upsert1 ..., status1 ...                          (the same through hdp.messages/1)
+ *                                              answers what each call returned, and how many
+ *                                              /2 callbacks ran inside the calls (must be 0)
+ *   GET  /probe/message-results                /2 callbacks so far, in the order they ran
+ *   POST /probe/block?ms=N                     holds the loop for N ms (loop lag)
  *   POST /probe/attach?message_id=N&key=K[&name=F&mime=M&times=T]  body -> a file in the data
  *                                              dir, attached T times (default 2) with key K
  *   GET  /probe/attach-results                 completions seen so far and jobs pending
@@ -21,6 +31,9 @@
  *   POST /probe/thread; GET /probe/thread      request_main_thread_callback from a thread
  *   POST /probe/route?path=P&method=M          register_route, reports the status
  *   GET  /probe/info                           configuration bytes and data directory
+ *
+ * With "ops-in-start" anywhere in its configuration, start() queues three hdp.messages/2 upserts
+ * (keys start-1..3, recording WAITING), so that they are still pending when a --check host stops.
  *
  * Lifecycle events go to the host log as "probe: ..." lines; stop() checks that the host has
  * already cancelled everything and says so in one line. */
@@ -33,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hdp/hdp.h>
@@ -43,6 +57,7 @@
 #define MAX_FIRED 4096
 #define MAX_DEFERRED 256
 #define MAX_RESULTS 256
+#define MAX_MESSAGE_RESULTS 4096
 
 typedef struct armed_timer {
    uint64_t id;
@@ -63,6 +78,12 @@ typedef struct attach_result {
    uint32_t already_attached;
 } attach_result_t;
 
+typedef struct message_result {
+   uint64_t op_id;
+   int32_t status;
+   uint64_t message_id;
+} message_result_t;
+
 typedef struct probe {
    hdp_plugin_t plugin;
    const hdp_host_t *host;
@@ -71,6 +92,14 @@ typedef struct probe {
    const hdp_host_http_t *http;
    const hdp_host_messages_t *messages;
    const hdp_host_attachments_t *attachments;
+   const hdp_host_messages2_t *messages2; /* NULL when the host does not offer hdp.messages/2 */
+
+   message_result_t message_results[MAX_MESSAGE_RESULTS];
+   size_t message_result_count;
+   size_t messages_pending;
+   int in_messages2_call;
+   unsigned callbacks_inside_call;
+   int stopped;
 
    armed_timer_t armed[MAX_TIMERS];
    size_t armed_count;
@@ -308,6 +337,111 @@ static void *thread_main(void *arg) {
    probe_t *p = (probe_t *)arg;
    p->host->request_main_thread_callback(p->host, on_main_thread, p);
    return NULL;
+}
+
+/* --- hdp.messages/2 ------------------------------------------------------------------------ */
+
+static void on_message_written(void *user_data, const hdp_message_result_t *result) {
+   probe_t *p = (probe_t *)user_data;
+   if (p->stopped) plog(p, HDP_LOG_ERROR, "probe: message callback after stop");
+   if (p->in_messages2_call) ++p->callbacks_inside_call;
+   if (p->messages_pending > 0) --p->messages_pending;
+   if (p->message_result_count < MAX_MESSAGE_RESULTS) {
+      message_result_t *r = &p->message_results[p->message_result_count++];
+      r->op_id = result->op_id;
+      r->status = result->status;
+      r->message_id = result->message_id;
+   }
+   plog(p, HDP_LOG_INFO, "probe: message op=%llu status=%d message=%llu",
+        (unsigned long long)result->op_id, (int)result->status,
+        (unsigned long long)result->message_id);
+}
+
+/* Runs one line of POST /probe/ops; params is a query string. Appends its answer to b. */
+static void run_op(probe_t *p, const char *verb, size_t verb_len, const char *params,
+                   size_t params_len, buf_t *b) {
+   hdp_http_request_t q;
+   char key[300], contact[64], inbox[64], call_status[64], duration[32], reason[1100], rec[16];
+   hdp_call_message_t m;
+   uint64_t id = 0;
+   hdp_status_t s = HDP_ERR_INVALID_ARGUMENT;
+   int v2 = 0;
+   memset(&q, 0, sizeof q);
+   q.query = params;
+   q.query_len = params_len;
+   query_param(&q, "key", key, sizeof key);
+   query_param(&q, "contact", contact, sizeof contact);
+   query_param(&q, "inbox", inbox, sizeof inbox);
+   memset(&m, 0, sizeof m);
+   m.struct_size = sizeof m;
+   m.external_key = key;
+   m.inbox = inbox;
+   m.contact = contact;
+   m.direction = (int32_t)query_u64(&q, "direction", 0);
+   m.call_status = query_param(&q, "call_status", call_status, sizeof call_status) ? call_status : NULL;
+   m.duration_s = query_param(&q, "duration_s", duration, sizeof duration)
+                      ? (int64_t)strtoll(duration, NULL, 10)
+                      : -1;
+   if (!query_param(&q, "reason", reason, sizeof reason)) reason[0] = '\0';
+   p->in_messages2_call = 1;
+   if (verb_len == 6 && memcmp(verb, "upsert", 6) == 0 && p->messages2 != NULL) {
+      int32_t recording = query_param(&q, "recording", rec, sizeof rec)
+                              ? (int32_t)strtol(rec, NULL, 10)
+                              : HDP_RECORDING_UNCHANGED;
+      s = p->messages2->upsert_call_message(p->host, &m, recording, reason, on_message_written, p,
+                                            &id);
+      v2 = 1;
+   } else if (verb_len == 6 && memcmp(verb, "status", 6) == 0 && p->messages2 != NULL) {
+      s = p->messages2->set_recording_status(p->host, query_u64(&q, "message_id", 0),
+                                             (int32_t)query_u64(&q, "status", 0), reason,
+                                             on_message_written, p, &id);
+      v2 = 1;
+   } else if (verb_len == 7 && memcmp(verb, "upsert1", 7) == 0) {
+      s = p->messages->upsert_call_message(p->host, &m, &id);
+   } else if (verb_len == 7 && memcmp(verb, "status1", 7) == 0) {
+      s = p->messages->set_recording_status(p->host, query_u64(&q, "message_id", 0),
+                                            (int32_t)query_u64(&q, "status", 0), reason);
+   }
+   p->in_messages2_call = 0;
+   if (v2 && s == HDP_OK) ++p->messages_pending;
+   buf_printf(b, "%s{\"status\":%d,\"%s\":%llu}", b->len == 0 || b->data[b->len - 1] == '[' ? "" : ",",
+              (int)s, v2 ? "op" : "message_id", (unsigned long long)id);
+}
+
+static void command_ops(probe_t *p, const hdp_http_request_t *r) {
+   buf_t b = {NULL, 0, 0};
+   const char *text = (const char *)r->body;
+   size_t at = 0;
+   unsigned inside_before = p->callbacks_inside_call;
+   buf_printf(&b, "{\"ops\":[");
+   while (at < r->body_len) {
+      size_t end = at, space;
+      while (end < r->body_len && text[end] != '\n') ++end;
+      space = at;
+      while (space < end && text[space] != ' ') ++space;
+      if (end > at) {
+         run_op(p, text + at, space - at, space < end ? text + space + 1 : text + end,
+                space < end ? end - space - 1 : 0, &b);
+      }
+      at = end + 1;
+   }
+   buf_printf(&b, "],\"results_during_call\":%u,\"callbacks_inside_calls\":%u}",
+              (unsigned)p->message_result_count, p->callbacks_inside_call - inside_before);
+   reply_json(p, r->request_id, &b);
+}
+
+static void command_message_results(probe_t *p, const hdp_http_request_t *r) {
+   buf_t b = {NULL, 0, 0};
+   size_t i;
+   buf_printf(&b, "{\"offered\":%d,\"pending\":%u,\"callbacks_inside_calls\":%u,\"results\":[",
+              p->messages2 != NULL, (unsigned)p->messages_pending, p->callbacks_inside_call);
+   for (i = 0; i < p->message_result_count; ++i) {
+      const message_result_t *x = &p->message_results[i];
+      buf_printf(&b, "%s{\"op\":%llu,\"status\":%d,\"message_id\":%llu}", i == 0 ? "" : ",",
+                 (unsigned long long)x->op_id, (int)x->status, (unsigned long long)x->message_id);
+   }
+   buf_printf(&b, "]}");
+   reply_json(p, r->request_id, &b);
 }
 
 /* --- the command route -------------------------------------------------------------------- */
@@ -554,6 +688,18 @@ static void on_command(void *user_data, const hdp_http_request_t *r) {
       command_message(p, r);
    } else if (path_is(r, "/probe/recording")) {
       command_recording(p, r);
+   } else if (path_is(r, "/probe/ops")) {
+      command_ops(p, r);
+   } else if (path_is(r, "/probe/message-results")) {
+      command_message_results(p, r);
+   } else if (path_is(r, "/probe/block")) {
+      struct timespec hold;
+      hold.tv_sec = (time_t)(query_u64(r, "ms", 0) / 1000);
+      hold.tv_nsec = (long)(query_u64(r, "ms", 0) % 1000) * 1000000L;
+      while (nanosleep(&hold, &hold) != 0 && errno == EINTR) {
+      }
+      buf_printf(&b, "{\"blocked_ms\":%llu}", (unsigned long long)query_u64(r, "ms", 0));
+      reply_json(p, r->request_id, &b);
    } else if (path_is(r, "/probe/attach")) {
       command_attach(p, r);
    } else if (path_is(r, "/probe/attach-results")) {
@@ -602,6 +748,8 @@ static hdp_status_t probe_init(const hdp_plugin_t *plugin) {
    p->messages = (const hdp_host_messages_t *)p->host->get_extension(p->host, HDP_EXT_MESSAGES);
    p->attachments =
        (const hdp_host_attachments_t *)p->host->get_extension(p->host, HDP_EXT_ATTACHMENTS);
+   p->messages2 = (const hdp_host_messages2_t *)p->host->get_extension(p->host, HDP_EXT_MESSAGES_V2);
+   if (p->messages2 != NULL && p->messages2->struct_size < HDP_HOST_MESSAGES2_V1_SIZE) p->messages2 = NULL;
    if (p->timers == NULL || p->fds == NULL || p->http == NULL || p->messages == NULL ||
        p->attachments == NULL || p->timers->struct_size < HDP_HOST_TIMERS_V1_SIZE ||
        p->fds->struct_size < HDP_HOST_POSIX_FD_V1_SIZE ||
@@ -639,6 +787,16 @@ static hdp_status_t add_route(probe_t *p, const char *method, const char *path, 
    return p->http->register_route(p->host, &route, &id);
 }
 
+static int config_mentions(probe_t *p, const char *needle) {
+   const uint8_t *config = NULL;
+   size_t size = 0, n = strlen(needle), i;
+   p->host->get_config(p->host, &config, &size);
+   for (i = 0; config != NULL && i + n <= size; ++i) {
+      if (memcmp(config + i, needle, n) == 0) return 1;
+   }
+   return 0;
+}
+
 static hdp_status_t probe_start(const hdp_plugin_t *plugin) {
    probe_t *p = (probe_t *)plugin->plugin_data;
    hdp_status_t s;
@@ -648,6 +806,21 @@ static hdp_status_t probe_start(const hdp_plugin_t *plugin) {
       s = add_route(p, "POST", "/probe/echo", HDP_HTTP_MATCH_EXACT, 1024, 0, on_echo_request, NULL);
    }
    if (s == HDP_OK) s = add_route(p, "*", "/probe", HDP_HTTP_MATCH_PREFIX, 0, 0, on_command, NULL);
+   if (s == HDP_OK && config_mentions(p, "ops-in-start")) {
+      static const char ops[] = "upsert key=start-1&recording=1&reason=queued+in+start\n"
+                                "upsert key=start-2&recording=1&reason=queued+in+start\n"
+                                "upsert key=start-3&recording=1&reason=queued+in+start\n";
+      buf_t b = {NULL, 0, 0};
+      size_t at = 0;
+      while (ops[at] != '\0') {
+         size_t end = at;
+         while (ops[end] != '\n') ++end;
+         run_op(p, ops + at, 6, ops + at + 7, end - at - 7, &b);
+         at = end + 1;
+      }
+      plog(p, HDP_LOG_INFO, "probe: queued in start: %s", b.data == NULL ? "" : b.data);
+      free(b.data);
+   }
    plog(p, HDP_LOG_INFO, "probe: start %d", (int)s);
    return s;
 }
@@ -671,9 +844,11 @@ static void probe_stop(const hdp_plugin_t *plugin) {
    close_pipe(p);
    plog(p, HDP_LOG_INFO,
         "probe: stop timers_still_armed=%u/%u fd_still_watched=%d deferred_pending=%u "
-        "attach_pending=%u main_thread_callback=%d",
+        "attach_pending=%u main_thread_callback=%d messages_pending=%u",
         (unsigned)still_armed, (unsigned)p->armed_count, fd_still_watched,
-        (unsigned)p->deferred_count, (unsigned)p->attach_pending, (int)main_thread);
+        (unsigned)p->deferred_count, (unsigned)p->attach_pending, (int)main_thread,
+        (unsigned)p->messages_pending);
+   p->stopped = 1;
 }
 
 static void probe_destroy(const hdp_plugin_t *plugin) {

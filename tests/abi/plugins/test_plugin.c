@@ -17,7 +17,9 @@
  * hdp_plugin_entry_v1 TEST_PLUGIN_TRUSTS_EXTENSIONS plugin init uses the timers extension without
  * checking for NULL, so it crashes in a host that does not offer it TEST_PLUGIN_WORKER_THREAD start
  * launches a thread that logs and asks for a main-thread callback (the thread-safe core functions);
- * stop joins it */
+ * stop joins it
+ *   TEST_PLUGIN_ASKS_MESSAGES2_ONLY init asks for hdp.messages/2 and never for hdp.messages/1 (no
+ * fallback for a 1.0/1.1 host) */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdbool.h>
@@ -55,6 +57,9 @@ static hdp_status_t test_init(const hdp_plugin_t *plugin) {
    }
 #elif defined(TEST_PLUGIN_INIT_FAILS)
    return HDP_ERR_IO;
+#elif defined(TEST_PLUGIN_ASKS_MESSAGES2_ONLY)
+   (void)host->get_extension(host, HDP_EXT_MESSAGES_V2);
+   return HDP_OK;
 #else
    return HDP_OK;
 #endif
