@@ -168,17 +168,21 @@ TEST_F(Metrics, TheHostIsWrittenOncePerVisibleChange) {
    auto writes = [&](const char *operation) {
       return scrape().value("hdp_host_message_writes_total", {{"operation", operation}}).value_or(0);
    };
-   // A new call: its message is created once and its status set once (not a second upsert
-   // before the status).
+   // The host offers hdp.messages/2: a new call is one write, the upsert that creates its
+   // message with its status (not an upsert, then a status).
+   auto total = [&] {
+      return writes("upsert_call_message_async") + writes("set_recording_status_async") +
+             writes("upsert_call_message") + writes("set_recording_status");
+   };
    ASSERT_EQ(post_webhook(record("RECORDING")).status, 202);
-   ASSERT_TRUE(eventually([&] { return writes("set_recording_status") == 1; }));
-   EXPECT_EQ(writes("upsert_call_message"), 1);
+   ASSERT_TRUE(eventually([&] { return writes("upsert_call_message_async") == 1; }));
+   EXPECT_EQ(total(), 1);
    // The same state again changes nothing the agent sees: no write at all.
    ASSERT_EQ(post_webhook(record("RECORDING")).status, 202);
-   // A new reason is one status write, without touching the message itself.
+   // A new reason is one write.
    ASSERT_EQ(post_webhook(record("MIXING")).status, 202);
-   ASSERT_TRUE(eventually([&] { return writes("set_recording_status") == 2; }));
-   EXPECT_EQ(writes("upsert_call_message"), 1);
+   ASSERT_TRUE(eventually([&] { return total() == 2; }));
+   EXPECT_EQ(total(), 2);
    EXPECT_EQ(recording_status("w-call-1"), "waiting");
 }
 
