@@ -5,7 +5,8 @@
  *   dlopen -> entry.init(path) -> entry.create_plugin(host) -> plugin.init -> plugin.start
  *          -> ... callbacks ...
  *          -> [host: stop new requests, cancel the plugin's timers and fd watches, fail its
- *              pending deferred responses and attachment jobs] -> plugin.stop
+ *              pending deferred responses, attachment jobs and hdp.messages/2 operations]
+ *          -> plugin.stop
  *          -> plugin.destroy -> entry.deinit            (no dlclose by default)
  *
  * State        | legal plugin calls from the host     | host functions the plugin may call
@@ -15,9 +16,9 @@
  * initialized  | start, destroy                       | as above
  * started      | stop; extension callbacks            | everything
  * stopping     | cancellation callbacks only          | core table; registrations return
- *  (host has   |  (on_cancel, attachment results     |   HDP_ERR_BAD_STATE, cancels and
- *  begun       |   with HDP_ERR_CANCELLED), then     |   unregisters return HDP_ERR_NOT_FOUND
- *  shutdown)   |   stop                              |
+ *  (host has   |  (on_cancel, attachment and message |   HDP_ERR_BAD_STATE, cancels and
+ *  begun       |   results with HDP_ERR_CANCELLED),  |   unregisters return HDP_ERR_NOT_FOUND
+ *  shutdown)   |   then stop                         |
  * stopped      | destroy                              | core table only; extension calls return
  *              |                                      |   HDP_ERR_BAD_STATE or HDP_ERR_NOT_FOUND
  *
