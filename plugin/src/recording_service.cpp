@@ -138,6 +138,17 @@ FetchOptions fetch_options(const Config &config) {
    return options;
 }
 
+// The host's message id kept in the call's record by an earlier step, if any.
+std::optional<uint64_t> stored_message_id(const CallRecord &record) {
+   uint64_t stored = 0;
+   const std::string &text = record.message_id;
+   if (text.empty() || std::from_chars(text.data(), text.data() + text.size(), stored).ec != std::errc() ||
+       stored == 0) {
+      return std::nullopt;
+   }
+   return stored;
+}
+
 // Runs on the writer, inside the batch: one step of a known call's flow, with the download claim
 // and release folded into the same transaction. A StartFetch whose claim fails (a download of
 // the call is in flight or it is attached) is dropped.
@@ -161,7 +172,6 @@ std::optional<FlowResult> step_in_store(Store &store, const std::string &call_id
 struct RecordingService::MessageOp {
    RecordingService *service = nullptr;
    std::string call_id;
-   bool status_sent = false;
 };
 
 RecordingService::RecordingService(const HostApi &host, EventLoop &loop, StoreWriter &writer, const Config &config,
@@ -365,6 +375,34 @@ void RecordingService::remember_message(const std::string &call_id, uint64_t mes
    }
 }
 
+// The call's message as the host's messages tables take it, built from the record; owns the
+// strings the view points into.
+struct RecordingService::CallMessage {
+   CallMessage(const RecordingService &service, const CallRecord &record)
+       : key(external_key(record.call_id)), contact(record.contact()) {
+      if (!is_phone_number(contact)) {
+         // The host takes digits only; a malformed number must not keep the call from its message.
+         service.host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + record.call_id +
+                                                ": the contact is not a phone number (digits); showing the call "
+                                                "without it");
+         contact.clear();
+      }
+      view.struct_size = sizeof(view);
+      view.external_key = key.c_str();
+      view.inbox = record.inbox.c_str();
+      view.contact = contact.c_str();
+      view.direction = to_host_direction(record.direction);
+      view.call_status = record.call_status.empty() ? nullptr : record.call_status.c_str();
+      view.duration_s = record.duration_s.value_or(-1);
+   }
+   CallMessage(const CallMessage &) = delete;
+   CallMessage &operator=(const CallMessage &) = delete;
+
+   std::string key;
+   std::string contact;
+   hdp_call_message_t view{};
+};
+
 void RecordingService::show(const CallRecord &record, bool fields, std::optional<int32_t> status) {
    if (stopping_) return;
    if (host_.messages2() == nullptr) {
@@ -376,26 +414,11 @@ void RecordingService::show(const CallRecord &record, bool fields, std::optional
        known->second.status == *status && known->second.reason == record.reason) {
       return;  // the host shows this already
    }
-   hdp_call_message_t message{};
-   message.struct_size = sizeof(message);
-   const std::string key = external_key(record.call_id);
-   std::string contact = record.contact();
-   if (!is_phone_number(contact)) {
-      // The host takes digits only; a malformed number must not keep the call from its message.
-      host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + record.call_id +
-                                     ": the contact is not a phone number (digits); showing the call without it");
-      contact.clear();
-   }
-   message.external_key = key.c_str();
-   message.inbox = record.inbox.c_str();
-   message.contact = contact.c_str();
-   message.direction = to_host_direction(record.direction);
-   message.call_status = record.call_status.empty() ? nullptr : record.call_status.c_str();
-   message.duration_s = record.duration_s.value_or(-1);
+   const CallMessage call_message(*this, record);
+   const hdp_call_message_t &message = call_message.view;
    auto op = std::make_unique<MessageOp>();
    op->service = this;
    op->call_id = record.call_id;
-   op->status_sent = status.has_value();
    uint64_t op_id = 0;
    const hdp_status_t started = host_.messages2()->upsert_call_message(
        host_.raw(), &message, status.value_or(HDP_RECORDING_UNCHANGED), status ? record.reason.c_str() : nullptr,
@@ -453,21 +476,8 @@ void RecordingService::message_done(MessageOp &op, const hdp_message_result_t &r
 }
 
 std::optional<uint64_t> RecordingService::upsert_v1(const CallRecord &record) {
-   const std::string key = external_key(record.call_id);
-   std::string contact = record.contact();
-   if (!is_phone_number(contact)) {
-      host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + record.call_id +
-                                     ": the contact is not a phone number (digits); showing the call without it");
-      contact.clear();
-   }
-   hdp_call_message_t message{};
-   message.struct_size = sizeof(message);
-   message.external_key = key.c_str();
-   message.inbox = record.inbox.c_str();
-   message.contact = contact.c_str();
-   message.direction = to_host_direction(record.direction);
-   message.call_status = record.call_status.empty() ? nullptr : record.call_status.c_str();
-   message.duration_s = record.duration_s.value_or(-1);
+   const CallMessage call_message(*this, record);
+   const hdp_call_message_t &message = call_message.view;
    uint64_t id = 0;
    hdp_status_t status = host_.messages()->upsert_call_message(host_.raw(), &message, &id);
    if (status != HDP_OK) {
@@ -485,13 +495,9 @@ void RecordingService::show_v1(const CallRecord &record, bool fields, std::optio
    if (!fields) {
       if (auto it = shown_.find(record.call_id); it != shown_.end() && it->second.message_id != 0) {
          message = it->second.message_id;
-      } else if (uint64_t stored = 0; !record.message_id.empty() &&
-                                      std::from_chars(record.message_id.data(),
-                                                      record.message_id.data() + record.message_id.size(), stored)
-                                              .ec == std::errc() &&
-                                      stored != 0) {
+      } else if (std::optional<uint64_t> stored = stored_message_id(record)) {
          // Kept in the call's record by an earlier step: no upsert needed after a restart either.
-         remember_message(record.call_id, stored);
+         remember_message(record.call_id, *stored);
          message = stored;
       }
    }
@@ -540,13 +546,9 @@ void RecordingService::with_message(const CallRecord &record, MessageWaiter wait
       return;
    }
    if (host_.messages2() == nullptr) {
-      std::optional<uint64_t> id;
-      uint64_t stored = 0;
-      const std::string &text = record.message_id;
-      if (!text.empty() && std::from_chars(text.data(), text.data() + text.size(), stored).ec == std::errc() &&
-          stored != 0) {
-         remember_message(record.call_id, stored);
-         id = stored;
+      std::optional<uint64_t> id = stored_message_id(record);
+      if (id) {
+         remember_message(record.call_id, *id);
       } else {
          id = upsert_v1(record);
       }

@@ -93,7 +93,8 @@ private:
       std::string reason;
    };
    using MessageWaiter = std::function<void(std::optional<uint64_t>)>;
-   struct MessageOp;  // one hdp.messages/2 write in flight
+   struct MessageOp;    // one hdp.messages/2 write in flight
+   struct CallMessage;  // the call's message as the host takes it
 
    // Submits one step of the flow for a known call; `then` runs after the commit with the result
    // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
