@@ -69,7 +69,7 @@ TEST_F(Metrics, TheEndpointIsPrometheusTextWithTheHostsAndThePluginsFamilies) {
    const promtext::Exposition m = scrape();
 
    EXPECT_EQ(value(m, "hdp_host_plugins_loaded"), 1);
-   EXPECT_EQ(value(m, "hdp_host_info", {{"version", "0.1.0"}, {"abi_version", "1.1.0"}}), 1);
+   EXPECT_EQ(value(m, "hdp_host_info", {{"version", "0.1.0"}, {"abi_version", "1.2.0"}}), 1);
    ASSERT_NE(m.family("hdp_host_http_requests_total"), nullptr);
    EXPECT_EQ(m.family("hdp_host_http_requests_total")->type, "counter");
 
@@ -192,8 +192,8 @@ TEST_F(Metrics, RefusedAndUnknownDeliveriesAreCountedWithBoundedTypeLabels) {
 
 TEST_F(Metrics, TheHostCountsRequestsByRouteNotByPath) {
    start_host();
-   EXPECT_EQ(testsupport::http_get(host_->base_url() + "/api/messages/424242").status, 404);
-   EXPECT_EQ(testsupport::http_get(host_->base_url() + "/api/messages/434343").status, 404);
+   EXPECT_EQ(host_->agent_get("/api/messages/424242").status, 404);
+   EXPECT_EQ(host_->agent_get("/api/messages/434343").status, 404);
    EXPECT_EQ(testsupport::http_get(host_->base_url() + "/no/such/route").status, 404);
    EXPECT_EQ(testsupport::http_request("BREW", host_->base_url() + "/healthz", {}, {}).status, 405);
    scrape();

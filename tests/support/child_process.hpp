@@ -24,10 +24,11 @@ public:
       bool append = false;               // keep what earlier runs wrote to the log files
       bool own_process_group = false;    // signals then go to the whole group (the child's helpers)
       std::vector<std::string> env;      // extra "NAME=value", replacing inherited ones of that name
+      std::filesystem::path stdin_file;  // the child's standard input (empty: /dev/null)
    };
 
    // Starts argv[0] (a path: no PATH search) with stdout and stderr in `log` (empty: the test's
-   // own), stdin on /dev/null and no other descriptor of the test's. Throws std::system_error when
+   // own), stdin on /dev/null (or options.stdin_file) and no other descriptor of the test's. Throws std::system_error when
    // it cannot be started (exec failed, for one).
    ChildProcess(std::vector<std::string> argv, std::filesystem::path log, const Options &options);
    ~ChildProcess();  // kill9() unless it was reaped already
