@@ -149,6 +149,11 @@ plugin_config=$(cat <<EOF
  "poll": {"first_delay_s": 3, "initial_backoff_s": 2, "max_backoff_s": 5, "deadline_s": 45, "jitter": 0.1}}
 EOF
 )
+# An agent to sign in to the inbox with, its password random and only in this run's output.
+agent_name=agent
+agent_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
+printf '%s\n' "$agent_password" | "$host_bin" agent add "$agent_name" --data-dir "$data/data" >/dev/null
+
 "$host_bin" --listen "127.0.0.1:$port" --port-file "$data/host.port" --data-dir "$data/data" \
   --plugin "$plugin_so" --plugin-config-json "$plugin_config" >"$data/host.log" 2>&1 &
 host_pid=$!
@@ -161,6 +166,7 @@ done
 
 echo
 say "Inbox:      $host_url/"
+say "Sign in:    name $agent_name, password $agent_password"
 say "Webhook:    POST $host_url/webhooks/wavoip"
 say "Simulator:  $sim_url/<call id>   (scenario $scenario, time scale $time_scale)"
 say "Logs:       $data/host.log  $data/sim.log"
@@ -193,14 +199,20 @@ curl -fsS -X POST "$sim_url/__sim/start" -H 'Content-Type: application/json' \
 # when everything is as expected (with --happy: when the happy path's recording is attached);
 # prints a table with --report.
 check() {
-  python3 - "$host_url" "$sim_url" "$data/host.log" "$@" <<'PY'
-import json, sys, urllib.request
-host, sim, log_path = sys.argv[1:4]
-report = "--report" in sys.argv[4:]
-happy_only = "--happy" in sys.argv[4:] and any(c["scenario"] == "happy" for c in
+  DEMO_AGENT_PASSWORD="$agent_password" python3 - "$host_url" "$sim_url" "$data/host.log" "$agent_name" "$@" <<'PY'
+import json, os, sys, urllib.request
+host, sim, log_path, agent = sys.argv[1:5]
+report = "--report" in sys.argv[5:]
+happy_only = "--happy" in sys.argv[5:] and any(c["scenario"] == "happy" for c in
                                                json.loads(urllib.request.urlopen(sim + "/__sim/calls").read())["calls"])
+# The JSON API is for signed-in agents: sign in once, send the session cookie with every read.
+login = urllib.request.Request(host + "/login", method="POST", headers={"Content-Type": "application/json"},
+                               data=json.dumps({"name": agent, "password": os.environ["DEMO_AGENT_PASSWORD"]}).encode())
+with urllib.request.urlopen(login, timeout=10) as r:
+    cookie = r.headers["Set-Cookie"].split(";")[0]
 def get(url):
-    with urllib.request.urlopen(url, timeout=10) as r:
+    headers = {"Cookie": cookie} if url.startswith(host) else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
         return r.status, r.headers.get("Content-Type", ""), r.read()
 calls = json.loads(get(sim + "/__sim/calls")[2])["calls"]
 log = open(log_path, encoding="utf-8", errors="replace").read()

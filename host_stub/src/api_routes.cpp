@@ -269,14 +269,23 @@ HttpResponse armed_timers(const ApiContext& context) {
 
 void register_api_routes(Router& router, ApiContext context) {
   auto shared = std::make_shared<const ApiContext>(std::move(context));
-  auto add = [&router](std::string method, std::string path, RouteMatch match, HostHandler handler) {
-    router.add_host_route(RouteSpec{std::move(method), std::move(path), match, 0}, std::move(handler));
+  // Every route is for signed-in agents unless said otherwise (AgentAuth decides).
+  auto add = [&router](std::string method, std::string path, RouteMatch match, HostHandler handler,
+                       RouteAccess access = RouteAccess::agent) {
+    RouteSpec spec{std::move(method), std::move(path), match, 0};
+    spec.access = access;
+    spec.on_internet_listener = spec.path == "/healthz";
+    spec.sign_in_redirect = spec.path == "/";
+    router.add_host_route(std::move(spec), std::move(handler));
   };
-  add("GET", "/healthz", RouteMatch::exact, [shared](const HttpRequest&) { return healthz(*shared); });
+  add("GET", "/healthz", RouteMatch::exact, [shared](const HttpRequest&) { return healthz(*shared); },
+      RouteAccess::open);
   add("GET", "/", RouteMatch::exact, [](const HttpRequest&) {
     HttpResponse page;
     page.content_type = "text/html; charset=utf-8";
     page.body = inbox_page_html();
+    page.headers.emplace_back("Cache-Control", "no-store");
+    page.headers.emplace_back("X-Frame-Options", "DENY");
     return page;
   });
   add("GET", "/api/conversations", RouteMatch::prefix,
@@ -286,11 +295,13 @@ void register_api_routes(Router& router, ApiContext context) {
   add("GET", "/api/attachments", RouteMatch::prefix,
       [shared](const HttpRequest& r) { return attachment_file(*shared, r); });
   if (shared->test_clock_routes) {
+    // Test mode only, never on the internet listener: tests drive time without signing in.
     add("GET", "/__test/clock", RouteMatch::exact,
-        [shared](const HttpRequest&) { return json_response(200, clock_json(shared->clock)); });
+        [shared](const HttpRequest&) { return json_response(200, clock_json(shared->clock)); }, RouteAccess::open);
     add("POST", "/__test/clock/advance", RouteMatch::exact,
-        [shared](const HttpRequest& r) { return clock_advance(*shared, r); });
-    add("GET", "/__test/timers", RouteMatch::exact, [shared](const HttpRequest&) { return armed_timers(*shared); });
+        [shared](const HttpRequest& r) { return clock_advance(*shared, r); }, RouteAccess::open);
+    add("GET", "/__test/timers", RouteMatch::exact, [shared](const HttpRequest&) { return armed_timers(*shared); },
+        RouteAccess::open);
   }
 }
 

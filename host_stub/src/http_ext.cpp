@@ -24,6 +24,27 @@ hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* rout
   spec.path = route->path;
   spec.match = static_cast<RouteMatch>(route->match);
   spec.max_body_bytes = route->max_body_bytes;
+  // A 1.0 or 1.1 plugin's route (struct_size short of access) is public, as every route was.
+  const uint32_t access =
+      route->struct_size >= HDP_HTTP_ROUTE_V1_2_SIZE ? route->access : static_cast<uint32_t>(HDP_HTTP_ACCESS_PUBLIC);
+  switch (access) {
+    case HDP_HTTP_ACCESS_PUBLIC:
+      spec.access = RouteAccess::open;
+      spec.on_internet_listener = true;
+      break;
+    case HDP_HTTP_ACCESS_AGENT_OR_PLUGIN:
+      spec.access = RouteAccess::agent_or_plugin;
+      break;
+    case HDP_HTTP_ACCESS_AGENT:
+      spec.access = RouteAccess::agent;
+      break;
+    default:
+      // From a newer minor: the strictest meaning we know.
+      context->log(LogLevel::warning, std::string("register_route ") + route->method + " " + route->path +
+                                          ": unknown access " + std::to_string(access) + ", served to signed-in agents only");
+      spec.access = RouteAccess::agent;
+      break;
+  }
   PluginRouteTarget target;
   target.owner = context->owner();
   target.owner_name = context->id();

@@ -24,6 +24,7 @@ struct HttpRequest {
   std::vector<HttpHeader> headers;
   std::string body;
   std::string peer_address;  // "127.0.0.1", "::1"
+  std::string agent_name;    // set by the access gate when a signed-in agent sent it
 };
 
 struct HttpResponse {

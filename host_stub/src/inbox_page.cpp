@@ -32,6 +32,10 @@ const std::string& inbox_page_html() {
   #live .dot { width: .55rem; height: .55rem; border-radius: 50%; background: #3ddc84; }
   #live.offline .dot { background: #ff6b5e; }
   #live.offline { color: #ffd2cc; }
+  #agent { font-size: .82rem; color: #b8c2d9; }
+  #sign-out { font: inherit; font-size: .8rem; color: #fff; background: none; border: 1px solid #5a6785; border-radius: 6px;
+              padding: .2rem .6rem; cursor: pointer; }
+  .conv .attention { color: var(--red); font-weight: 600; margin-left: .35rem; white-space: nowrap; }
   .layout { flex: 1; display: flex; min-height: 0; }
   nav { width: 19rem; background: var(--panel); border-right: 1px solid var(--line); display: flex; flex-direction: column; }
   nav h2 { font-size: .78rem; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); margin: 0;
@@ -95,6 +99,7 @@ const std::string& inbox_page_html() {
 <header class="top">
   <h1>Helpdesk inbox</h1><span class="sub">WhatsApp calls and their recordings</span>
   <div id="live"><span class="dot"></span><span id="live-text">connecting…</span></div>
+  <span id="agent"></span><button id="sign-out" type="button">Sign out</button>
 </header>
 <div class="layout">
   <nav><h2>Conversations <span id="conv-count"></span></h2><div id="conversations"></div></nav>
@@ -139,13 +144,17 @@ function clock(ms) {
   const t = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   return d.toDateString() === now.toDateString() ? t : `${d.toLocaleDateString()} ${t}`;
 }
+// Within the hour: how long ago; earlier today: the time; before today: the date.
 function ago(ms) {
   const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
   if (s < 10) return "just now";
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return new Date(ms).toLocaleDateString();
+  const d = new Date(ms);
+  if (d.toDateString() === new Date().toDateString()) {
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  return d.toLocaleDateString();
 }
 function size(bytes) {
   if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
@@ -179,15 +188,25 @@ function latestCall(c) {
   return entry.messages.reduce((a, b) => (b.created_at_ms > a.created_at_ms ? b : a));
 }
 
+// Calls whose recording failed: an agent has something to do (or at least to know) for each.
+function needingAttention(c) {
+  const entry = cache.get(c.id);
+  return entry ? entry.messages.filter((m) => m.recording_status === "failed").length : 0;
+}
+
 function renderConversations() {
   const html = conversations.map((c) => {
     const m = latestCall(c);
     const summary = m
       ? `<span class="mini ${esc(m.recording_status)}"></span>${esc(recordingLabel(m))}`
       : "";
-    return `<button class="conv${c.id === current ? " active" : ""}" data-id="${c.id}">
+    const failed = needingAttention(c);
+    const attention = failed
+      ? `<span class="attention" title="Calls whose recording failed">· ${failed} need${failed === 1 ? "s" : ""} attention</span>`
+      : "";
+    return `<button class="conv${c.id === current ? " active" : ""}" data-id="${c.id}" data-attention="${failed}">
        <div class="row"><span class="who">${esc(phone(c.contact))}</span><span class="ago">${esc(ago(c.last_activity_ms))}</span></div>
-       <div class="meta">${summary}${c.message_count > 1 ? ` · ${c.message_count} calls` : ""}</div>
+       <div class="meta">${summary}${c.message_count > 1 ? ` · ${c.message_count} calls` : ""}${attention}</div>
      </button>`;
   }).join("") || `<p class="empty-state" style="margin-top:1.5rem">No conversations yet.</p>`;
   const box = $("#conversations");
@@ -304,14 +323,33 @@ function renderMessages(conversation, messages) {
   if (!messages.length) list.innerHTML = `<p class="empty-state">No calls in this conversation.</p>`;
 }
 
+// The signed-in agent and the token that state-changing requests carry (X-CSRF-Token).
+let csrf = "";
+function signIn() { location.href = "/login"; }
+async function loadSession() {
+  const r = await fetch("/api/session", { cache: "no-store" });
+  if (r.status === 401) { signIn(); return; }
+  if (!r.ok) throw new Error("HTTP " + r.status);
+  const s = await r.json();
+  csrf = s.csrf_token;
+  $("#agent").textContent = s.agent;
+}
+$("#sign-out").onclick = async () => {
+  try { await fetch("/logout", { method: "POST", headers: { "X-CSRF-Token": csrf } }); } catch (e) { /* signed out anyway below */ }
+  location.href = "/login?error=out";
+};
+
 async function retry(m, id) {
   notes.set(m.id, { text: "Retry requested…", error: false, status: m.recording_status });
   tick();
   let text = "", error = true;
   try {
-    const r = await fetch(`/wavoip/recordings/retry?call_id=${encodeURIComponent(id)}`, { method: "POST" });
+    if (!csrf) await loadSession();
+    const r = await fetch(`/wavoip/recordings/retry?call_id=${encodeURIComponent(id)}`,
+                          { method: "POST", headers: { "X-CSRF-Token": csrf } });
     if (r.ok) { text = "Retry requested: checking WaVoIP again…"; error = false; }
-    else if (r.status === 401) text = "Not allowed: retries are accepted from this machine (or with the webhook key) only.";
+    else if (r.status === 401) text = "Your sign-in has ended: reload the page and sign in again.";
+    else if (r.status === 403) text = "This page's sign-in is out of date: reload the page.";
     else if (r.status === 404) text = "The plugin does not know this call.";
     else text = `The retry was refused (HTTP ${r.status}).`;
   } catch (e) {
@@ -350,6 +388,7 @@ async function tick() {
   busy = true;
   try {
     const r = await fetch("/api/conversations", { cache: "no-store" });
+    if (r.status === 401) { signIn(); return; }
     if (!r.ok) throw new Error("HTTP " + r.status);
     conversations = (await r.json()).conversations;
     // The selected conversation can vanish (a call moved to its contact): show the latest one.
@@ -383,8 +422,7 @@ $("#conversations").onclick = (e) => {
   const button = e.target.closest(".conv");
   if (button) select(Number(button.dataset.id));
 };
-tick();
-setInterval(tick, 1500);
+loadSession().catch(() => setLive(false)).finally(() => { tick(); setInterval(tick, 1500); });
 </script>
 </body>
 </html>

@@ -2,9 +2,11 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <span>
 #include <string_view>
 #include <vector>
 
+#include "agent_command.hpp"
 #include "log.hpp"
 #include "options.hpp"
 #include "stub_host.hpp"
@@ -15,6 +17,9 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   const std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (!args.empty() && args.front() == "agent") {
+    return run_agent_command(std::span(args).subspan(1), stdin, stdout, stderr);
+  }
   ParsedOptions parsed = parse_command_line(args);
   Logger log;
   if (parsed.error) {

@@ -420,7 +420,7 @@ void HostMetrics::set_plugins_loaded(size_t count) {
 }
 
 void register_metrics_route(Router& router, const MetricsRegistry& registry) {
-  router.add_host_route(RouteSpec{"GET", "/metrics", RouteMatch::exact, 0},
+  router.add_host_route(RouteSpec{"GET", "/metrics", RouteMatch::exact, 0, RouteAccess::operator_only},
                         [&registry](const HttpRequest&) {
                           HttpResponse response;
                           response.content_type = std::string(MetricsRegistry::kContentType);

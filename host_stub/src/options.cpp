@@ -88,6 +88,19 @@ std::optional<std::string> apply_config_json(std::string_view json_text, HostOpt
       if (!address) return "\"listen\" must look like ADDR:PORT, got \"" + text + "\"";
       options.listen_host = address->host;
       options.listen_port = address->port;
+    } else if (key == "public_listen") {
+      if (auto e = need_string(text)) return e;
+      const auto address = parse_listen_address(text);
+      if (!address) return "\"public_listen\" must look like ADDR:PORT, got \"" + text + "\"";
+      options.public_listen_host = address->host;
+      options.public_listen_port = address->port;
+    } else if (key == "metrics_token_file") {
+      if (auto e = need_string(text)) return e;
+      if (text.empty()) return std::string("\"metrics_token_file\" must name a file");
+      options.metrics_token_file = text;
+    } else if (key == "served_over_https") {
+      if (!value.is_bool()) return std::string("\"served_over_https\" must be true or false");
+      options.served_over_https = value.as_bool();
     } else if (key == "data_dir") {
       if (auto e = need_string(text)) return e;
       options.data_dir = text;
@@ -198,6 +211,20 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
       if (!address) return fail("--listen needs ADDR:PORT, got \"" + std::string(v) + "\"");
       o.listen_host = address->host;
       o.listen_port = address->port;
+    } else if (name == "--public-listen") {
+      if (!need(v)) return fail("--public-listen needs ADDR:PORT");
+      const auto address = parse_listen_address(v);
+      if (!address) return fail("--public-listen needs ADDR:PORT, got \"" + std::string(v) + "\"");
+      o.public_listen_host = address->host;
+      o.public_listen_port = address->port;
+    } else if (name == "--public-port-file") {
+      if (!need(v) || v.empty()) return fail("--public-port-file needs a file");
+      o.public_port_file = std::string(v);
+    } else if (name == "--metrics-token-file") {
+      if (!need(v) || v.empty()) return fail("--metrics-token-file needs a file");
+      o.metrics_token_file = std::string(v);
+    } else if (name == "--served-over-https") {
+      o.served_over_https = true;
     } else if (name == "--port-file") {
       if (!need(v)) return fail("--port-file needs a file");
       o.port_file = std::string(v);
@@ -258,6 +285,9 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
       return fail("unknown option \"" + std::string(args[i]) + "\" (see --help)");
     }
   }
+  if (o.public_port_file && !o.public_listen_host) {
+    return fail("--public-port-file needs --public-listen");
+  }
   if (o.virtual_clock_start_ms && !o.virtual_clock) {
     return fail("--virtual-clock-start-ms needs --virtual-clock");
   }
@@ -272,9 +302,17 @@ std::string usage_text() {
   return R"(hdp-stub-host - a small helpdesk host for plugins of the hdp C ABI
 
 Usage: hdp-stub-host [options]
+       hdp-stub-host agent add|remove|list [NAME] --data-dir DIR
   --config FILE            JSON configuration file (see below); command-line options win
-  --listen ADDR:PORT       address to serve on (default 127.0.0.1:8080; port 0 picks a free one)
+  --listen ADDR:PORT       the agents' side: inbox, API, sign-in (default 127.0.0.1:8080;
+                           port 0 picks a free one)
+  --public-listen ADDR:PORT  the side that faces the internet: only plugin routes declared
+                           public (webhooks) and /healthz
   --port-file FILE         write the port actually bound to FILE once listening (for scripts)
+  --public-port-file FILE  the same for --public-listen
+  --served-over-https      agents reach the host over HTTPS: the session cookie gets Secure
+  --metrics-token-file FILE  GET /metrics from elsewhere than loopback needs
+                           "Authorization: Bearer <the file's content>"
   --data-dir DIR           database, attachment files and plugin data (default ./hdp-data)
   --plugin PATH            load the plugin shared object at PATH (repeatable)
   --plugin-config FILE     configuration (JSON) for the plugin named just before
@@ -299,8 +337,10 @@ Tests only:
   --test-disable-extension ID  answer NULL for extension ID, as an older host would
                            (repeatable; e.g. hdp.messages/2)
 
+Agents (the password is read from standard input, one line):
+  agent add NAME --data-dir DIR     agent remove NAME --data-dir DIR     agent list --data-dir DIR
 Configuration file:
-  {"listen": "127.0.0.1:8080", "data_dir": "./hdp-data",
+  {"listen": "127.0.0.1:8080", "public_listen": "127.0.0.1:8081", "data_dir": "./hdp-data",
    "plugins": [{"path": "/usr/lib/hdp/plugins/wavoip_recordings.so", "config": {}}]}
   Plugins from the file load first, then those named with --plugin.
 

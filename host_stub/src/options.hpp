@@ -22,6 +22,14 @@ struct HostOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
   std::optional<std::filesystem::path> port_file;
+  // The listener that faces the internet: public plugin routes (webhooks) and /healthz only.
+  std::optional<std::string> public_listen_host;
+  uint16_t public_listen_port = 0;
+  std::optional<std::filesystem::path> public_port_file;
+  // GET /metrics from elsewhere than loopback needs "Authorization: Bearer <the file's text>".
+  std::optional<std::filesystem::path> metrics_token_file;
+  // The agents reach the host over HTTPS (a reverse proxy): the session cookie gets Secure.
+  bool served_over_https = false;
   std::filesystem::path data_dir = "./hdp-data";
   std::vector<PluginOptions> plugins;
   bool virtual_clock = false;

@@ -110,9 +110,10 @@ void Router::remove_owner_routes(uint64_t owner) {
   std::erase_if(routes_, [owner](const Route& r) { return r.owner == owner; });
 }
 
-Router::Lookup Router::lookup(std::string_view method, std::string_view path) const {
+Router::Lookup Router::lookup(std::string_view method, std::string_view path, Listener listener) const {
   std::vector<const Route*> candidates;
   for (const Route& route : routes_) {
+    if (listener == Listener::internet && !route.spec.on_internet_listener) continue;
     if (route_path_matches(route.spec.path, route.spec.match, path)) candidates.push_back(&route);
   }
   Lookup result;
@@ -143,16 +144,16 @@ Router::Lookup Router::lookup(std::string_view method, std::string_view path) co
   return result;
 }
 
-uint64_t Router::body_limit(std::string_view method, std::string_view path) const {
-  const Lookup found = lookup(method, path);
+uint64_t Router::body_limit(std::string_view method, std::string_view path, Listener listener) const {
+  const Lookup found = lookup(method, path, listener);
   if (found.kind == Lookup::Kind::found && found.route->spec.max_body_bytes != 0) {
     return found.route->spec.max_body_bytes;
   }
   return limits_.default_max_body_bytes;
 }
 
-void Router::dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
-  const Lookup found = lookup(request.method, request.path);
+void Router::dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder, Listener listener) {
+  const Lookup found = lookup(request.method, request.path, listener);
   if (found.kind == Lookup::Kind::not_found) {
     responder->respond(HttpResponse::error(404, "not found"));
     return;
@@ -162,6 +163,21 @@ void Router::dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& r
     response.headers.emplace_back("Allow", found.allow);
     responder->respond(std::move(response));
     return;
+  }
+  request.agent_name.clear();  // only the gate sets it
+  if (found.route->spec.access != RouteAccess::open) {
+    std::optional<HttpResponse> refusal;
+    if (gate_ == nullptr) {
+      log_.warning("refused " + request.method + " " + found.route->spec.path + " from " + request.peer_address +
+                   ": no access gate for a route that is not open");
+      refusal = HttpResponse::error(401, "sign in first");
+    } else {
+      refusal = gate_->admit(found.route->spec, request);
+    }
+    if (refusal) {
+      responder->respond(std::move(*refusal));
+      return;
+    }
   }
   if (found.route->owner != kHostOwner) {
     // Copy: the plugin may add or remove routes from inside on_request.
@@ -212,6 +228,10 @@ void Router::dispatch_to_plugin(const Route& route, HttpRequest&& request,
   view.body_len = request.body.size();
   view.peer_address = request.peer_address.data();
   view.peer_address_len = request.peer_address.size();
+  if (!request.agent_name.empty()) {
+    view.agent_name = request.agent_name.data();
+    view.agent_name_len = request.agent_name.size();
+  }
 
   route.plugin.on_request(route.plugin.user_data, &view);
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +24,19 @@ class TimerService;
 
 enum class RouteMatch : uint32_t { exact = HDP_HTTP_MATCH_EXACT, prefix = HDP_HTTP_MATCH_PREFIX };
 
+// Who may call a route. The first three are ext/http.h's HDP_HTTP_ACCESS_*; the host's own routes
+// may also be operator routes (GET /metrics).
+enum class RouteAccess : uint32_t {
+  open = HDP_HTTP_ACCESS_PUBLIC,                    // anyone; the handler checks what it needs
+  agent = HDP_HTTP_ACCESS_AGENT,                    // signed-in agents only
+  agent_or_plugin = HDP_HTTP_ACCESS_AGENT_OR_PLUGIN,  // an agent, or whoever the plugin accepts
+  operator_only = 0x100,                            // loopback, or the operator's bearer token
+};
+
+// Which listener a request came in on: the agents' (--listen) or the one facing the internet
+// (--public-listen), which serves only routes marked for it.
+enum class Listener { agents, internet };
+
 // True when path is served by a route on route_path: equal, or (prefix) continuing it after a
 // '/'. Paths compare as sent, still percent-encoded.
 bool route_path_matches(std::string_view route_path, RouteMatch match, std::string_view path);
@@ -32,6 +46,18 @@ struct RouteSpec {
   std::string path;    // starts with '/'
   RouteMatch match = RouteMatch::exact;
   uint64_t max_body_bytes = 0;  // 0: the router's default
+  RouteAccess access = RouteAccess::agent;
+  bool on_internet_listener = false;  // served on Listener::internet too
+  bool sign_in_redirect = false;      // a page: refused agents are sent to GET /login
+};
+
+// Decides who may use a route that is not open (agent_auth.cpp). [main-thread]
+class AccessGate {
+ public:
+  virtual ~AccessGate() = default;
+  // nullopt lets the request through, with request.agent_name set when an agent is signed in;
+  // otherwise the answer that refuses it.
+  virtual std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) = 0;
 };
 
 using HostHandler = std::function<HttpResponse(const HttpRequest&)>;
@@ -83,15 +109,21 @@ class Router {
   hdp_status_t remove_route(uint64_t owner, uint64_t route_id);
   void remove_owner_routes(uint64_t owner);
 
-  // The most specific route accepting method: exact paths before prefixes, longer prefixes
-  // first, a named method before "*". 405 when routes match the path but none the method.
-  Lookup lookup(std::string_view method, std::string_view path) const;
+  // The most specific route served on listener accepting method: exact paths before prefixes,
+  // longer prefixes first, a named method before "*". 405 when routes match the path but none
+  // the method.
+  Lookup lookup(std::string_view method, std::string_view path, Listener listener = Listener::agents) const;
 
   // The body limit for a request (its route's, or the default when nothing matches).
-  uint64_t body_limit(std::string_view method, std::string_view path) const;
+  uint64_t body_limit(std::string_view method, std::string_view path, Listener listener = Listener::agents) const;
+
+  // Who decides on routes that are not open; without one, such routes refuse everyone (401).
+  // gate must outlive the router. [main-thread]
+  void set_access_gate(AccessGate* gate) { gate_ = gate; }
 
   // Serves one complete request; the answer goes to responder now or later. [main-thread]
-  void dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder);
+  void dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder,
+                Listener listener = Listener::agents);
 
   // Answers a plugin's request (ext/http.h respond). [main-thread]
   hdp_status_t respond(uint64_t owner, uint64_t request_id, const hdp_http_response_t* response);
@@ -123,6 +155,7 @@ class Router {
   TimerService& timers_;
   Logger& log_;
   RouterLimits limits_;
+  AccessGate* gate_ = nullptr;
   std::vector<Route> routes_;
   std::map<uint64_t, Deferred> deferred_;
   uint64_t next_route_id_ = 1;

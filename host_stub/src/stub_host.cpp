@@ -2,9 +2,12 @@
 
 #include <csignal>
 #include <fstream>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
+#include "agent_auth.hpp"
+#include "agent_store.hpp"
 #include "api_routes.hpp"
 #include "attachment_jobs.hpp"
 #include "batched_writes.hpp"
@@ -25,6 +28,25 @@ namespace {
 
 // How long answers already on their way (the 503s of shutdown) may take to leave.
 constexpr std::chrono::milliseconds kDrainDeadline{2000};
+
+// The operator's bearer token for GET /metrics: the file's text without surrounding whitespace.
+std::optional<std::string> read_token(const std::filesystem::path& file, std::string& error) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    error = "cannot read the metrics token file " + file.string();
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  const auto first = token.find_first_not_of(" \t\r\n");
+  const auto last = token.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos || token.size() > 4096) {
+    error = "the metrics token file " + file.string() + " must hold one token (1 to 4096 bytes)";
+    return std::nullopt;
+  }
+  return token.substr(first, last - first + 1);
+}
 
 std::unique_ptr<Clock> make_clock(const HostOptions& options) {
   if (!options.virtual_clock) return std::make_unique<RealClock>();
@@ -50,6 +72,7 @@ StubHost::StubHost(Logger& log, HostOptions options)
 
 StubHost::~StubHost() {
   shut_down_plugins();
+  public_server_.reset();
   server_.reset();
 }
 
@@ -59,9 +82,20 @@ int StubHost::run() {
     std::filesystem::create_directories(options_.data_dir / "attachments");
     store_ = std::make_unique<HelpdeskStore>(options_.data_dir / "helpdesk.sqlite3",
                                              [clock = clock_.get()] { return clock->wall_us() / 1000; });
+    agents_ = std::make_unique<AgentStore>(options_.data_dir / "helpdesk.sqlite3");
   } catch (const std::exception& e) {
     log_.error("cannot open the data directory " + options_.data_dir.string() + ": " + e.what());
     return kExitCannotStart;
+  }
+  AgentAuthOptions auth_options;
+  auth_options.secure_cookie = options_.served_over_https;
+  if (options_.metrics_token_file) {
+    std::string error;
+    auth_options.metrics_token = read_token(*options_.metrics_token_file, error);
+    if (!auth_options.metrics_token) {
+      log_.error(error);
+      return kExitCannotStart;
+    }
   }
   metrics_ = std::make_unique<MetricsRegistry>();
   host_metrics_ = std::make_unique<HostMetrics>(*metrics_);
@@ -72,6 +106,9 @@ int StubHost::run() {
   if (timers_->is_virtual()) timers_->set_settle([this] { loop_.run_queued_now(); });
   fds_ = std::make_unique<FdWatches>(loop_.io());
   router_ = std::make_unique<Router>(*timers_, log_);
+  auth_ = std::make_unique<AgentAuth>(*agents_, *clock_, log_, std::move(auth_options));
+  router_->set_access_gate(auth_.get());
+  auth_->register_routes(*router_);
   writes_ = std::make_unique<BatchedWrites>(loop_.io(), *store_, log_, host_metrics_.get());
   attachments_ = std::make_unique<AttachmentJobs>(
       loop_.io(), *store_, *writes_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
@@ -91,6 +128,10 @@ int StubHost::run() {
                                              return out;
                                            },
                                            options_.virtual_clock});
+  if (agents_->list().empty()) {
+    log_.warning("no agent accounts: nobody can sign in to the inbox; add one with "
+                 "hdp-stub-host agent add NAME --data-dir " + options_.data_dir.string());
+  }
   if (options_.virtual_clock) {
     log_.warning("virtual clock: time stands still until POST /__test/clock/advance (tests only)");
   }
@@ -162,35 +203,47 @@ bool StubHost::start_serving() {
   limits.header_timeout = std::chrono::milliseconds(options_.header_timeout_ms);
   limits.idle_timeout = std::chrono::milliseconds(options_.idle_timeout_ms);
   limits.max_connections = options_.max_connections;
-  server_ = std::make_unique<HttpServer>(
-      loop_.io(), log_, limits,
-      [this](std::string_view method, std::string_view path) { return router_->body_limit(method, path); },
-      [this](HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
-        const auto counted = counting_responder(*host_metrics_, *router_, request, responder);
-        router_->dispatch(std::move(request), counted);
-      });
+  auto make_server = [&](Listener listener) {
+    return std::make_unique<HttpServer>(
+        loop_.io(), log_, limits,
+        [this, listener](std::string_view method, std::string_view path) {
+          return router_->body_limit(method, path, listener);
+        },
+        [this, listener](HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
+          const auto counted = counting_responder(*host_metrics_, *router_, request, responder);
+          router_->dispatch(std::move(request), counted, listener);
+        });
+  };
+  server_ = make_server(Listener::agents);
   if (auto error = server_->listen(options_.listen_host, options_.listen_port)) {
     log_.error(*error);
     return false;
   }
-  log_.info("listening on http://" + server_->local_address());
-  write_port_file();
+  log_.info("listening on http://" + server_->local_address() + " (agents: inbox, API, sign-in)");
+  if (options_.public_listen_host) {
+    public_server_ = make_server(Listener::internet);
+    if (auto error = public_server_->listen(*options_.public_listen_host, options_.public_listen_port)) {
+      log_.error(*error);
+      return false;
+    }
+    log_.info("listening on http://" + public_server_->local_address() + " (public: webhooks and /healthz only)");
+  }
+  if (options_.port_file) write_port_file(log_, *options_.port_file, server_->port());
+  if (options_.public_port_file) write_port_file(log_, *options_.public_port_file, public_server_->port());
   return true;
 }
 
-void StubHost::write_port_file() {
-  if (!options_.port_file) return;
+void StubHost::write_port_file(Logger& log, const std::filesystem::path& final_path, uint16_t port) {
   // Written whole and renamed, so a script never reads half a number.
-  const std::filesystem::path final_path = *options_.port_file;
   std::filesystem::path temp = final_path;
   temp += ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
-    out << server_->port() << '\n';
+    out << port << '\n';
   }
   std::error_code ec;
   std::filesystem::rename(temp, final_path, ec);
-  if (ec) log_.error("cannot write the port file " + final_path.string() + ": " + ec.message());
+  if (ec) log.error("cannot write the port file " + final_path.string() + ": " + ec.message());
 }
 
 void StubHost::begin_shutdown(const char* why) {
@@ -204,14 +257,17 @@ void StubHost::begin_shutdown(const char* why) {
     if (ec) return;
     log_.warning("connections still open after the drain deadline; closing them");
     if (server_) server_->close_all();
+    if (public_server_) public_server_->close_all();
     loop_.stop();
   });
-  auto drained = [this] { drain_deadline_.cancel(); };
-  if (server_) {
-    server_->stop(drained);  // 1. no new requests
-  } else {
-    drained();
-  }
+  // 1. no new requests, on either listener; drained once both are.
+  auto remaining = std::make_shared<int>(1 + (server_ ? 1 : 0) + (public_server_ ? 1 : 0));
+  auto drained = [this, remaining] {
+    if (--*remaining == 0) drain_deadline_.cancel();
+  };
+  if (server_) server_->stop(drained);
+  if (public_server_) public_server_->stop(drained);
+  drained();
   shut_down_plugins();  // 2..5.
   timers_->cancel_all();
   lag_probe_->stop();

@@ -13,6 +13,8 @@
 
 namespace hdp::host {
 
+class AgentAuth;
+class AgentStore;
 class AttachmentJobs;
 class BatchedWrites;
 class Clock;
@@ -49,7 +51,7 @@ class StubHost {
   bool load_plugins();
   bool start_plugins();
   bool start_serving();
-  void write_port_file();
+  static void write_port_file(Logger& log, const std::filesystem::path& file, uint16_t port);
   // SIGINT/SIGTERM: stop accepting, shut the plugins down, let the answers drain, then return
   // from run().
   void begin_shutdown(const char* why);
@@ -66,12 +68,15 @@ class StubHost {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<HostMetrics> host_metrics_;
   std::unique_ptr<LoopLagProbe> lag_probe_;
+  std::unique_ptr<AgentStore> agents_;
+  std::unique_ptr<AgentAuth> auth_;
   std::unique_ptr<TimerService> timers_;
   std::unique_ptr<FdWatches> fds_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<BatchedWrites> writes_;
   std::unique_ptr<AttachmentJobs> attachments_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<HttpServer> public_server_;  // --public-listen
   std::unique_ptr<HostServices> services_;
   std::vector<std::unique_ptr<PluginContext>> plugins_;
   bool shutting_down_ = false;

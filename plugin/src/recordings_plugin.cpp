@@ -97,6 +97,9 @@ hdp_status_t RecordingsPlugin::start() {
    route.match = HDP_HTTP_MATCH_EXACT;
    route.max_body_bytes = 4096;
    route.on_request = &RecordingsPlugin::on_retry;
+   // Signed-in agents ("Try again" on the inbox page), or scripts with the webhook key. A host
+   // older than ABI 1.2 ignores this and serves the route to anyone, as before.
+   route.access = HDP_HTTP_ACCESS_AGENT_OR_PLUGIN;
    status = host_.http()->register_route(host_.raw(), &route, &retry_route_);
    if (status != HDP_OK) {
       host_.log(HDP_LOG_ERROR, std::string("[WaVoIP] Cannot register POST ") + kRetryPath);
@@ -162,9 +165,13 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
       }
    }
    std::string_view peer(request->peer_address, request->peer_address_len);
-   // Without configured keys nobody can prove to be the operator, so only the machine itself may
-   // ask for a retry.
-   bool allowed = webhook_->open_mode() ? (peer == "127.0.0.1" || peer == "::1") : webhook_->authorized(view);
+   // An agent the host signed in (ABI 1.2) may always ask. Otherwise: without configured keys
+   // nobody can prove to be the operator, so only the machine itself may ask for a retry.
+   const std::string_view agent = request->struct_size >= HDP_HTTP_REQUEST_V1_2_SIZE && request->agent_name != nullptr
+                                     ? std::string_view(request->agent_name, request->agent_name_len)
+                                     : std::string_view();
+   bool allowed = !agent.empty() ||
+                  (webhook_->open_mode() ? (peer == "127.0.0.1" || peer == "::1") : webhook_->authorized(view));
    if (!allowed) {
       host_.log(HDP_LOG_WARNING, "[WaVoIP] Refused a retry request: missing or wrong key");
       respond_json(host_, request->request_id, 401, R"({"error":"unauthorized"})");
@@ -183,7 +190,7 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
    const std::string id = *call_id;
    const uint64_t request_id = request->request_id;
    // Answered once the retry step is committed (a deferred answer).
-   service_->retry(id, [this, id, request_id](RecordingService::RetryAnswer answer) {
+   service_->retry(id, [this, id, by_agent = std::string(agent), request_id](RecordingService::RetryAnswer answer) {
       switch (answer) {
          case RecordingService::RetryAnswer::unknown_call:
             respond_json(host_, request_id, 404, R"({"error":"unknown call"})");
@@ -193,7 +200,8 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t *request) {
             return;
          case RecordingService::RetryAnswer::retrying: break;
       }
-      host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id);
+      host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id +
+                                  (by_agent.empty() ? std::string() : " by agent " + by_agent));
       boost::json::object body;
       body["status"] = "retrying";
       body["call_id"] = id;

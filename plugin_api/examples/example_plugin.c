@@ -730,6 +730,9 @@ static void example_register_route(example_t *ex, const char *method, const char
    route.on_request = on_request;
    route.on_cancel = on_cancel;
    route.user_data = ex;
+   /* Since 1.2. Nothing here is secret, so anyone may call it; a route for the helpdesk's agents
+    * would say HDP_HTTP_ACCESS_AGENT and read request->agent_name. Older hosts ignore it. */
+   route.access = HDP_HTTP_ACCESS_PUBLIC;
    st = ex->http->register_route(ex->host, &route, &route_id);
    if (st != HDP_OK) {
       example_log(ex, HDP_LOG_ERROR, "registering %s %s failed with status %" PRId32, method, path,

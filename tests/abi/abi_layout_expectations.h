@@ -17,9 +17,9 @@
    X(hdp_host_timers_t, 24)              \
    X(hdp_host_posix_fd_t, 32)            \
    X(hdp_http_header_t, 32)              \
-   X(hdp_http_request_t, 112)            \
+   X(hdp_http_request_t, 128)            \
    X(hdp_http_response_t, 48)            \
-   X(hdp_http_route_t, 72)               \
+   X(hdp_http_route_t, 80)               \
    X(hdp_host_http_t, 32)                \
    X(hdp_call_message_t, 56)             \
    X(hdp_host_messages_t, 24)            \
@@ -92,6 +92,8 @@
    X(hdp_http_request_t, body_len, 88)                             \
    X(hdp_http_request_t, peer_address, 96)                         \
    X(hdp_http_request_t, peer_address_len, 104)                    \
+   X(hdp_http_request_t, agent_name, 112)                          \
+   X(hdp_http_request_t, agent_name_len, 120)                      \
    X(hdp_http_response_t, struct_size, 0)                          \
    X(hdp_http_response_t, status, 4)                               \
    X(hdp_http_response_t, content_type, 8)                         \
@@ -108,6 +110,8 @@
    X(hdp_http_route_t, on_request, 48)                             \
    X(hdp_http_route_t, on_cancel, 56)                              \
    X(hdp_http_route_t, user_data, 64)                              \
+   X(hdp_http_route_t, access, 72)                                 \
+   X(hdp_http_route_t, reserved, 76)                               \
    X(hdp_host_http_t, struct_size, 0)                              \
    X(hdp_host_http_t, register_route, 8)                           \
    X(hdp_host_http_t, unregister_route, 16)                        \
@@ -159,8 +163,9 @@
    X(hdp_host_messages2_t, set_recording_status, 16)
 
 /* X(macro or enumerator, value): the version-1 minimum sizes, enumerations, statuses and the
- * version this tree builds. Every V1 size equals its struct's sizeof today: no struct ends in
- * tail padding (hdp_attachment_result_t has an explicit reserved member for that). */
+ * version this tree builds. No struct ends in tail padding (hdp_attachment_result_t and
+ * hdp_http_route_t have an explicit reserved member for that), so every V1 size equals its
+ * struct's sizeof but for the structs a minor grew, whose newest size (V1_2) does. */
 #define HDP_ABI_CONSTANTS(X)                 \
    X(HDP_PLUGIN_ENTRY_V1_SIZE, 80)           \
    X(HDP_HOST_V1_SIZE, 112)                  \
@@ -171,6 +176,8 @@
    X(HDP_HTTP_RESPONSE_V1_SIZE, 48)          \
    X(HDP_HTTP_ROUTE_V1_SIZE, 72)             \
    X(HDP_HOST_HTTP_V1_SIZE, 32)              \
+   X(HDP_HTTP_REQUEST_V1_2_SIZE, 128)        \
+   X(HDP_HTTP_ROUTE_V1_2_SIZE, 80)           \
    X(HDP_CALL_MESSAGE_V1_SIZE, 56)           \
    X(HDP_HOST_MESSAGES_V1_SIZE, 24)          \
    X(HDP_ATTACHMENT_V1_SIZE, 48)             \
@@ -203,6 +210,9 @@
    X(HDP_FD_ERROR, 4)                        \
    X(HDP_HTTP_MATCH_EXACT, 0)                \
    X(HDP_HTTP_MATCH_PREFIX, 1)               \
+   X(HDP_HTTP_ACCESS_PUBLIC, 0)              \
+   X(HDP_HTTP_ACCESS_AGENT, 1)               \
+   X(HDP_HTTP_ACCESS_AGENT_OR_PLUGIN, 2)     \
    X(HDP_CALL_DIRECTION_UNKNOWN, 0)          \
    X(HDP_CALL_DIRECTION_INCOMING, 1)         \
    X(HDP_CALL_DIRECTION_OUTGOING, 2)         \

@@ -3,8 +3,10 @@
 // names what an agent sees. Screenshots land in <build>/tests/browser/artifacts/.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <memory>
+#include <thread>
 
 #include "cdp_browser.hpp"
 #include "host_process.hpp"
@@ -51,18 +53,48 @@ class InboxPage : public ::testing::Test {
     ASSERT_TRUE(sim_->start()) << sim_->output();
   }
 
-  void start_host(const json::object& plugin_config) {
+  void start_host(const json::object& plugin_config, bool public_listener = false) {
     testsupport::HostOptions options;
     options.host_binary = HDP_STUB_HOST_PATH;
     options.plugins = {WAVOIP_PLUGIN_PATH};
     options.plugin_config_json = json::serialize(plugin_config);
     options.data_dir = dir_.path() / "host";
+    options.public_listener = public_listener;
     host_ = std::make_unique<testsupport::HostProcess>(options);
     ASSERT_TRUE(host_->start()) << host_->log();
   }
 
-  // Opens the inbox and leaves a marker in the page's window: while it is there, the page was
-  // never reloaded.
+  // Polls expression across page loads (an evaluation can fail while a page is replaced).
+  bool wait_across_loads(const std::string& expression, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        if (browser_->wait_for(expression, std::chrono::milliseconds(500))) return true;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    return false;
+  }
+
+  std::string page_path() {
+    return std::string(browser_->evaluate("location.pathname + location.search").as_string());
+  }
+
+  // Types name and password into the sign-in page and sends the form, as an agent does; waits
+  // for the next page to load.
+  void submit_sign_in(const std::string& name, const std::string& password) {
+    ASSERT_TRUE(wait_across_loads("location.pathname === '/login' && document.querySelector('#sign-in')"))
+        << "not on the sign-in page";
+    browser_->evaluate("window.__signInPage = true; document.querySelector('#name').value = " + js_string(name) +
+                       "; document.querySelector('#password').value = " + js_string(password) +
+                       "; setTimeout(() => document.querySelector('#sign-in').submit(), 0); true");
+    ASSERT_TRUE(wait_across_loads("!window.__signInPage && document.readyState === 'complete'"))
+        << "the form was not sent";
+  }
+
+  // Opens the inbox (which sends a signed-out browser to sign in), signs in as the test agent and
+  // leaves a marker in the page's window: while it is there, the page was never reloaded.
   void open_inbox() {
     browser_ = std::make_unique<Browser>(dir_.path() / "browser");
     try {
@@ -71,8 +103,9 @@ class InboxPage : public ::testing::Test {
     } catch (const std::exception& e) {
       FAIL() << e.what();
     }
-    ASSERT_TRUE(browser_->wait_for("document.querySelector('#live-text').textContent.startsWith('Live')"))
-        << "the page never reached the API";
+    ASSERT_NO_FATAL_FAILURE(submit_sign_in(testsupport::kTestAgent, testsupport::kTestAgentPassword));
+    ASSERT_TRUE(wait_across_loads("document.querySelector('#live-text').textContent.startsWith('Live')"))
+        << "the page never reached the API: " << page_path();
     marker_ = std::string(browser_->evaluate("window.__inboxMarker = 'm' + Math.random()").as_string());
   }
 
@@ -107,7 +140,7 @@ class InboxPage : public ::testing::Test {
 
   // The conversation a call is in, from the JSON API.
   std::int64_t conversation_of(const std::string& call_id) {
-    auto r = testsupport::http_get(host_->base_url() + "/api/messages?external_key=wavoip%3A" + call_id);
+    auto r = host_->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
     return r.status == 200 ? json::parse(r.body).at("conversation_id").as_int64() : -1;
   }
 
@@ -177,7 +210,7 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
 
   // The player's source: audio, and the very bytes the simulator served.
   const std::string src(after.at("audio").as_string());
-  auto file = testsupport::http_get(src);
+  auto file = testsupport::http_request("GET", src, {}, host_->agent().headers());
   EXPECT_EQ(file.status, 200) << src;
   EXPECT_EQ(file.content_type.rfind("audio/", 0), 0u) << file.content_type;
   EXPECT_EQ(file.body, testsupport::http_get(sim_->url("/" + id)).body);
@@ -194,23 +227,32 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
   browser_->screenshot(artifacts_ / "inbox.png");
 }
 
+// As in production: webhook_keys set, WaVoIP's webhooks on the public listener, the agent
+// signed in on the other one.
 TEST_F(InboxPage, FailedRecordingShowsWhyAndTryAgainBringsThePlayer) {
   wavoip::test::TestHttpServer storage;  // answers 404 until the test gives it the file
+  const std::string key = "a-webhook-key-for-this-test-0123456789";
   // Poll at once, every second, give up after 2 s.
   ASSERT_NO_FATAL_FAILURE(start_host(
       {{"base_url", storage.url("/")},
        {"allow_insecure_loopback", true},
+       {"webhook_keys", json::array{json::object{{"key", key}}}},
        {"poll",
-        {{"first_delay_s", 0}, {"initial_backoff_s", 1}, {"max_backoff_s", 1}, {"deadline_s", 2}, {"jitter", 0}}}}));
+        {{"first_delay_s", 0}, {"initial_backoff_s", 1}, {"max_backoff_s", 1}, {"deadline_s", 2}, {"jitter", 0}}}},
+      true));
   ASSERT_NO_FATAL_FAILURE(open_inbox());
   ASSERT_NO_FATAL_FAILURE(
       start_sim({"--scenario", "never-ready", "--time-scale", "0.01", "--download-timeout", "0", "--seed", "12"}));
   const std::string id(sim_->calls().at(0).at("call_id").as_string());
-  ASSERT_EQ(sim_->start_webhooks(host_->base_url() + "/webhooks/wavoip"), 202);
+  ASSERT_EQ(sim_->start_webhooks(host_->public_url() + "/webhooks/wavoip/" + key), 202);
   ASSERT_EQ(sim_->wait_exit(), 0) << sim_->output();
 
   ASSERT_TRUE(eventually([&] { return text_of(id, "status") == "failed"; }, std::chrono::seconds(30)))
       << json::serialize(seen(id));
+  // The conversation list says this caller's conversation needs attention.
+  ASSERT_TRUE(browser_->wait_for("document.querySelector('.conv[data-attention=\"1\"] .attention')"));
+  EXPECT_EQ(browser_->evaluate("document.querySelector('.conv .attention').textContent").as_string(),
+            "· 1 needs attention");
   json::object failed = seen(id);
   EXPECT_EQ(failed.at("badge"), "Recording failed");
   EXPECT_EQ(failed.at("reason").as_string().subview().substr(0, 22), "No recording after 2 s") << failed.at("reason");
@@ -237,8 +279,10 @@ TEST_F(InboxPage, FailedRecordingShowsWhyAndTryAgainBringsThePlayer) {
   EXPECT_EQ(text_of(id, "status"), "attached");
   EXPECT_EQ(storage.hits("/" + id), hits_before + 1) << "one download, asked for by the button";
   const std::string log = host_->log();
-  EXPECT_NE(log.find("Manual retry requested for call " + id), std::string::npos) << "the plugin's retry route ran";
-  auto file = testsupport::http_get(std::string(seen(id).at("audio").as_string()));
+  EXPECT_NE(log.find("Manual retry requested for call " + id + " by agent tester"), std::string::npos)
+      << "the plugin's retry route ran, for the signed-in agent";
+  EXPECT_TRUE(browser_->wait_for("!document.querySelector('.conv .attention')")) << "nothing needs attention any more";
+  auto file = testsupport::http_request("GET", std::string(seen(id).at("audio").as_string()), {}, host_->agent().headers());
   EXPECT_EQ(file.status, 200);
   EXPECT_EQ(file.body, wav.body);
   EXPECT_EQ(live_text().rfind("Live", 0), 0u) << live_text();
@@ -290,6 +334,67 @@ TEST_F(InboxPage, CallsWithoutRecordingSayWhyInPlainWords) {
   EXPECT_TRUE(same_page());
   EXPECT_EQ(live_text().rfind("Live", 0), 0u) << live_text();
   browser_->screenshot(artifacts_ / "inbox-no-recording.png");
+}
+
+// Signed out, the inbox sends the browser to sign in; a wrong password is refused, and the next
+// try at once is slowed down even with the right password; then the agent gets in.
+TEST_F(InboxPage, SignedOutTheInboxSendsToSignInAndWrongPasswordsAreRefusedAndSlowed) {
+  ASSERT_NO_FATAL_FAILURE(start_host({{"allow_insecure_loopback", true}}));
+  browser_ = std::make_unique<Browser>(dir_.path() / "browser");
+  try {
+    browser_->start();
+    browser_->navigate(host_->base_url() + "/");
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
+  }
+  EXPECT_EQ(page_path(), "/login");
+  EXPECT_EQ(testsupport::http_get(host_->base_url() + "/api/conversations").status, 401);
+
+  ASSERT_NO_FATAL_FAILURE(submit_sign_in(testsupport::kTestAgent, "not the password"));
+  EXPECT_EQ(page_path(), "/login?error=wrong");
+  EXPECT_EQ(browser_->evaluate("document.querySelector('#message').textContent").as_string(),
+            "Wrong name or password.");
+  ASSERT_NO_FATAL_FAILURE(submit_sign_in(testsupport::kTestAgent, testsupport::kTestAgentPassword));
+  EXPECT_EQ(page_path(), "/login?error=slow") << "right after a failure even the right password waits";
+  EXPECT_EQ(browser_->evaluate("document.querySelector('#message').textContent").as_string(),
+            "Too many failed sign-ins. Wait a little and try again.");
+  const std::string log = host_->log();
+  EXPECT_NE(log.find("failed sign-in for \"tester\""), std::string::npos) << log;
+  EXPECT_EQ(log.find("not the password"), std::string::npos) << "no password in the log";
+  EXPECT_EQ(log.find(testsupport::kTestAgentPassword), std::string::npos) << "no password in the log";
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the first lock lasts 1 s
+  ASSERT_NO_FATAL_FAILURE(submit_sign_in(testsupport::kTestAgent, testsupport::kTestAgentPassword));
+  EXPECT_EQ(page_path(), "/");
+  ASSERT_TRUE(browser_->wait_for("document.querySelector('#live-text').textContent.startsWith('Live')"));
+  EXPECT_EQ(browser_->evaluate("document.querySelector('#agent').textContent").as_string(), "tester");
+  browser_->screenshot(artifacts_ / "inbox-signed-in.png");
+}
+
+// A state-changing request from the page without its CSRF token is refused, and signing out
+// ends the session: the API refuses the browser's cookie and the inbox sends it to sign in.
+TEST_F(InboxPage, RequestsWithoutTheCsrfTokenAreRefusedAndSignOutEndsTheSession) {
+  ASSERT_NO_FATAL_FAILURE(start_host({{"allow_insecure_loopback", true}}));
+  ASSERT_NO_FATAL_FAILURE(open_inbox());
+  EXPECT_EQ(browser_->evaluate("fetch('/api/conversations').then((r) => r.status)").as_int64(), 200);
+  // The session cookie goes with the request, the token does not.
+  EXPECT_EQ(browser_->evaluate("fetch('/wavoip/recordings/retry?call_id=X1', {method: 'POST'}).then((r) => r.status)")
+                .as_int64(),
+            403);
+  EXPECT_EQ(browser_->evaluate("fetch('/wavoip/recordings/retry?call_id=X1', {method: 'POST',"
+                               " headers: {'X-CSRF-Token': 'f'.repeat(64)}}).then((r) => r.status)")
+                .as_int64(),
+            403);
+  EXPECT_EQ(browser_->evaluate("fetch('/logout', {method: 'POST'}).then((r) => r.status)").as_int64(), 403);
+  EXPECT_NE(host_->log().find("refused POST /wavoip/recordings/retry of agent \"tester\""), std::string::npos);
+  EXPECT_EQ(browser_->evaluate("document.cookie").as_string(), "") << "the session cookie is HttpOnly";
+
+  browser_->evaluate("window.__inboxPage = true; document.querySelector('#sign-out').click(); true");
+  ASSERT_TRUE(wait_across_loads("!window.__inboxPage && location.pathname === '/login'"));
+  EXPECT_EQ(page_path(), "/login?error=out");
+  browser_->navigate(host_->base_url() + "/");
+  EXPECT_EQ(page_path(), "/login");
+  EXPECT_NE(host_->log().find("agent \"tester\" signed out"), std::string::npos);
 }
 
 }  // namespace

@@ -288,6 +288,8 @@ typedef struct http_route {
    hdp_http_request_callback_t on_request;
    hdp_http_cancel_callback_t on_cancel;
    void *user_data;
+   /* HDP_HTTP_ACCESS_*; this host signs no agent in, so agent-only routes refuse everyone. */
+   uint32_t access;
    bool dead;
 } http_route_t;
 
@@ -752,6 +754,11 @@ static hdp_status_t http_register_route(const hdp_host_t *host, const hdp_http_r
    copy->on_request = route->on_request;
    copy->on_cancel = route->on_cancel;
    copy->user_data = route->user_data;
+   /* Before 1.2 (shorter struct_size) every route was public; an unknown value is the strictest. */
+   copy->access = route->struct_size >= HDP_HTTP_ROUTE_V1_2_SIZE ? route->access : HDP_HTTP_ACCESS_PUBLIC;
+   if (copy->access != HDP_HTTP_ACCESS_PUBLIC && copy->access != HDP_HTTP_ACCESS_AGENT_OR_PLUGIN) {
+      copy->access = HDP_HTTP_ACCESS_AGENT;
+   }
    *out_route_id = copy->id;
    plugin_log(p, HDP_LOG_DEBUG, "route %" PRIu64 ": %s %s%s", copy->id, copy->method, copy->path,
               copy->match == HDP_HTTP_MATCH_PREFIX ? " (prefix)" : "");
@@ -1254,8 +1261,12 @@ static void conn_on_readable(http_conn_t *conn) {
                                            conn->in + conn->path.off, conn->path.len);
          if (route == NULL) {
             conn_queue_text(conn, 404, "no route");
+         } else if (route->access == HDP_HTTP_ACCESS_AGENT) {
+            host_log(HDP_LOG_WARNING, "refused %s: an agent route, and this host signs no agent in",
+                     route->path);
+            conn_queue_text(conn, 401, "this host signs no agent in");
          } else {
-            dispatch(conn, route);
+            dispatch(conn, route); /* agent_name stays NULL: the plugin decides */
          }
          return;
       }

@@ -211,6 +211,34 @@ TEST_F(RecordingFetcherTest, LargeNonAudioBodyIsNotReadyAndNotReadToTheEnd) {
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
 
+// The size cap is for recordings: a "not ready yet" page announcing more than max_bytes is still
+// polled again, as a smaller one is.
+TEST_F(RecordingFetcherTest, NonAudioAnswerAnnouncingMoreThanTheCapIsNotReady) {
+  ScriptedResponse html = answer(200, "text/html", "");
+  html.generated_bytes = 3 * 1024 * 1024;  // with its Content-Length
+  server_.set_response("/rec", html);
+  FetchOptions options = dev_mode();
+  options.max_bytes = 1024 * 1024;
+  RecordingFetcher fetcher(loop_, options);
+  const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
+  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.detail, "recording not ready yet (server sent text/html, not audio)");
+  EXPECT_EQ(result.http_status, 200);
+  EXPECT_FALSE(fs::exists(dest("recording.mp3")));
+}
+
+TEST_F(RecordingFetcherTest, ErrorPageAnnouncingMoreThanTheCapIsClassifiedByItsStatus) {
+  ScriptedResponse gone = answer(410, "text/html", "");
+  gone.generated_bytes = 3 * 1024 * 1024;
+  server_.set_response("/rec", gone);
+  FetchOptions options = dev_mode();
+  options.max_bytes = 1024 * 1024;
+  RecordingFetcher fetcher(loop_, options);
+  const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
+  EXPECT_EQ(result.kind, DownloadKind::kPermanentError);
+  EXPECT_EQ(result.http_status, 410);
+}
+
 TEST_F(RecordingFetcherTest, EmptyAudioBodyIsNotReady) {
   server_.set_response("/rec", answer(200, "audio/mpeg", ""));
   RecordingFetcher fetcher(loop_, dev_mode());

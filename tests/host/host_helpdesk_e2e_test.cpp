@@ -15,7 +15,10 @@ using namespace std::chrono_literals;
 
 class ProbeHelpdesk : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override {
+    ASSERT_TRUE(host.started()) << host.stderr_text();
+    ASSERT_EQ(sign_in(http, host).status, 200) << host.stderr_text();
+  }
 
   int64_t upsert(const std::string& query) {
     const auto v = http.post(host.url("/probe/message?" + query)).json();
@@ -31,7 +34,7 @@ class ProbeHelpdesk : public ::testing::Test {
     return http.get(host.url("/probe/attach-results")).json().at("results").as_array();
   }
 
-  HostProcess host{probe_host()};
+  HostProcess host{with_agent(probe_host())};
   HttpClient http;
 };
 

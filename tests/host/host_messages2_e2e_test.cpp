@@ -33,7 +33,10 @@ struct Op {
 
 class Messages2 : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override {
+    ASSERT_TRUE(host.started()) << host.stderr_text();
+    ASSERT_EQ(sign_in(http, host).status, 200);  // the JSON API is for signed-in agents
+  }
 
   // Runs the lines in one request (one loop turn); returns what each call returned.
   std::vector<Op> ops(const std::string& lines) {
@@ -70,7 +73,7 @@ class Messages2 : public ::testing::Test {
     return result_of(started.at(0).id).at("message_id").as_int64();
   }
 
-  HostProcess host{probe_host()};
+  HostProcess host{with_agent(probe_host())};
   HttpClient http;
 };
 
@@ -251,9 +254,13 @@ TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedThenCancelledBef
   EXPECT_EQ(log.find("message callback after stop"), std::string::npos) << log;
 
   // A host started on the same data shows the three messages, created with their status.
+  ASSERT_EQ(testsupport::add_agent(stub_host_path(), data.path() / "data", testsupport::kTestAgent,
+                                   testsupport::kTestAgentPassword),
+            0);
   HostProcess again({{"--virtual-clock", "--data-dir", (data.path() / "data").string()}});
   ASSERT_TRUE(again.started()) << again.stderr_text();
   HttpClient http;
+  ASSERT_EQ(sign_in(http, again).status, 200);
   for (const char* key : {"start-1", "start-2", "start-3"}) {
     const auto r = http.get(again.url(std::string("/api/messages?external_key=") + key));
     ASSERT_EQ(r.status, 200) << key;
@@ -282,9 +289,12 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
     EXPECT_NE(log.find("messages_pending=0"), std::string::npos) << log;
     EXPECT_EQ(log.find("message callback after stop"), std::string::npos) << log;
   }
+  ASSERT_EQ(testsupport::add_agent(stub_host_path(), data_dir, testsupport::kTestAgent, testsupport::kTestAgentPassword),
+            0);
   HostProcess again({{"--virtual-clock", "--data-dir", data_dir}});
   ASSERT_TRUE(again.started()) << again.stderr_text();
   HttpClient http;
+  ASSERT_EQ(sign_in(http, again).status, 200);
   for (int i = 0; i < 20; ++i) {
     const auto r = http.get(again.url("/api/messages?external_key=term-" + std::to_string(i)));
     ASSERT_EQ(r.status, 200) << i;

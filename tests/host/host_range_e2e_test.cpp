@@ -16,7 +16,13 @@ using namespace std::chrono_literals;
 
 class AttachmentRanges : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override {
+    ASSERT_TRUE(host.started()) << host.stderr_text();
+    const HttpResult signed_in = sign_in(http, host);
+    ASSERT_EQ(signed_in.status, 200) << host.stderr_text();
+    const std::string set_cookie = signed_in.headers.at("set-cookie");
+    cookie = set_cookie.substr(0, set_cookie.find(';'));
+  }
 
   // Attaches bytes to a new call message; returns the path of its download.
   std::string attach(const std::string& bytes, const std::string& key) {
@@ -57,8 +63,9 @@ class AttachmentRanges : public ::testing::Test {
     return it == r.headers.end() ? std::string("<none>") : it->second;
   }
 
-  HostProcess host{probe_host()};
+  HostProcess host{with_agent(probe_host())};
   HttpClient http;
+  std::string cookie;  // "hdp_session=...", for requests written by hand
 };
 
 TEST_F(AttachmentRanges, WithoutRangeTheWholeFileComesWithAcceptRanges) {
@@ -163,7 +170,7 @@ TEST_F(AttachmentRanges, PipelinedRangeRequestsKeepTheirFraming) {
   const std::string path = attach(bytes, "pipelined");
   RawConnection c(host.port());
   ASSERT_TRUE(c.connected());
-  const std::string prefix = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  const std::string prefix = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + cookie + "\r\n";
   ASSERT_TRUE(c.send(prefix + "Range: bytes=1000-1999\r\n\r\n" +  //
                      prefix + "Range: bytes=40000-\r\n\r\n" +     //
                      prefix + "Range: bytes=-3\r\n\r\n" +         //

@@ -107,9 +107,10 @@ TEST_F(ProbeTimers, ATimerMayCancelItselfFromItsCallback) {
 }
 
 TEST(ProbeTimersVirtualWallClock, WallClockStartsWhereToldAndMovesWithAdvance) {
-  HostProcess host(probe_host({"--virtual-clock-start-ms", "1700000000000"}));
+  HostProcess host(with_agent(probe_host({"--virtual-clock-start-ms", "1700000000000"})));
   ASSERT_TRUE(host.started()) << host.stderr_text();
   HttpClient http;
+  ASSERT_EQ(sign_in(http, host).status, 200);
   EXPECT_EQ(json_int(http.get(host.url("/__test/clock")).json(), "wall_ms"), 1'700'000'000'000);
   EXPECT_EQ(json_int(http.post(host.url("/__test/clock/advance?ms=5")).json(), "wall_ms"), 1'700'000'000'005);
   // The helpdesk's timestamps come from the same clock.

@@ -103,6 +103,35 @@ TEST(Options, ConfigFileMistakes) {
   EXPECT_EQ(o.max_connections, 3U);
 }
 
+TEST(Options, TheTwoListenersTheCookieAndTheMetricsToken) {
+  const auto parsed = parse({"--public-listen", "0.0.0.0:8081", "--public-port-file", "/tmp/pp", "--served-over-https",
+                             "--metrics-token-file=/etc/token"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  EXPECT_EQ(parsed.options.public_listen_host, "0.0.0.0");
+  EXPECT_EQ(parsed.options.public_listen_port, 8081);
+  EXPECT_EQ(parsed.options.public_port_file, "/tmp/pp");
+  EXPECT_TRUE(parsed.options.served_over_https);
+  EXPECT_EQ(parsed.options.metrics_token_file, "/etc/token");
+  EXPECT_FALSE(parse({}).options.public_listen_host) << "no public listener unless asked for";
+  EXPECT_FALSE(parse({}).options.served_over_https);
+
+  EXPECT_TRUE(parse({"--public-listen"}).error);
+  EXPECT_TRUE(parse({"--public-listen", "8081"}).error);
+  EXPECT_TRUE(parse({"--public-port-file", "/tmp/pp"}).error) << "needs --public-listen";
+  EXPECT_TRUE(parse({"--metrics-token-file"}).error);
+
+  HostOptions o;
+  EXPECT_FALSE(apply_config_json(
+      R"({"public_listen": "127.0.0.1:8081", "served_over_https": true, "metrics_token_file": "/t"})", o));
+  EXPECT_EQ(o.public_listen_host, "127.0.0.1");
+  EXPECT_EQ(o.public_listen_port, 8081);
+  EXPECT_TRUE(o.served_over_https);
+  EXPECT_EQ(o.metrics_token_file, "/t");
+  EXPECT_TRUE(apply_config_json(R"({"public_listen": "nowhere"})", o));
+  EXPECT_TRUE(apply_config_json(R"({"served_over_https": "yes"})", o));
+  EXPECT_TRUE(apply_config_json(R"({"metrics_token_file": ""})", o));
+}
+
 TEST(Options, ListenAddresses) {
   EXPECT_EQ(parse_listen_address("127.0.0.1:80")->host, "127.0.0.1");
   EXPECT_EQ(parse_listen_address("localhost:0")->port, 0);

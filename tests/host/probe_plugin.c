@@ -29,7 +29,12 @@
  *                                              a pipe watched for READ; one byte read per
  *                                              callback, so N bytes need N callbacks
  *   POST /probe/thread; GET /probe/thread      request_main_thread_callback from a thread
- *   POST /probe/route?path=P&method=M          register_route, reports the status
+ *   POST /probe/route?path=P&method=M[&access=A&v1=1&whoami=1]
+ *                                              register_route, reports the status; access is
+ *                                              hdp_http_route_t.access; v1=1 registers with the
+ *                                              1.0 struct_size (as a 1.0/1.1 plugin does);
+ *                                              whoami=1 answers {"agent": name or null}
+ *                                              instead of echoing the body
  *   GET  /probe/info                           configuration bytes and data directory
  *
  * With "ops-in-start" anywhere in its configuration, start() queues three hdp.messages/2 upserts
@@ -292,6 +297,18 @@ static void on_defer_cancel(void *user_data, uint64_t request_id) {
    forget_deferred(p, request_id);
    if (p->cancelled_count < MAX_DEFERRED) p->cancelled[p->cancelled_count++] = request_id;
    plog(p, HDP_LOG_INFO, "probe: on_cancel request=%llu", (unsigned long long)request_id);
+}
+
+/* {"agent":"name"} for the agent the host signed in (ABI 1.2), {"agent":null} otherwise. */
+static void on_whoami_request(void *user_data, const hdp_http_request_t *request) {
+   probe_t *p = (probe_t *)user_data;
+   buf_t b = {NULL, 0, 0};
+   if (request->struct_size >= HDP_HTTP_REQUEST_V1_2_SIZE && request->agent_name != NULL) {
+      buf_printf(&b, "{\"agent\":\"%.*s\"}", (int)request->agent_name_len, request->agent_name);
+   } else {
+      buf_printf(&b, "{\"agent\":null}");
+   }
+   reply_json(p, request->request_id, &b);
 }
 
 static void on_echo_request(void *user_data, const hdp_http_request_t *request) {
@@ -647,12 +664,14 @@ static void command_route(probe_t *p, const hdp_http_request_t *r) {
    query_param(r, "path", path, sizeof path);
    if (!query_param(r, "method", method, sizeof method) || method[0] == '\0') strcpy(method, "GET");
    memset(&route, 0, sizeof route);
-   route.struct_size = sizeof route;
+   route.struct_size = query_u64(r, "v1", 0) != 0 ? (uint32_t)HDP_HTTP_ROUTE_V1_SIZE : (uint32_t)sizeof route;
    route.method = method;
    route.path = path;
    route.match = HDP_HTTP_MATCH_EXACT;
-   route.on_request = on_echo_request;
+   route.on_request = query_u64(r, "whoami", 0) != 0 ? on_whoami_request : on_echo_request;
    route.user_data = p;
+   /* Beyond a v1 struct_size the host must not read it; it is set anyway to prove that. */
+   route.access = (uint32_t)query_u64(r, "access", HDP_HTTP_ACCESS_PUBLIC);
    s = p->http->register_route(p->host, &route, &id);
    buf_printf(&b, "{\"status\":%d,\"route_id\":%llu}", (int)s, (unsigned long long)id);
    reply_json(p, r->request_id, &b);

@@ -32,7 +32,7 @@ TEST(RoutePathMatches, ExactAndPrefix) {
 struct Seen {
   std::vector<uint64_t> requests;
   std::vector<uint64_t> cancels;
-  std::string method, path, query, body, peer;
+  std::string method, path, query, body, peer, agent;
   std::vector<std::pair<std::string, std::string>> headers;
   Router* router = nullptr;
   bool answer_now = false;
@@ -86,7 +86,7 @@ class RouterTest : public ::testing::Test {
     target.on_cancel = on_cancel;
     target.user_data = &seen;
     uint64_t id = 0;
-    EXPECT_EQ(router.add_plugin_route(RouteSpec{method, path, match, 0}, target, &id), HDP_OK);
+    EXPECT_EQ(router.add_plugin_route(RouteSpec{method, path, match, 0, RouteAccess::open}, target, &id), HDP_OK);
     return id;
   }
 
@@ -120,31 +120,31 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, ExactBeatsPrefixAndLongerPrefixBeatsShorter) {
-  router.add_host_route({"GET", "/a", RouteMatch::prefix, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "a*"); });
-  router.add_host_route({"GET", "/a/b", RouteMatch::prefix, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "ab*"); });
-  router.add_host_route({"GET", "/a/b/c", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "abc"); });
+  router.add_host_route({"GET", "/a", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "a*"); });
+  router.add_host_route({"GET", "/a/b", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "ab*"); });
+  router.add_host_route({"GET", "/a/b/c", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "abc"); });
   EXPECT_EQ(dispatch("GET", "/a/b/c").delivered->value().body, "abc");
   EXPECT_EQ(dispatch("GET", "/a/b/c/d").delivered->value().body, "ab*");
   EXPECT_EQ(dispatch("GET", "/a/x").delivered->value().body, "a*");
 }
 
 TEST_F(RouterTest, NamedMethodBeatsStarAndStarCatchesTheRest) {
-  router.add_host_route({"*", "/r", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
-  router.add_host_route({"POST", "/r", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
+  router.add_host_route({"*", "/r", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
+  router.add_host_route({"POST", "/r", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
   EXPECT_EQ(dispatch("POST", "/r").delivered->value().body, "post");
   EXPECT_EQ(dispatch("DELETE", "/r").delivered->value().body, "star");
 }
 
 TEST_F(RouterTest, NotFoundAndMethodNotAllowed) {
-  router.add_host_route({"GET", "/only-get", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
-  router.add_host_route({"PUT", "/only-get", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+  router.add_host_route({"GET", "/only-get", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+  router.add_host_route({"PUT", "/only-get", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
   EXPECT_EQ(dispatch("GET", "/nowhere").delivered->value().status, 404U);
   const auto exchange = dispatch("POST", "/only-get");
   EXPECT_EQ(exchange.delivered->value().status, 405U);
   ASSERT_EQ(exchange.delivered->value().headers.size(), 1U);
   EXPECT_EQ(exchange.delivered->value().headers[0], (HttpHeader{"Allow", "GET, PUT"}));
   // A less specific route that takes the method wins over 405.
-  router.add_host_route({"*", "/", RouteMatch::prefix, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "fallback"); });
+  router.add_host_route({"*", "/", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "fallback"); });
   EXPECT_EQ(dispatch("POST", "/only-get").delivered->value().body, "fallback");
 }
 
@@ -154,10 +154,10 @@ TEST_F(RouterTest, DuplicatesAndInvalidRoutesAreRefused) {
   target.owner = 8;
   target.on_request = on_request;
   uint64_t id = 0;
-  EXPECT_EQ(router.add_plugin_route({"POST", "/hook", RouteMatch::prefix, 0}, target, &id), HDP_ERR_ALREADY_EXISTS);
-  EXPECT_EQ(router.add_plugin_route({"GET", "/hook", RouteMatch::exact, 0}, target, &id), HDP_OK);
-  EXPECT_EQ(router.add_plugin_route({"GET", "no-slash", RouteMatch::exact, 0}, target, &id), HDP_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(router.add_plugin_route({"G ET", "/x", RouteMatch::exact, 0}, target, &id), HDP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(router.add_plugin_route({"POST", "/hook", RouteMatch::prefix, 0, RouteAccess::open}, target, &id), HDP_ERR_ALREADY_EXISTS);
+  EXPECT_EQ(router.add_plugin_route({"GET", "/hook", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_OK);
+  EXPECT_EQ(router.add_plugin_route({"GET", "no-slash", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(router.add_plugin_route({"G ET", "/x", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(router.add_plugin_route({"GET", "/x", static_cast<RouteMatch>(9), 0}, target, &id), HDP_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(router.remove_route(7, id), HDP_ERR_NOT_FOUND);  // owner 8's route
   EXPECT_EQ(router.remove_route(8, id), HDP_OK);
@@ -259,6 +259,101 @@ TEST_F(RouterTest, BodyLimitComesFromTheRoute) {
   router.add_host_route({"POST", "/small", RouteMatch::exact, 10}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
   EXPECT_EQ(router.body_limit("POST", "/small"), 10U);
   EXPECT_EQ(router.body_limit("POST", "/unknown"), 4096U);
+}
+
+// A gate that lets in requests carrying "X-Agent: name" (as that agent) and refuses others.
+class HeaderGate final : public AccessGate {
+ public:
+  std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override {
+    ++asked;
+    for (const auto& [name, value] : request.headers) {
+      if (name == "X-Agent") {
+        request.agent_name = value;
+        return std::nullopt;
+      }
+    }
+    if (route.access == RouteAccess::agent_or_plugin) return std::nullopt;
+    return HttpResponse::error(401, "sign in first");
+  }
+  int asked = 0;
+};
+
+TEST_F(RouterTest, RoutesThatAreNotOpenRefuseEveryoneWithoutAGate) {
+  router.add_host_route({"GET", "/agents", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "in"); });
+  EXPECT_EQ(dispatch("GET", "/agents").delivered->value().status, 401U) << "the default access is for agents";
+}
+
+TEST_F(RouterTest, TheGateDecidesOnAgentRoutesAndNamesTheAgentToThePlugin) {
+  HeaderGate gate;
+  router.set_access_gate(&gate);
+  PluginRouteTarget target;
+  target.owner = 7;
+  target.owner_name = "test.plugin";
+  target.on_request = [](void* user_data, const hdp_http_request_t* r) {
+    auto* seen = static_cast<Seen*>(user_data);
+    seen->requests.push_back(r->request_id);
+    seen->agent = r->agent_name == nullptr ? "(null)" : std::string(r->agent_name, r->agent_name_len);
+    hdp_http_response_t response{};
+    response.struct_size = sizeof response;
+    response.status = 200;
+    EXPECT_EQ(seen->router->respond(7, r->request_id, &response), HDP_OK);
+  };
+  target.user_data = &seen;
+  uint64_t id = 0;
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/agent", RouteMatch::exact, 0, RouteAccess::agent}, target, &id), HDP_OK);
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/either", RouteMatch::exact, 0, RouteAccess::agent_or_plugin}, target, &id), HDP_OK);
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/open", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_OK);
+
+  EXPECT_EQ(dispatch("POST", "/agent").delivered->value().status, 401U);
+  EXPECT_TRUE(seen.requests.empty()) << "refused before dispatch";
+
+  auto as_agent = [&](const std::string& path) {
+    Exchange exchange;
+    exchange.responder = std::make_shared<Responder>([d = exchange.delivered](HttpResponse&& r) { *d = std::move(r); });
+    HttpRequest request;
+    request.method = "POST";
+    request.path = path;
+    request.target = path;
+    request.headers = {{"X-Agent", "ana"}};
+    request.agent_name = "forged";  // whatever came in, only the gate sets it
+    request.peer_address = "127.0.0.1";
+    router.dispatch(std::move(request), exchange.responder);
+    return exchange;
+  };
+  EXPECT_EQ(as_agent("/agent").delivered->value().status, 200U);
+  EXPECT_EQ(seen.agent, "ana");
+  EXPECT_EQ(dispatch("POST", "/either").delivered->value().status, 200U) << "the plugin decides";
+  EXPECT_EQ(seen.agent, "(null)");
+  const int asked = gate.asked;
+  EXPECT_EQ(as_agent("/open").delivered->value().status, 200U);
+  EXPECT_EQ(seen.agent, "(null)") << "an open route never carries an agent";
+  EXPECT_EQ(gate.asked, asked) << "open routes do not ask the gate";
+}
+
+TEST_F(RouterTest, TheInternetListenerServesOnlyRoutesMarkedForIt) {
+  RouteSpec health{"GET", "/healthz", RouteMatch::exact, 0, RouteAccess::open};
+  health.on_internet_listener = true;
+  router.add_host_route(health, [](const HttpRequest&) { return HttpResponse::text(200, "ok"); });
+  router.add_host_route({"GET", "/", RouteMatch::prefix, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "inside"); });
+  router.add_host_route({"POST", "/healthz", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
+  auto on_internet = [&](const std::string& method, const std::string& path) {
+    Exchange exchange;
+    exchange.responder = std::make_shared<Responder>([d = exchange.delivered](HttpResponse&& r) { *d = std::move(r); });
+    HttpRequest request;
+    request.method = method;
+    request.path = path;
+    request.target = path;
+    request.peer_address = "192.0.2.1";
+    router.dispatch(std::move(request), exchange.responder, Listener::internet);
+    return exchange;
+  };
+  EXPECT_EQ(on_internet("GET", "/healthz").delivered->value().body, "ok");
+  EXPECT_EQ(on_internet("GET", "/anything").delivered->value().status, 404U);
+  EXPECT_EQ(on_internet("POST", "/healthz").delivered->value().status, 405U) << "only GET /healthz faces the internet";
+  EXPECT_EQ(dispatch("GET", "/anything").delivered->value().body, "inside");
+  EXPECT_EQ(router.body_limit("GET", "/anything", Listener::internet), 4096U);
 }
 
 }  // namespace

@@ -25,6 +25,18 @@ std::string bad_plugin_path(const std::string& variant) {
   return std::string(HDP_BAD_PLUGIN_DIR) + "/bad_" + variant + ".so";
 }
 
+HostProcess::Options with_agent(HostProcess::Options options) {
+  options.add_agent = true;
+  return options;
+}
+
+HttpResult sign_in(HttpClient& http, const HostProcess& host) {
+  return http.post(host.url("/login"),
+                   std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                       testsupport::kTestAgentPassword + R"("})",
+                   {"Content-Type: application/json"});
+}
+
 HostProcess::Options probe_host(std::vector<std::string> extra) {
   HostProcess::Options options;
   options.args = {"--virtual-clock", "--plugin", probe_plugin_path()};
@@ -65,6 +77,10 @@ bool eventually(const std::function<bool()>& check, std::chrono::milliseconds ti
 
 HostProcess::HostProcess(Options options) : data_dir_(dir_.path() / "data") {
   const std::filesystem::path port_file = dir_.path() / "port";
+  if (options.add_agent &&
+      testsupport::add_agent(stub_host_path(), data_dir_, testsupport::kTestAgent, testsupport::kTestAgentPassword) != 0) {
+    return;  // started() stays false
+  }
   std::vector<std::string> args{stub_host_path()};
   if (options.add_defaults) {
     args.insert(args.end(), {"--listen", "127.0.0.1:0", "--port-file", port_file.string(),
@@ -151,6 +167,8 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
 HttpClient::HttpClient() {
   static CurlGlobal global;
   curl_ = curl_easy_init();
+  // The cookie engine, in memory: a session cookie from POST /login goes with later requests.
+  curl_easy_setopt(static_cast<CURL*>(curl_), CURLOPT_COOKIEFILE, "");
 }
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }

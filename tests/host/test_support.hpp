@@ -40,6 +40,8 @@ class HostProcess {
     std::vector<std::string> args;
     bool add_defaults = true;
     bool wait_for_port = true;
+    // Adds the agent testsupport::kTestAgent to the data directory before starting.
+    bool add_agent = false;
   };
   explicit HostProcess(Options options);
   HostProcess(const HostProcess&) = delete;
@@ -122,6 +124,11 @@ class RawConnection {
 
 // A host with the probe plugin and the virtual clock, plus extra arguments.
 HostProcess::Options probe_host(std::vector<std::string> extra = {});
+// The same options with the test agent added (HostProcess::Options::add_agent).
+HostProcess::Options with_agent(HostProcess::Options options);
+// Signs http in as the test agent (POST /login with JSON); its cookie engine keeps the session
+// for the next requests. The answer: 200 with {"agent","csrf_token"} when it worked.
+HttpResult sign_in(HttpClient& http, const HostProcess& host);
 
 // Small JSON accessors for test assertions.
 int64_t json_int(const boost::json::value& v, std::string_view key);

@@ -137,7 +137,7 @@ protected:
    }
 
    std::optional<json::object> message(const std::string &id) {
-      auto r = testsupport::http_get(host_->base_url() + "/api/messages?external_key=wavoip%3A" + id);
+      auto r = host_->agent_get("/api/messages?external_key=wavoip%3A" + id);
       if (r.status != 200) return std::nullopt;
       return json::parse(r.body).as_object();
    }
@@ -294,7 +294,7 @@ TEST_F(CrashRecovery, KilledAtRandomPointsEveryRecordingEndsAttachedOnceAndNothi
       const auto &attachments = m.at("attachments").as_array();
       ASSERT_EQ(attachments.size(), 1u) << c.id << ": " << json::serialize(m);
       const std::string url(attachments[0].at("url").as_string());
-      EXPECT_EQ(testsupport::http_get(host_->base_url() + url).body, c.body) << c.id;
+      EXPECT_EQ(host_->agent_get(url).body, c.body) << c.id;
    }
    ASSERT_EQ(host_->stop(), 0);
 
@@ -464,7 +464,7 @@ TEST_F(CrashLeftovers, InterruptedFilesAreRemovedAndAKeptRecordingIsAttachedWith
    auto file_of = [&](const std::string &id) {
       auto m = *message(id);
       const std::string url(m.at("attachments").as_array()[0].at("url").as_string());
-      return testsupport::http_get(host_->base_url() + url).body;
+      return host_->agent_get(url).body;
    };
    EXPECT_EQ(file_of("ATTACHING1"), body);
    EXPECT_EQ(file_of("FETCHING1"), fetched);

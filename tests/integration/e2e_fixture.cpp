@@ -69,7 +69,7 @@ testsupport::HttpResponse PluginHost::post_webhook(const std::string &body, cons
 }
 
 std::optional<json::object> PluginHost::message(const std::string &call_id) {
-   auto response = testsupport::http_get(host_->base_url() + "/api/messages?external_key=wavoip%3A" + call_id);
+   auto response = host_->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
    if (response.status != 200) return std::nullopt;
    return json::parse(response.body).as_object();
 }
@@ -89,7 +89,7 @@ testsupport::HttpResponse PluginHost::attachment_file(const std::string &call_id
    auto m = message(call_id);
    if (!m || m->at("attachments").as_array().empty()) return {};
    std::string url(m->at("attachments").as_array()[0].as_object().at("url").as_string());
-   return testsupport::http_get(host_->base_url() + url);
+   return host_->agent_get(url);
 }
 
 bool PluginHost::wait_for_status(const std::string &call_id, const std::string &status,

@@ -44,7 +44,7 @@ protected:
       return testsupport::http_post(host_->base_url() + "/webhooks/wavoip", json::serialize(body)).status;
    }
    std::optional<json::object> message(const std::string &call_id) {
-      auto r = testsupport::http_get(host_->base_url() + "/api/messages?external_key=wavoip%3A" + call_id);
+      auto r = host_->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
       if (r.status != 200) return std::nullopt;
       return json::parse(r.body).as_object();
    }

@@ -259,7 +259,7 @@ TEST_F(Polling, NotReadyThenTransientAnswersAreRetriedUntilTheAudioIsAttached) {
    steps.push_back({answer(403, "application/xml", "<Error><Code>AccessDenied</Code></Error>"),
                     "Waiting for WaVoIP to finish the recording (last answer: HTTP 403 (access denied))"});
    steps.push_back({answer(500, "text/plain", "oops"),
-                    "Download failed, will retry (last answer: HTTP 500 (server error))"});
+                    "WaVoIP's server had a problem, will retry (last answer: HTTP 500 (server error))"});
    steps.push_back({reset, "Download failed, will retry (last answer: HTTP 200 ("});
    steps.push_back({truncated, "Download failed, will retry (last answer: HTTP 200 ("});
 
@@ -290,7 +290,7 @@ TEST_F(Polling, GoneIsPermanentAndTheOperatorCanRetryOnDemand) {
    ASSERT_NO_FATAL_FAILURE(end_call(id));
    ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
    ASSERT_TRUE(wait_for_status(id, "failed"));
-   EXPECT_EQ(reason(id), "Could not download the recording: HTTP 410 (recording removed)");
+   EXPECT_EQ(reason(id), "WaVoIP no longer has this recording; last answer: HTTP 410 (recording removed)");
    ASSERT_TRUE(host_->advance_ms(5 * 3600 * kSec));
    EXPECT_EQ(polls_started(id), 1u) << "a permanent answer stops the polling";
 
@@ -323,6 +323,22 @@ TEST_F(Polling, WithWebhookKeysTheRetryRouteWantsAKey) {
    EXPECT_EQ(testsupport::http_request("POST", url + "&token=wrong-key-0123456789", "").status, 401);
    storage_->set_response("/" + id, audio("abc"));
    EXPECT_EQ(testsupport::http_request("POST", url, "", {"X-Webhook-Token: " + key}).status, 202);
+   ASSERT_TRUE(wait_for_status(id, "attached")) << reason(id);
+}
+
+// The README's promise: a 2xx that is not audio means "not ready, poll again", also when its
+// Content-Length is above max_recording_bytes (the cap is for recordings).
+TEST_F(Polling, LargeNonAudioAnswerIsPolledAgainNotFailed) {
+   start_virtual({{"jitter", 0}}, {{"max_recording_bytes", 20000}});
+   const std::string id = "BIGPAGE01";
+   storage_->set_response("/" + id, answer(200, "text/html", std::string(30000, 'x')));
+   ASSERT_NO_FATAL_FAILURE(end_call(id));
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
+   EXPECT_EQ(recording_status(id), "waiting");
+   EXPECT_NE(reason(id).find("recording not ready yet (server sent text/html, not audio)"), std::string::npos)
+       << reason(id);
+   storage_->set_response("/" + id, audio(recording_bytes(9000, 'r')));
+   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
    ASSERT_TRUE(wait_for_status(id, "attached")) << reason(id);
 }
 

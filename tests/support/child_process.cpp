@@ -121,7 +121,8 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
    std::vector<std::string> env = options.env.empty() ? std::vector<std::string>{} : environment(options.env);
    std::vector<char *> envp = pointers(env);
    const int flags = O_WRONLY | O_CREAT | (options.append ? O_APPEND : O_TRUNC);
-   const Fd in(open_or_throw("/dev/null", O_RDONLY));
+   const Fd in(open_or_throw(options.stdin_file.empty() ? std::filesystem::path("/dev/null") : options.stdin_file,
+                             O_RDONLY));
    const Fd log(log_.empty() ? -1 : open_or_throw(log_, flags));
    const Fd out(options.stdout_log.empty() ? -1 : open_or_throw(options.stdout_log, flags));
    int pipe_fds[2];

@@ -26,10 +26,11 @@ public:
       std::vector<std::string> env;      // extra "NAME=value", replacing inherited ones of that name
       std::string user;                  // run as this user (its uid, gid, no supplementary groups);
                                          // "" = as the test. Changing user needs root.
+      std::filesystem::path stdin_file;  // the child's standard input (empty: /dev/null)
    };
 
    // Starts argv[0] (a path: no PATH search) with stdout and stderr in `log` (empty: the test's
-   // own), stdin on /dev/null and no other descriptor of the test's. Throws std::system_error when
+   // own), stdin on /dev/null (or options.stdin_file) and no other descriptor of the test's. Throws std::system_error when
    // it cannot be started (exec failed, for one).
    ChildProcess(std::vector<std::string> argv, std::filesystem::path log, const Options &options);
    ~ChildProcess();  // kill9() unless it was reaped already

@@ -2,11 +2,36 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
+
 namespace testsupport {
 
 namespace {
 size_t append(char *data, size_t size, size_t count, void *user) {
    static_cast<std::string *>(user)->append(data, size * count);
+   return size * count;
+}
+
+// Keeps the headers tests look at; a new status line (redirect, 100) starts over.
+size_t on_header(char *data, size_t size, size_t count, void *user) {
+   auto *out = static_cast<HttpResponse *>(user);
+   std::string line(data, size * count);
+   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+   if (line.rfind("HTTP/", 0) == 0) {
+      out->set_cookies.clear();
+      out->location.clear();
+      out->retry_after.clear();
+      return size * count;
+   }
+   const size_t colon = line.find(':');
+   if (colon == std::string::npos) return size * count;
+   std::string name = line.substr(0, colon);
+   for (char &c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+   std::string value = line.substr(colon + 1);
+   while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+   if (name == "set-cookie") out->set_cookies.push_back(value);
+   if (name == "location") out->location = value;
+   if (name == "retry-after") out->retry_after = value;
    return size * count;
 }
 }  // namespace
@@ -32,6 +57,8 @@ HttpResponse http_request(const std::string &method, const std::string &url, con
    }
    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append);
    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out.body);
+   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &out);
    CURLcode rc = curl_easy_perform(curl);
    if (rc == CURLE_OK) {
       curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out.status);

@@ -12,6 +12,9 @@ struct HttpResponse {
    std::string body;
    std::string content_type;
    std::string error;          // curl's error text when status == 0
+   std::vector<std::string> set_cookies;  // the values of the Set-Cookie headers
+   std::string location;                  // the Location header, when there is one
+   std::string retry_after;               // the Retry-After header, when there is one
 };
 
 HttpResponse http_request(const std::string &method, const std::string &url,

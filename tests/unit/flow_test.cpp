@@ -470,7 +470,7 @@ TEST_F(FlowTest, PermanentErrorFailsAtOnce) {
   const FlowResult r = apply(FetchOutcome{FetchKind::permanent_error, 410, "", "", "", 0}, kT0 + 61 * kSec);
   EXPECT_EQ(rec.recording, RecordingState::failed);
   EXPECT_FALSE(has<SchedulePoll>(r));
-  EXPECT_EQ(rec.reason, "Could not download the recording: HTTP 410");
+  EXPECT_EQ(rec.reason, "WaVoIP no longer has this recording; last answer: HTTP 410");
 }
 
 TEST_F(FlowTest, ReadyAfterFailedReopensWithAFreshWindow) {

@@ -99,9 +99,15 @@ class Step {
         retry_later(std::string(kReasonWaiting) + " (last answer: " + r_.last_result + ")");
         break;
       case FetchKind::transient_error:
-        retry_later("Download failed, will retry (last answer: " + r_.last_result + ")");
+        retry_later((o.http_status >= 400 ? plain_failure(o) : std::string("Download failed")) +
+                    ", will retry (last answer: " + r_.last_result + ")");
         break;
-      case FetchKind::permanent_error: fail("Could not download the recording: " + r_.last_result); break;
+      case FetchKind::permanent_error:
+        // An HTTP refusal in plain words, its code on the technical part ("; last answer: ");
+        // a guard's or a transport's detail is in plain words already.
+        fail(o.http_status >= 400 ? plain_failure(o) + "; last answer: " + r_.last_result
+                                  : "Could not download the recording: " + r_.last_result);
+        break;
     }
   }
 

@@ -311,7 +311,9 @@ struct RecordingFetcher::Impl {
     set(CURLOPT_TIMEOUT_MS, static_cast<long>(options.total_timeout.count()));
     set(CURLOPT_LOW_SPEED_LIMIT, options.low_speed_limit);
     set(CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.low_speed_time.count()));
-    set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
+    // No CURLOPT_MAXFILESIZE_LARGE: it refuses any answer by its Content-Length, also a non-audio
+    // "not ready yet" that must be polled again. The cap is checked on audio answers only, at the
+    // end of their headers (on_header) and while writing (store_body).
     set(CURLOPT_USERAGENT, options.user_agent.c_str());
     set(CURLOPT_BUFFERSIZE, options.receive_buffer_bytes);
     // An environment proxy would make the address guard check the proxy instead of the target.
@@ -510,7 +512,25 @@ struct RecordingFetcher::Impl {
     auto* transfer = static_cast<Transfer*>(userp);
     const size_t length = size * count;
     if (length >= 5 && std::memcmp(data, "HTTP/", 5) == 0) start_response(*transfer);
+    if ((length == 2 && data[0] == '\r' && data[1] == '\n') || (length == 1 && data[0] == '\n')) {
+      return transfer->owner->audio_over_cap(*transfer) ? 0 : length;  // 0 aborts the transfer
+    }
     return length;
+  }
+
+  // At the end of an answer's headers: a 2xx audio answer announcing more than max_bytes is
+  // refused before its body is read.
+  bool audio_over_cap(Transfer& t) const noexcept {
+    long status = 0;
+    char* content_type = nullptr;
+    curl_off_t content_length = -1;
+    curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(t.easy.get(), CURLINFO_CONTENT_TYPE, &content_type);
+    curl_easy_getinfo(t.easy.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
+    const bool audio = status >= 200 && status <= 299 && content_type != nullptr && is_audio_content_type(content_type);
+    if (!audio || content_length < 0 || static_cast<uint64_t>(content_length) <= options.max_bytes) return false;
+    t.size_cap_hit = true;
+    return true;
   }
 
   static size_t on_body(char* data, size_t size, size_t count, void* userp) noexcept {

@@ -24,6 +24,10 @@ struct FetchOutcome {
 // "HTTP 404", "HTTP 200 (application/json)", or the detail when there was no answer.
 std::string describe(const FetchOutcome& outcome);
 
+// What an HTTP refusal (4xx, 5xx) means, in words for the agent: "WaVoIP no longer has this
+// recording" for a 410. The code itself goes on the reason's technical part (describe()).
+std::string plain_failure(const FetchOutcome& outcome);
+
 std::string_view to_string(FetchKind kind);
 
 }  // namespace wavoip

@@ -32,7 +32,7 @@
 // | fetching           | FetchOutcome ready_file                 | attaching  | Attach(file), SetRecordingStatus |
 // | fetching           | FetchOutcome not_ready / transient_error| waiting    | SchedulePoll(next by BackoffPolicy), SetRecordingStatus |
 // | fetching           | same, but the deadline has passed       | failed     | SetRecordingStatus("No recording after 4 h 0 min (14 attempts); last answer: HTTP 404"), LogLine |
-// | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("Could not download the recording: HTTP 410 ..."), LogLine |
+// | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("WaVoIP no longer has this recording; last answer: HTTP 410"), LogLine |
 // | attaching          | AttachOutcome ok                        | attached   | SetRecordingStatus(attached), LogLine("... ✅ Recording attached successfully") |
 // | attaching          | AttachOutcome failed                    | waiting/failed | as a transient fetch error (the file is fetched again) |
 // | none/waiting/failed| ManualRetry                             | fetching   | new window from now; StartFetch(url) |

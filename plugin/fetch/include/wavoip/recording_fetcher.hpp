@@ -21,7 +21,7 @@ struct FetchOptions {
   bool allow_insecure_loopback = false;
   // Redirect hops followed (CURLOPT_MAXREDIRS); each hop's connection is re-checked.
   long max_redirects = 3;
-  // Largest recording accepted, counted in the write callback (and CURLOPT_MAXFILESIZE_LARGE).
+  // Largest recording accepted: an audio answer's Content-Length, then the bytes written.
   uint64_t max_bytes = uint64_t{200} * 1024 * 1024;
   // Time allowed for DNS + TCP + TLS (0 = libcurl's default, 300 s).
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(15)};

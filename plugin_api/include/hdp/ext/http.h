@@ -27,6 +27,25 @@ enum {
    HDP_HTTP_MATCH_PREFIX = 1, /* the path equals it or continues it after a '/' */
 };
 
+/* Who may call a route (since 1.2); crosses the ABI as uint32_t in hdp_http_route_t.access. A
+ * route registered with a struct_size that does not reach access (a 1.0 or 1.1 plugin) is
+ * HDP_HTTP_ACCESS_PUBLIC, which is what every route meant before 1.2. A host treats a value it
+ * does not know as HDP_HTTP_ACCESS_AGENT, the strictest. */
+enum {
+   /* Anyone who reaches the host; the plugin authenticates the caller itself (a webhook with its
+    * own key). The only routes a host may serve on a listener that faces the internet.
+    * agent_name is always NULL. */
+   HDP_HTTP_ACCESS_PUBLIC = 0,
+   /* Signed-in agents only: the host refuses any other caller (401) before dispatch, checks its
+    * cross-site request forgery defence on methods other than GET and HEAD, and passes the
+    * agent's name in agent_name. Never served on an internet-facing listener. */
+   HDP_HTTP_ACCESS_AGENT = 1,
+   /* A signed-in agent (checked as for HDP_HTTP_ACCESS_AGENT, agent_name set) or a caller the
+    * plugin authenticates itself (agent_name NULL): for operator routes that scripts call with
+    * the plugin's own key. Never served on an internet-facing listener. */
+   HDP_HTTP_ACCESS_AGENT_OR_PLUGIN = 2,
+};
+
 /* One header. Strings are not NUL-terminated; use the lengths. */
 typedef struct hdp_http_header {
    const char *name;
@@ -59,6 +78,11 @@ typedef struct hdp_http_request {
    /* The peer's address as text, "127.0.0.1" or "::1" (no port). */
    const char *peer_address;
    size_t peer_address_len;
+   /* Since 1.2 (check struct_size): the name of the signed-in agent the host authenticated for a
+    * route of HDP_HTTP_ACCESS_AGENT or HDP_HTTP_ACCESS_AGENT_OR_PLUGIN; NULL with length 0 when
+    * the host authenticated no one (always on a public route). */
+   const char *agent_name;
+   size_t agent_name_len;
 } hdp_http_request_t;
 
 /* The answer. OWNERSHIP: borrowed for the respond() call; the host copies everything. */
@@ -102,6 +126,12 @@ typedef struct hdp_http_route {
    hdp_http_cancel_callback_t on_cancel;
    /* OWNERSHIP: the plugin's; passed back to both callbacks. */
    void *user_data;
+   /* Since 1.2: HDP_HTTP_ACCESS_*. A host older than 1.2 ignores it and serves the route to
+    * anyone, so a plugin that needs HDP_HTTP_ACCESS_AGENT checks agent_name, which such a host
+    * never sets (HDP_HTTP_REQUEST_V1_2_SIZE). */
+   uint32_t access;
+   /* Since 1.2: 0; keeps the struct free of tail padding. */
+   uint32_t reserved;
 } hdp_http_route_t;
 
 typedef struct hdp_host_http {
@@ -127,17 +157,22 @@ typedef struct hdp_host_http {
 } hdp_host_http_t;
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
- * without tail padding, so it is the same whichever minor compiled it). */
+ * without tail padding, so it is the same whichever minor compiled it). The V1_2 sizes end at the
+ * last member added in 1.2: a struct_size at least that large carries access or agent_name. */
 #ifdef __cplusplus
 #define HDP_HTTP_REQUEST_V1_SIZE (offsetof(hdp_http_request_t, peer_address_len) + sizeof(hdp_http_request_t::peer_address_len))
 #define HDP_HTTP_RESPONSE_V1_SIZE (offsetof(hdp_http_response_t, body_len) + sizeof(hdp_http_response_t::body_len))
 #define HDP_HTTP_ROUTE_V1_SIZE (offsetof(hdp_http_route_t, user_data) + sizeof(hdp_http_route_t::user_data))
 #define HDP_HOST_HTTP_V1_SIZE (offsetof(hdp_host_http_t, respond) + sizeof(hdp_host_http_t::respond))
+#define HDP_HTTP_REQUEST_V1_2_SIZE (offsetof(hdp_http_request_t, agent_name_len) + sizeof(hdp_http_request_t::agent_name_len))
+#define HDP_HTTP_ROUTE_V1_2_SIZE (offsetof(hdp_http_route_t, reserved) + sizeof(hdp_http_route_t::reserved))
 #else
 #define HDP_HTTP_REQUEST_V1_SIZE (offsetof(hdp_http_request_t, peer_address_len) + sizeof(((const hdp_http_request_t *)0)->peer_address_len))
 #define HDP_HTTP_RESPONSE_V1_SIZE (offsetof(hdp_http_response_t, body_len) + sizeof(((const hdp_http_response_t *)0)->body_len))
 #define HDP_HTTP_ROUTE_V1_SIZE (offsetof(hdp_http_route_t, user_data) + sizeof(((const hdp_http_route_t *)0)->user_data))
 #define HDP_HOST_HTTP_V1_SIZE (offsetof(hdp_host_http_t, respond) + sizeof(((const hdp_host_http_t *)0)->respond))
+#define HDP_HTTP_REQUEST_V1_2_SIZE (offsetof(hdp_http_request_t, agent_name_len) + sizeof(((const hdp_http_request_t *)0)->agent_name_len))
+#define HDP_HTTP_ROUTE_V1_2_SIZE (offsetof(hdp_http_route_t, reserved) + sizeof(((const hdp_http_route_t *)0)->reserved))
 #endif
 
 #ifdef __cplusplus

@@ -1,0 +1,64 @@
+// Who may use the host's agent-facing side: sign-in and sign-out (GET/POST /login, POST /logout,
+// GET /api/session), the session cookie, the CSRF check on state-changing requests, the slowing of
+// failed sign-ins, and the operator check of GET /metrics. The router asks it before serving any
+// route that is not open (AccessGate).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "agent_sessions.hpp"
+#include "http_types.hpp"
+#include "router.hpp"
+#include "sign_in_throttle.hpp"
+
+namespace hdp::host {
+
+class AgentStore;
+class Clock;
+class Logger;
+
+struct AgentAuthOptions {
+  // The host is served over HTTPS (by a reverse proxy): the cookie gets Secure.
+  bool secure_cookie = false;
+  // GET /metrics from elsewhere than loopback needs "Authorization: Bearer <token>"; nullopt:
+  // loopback only.
+  std::optional<std::string> metrics_token;
+};
+
+constexpr const char* kSessionCookie = "hdp_session";
+constexpr const char* kCsrfHeader = "X-CSRF-Token";
+
+class AgentAuth final : public AccessGate {
+ public:
+  // agents, clock and log must outlive this.
+  AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options,
+            SessionLimits sessions = {}, ThrottleLimits throttle = {});
+
+  std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override;
+
+  // GET /login, POST /login, POST /logout and GET /api/session. This object must outlive router.
+  void register_routes(Router& router);
+
+ private:
+  HttpResponse sign_in(const HttpRequest& request);
+  HttpResponse sign_out(const HttpRequest& request);
+  HttpResponse session_info(const HttpRequest& request);
+  std::optional<AgentSession> session_of(const HttpRequest& request);
+  std::optional<HttpResponse> admit_operator(const RouteSpec& route, const HttpRequest& request);
+  int64_t now_ms() const;
+
+  AgentStore& agents_;
+  const Clock& clock_;
+  Logger& log_;
+  AgentAuthOptions options_;
+  AgentSessions sessions_;
+  SignInThrottle throttle_;
+};
+
+// The value of the first header called name (case-insensitive), or "" when absent.
+std::string_view header_value(const HttpRequest& request, std::string_view name);
+// The value of cookie name in the request's Cookie headers, or "" when absent.
+std::string_view cookie_value(const HttpRequest& request, std::string_view name);
+
+}  // namespace hdp::host
