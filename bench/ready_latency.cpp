@@ -6,6 +6,7 @@
 //   seen:  when this client saw `attached` minus the send time (adds up to one poll interval).
 //
 //   bench_ready_latency --host-port P --record-url-prefix URL --count N [--prefix X] [--poll-us U]
+//                       [--cookie NAME=VALUE]   (a signed-in agent's session: the JSON API needs one)
 //
 // Prints `n=… stamp_p50_ms=… stamp_p99_ms=… seen_p50_ms=… seen_p99_ms=… failures=…`.
 #include <curl/curl.h>
@@ -36,6 +37,7 @@ std::size_t collect(char* data, std::size_t size, std::size_t count, void* user)
 struct Client {
   CURL* easy = curl_easy_init();
   std::string body;
+  std::string cookie;
   ~Client() { curl_easy_cleanup(easy); }
 
   long request(const std::string& url, const std::string* post_body) {
@@ -45,6 +47,7 @@ struct Client {
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_COOKIE, cookie.empty() ? nullptr : cookie.c_str());
     static curl_slist* json_header = curl_slist_append(nullptr, "Content-Type: application/json");
     if (post_body != nullptr) {
       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post_body->c_str());
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   int count = 100;
   std::string prefix = "lat";
   int poll_us = 1000;
+  std::string cookie;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i];
     const char* value = argv[i + 1];
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
     else if (name == "--count") count = std::atoi(value);
     else if (name == "--prefix") prefix = value;
     else if (name == "--poll-us") poll_us = std::atoi(value);
+    else if (name == "--cookie") cookie = value;
   }
   if (port == 0 || url_prefix.empty()) {
     std::fprintf(stderr, "usage: bench_ready_latency --host-port P --record-url-prefix URL --count N\n");
@@ -94,6 +99,7 @@ int main(int argc, char** argv) {
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   Client webhook;
   Client api;
+  api.cookie = cookie;
   std::vector<std::int64_t> stamp_us;
   std::vector<std::int64_t> seen_us;
   int failures = 0;

@@ -26,6 +26,8 @@ SCALE_CALLS=${BENCH_SCALE_CALLS:-1000000}
 SCALE_DUE=${BENCH_SCALE_DUE:-5000}
 
 log() { printf '[bench] %s\n' "$*" >&2; }
+# The password of the agent each benchmark host gets (only on loopback, only for this run).
+BENCH_AGENT_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- packages and build
@@ -115,6 +117,9 @@ start_host() {
   local dir="${HOST_ROOT:-$WORK}/$name"
   mkdir -p "$dir"
   HOST_LOG="$dir/host.log"
+  # The JSON API is for signed-in agents: one agent per host, signed in once it serves.
+  mkdir -p "$dir/data"
+  printf '%s\n' "$BENCH_AGENT_PASSWORD" | "$HOST_BIN" agent add bench --data-dir "$dir/data" >/dev/null 2>&1 || true  # kept from an earlier start
   HOST_SPAWNED_MS=$(now_ms)
   "$HOST_BIN" --listen 127.0.0.1:0 --port-file "$dir/port" --data-dir "$dir/data" \
     --plugin "$PLUGIN_SO" --plugin-config-json "$config" "$@" 2>"$HOST_LOG" &
@@ -127,6 +132,11 @@ start_host() {
     sleep 0.005
   done
   HOST_READY_MS=$(now_ms)
+  HOST_COOKIES="$dir/cookies"
+  curl -s -o /dev/null -c "$HOST_COOKIES" -H 'Content-Type: application/json' \
+    --data-binary "{\"name\":\"bench\",\"password\":\"$BENCH_AGENT_PASSWORD\"}" "http://127.0.0.1:$HOST_PORT/login"
+  # "name=value" of the session cookie, for the benchmark tools (Netscape cookie-jar format).
+  HOST_COOKIE=$(awk '(/^#HttpOnly_/ || !/^#/) && NF >= 7 { print $6 "=" $7 }' "$HOST_COOKIES" | head -n1)
 }
 
 start_storage() {
@@ -540,7 +550,7 @@ bench_download() {
     plugin_speeds+=("$speed")
     # Wait for the attachment, then drop the file.
     for ((i = 0; i < 400; i++)); do
-      curl -s "http://127.0.0.1:$HOST_PORT/api/messages?external_key=wavoip%3A$call" | grep -q '"recording_status":"attached"' && break
+      curl -s -b "$HOST_COOKIES" "http://127.0.0.1:$HOST_PORT/api/messages?external_key=wavoip%3A$call" | grep -q '"recording_status":"attached"' && break
       sleep 0.05
     done
     find "$files/download/data/attachments" -type f -delete 2>/dev/null || true
@@ -567,7 +577,7 @@ bench_latency() {
   log "4. READY -> attached latency, 1 MB recording"
   start_host latency "$(plugin_config)"
   local out
-  out=$("$BUILD/bench/bench_ready_latency" --host-port "$HOST_PORT" --count 200 --poll-us 500 \
+  out=$("$BUILD/bench/bench_ready_latency" --host-port "$HOST_PORT" --cookie "$HOST_COOKIE" --count 200 --poll-us 500 \
     --record-url-prefix "$STORAGE/bytes/1048576/" || true)
   log "$out"
   # Target: the p50 no worse than before the asynchronous-writes work (1.8 ms), every call attached.
