@@ -21,6 +21,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A directory of its own for each test's SQLite file.
+class TempDir {
+public:
+   TempDir() {
+      std::string pattern = (fs::temp_directory_path() / "wavoip-writer-XXXXXX").string();
+      if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+      path_ = pattern;
+   }
+   ~TempDir() {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+   }
+   TempDir(const TempDir &) = delete;
+   TempDir &operator=(const TempDir &) = delete;
+   std::string db() const { return (path_ / "w.sqlite").string(); }
+
+private:
+   fs::path path_;
+};
+
 // The core host table, with request_main_thread_callback queueing for the test to run.
 class FakeHost {
 public:
@@ -94,17 +114,10 @@ private:
 
 class StoreWriterTest : public ::testing::TestWithParam<StoreWriter::Mode> {
 protected:
-   StoreWriterTest() {
-      std::string pattern = (fs::temp_directory_path() / "wavoip-writer-XXXXXX").string();
-      if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-      dir_ = pattern;
-      store_ = std::make_unique<SqliteStore>((dir_ / "w.sqlite").string());
-   }
+   StoreWriterTest() : store_(std::make_unique<SqliteStore>(dir_.db())) {}
    ~StoreWriterTest() override {
       writer_.reset();
       store_.reset();
-      std::error_code ec;
-      fs::remove_all(dir_, ec);
    }
    StoreWriter &writer() {
       if (!writer_) {
@@ -129,7 +142,7 @@ protected:
           [id, this](const std::string &why) { order_.push_back("failed " + id + ": " + why); });
    }
 
-   fs::path dir_;
+   TempDir dir_;
    FakeHost host_;
    HostApi api_{host_.raw()};
    std::unique_ptr<SqliteStore> store_;
@@ -152,7 +165,7 @@ TEST_P(StoreWriterTest, ContinuationsRunOnTheMainThreadAfterTheCommitInSubmitOrd
    EXPECT_EQ(main_thread_runs_, 600);
    EXPECT_EQ(writer().in_flight(), 0u);
    // Each continuation ran after its batch committed: a second connection sees every row.
-   SqliteStore other((dir_ / "w.sqlite").string());
+   SqliteStore other(dir_.db());
    EXPECT_TRUE(other.load_call("C0"));
    EXPECT_TRUE(other.load_call("C599"));
    // Batched: 600 jobs in at most 256 each, and the observer saw them all before the last ran.
@@ -225,13 +238,11 @@ INSTANTIATE_TEST_SUITE_P(Modes, StoreWriterTest, ::testing::Values(StoreWriter::
                          [](const auto &info) { return info.param == StoreWriter::Mode::thread ? "Thread" : "Loop"; });
 
 TEST(StoreWriterThread, WritesOffTheMainThreadAndBatchesWhatArrivesDuringACommit) {
-   std::string pattern = (fs::temp_directory_path() / "wavoip-writer-XXXXXX").string();
-   ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-   const fs::path dir = pattern;
+   TempDir dir;
    FakeHost host;
    HostApi api(host.raw());
    {
-      SqliteStore store((dir / "w.sqlite").string());
+      SqliteStore store(dir.db());
       StoreWriter writer(api, store, StoreWriter::Mode::thread);
       std::vector<size_t> sizes;
       writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { sizes.push_back(info.jobs); });
@@ -266,18 +277,14 @@ TEST(StoreWriterThread, WritesOffTheMainThreadAndBatchesWhatArrivesDuringACommit
       EXPECT_EQ(sizes[1], 100u);
       writer.stop();
    }
-   std::error_code ec;
-   fs::remove_all(dir, ec);
 }
 
 TEST(StoreWriterLoop, WritesTheJobsOfOneTurnInOneTransaction) {
-   std::string pattern = (fs::temp_directory_path() / "wavoip-writer-XXXXXX").string();
-   ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-   const fs::path dir = pattern;
+   TempDir dir;
    FakeHost host;
    HostApi api(host.raw());
    {
-      SqliteStore store((dir / "w.sqlite").string());
+      SqliteStore store(dir.db());
       StoreWriter writer(api, store, StoreWriter::Mode::loop);
       std::vector<StoreWriter::BatchInfo> batches;
       writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { batches.push_back(info); });
@@ -293,8 +300,6 @@ TEST(StoreWriterLoop, WritesTheJobsOfOneTurnInOneTransaction) {
       EXPECT_EQ(batches[0].jobs, 10u);
       EXPECT_EQ(batches[0].deliveries, 5u);
    }
-   std::error_code ec;
-   fs::remove_all(dir, ec);
 }
 
 }  // namespace
