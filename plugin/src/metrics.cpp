@@ -8,7 +8,7 @@ namespace {
 
 // From a webhook to an attached recording: a download of seconds to minutes.
 constexpr std::array<double, 11> kReadyBuckets = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
-// Deliveries per group commit: 1 when idle, up to WebhookHandler::kMaxBatch (256) under load.
+// Deliveries per store batch: 1 when idle, up to StoreWriter::kMaxBatch (256) under load.
 constexpr std::array<double, 9> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 }  // namespace

@@ -39,7 +39,7 @@ public:
    // One webhook answered: the event type once parsed (CALL, RECORD, DEVICE, "other" for any
    // other type, "none" when refused before parsing) and the HTTP status of the answer.
    void delivery(std::string_view type, uint16_t status);
-   // One group commit wrote `deliveries` webhook deliveries in one transaction.
+   // One store batch (one transaction) wrote `deliveries` webhook deliveries.
    void commit_batch(size_t deliveries);
    // A download started (after its claim).
    void fetch_started();
