@@ -1,4 +1,7 @@
 // hdp-stub-host: see host_stub/README.md.
+#include <malloc.h>
+#include <sqlite3.h>
+
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -15,6 +18,15 @@ int main(int argc, char** argv) {
   using namespace hdp::host;
   // Writes to a closed pipe or socket report EPIPE instead of killing the host.
   std::signal(SIGPIPE, SIG_IGN);
+  // Every SQLite connection of the process (the host's and the plugins') would otherwise take one
+  // global mutex for each allocation, to count memory nobody reads. Only possible before SQLite
+  // initializes; later it is refused and nothing changes.
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  // Under load the heap's top grows and shrinks by a few hundred KiB many times a second; giving
+  // it back to the kernel each time (brk, then page faults to take it again, and a TLB flush on
+  // every core the process runs on) cost more than the memory is worth. Keep up to 64 MiB.
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+  mallopt(M_TOP_PAD, 4 * 1024 * 1024);
 
   const std::vector<std::string_view> args(argv + 1, argv + argc);
   if (!args.empty() && args.front() == "agent") {
