@@ -14,14 +14,27 @@
 namespace hdp::host {
 
 BatchedWrites::BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log,
-                             HostMetrics* metrics)
-    : io_(io), store_(store), log_(log), metrics_(metrics) {}
+                             HostMetrics* metrics, std::unique_ptr<HelpdeskStore> writer_store)
+    : io_(io), store_(store), log_(log), metrics_(metrics), writer_store_(std::move(writer_store)) {
+  if (writer_store_) thread_ = std::thread([this] { writer_main(); });
+}
 
-BatchedWrites::~BatchedWrites() { *alive_ = false; }
+BatchedWrites::~BatchedWrites() {
+  *alive_ = false;
+  if (thread_.joinable()) {
+    {
+      std::lock_guard lock(mutex_);
+      quit_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();  // what was handed over is written first
+  }
+}
 
 uint64_t BatchedWrites::start(uint64_t owner, std::string_view operation, Write write, Done done) {
   const uint64_t id = next_id_++;
-  queued_.push_back(Op{id, owner, operation, std::move(write), std::move(done), {}});
+  queued_.push_back(Op{id, owner, operation, std::move(write), std::move(done), {}, {}});
+  ++outstanding_[owner];
   post_turn();
   return id;
 }
@@ -35,49 +48,136 @@ void BatchedWrites::post_turn() {
   });
 }
 
-void BatchedWrites::flush() {
-  if (queued_.empty()) return;
-  std::deque<Op> batch;
-  batch.swap(queued_);
+void BatchedWrites::write_batch(HelpdeskStore& store, Batch& batch) {
   try {
-    HelpdeskStore::Batch transaction(store_);
-    for (Op& op : batch) {
+    HelpdeskStore::Batch transaction(store);
+    for (Op& op : batch.ops) {
       try {
-        op.result = op.write(store_);
+        op.result = op.write(store);
       } catch (const std::exception& e) {
-        log_.error("store write " + std::to_string(op.id) + " failed: " + e.what());
+        op.error = e.what();
         op.result = WriteResult{HDP_ERR_IO, 0, false, false};
       }
     }
     transaction.commit();
-    for (Op& op : batch) op.result.durable = op.result.status == HDP_OK;
+    for (Op& op : batch.ops) op.result.durable = op.result.status == HDP_OK;
   } catch (const std::exception& e) {
-    log_.error("committing " + std::to_string(batch.size()) + " store write(s) failed: " + e.what());
-    for (Op& op : batch) op.result = WriteResult{HDP_ERR_IO, 0, false, false};
+    batch.commit_error = e.what();
+    for (Op& op : batch.ops) op.result = WriteResult{HDP_ERR_IO, 0, false, false};
+  }
+}
+
+void BatchedWrites::record(Batch& batch) {
+  for (const Op& op : batch.ops) {
+    if (!op.error.empty()) log_.error("store write " + std::to_string(op.id) + " failed: " + op.error);
+  }
+  if (!batch.commit_error.empty()) {
+    log_.error("committing " + std::to_string(batch.ops.size()) + " store write(s) failed: " + batch.commit_error);
   }
   if (metrics_ != nullptr) {
-    metrics_->observe_store_batch(batch.size());
-    for (const Op& op : batch) {
+    metrics_->observe_store_batch(batch.ops.size());
+    for (const Op& op : batch.ops) {
       if (!op.operation.empty() && op.result.status == HDP_OK) metrics_->count_message_write(op.operation);
     }
   }
-  for (Op& op : batch) committed_.push_back(std::move(op));
+  for (Op& op : batch.ops) committed_.push_back(std::move(op));
 }
 
-void BatchedWrites::on_turn() {
-  turn_posted_ = false;
-  flush();
+void BatchedWrites::flush() {
+  if (writer_store_) {
+    hand_over();
+    std::unique_lock lock(mutex_);
+    settled_.wait(lock, [this] { return writing_ == 0; });
+    return;
+  }
+  if (queued_.empty()) return;
+  Batch batch;
+  batch.ops.swap(queued_);
+  write_batch(store_, batch);
+  record(batch);
+}
+
+void BatchedWrites::run_completions() {
   // A completion may queue more (they wait for the next turn) or flush through hdp.messages/1
   // (those join this loop, still in order).
   while (!committed_.empty()) {
     Op op = std::move(committed_.front());
     committed_.pop_front();
+    if (auto it = outstanding_.find(op.owner); it != outstanding_.end() && --it->second == 0) outstanding_.erase(it);
     op.done(op.id, op.result);
   }
 }
 
+void BatchedWrites::on_turn() {
+  turn_posted_ = false;
+  if (writer_store_) {
+    hand_over();
+    return;
+  }
+  flush();
+  run_completions();
+}
+
+void BatchedWrites::hand_over() {
+  if (queued_.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    writing_ += queued_.size();
+    for (Op& op : queued_) to_write_.push_back(std::move(op));
+  }
+  queued_.clear();
+  wake_.notify_one();
+}
+
+void BatchedWrites::writer_main() {
+  for (;;) {
+    Batch batch;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return quit_ || !to_write_.empty(); });
+      if (to_write_.empty()) return;  // quit, and nothing left to write
+      batch.ops.swap(to_write_);
+    }
+    write_batch(*writer_store_, batch);
+    bool post = false;
+    {
+      std::lock_guard lock(mutex_);
+      writing_ -= batch.ops.size();
+      written_.push_back(std::move(batch));
+      post = !written_posted_;
+      written_posted_ = true;
+    }
+    settled_.notify_all();
+    if (post) {
+      boost::asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+        if (!alive.expired()) on_written();
+      });
+    }
+  }
+}
+
+void BatchedWrites::on_written() {
+  std::deque<Batch> written;
+  {
+    std::lock_guard lock(mutex_);
+    written.swap(written_);
+    written_posted_ = false;
+  }
+  for (Batch& batch : written) record(batch);
+  run_completions();
+}
+
 void BatchedWrites::finish_owner(uint64_t owner) {
   flush();
+  if (writer_store_) {
+    // What the writer finished and the loop has not heard yet: in order, before the rest.
+    std::deque<Batch> written;
+    {
+      std::lock_guard lock(mutex_);
+      written.swap(written_);
+    }
+    for (Batch& batch : written) record(batch);
+  }
   std::vector<Op> mine;
   for (auto it = committed_.begin(); it != committed_.end();) {
     if (it->owner == owner) {
@@ -87,6 +187,7 @@ void BatchedWrites::finish_owner(uint64_t owner) {
       ++it;
     }
   }
+  outstanding_.erase(owner);
   for (Op& op : mine) {
     WriteResult cancelled = op.result;
     cancelled.status = HDP_ERR_CANCELLED;
@@ -95,10 +196,8 @@ void BatchedWrites::finish_owner(uint64_t owner) {
 }
 
 size_t BatchedWrites::pending_count(uint64_t owner) const {
-  size_t n = 0;
-  for (const Op& op : queued_) n += op.owner == owner ? 1 : 0;
-  for (const Op& op : committed_) n += op.owner == owner ? 1 : 0;
-  return n;
+  const auto it = outstanding_.find(owner);
+  return it == outstanding_.end() ? 0 : it->second;
 }
 
 }  // namespace hdp::host

@@ -1,14 +1,26 @@
 // Writes to the host's store that complete later (hdp.messages/2, attachment rows): every write
-// queued during one loop turn runs in ONE transaction at the end of the turn (a handler posted to
-// the loop when the first write of the turn is queued), then each completion runs on the main
+// queued during one loop turn goes into ONE transaction, then each completion runs on the main
 // thread, in the order the writes were queued, never inside the call that queued them.
+//
+// Two ways to run that transaction, one contract:
+//  - on a writer thread of the host (the default): at the end of the turn the loop hands the
+//    turn's writes to the thread, which owns a connection of its own; the loop goes on serving
+//    while the thread commits (and, now and then, checkpoints the WAL with its fsync), then posts
+//    the completions back. While it commits one batch the next one gathers.
+//  - on the loop, at the end of the turn (no writer store given): for the virtual clock, where
+//    tests need every completion to have run by the time a timer's instant is over.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 
@@ -40,8 +52,11 @@ class BatchedWrites {
   using Done = std::function<void(uint64_t write_id, const WriteResult&)>;
 
   // metrics may be null. operation names of start() are counted there as message writes when
-  // not empty.
-  BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log, HostMetrics* metrics);
+  // not empty. With writer_store, the writes run on a thread of their own that owns it (a second
+  // connection to the same database as store); without, on the loop through store. store is the
+  // loop's connection: hdp.messages/1 writes and reads keep using it.
+  BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log, HostMetrics* metrics,
+                std::unique_ptr<HelpdeskStore> writer_store = nullptr);
   BatchedWrites(const BatchedWrites&) = delete;
   BatchedWrites& operator=(const BatchedWrites&) = delete;
   ~BatchedWrites();
@@ -51,9 +66,9 @@ class BatchedWrites {
   // [main-thread]
   uint64_t start(uint64_t owner, std::string_view operation, Write write, Done done);
 
-  // Writes and commits every queued write now; their completions still come from the loop, in
-  // order. Called before a synchronous write (hdp.messages/1) so that it lands after them.
-  // [main-thread]
+  // Writes and commits every queued write now (with a writer thread: waits until it has); their
+  // completions still come from the loop, in order. Called before a synchronous write
+  // (hdp.messages/1) so that it lands after them. [main-thread]
   void flush();
 
   // Shutdown of one plugin: commits what is queued, then runs every completion of owner now, in
@@ -61,8 +76,10 @@ class BatchedWrites {
   // writes are durable all the same, see WriteResult::durable). [main-thread]
   void finish_owner(uint64_t owner);
 
-  // Writes of owner queued or waiting for their completion.
+  // Writes of owner queued or waiting for their completion. [main-thread]
   size_t pending_count(uint64_t owner) const;
+
+  bool on_writer_thread() const { return writer_store_ != nullptr; }
 
  private:
   struct Op {
@@ -72,20 +89,46 @@ class BatchedWrites {
     Write write;
     Done done;
     WriteResult result;
+    std::string error;  // why the write or its commit failed (logged on the loop)
+  };
+  struct Batch {
+    std::deque<Op> ops;
+    std::string commit_error;  // the whole transaction failed
   };
 
+  // Runs one transaction over batch.ops on store (any one thread at a time).
+  static void write_batch(HelpdeskStore& store, Batch& batch);
+  // Main thread: logs and counts a written batch, then queues its completions.
+  void record(Batch& batch);
   void post_turn();
   void on_turn();
+  void run_completions();
+  void hand_over();  // writer thread: the turn's writes to the thread
+  void writer_main();
+  void on_written();  // main thread: what the writer finished
 
   boost::asio::io_context& io_;
   HelpdeskStore& store_;
   Logger& log_;
   HostMetrics* metrics_;
-  std::deque<Op> queued_;     // not written yet
+  std::unique_ptr<HelpdeskStore> writer_store_;
+  std::deque<Op> queued_;     // not written yet (or not handed to the writer yet)
   std::deque<Op> committed_;  // written (or failed); completion not run yet
+  std::unordered_map<uint64_t, size_t> outstanding_;  // owner -> writes whose completion has not run
   uint64_t next_id_ = 1;
   bool turn_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  // Writer thread.
+  std::mutex mutex_;
+  std::condition_variable wake_;     // the writer: work or quit
+  std::condition_variable settled_;  // flush(): nothing handed over is still being written
+  std::deque<Op> to_write_;          // guarded by mutex_
+  std::deque<Batch> written_;        // guarded by mutex_
+  size_t writing_ = 0;               // guarded by mutex_: handed over, not in written_ yet
+  bool written_posted_ = false;      // guarded by mutex_
+  bool quit_ = false;                // guarded by mutex_
+  std::thread thread_;
 };
 
 }  // namespace hdp::host
