@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <utility>
 
 namespace hdp::host {
 namespace {
@@ -135,9 +136,40 @@ void Logger::log(LogLevel level, std::string_view source, std::string_view messa
       format_.load(), std::chrono::duration_cast<std::chrono::microseconds>(now).count(), level,
       source, message);
   line += '\n';
-  const std::lock_guard lock(write_mutex_);
-  std::fwrite(line.data(), 1, line.size(), out_);
+  bool schedule = false;
+  std::function<void()> scheduler;
+  {
+    const std::lock_guard lock(write_mutex_);
+    pending_ += line;
+    if (!defer_ || level >= LogLevel::warning || pending_.size() >= kMaxPending) {
+      write_pending_locked();
+    } else if (!flush_scheduled_) {
+      flush_scheduled_ = true;
+      schedule = true;
+      scheduler = defer_;
+    }
+  }
+  if (schedule) scheduler();
+}
+
+void Logger::write_pending_locked() {
+  if (pending_.empty()) return;
+  std::fwrite(pending_.data(), 1, pending_.size(), out_);
   std::fflush(out_);
+  pending_.clear();
+}
+
+void Logger::flush() {
+  const std::lock_guard lock(write_mutex_);
+  flush_scheduled_ = false;
+  write_pending_locked();
+}
+
+void Logger::set_deferred_flush(std::function<void()> schedule) {
+  const std::lock_guard lock(write_mutex_);
+  defer_ = std::move(schedule);
+  flush_scheduled_ = false;
+  write_pending_locked();
 }
 
 }  // namespace hdp::host
