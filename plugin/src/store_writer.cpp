@@ -12,12 +12,21 @@ StoreWriter::~StoreWriter() { stop(); }
 void StoreWriter::submit(Work work, Failed failed, bool delivery) {
    if (stopped_) return;
    ++in_flight_;
-   {
+   if (mode_ == Mode::thread && started_) {
+      turn_jobs_.push_back(Job{std::move(work), std::move(failed), delivery});
+   } else {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back(Job{std::move(work), std::move(failed), delivery});
    }
    if (mode_ == Mode::thread) {
-      wake_.notify_one();
+      if (!started_) return;  // start() wakes the writer
+      // One hand-over per loop turn: the writer wakes once for everything the turn submits, and
+      // the batch it writes is the turn's, not the first job alone.
+      if (!handover_requested_) {
+         handover_requested_ =
+             host_.raw()->request_main_thread_callback(host_.raw(), &StoreWriter::on_handover, this) == HDP_OK;
+         if (!handover_requested_) hand_over();  // the host is stopping: at once rather than never
+      }
    } else if (started_ && !turn_requested_) {
       turn_requested_ = host_.raw()->request_main_thread_callback(host_.raw(), &StoreWriter::on_loop_turn, this) == HDP_OK;
       // The host is stopping: write now rather than never.
@@ -55,6 +64,7 @@ void StoreWriter::start() {
 void StoreWriter::stop() {
    if (stopped_) return;
    stopped_ = true;
+   hand_over();  // what this turn submitted is written too
    if (thread_.joinable()) {
       {
          std::lock_guard<std::mutex> lock(mutex_);
@@ -136,6 +146,23 @@ void StoreWriter::writer_main() {
       }
       request_delivery();
    }
+}
+
+void StoreWriter::on_handover(void *user_data) {
+   auto *self = static_cast<StoreWriter *>(user_data);
+   self->handover_requested_ = false;
+   self->hand_over();
+}
+
+void StoreWriter::hand_over() {
+   if (turn_jobs_.empty()) return;
+   {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (quit_) return;
+      for (Job &job : turn_jobs_) queue_.push_back(std::move(job));
+   }
+   turn_jobs_.clear();
+   wake_.notify_one();
 }
 
 void StoreWriter::request_delivery() {

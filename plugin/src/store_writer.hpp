@@ -4,9 +4,10 @@
 // after its batch committed, in the order the jobs were submitted.
 //
 // Two modes, one contract:
-//  - thread (the default): a writer thread of the plugin owns the store. While it commits one
-//    batch the next one gathers, so a batch holds whatever arrived during the previous commit
-//    (and under synchronous=FULL one fsync serves all of it, off the loop).
+//  - thread (the default): a writer thread of the plugin owns the store. The jobs of one loop
+//    turn are handed over at the end of the turn (one wake-up of the writer); while it commits
+//    one batch the next one gathers, so a batch holds whatever arrived during the previous
+//    commit (and under synchronous=FULL one fsync serves all of it, off the loop).
 //  - loop: the jobs of one loop turn are written at the end of that turn, on the main thread.
 //    No thread; the commit still costs the loop its time. Kept for hosts that do not want a
 //    plugin thread, and as the reference the thread mode is measured against.
@@ -99,6 +100,8 @@ private:
    void request_delivery();  // asks the host to run deliver() on the main thread
    static void on_main_thread(void *user_data);
    void deliver();  // main thread: runs what the writer finished
+   static void on_handover(void *user_data);
+   void hand_over();  // thread mode: this turn's jobs to the writer, one wake-up
    static void on_loop_turn(void *user_data);
    void write_turn();  // loop mode: the jobs of the turn
 
@@ -110,6 +113,8 @@ private:
    bool started_ = false;
    bool stopped_ = false;
    bool turn_requested_ = false;  // loop mode
+   bool handover_requested_ = false;  // thread mode
+   std::vector<Job> turn_jobs_;       // thread mode: submitted this turn, not handed over yet
 
    std::mutex mutex_;
    std::condition_variable wake_;

@@ -279,6 +279,44 @@ TEST(StoreWriterThread, WritesOffTheMainThreadAndBatchesWhatArrivesDuringACommit
    }
 }
 
+// Thread mode: what one loop turn submits reaches the writer at the end of the turn, with one
+// wake-up, and becomes one batch, not a batch for the first job and another for the rest.
+TEST(StoreWriterThread, TheJobsOfOneTurnReachTheWriterTogetherAtItsEnd) {
+   TempDir dir;
+   FakeHost host;
+   HostApi api(host.raw());
+   {
+      SqliteStore store(dir.db());
+      StoreWriter writer(api, store, StoreWriter::Mode::thread);
+      std::vector<size_t> sizes;
+      writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { sizes.push_back(info.jobs); });
+      writer.start();
+      int done = 0;
+      for (int i = 0; i < 50; ++i) {
+         writer.submit(
+             [i](Store &s) -> StoreWriter::Continuation {
+                s.save_call(new_call_record("U" + std::to_string(i)));
+                return {};
+             },
+             [&done](const std::string &) { done = -1000; });
+      }
+      writer.submit([](Store &) -> StoreWriter::Continuation { return {}; }, {});
+      // The turn has not ended: the writer has nothing yet, however long it waits.
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      {
+         SqliteStore reader(dir.db());
+         EXPECT_FALSE(reader.load_call("U0").has_value());
+      }
+      EXPECT_EQ(writer.in_flight(), 51u);
+      ASSERT_TRUE(host.run_until([&] { return writer.in_flight() == 0; }));
+      EXPECT_EQ(done, 0);
+      ASSERT_EQ(sizes.size(), 1u);
+      EXPECT_EQ(sizes[0], 51u);
+      writer.stop();
+      EXPECT_TRUE(store.load_call("U49").has_value());
+   }
+}
+
 TEST(StoreWriterLoop, WritesTheJobsOfOneTurnInOneTransaction) {
    TempDir dir;
    FakeHost host;
