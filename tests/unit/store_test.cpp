@@ -148,7 +148,45 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
   ASSERT_EQ(claims.size(), 1u);
   EXPECT_EQ(claims[0].fence, 1);
   SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 3);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
+}
+
+// A version 3 file (calls and host_sync with rowids, deliveries indexed by call) is rebuilt in
+// place at open: its calls, leases and host marks kept, keyed by the call id alone.
+TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
+  CallRecord r = sample_call("OLD");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  store().save_call(sample_call("MARKED"));
+  store_.reset();
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("INSERT INTO host_sync (call_id) VALUES ('MARKED')");
+    for (const char* table : {"calls", "host_sync"}) {
+      const std::string t = table;
+      raw.exec("CREATE TABLE " + t + "_old AS SELECT * FROM " + t);
+      raw.exec("DROP TABLE " + t);
+      raw.exec("ALTER TABLE " + t + "_old RENAME TO " + t);
+    }
+    raw.exec("CREATE INDEX deliveries_by_call ON deliveries(call_id) WHERE call_id IS NOT NULL");
+    raw.exec("PRAGMA user_version = 3");
+  }
+  EXPECT_EQ(*store().load_call("OLD"), r);
+  ASSERT_EQ(store().calls_behind_host(10, "").size(), 1u);
+  EXPECT_EQ(store().calls_behind_host(10, "")[0].call_id, "MARKED");
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  EXPECT_EQ(claims[0].record.call_id, "OLD");
+  store_.reset();
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
+  for (const char* table : {"calls", "host_sync"}) {
+    const std::string sql =
+        raw.execAndGet(std::string("SELECT sql FROM sqlite_master WHERE name = '") + table + "'").getString();
+    EXPECT_NE(sql.find("WITHOUT ROWID"), std::string::npos) << sql;
+  }
+  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries_by_call'").getInt(), 0);
+  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'calls_due'").getInt(), 1);
 }
 
 TEST_F(SqliteStoreTest, FullSyncOnRequest) {

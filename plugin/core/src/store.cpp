@@ -89,6 +89,61 @@ ALTER TABLE calls ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX calls_leased ON calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
 )sql";
 
+// Schema version 4: fewer b-trees to write for each delivery. `calls` and `host_sync` are
+// keyed by the call id itself (WITHOUT ROWID: no separate index from the id to a rowid), and
+// the index of deliveries by call, which nothing reads, is gone (a lookup by call scans).
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE calls_v4 (
+  call_id           TEXT PRIMARY KEY NOT NULL,
+  inbox             TEXT NOT NULL DEFAULT '',
+  direction         TEXT NOT NULL DEFAULT 'UNKNOWN',
+  caller            TEXT NOT NULL DEFAULT '',
+  receiver          TEXT NOT NULL DEFAULT '',
+  session_id        TEXT NOT NULL DEFAULT '',
+  call_kind         TEXT NOT NULL DEFAULT '',
+  call_status       TEXT NOT NULL DEFAULT '',
+  answered          INTEGER NOT NULL DEFAULT 0,
+  duration_s        INTEGER,
+  ended_at          INTEGER,
+  recording         TEXT NOT NULL DEFAULT 'none',
+  reason            TEXT NOT NULL DEFAULT '',
+  record_url        TEXT NOT NULL DEFAULT '',
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at   INTEGER,
+  deadline_at       INTEGER,
+  last_result       TEXT NOT NULL DEFAULT '',
+  recording_file    TEXT NOT NULL DEFAULT '',
+  content_type      TEXT NOT NULL DEFAULT '',
+  recording_bytes   INTEGER NOT NULL DEFAULT 0,
+  message_requested INTEGER NOT NULL DEFAULT 0,
+  message_id        TEXT NOT NULL DEFAULT '',
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  owner             TEXT,
+  lease_until       INTEGER,
+  fence             INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT INTO calls_v4 SELECT call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status,
+  answered, duration_s, ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at,
+  last_result, recording_file, content_type, recording_bytes, message_requested, message_id, created_at,
+  updated_at, owner, lease_until, fence FROM calls;
+DROP TABLE calls;
+ALTER TABLE calls_v4 RENAME TO calls;
+CREATE INDEX calls_due ON calls(next_attempt_at, call_id) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX calls_in_flight ON calls(call_id) WHERE recording IN ('fetching', 'attaching');
+CREATE INDEX calls_pending ON calls(recording) WHERE recording IN ('waiting', 'fetching', 'attaching');
+CREATE INDEX calls_leased ON calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
+
+CREATE TABLE host_sync_v4 (
+  call_id TEXT PRIMARY KEY NOT NULL
+) WITHOUT ROWID;
+INSERT INTO host_sync_v4 SELECT call_id FROM host_sync;
+DROP TABLE host_sync;
+ALTER TABLE host_sync_v4 RENAME TO host_sync;
+
+DROP INDEX IF EXISTS deliveries_by_call;
+)sql";
+
 // Column order shared by every read and write of `calls`.
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -269,15 +324,25 @@ void migrate(SQLite::Database& db) {
     db.exec(kSchemaV3);
     db.exec("PRAGMA user_version = 3");
   }
+  if (version < 4) {
+    db.exec(kSchemaV4);
+    db.exec("PRAGMA user_version = 4");
+  }
   tx.commit();
 }
 
 SQLite::Database open_database(const std::string& path, const SqliteOptions& options) {
-  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, options.busy_timeout_ms);
+  // NOMUTEX: one thread at a time uses a store (the plugin's writer thread, or the main thread
+  // before it starts), so SQLite's per-call connection mutex would only cost time.
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+                      options.busy_timeout_ms);
   // WAL: webhook writes do not block readers, and a commit is one append.
   const std::string mode = db.execAndGet("PRAGMA journal_mode=WAL").getString();
   if (mode != "wal") throw std::runtime_error("cannot enable WAL on " + path + " (journal_mode is " + mode + ")");
   db.exec(options.synchronous == SyncMode::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  // The statement journals of a batch's savepoints stay in memory: no temporary file created
+  // and unlinked on the writer's path.
+  db.exec("PRAGMA temp_store=MEMORY");
   migrate(db);
   return db;
 }
