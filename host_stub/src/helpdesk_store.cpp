@@ -1,5 +1,6 @@
 #include "helpdesk_store.hpp"
 
+#include <functional>
 #include <utility>
 
 #include <SQLiteCpp/Database.h>
@@ -128,29 +129,36 @@ class Reused {
 };
 
 // A write's own transaction, or a savepoint when a Batch (or any transaction) is already open.
-// Rolls back what it did unless committed.
+// Rolls back what it did unless committed. run executes one transaction-control statement (the
+// store's prepared ones: parsing them again for every write cost more than the write).
 class WriteScope {
  public:
-  explicit WriteScope(SQLite::Database& db)
-      : db_(db), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
-    db_.exec(nested_ ? "SAVEPOINT store_write" : "BEGIN");
+  using Run = std::function<void(const char*)>;
+  WriteScope(SQLite::Database& db, Run run)
+      : run_(std::move(run)), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
+    run_(nested_ ? "SAVEPOINT store_write" : "BEGIN");
   }
   ~WriteScope() {
     if (done_) return;
     try {
-      db_.exec(nested_ ? "ROLLBACK TO store_write; RELEASE store_write" : "ROLLBACK");
+      if (nested_) {
+        run_("ROLLBACK TO store_write");
+        run_("RELEASE store_write");
+      } else {
+        run_("ROLLBACK");
+      }
     } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to undo
     }
   }
   WriteScope(const WriteScope&) = delete;
   WriteScope& operator=(const WriteScope&) = delete;
   void commit() {
-    db_.exec(nested_ ? "RELEASE store_write" : "COMMIT");
+    run_(nested_ ? "RELEASE store_write" : "COMMIT");
     done_ = true;
   }
 
  private:
-  SQLite::Database& db_;
+  Run run_;
   const bool nested_;
   bool done_ = false;
 };
@@ -158,19 +166,19 @@ class WriteScope {
 }  // namespace
 
 HelpdeskStore::Batch::Batch(HelpdeskStore& store) : store_(store) {
-  store_.db_->exec("BEGIN IMMEDIATE");
+  store_.control("BEGIN IMMEDIATE");
 }
 
 HelpdeskStore::Batch::~Batch() {
   if (!open_) return;
   try {
-    store_.db_->exec("ROLLBACK");
+    store_.control("ROLLBACK");
   } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to undo
   }
 }
 
 void HelpdeskStore::Batch::commit() {
-  store_.db_->exec("COMMIT");
+  store_.control("COMMIT");
   open_ = false;
 }
 
@@ -178,6 +186,12 @@ SQLite::Statement& HelpdeskStore::prepared(const char* sql) {
   auto& slot = statements_[std::string_view(sql)];
   if (!slot) slot = std::make_unique<SQLite::Statement>(*db_, sql);
   return *slot;
+}
+
+void HelpdeskStore::control(const char* sql) {
+  SQLite::Statement& statement = prepared(sql);
+  statement.reset();
+  statement.exec();
 }
 
 HelpdeskStore::HelpdeskStore(const std::filesystem::path& database_file,
@@ -199,7 +213,7 @@ HelpdeskStore::~HelpdeskStore() = default;
 
 int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_);
+  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
 
   std::optional<int64_t> old_conversation;
   std::string inbox = upsert.inbox;
@@ -294,7 +308,7 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t message_id,
                                          int32_t status, std::string_view reason) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_);
+  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
   Reused q_use(prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
                         "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
   SQLite::Statement& q = *q_use;
@@ -371,7 +385,7 @@ std::vector<MessageRow> HelpdeskStore::conversation_messages(int64_t conversatio
 
 AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& insert) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_);
+  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
   AttachmentInsertResult result;
   {
     Reused q_use(prepared("INSERT INTO attachments (plugin_id, idempotency_key, message_id, "

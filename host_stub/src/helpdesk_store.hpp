@@ -141,6 +141,8 @@ class HelpdeskStore {
   // A statement of the write path, prepared on first use and kept (preparing cost more than
   // running them). `sql` must be a string literal: it is the key.
   SQLite::Statement& prepared(const char* sql);
+  // Runs a transaction-control statement (BEGIN, SAVEPOINT, ...) through the prepared cache.
+  void control(const char* sql);
 
   std::unique_ptr<SQLite::Database> db_;
   std::function<int64_t()> now_ms_;

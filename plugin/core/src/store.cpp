@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 namespace wavoip {
@@ -266,21 +268,43 @@ class Use {
   SQLite::Statement& s_;
 };
 
+// Transaction-control statements (BEGIN, SAVEPOINT, RELEASE, ...) prepared once per connection:
+// Database::exec parses the text again on every call, and a batch runs four of them per job.
+class Control {
+ public:
+  explicit Control(SQLite::Database& db) : db_(db) {}
+  Control(const Control&) = delete;
+  Control& operator=(const Control&) = delete;
+  SQLite::Database& db() { return db_; }
+  // sql must be a string literal: it is the key.
+  void run(const char* sql) {
+    std::unique_ptr<SQLite::Statement>& slot = statements_[sql];
+    if (!slot) slot = std::make_unique<SQLite::Statement>(db_, sql);
+    slot->reset();
+    slot->exec();
+  }
+
+ private:
+  SQLite::Database& db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements_;
+};
+
 // One write transaction, or a savepoint inside the caller's (a batch of run_batch): every store
 // call is atomic on its own and nests inside a batch. Rolls back unless commit() ran.
 class TxScope {
  public:
-  explicit TxScope(SQLite::Database& db) : db_(db), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
-    db_.exec(nested_ ? "SAVEPOINT store_call" : "BEGIN IMMEDIATE");
+  explicit TxScope(Control& control)
+      : control_(control), nested_(sqlite3_get_autocommit(control.db().getHandle()) == 0) {
+    control_.run(nested_ ? "SAVEPOINT store_call" : "BEGIN IMMEDIATE");
   }
   ~TxScope() {
     if (done_) return;
     try {
       if (nested_) {
-        db_.exec("ROLLBACK TO store_call");
-        db_.exec("RELEASE store_call");
+        control_.run("ROLLBACK TO store_call");
+        control_.run("RELEASE store_call");
       } else {
-        db_.exec("ROLLBACK");
+        control_.run("ROLLBACK");
       }
     } catch (...) {  // NOLINT(bugprone-empty-catch): a failed rollback leaves SQLite's own
     }
@@ -288,12 +312,12 @@ class TxScope {
   TxScope(const TxScope&) = delete;
   TxScope& operator=(const TxScope&) = delete;
   void commit() {
-    db_.exec(nested_ ? "RELEASE store_call" : "COMMIT");
+    control_.run(nested_ ? "RELEASE store_call" : "COMMIT");
     done_ = true;
   }
 
  private:
-  SQLite::Database& db_;
+  Control& control_;
   bool nested_;
   bool done_ = false;
 };
@@ -453,6 +477,7 @@ struct SqliteStore::Impl {
   SQLite::Statement select_claimed;
   SQLite::Statement renew;
   SQLite::Statement end_claim;
+  Control control{db};  // after db: its statements are finalized before db closes
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
@@ -466,16 +491,16 @@ std::vector<Store::BatchEntry> SqliteStore::record_deliveries_and_apply(const st
   try {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      impl_->db.exec("SAVEPOINT delivery");
+      impl_->control.run("SAVEPOINT delivery");
       try {
         entries[i].result = impl_->record_one(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
-        impl_->db.exec("RELEASE delivery");
+        impl_->control.run("RELEASE delivery");
       } catch (const std::exception& e) {
         entries[i].result.reset();
         entries[i].error = e.what();
         // Undo this delivery only; the transaction and the others stay.
-        impl_->db.exec("ROLLBACK TO delivery");
-        impl_->db.exec("RELEASE delivery");
+        impl_->control.run("ROLLBACK TO delivery");
+        impl_->control.run("RELEASE delivery");
       }
     }
     tx.commit();
@@ -495,14 +520,14 @@ std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<
   try {
     SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
-      impl_->db.exec("SAVEPOINT batch_job");
+      impl_->control.run("SAVEPOINT batch_job");
       try {
         jobs[i]();
-        impl_->db.exec("RELEASE batch_job");
+        impl_->control.run("RELEASE batch_job");
       } catch (const std::exception& e) {
         errors[i] = *e.what() != '\0' ? e.what() : "store error";
-        impl_->db.exec("ROLLBACK TO batch_job");
-        impl_->db.exec("RELEASE batch_job");
+        impl_->control.run("ROLLBACK TO batch_job");
+        impl_->control.run("RELEASE batch_job");
       }
     }
     tx.commit();
@@ -518,7 +543,7 @@ std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<
 
 Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                                              const StepFn& fn) {
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
   tx.commit();
   return result;
@@ -555,7 +580,7 @@ Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, c
 }
 
 std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   std::optional<CallRecord> current = impl_->load(call_id);
   if (!current) return std::nullopt;
   FlowResult result = impl_->apply(*current, fn);
@@ -583,7 +608,7 @@ void SqliteStore::release_fetch(std::string_view call_id) {
 std::int64_t SqliteStore::release_all_fetch_claims() { return impl_->db.exec("DELETE FROM fetch_claims"); }
 
 bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   bool inserted = false;
   {
     Use s(impl_->attach);
@@ -651,7 +676,7 @@ std::vector<CallRecord> SqliteStore::calls_behind_host(std::size_t limit, std::s
 
 void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
   if (call_ids.empty()) return;
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   for (const std::string& call_id : call_ids) {
     Use s(impl_->clear_behind);
     s->bind(1, call_id);
@@ -663,7 +688,7 @@ void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
 std::vector<Store::Claim> SqliteStore::claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms,
                                                  std::size_t limit) {
   // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken.
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   std::vector<std::string> ids;
   {
     Use s(impl_->claimable);
@@ -698,7 +723,7 @@ bool SqliteStore::renew_claim(std::string_view call_id, std::int64_t fence, Time
 
 std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
                                                              const StepFn& fn) {
-  TxScope tx(impl_->db);
+  TxScope tx(impl_->control);
   std::optional<CallRecord> current;
   {
     Use s(impl_->select_claimed);
