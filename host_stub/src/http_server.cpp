@@ -613,6 +613,4 @@ void HttpServer::close_all() {
   for (const auto& session : live) session->close_now();
 }
 
-size_t HttpServer::connection_count() const { return impl_->sessions.size(); }
-
 }  // namespace hdp::host

@@ -60,7 +60,6 @@ class HttpServer {
   void stop(std::function<void()> on_drained);
   // Closes every connection now.
   void close_all();
-  size_t connection_count() const;
 
   class Impl;
 
