@@ -109,7 +109,8 @@ typedef void (*hdp_http_cancel_callback_t)(void *user_data, uint64_t request_id)
 
 typedef struct hdp_http_route {
    uint32_t struct_size;
-   /* "POST", "GET", ... or "*" for any method. NUL-terminated; copied by the host. */
+   /* "POST", "GET", ... or "*" for any method. NUL-terminated; copied by the host. A host may
+    * also pass HEAD requests (method "HEAD") to a GET route and send the answer without its body. */
    const char *method;
    /* Absolute path such as "/webhooks/wavoip". NUL-terminated; copied by the host. */
    const char *path;
