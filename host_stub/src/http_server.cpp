@@ -36,6 +36,17 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+std::string_view refusal_name(HttpRefusal refusal) {
+  switch (refusal) {
+    case HttpRefusal::bad_request: return "bad_request";
+    case HttpRefusal::header_too_large: return "header_too_large";
+    case HttpRefusal::body_too_large: return "body_too_large";
+    case HttpRefusal::header_timeout: return "header_timeout";
+    case HttpRefusal::body_timeout: return "body_timeout";
+  }
+  return "unknown";
+}
+
 std::string http_date(int64_t unix_seconds) {
   const auto t = static_cast<std::time_t>(unix_seconds);
   std::tm tm{};
@@ -119,12 +130,13 @@ struct FileSliceBody {
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
-       DispatchFunction dispatch)
+       DispatchFunction dispatch, RefusalFunction on_refused)
       : io(io),
         log(log),
         limits(limits),
         body_limit(std::move(body_limit)),
         dispatch(std::move(dispatch)),
+        on_refused(std::move(on_refused)),
         acceptor(io) {}
 
   void do_accept();
@@ -137,6 +149,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   const HttpServerLimits limits;
   const BodyLimitFunction body_limit;
   const DispatchFunction dispatch;
+  const RefusalFunction on_refused;
   tcp::acceptor acceptor;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
   bool stopping = false;
@@ -215,17 +228,22 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit) {
       server_->log.warning("refused a request from " + peer_ + ": header larger than " +
                            std::to_string(server_->limits.header_limit_bytes) + " bytes (431)");
+      refused(HttpRefusal::header_too_large);
       return answer_error(431, "request header too large");
     }
     if (ec == beast::error::timeout) {
       server_->log.debug("dropping " + peer_ + ": no complete request header in time");
+      refused(HttpRefusal::header_timeout);
       return close_now();
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close_now();
     }
-    if (ec) return answer_error(400, "bad request");
+    if (ec) {
+      refused(HttpRefusal::bad_request);
+      return answer_error(400, "bad request");
+    }
 
     const auto& header = parser_->get();
     const std::string_view target = header.target();
@@ -235,6 +253,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Not the path: it may carry a plugin's secret.
       server_->log.warning("refused a request from " + peer_ + ": body of " + std::to_string(*length) +
                            " bytes over the route's limit of " + std::to_string(limit) + " (413)");
+      refused(HttpRefusal::body_too_large);
       return answer_error(413, "request body too large");
     }
     body_limit_ = limit;
@@ -265,14 +284,22 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       server_->log.warning("refused a request from " + peer_ + ": body over the route's limit of " +
                            std::to_string(body_limit_) + " bytes (413)");
+      refused(HttpRefusal::body_too_large);
       return answer_error(413, "request body too large");
     }
-    if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+    if (ec == beast::error::timeout) {
+      refused(HttpRefusal::body_timeout);
+      return close_now();
+    }
+    if (ec == http::error::end_of_stream ||
         ec == http::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close_now();
     }
-    if (ec) return answer_error(400, "bad request");
+    if (ec) {
+      refused(HttpRefusal::bad_request);
+      return answer_error(400, "bad request");
+    }
     on_request();
   }
 
@@ -361,6 +388,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   // --- answering -------------------------------------------------------------------------
+
+  void refused(HttpRefusal refusal) {
+    if (server_->on_refused) server_->on_refused(refusal);
+  }
 
   void answer_error(unsigned status, std::string_view message) {
     version_ = 11;
@@ -546,8 +577,9 @@ void HttpServer::Impl::remove(Session* session) {
 }
 
 HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits,
-                       BodyLimitFunction body_limit, DispatchFunction dispatch)
-    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch))) {}
+                       BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused)
+    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch),
+                                   std::move(on_refused))) {}
 
 HttpServer::~HttpServer() {
   impl_->stopping = true;

@@ -40,10 +40,23 @@ using BodyLimitFunction = std::function<uint64_t(std::string_view method, std::s
 using DispatchFunction =
     std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
 
+// Why the HTTP layer refused a request before any route saw it.
+enum class HttpRefusal {
+  bad_request,       // 400: not HTTP/1.1 it can parse
+  header_too_large,  // 431
+  body_too_large,    // 413: over the route's body limit
+  header_timeout,    // closed: the header was not complete in time
+  body_timeout,      // closed: the body was not complete in time
+};
+// "bad_request", "header_too_large", ... (a metrics label).
+std::string_view refusal_name(HttpRefusal refusal);
+// Told of each refusal, on the main loop.
+using RefusalFunction = std::function<void(HttpRefusal refusal)>;
+
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, Logger& log, HttpServerLimits limits,
-             BodyLimitFunction body_limit, DispatchFunction dispatch);
+             BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused = {});
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
   ~HttpServer();

@@ -277,6 +277,48 @@ TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
   trickle.join();
 }
 
+TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
+  HostProcess host(probe_host({"--header-timeout-ms", "300"}));
+  ASSERT_TRUE(host.started()) << host.stderr_text();
+  // 413: announced over /probe/echo's 1024 bytes.
+  RawConnection large_body(host.port());
+  ASSERT_TRUE(large_body.send("POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));
+  const auto body_refused = large_body.read_response(5s);
+  ASSERT_TRUE(body_refused);
+  EXPECT_EQ(body_refused->status, 413);
+  // 431: a header over 16 KiB (counted even if the client only sees the connection close).
+  RawConnection large_header(host.port());
+  large_header.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'h') + "\r\n\r\n");
+  large_header.read_response(5s);
+  // 400: not HTTP.
+  RawConnection garbage(host.port());
+  ASSERT_TRUE(garbage.send("NOT HTTP AT ALL\r\n\r\n"));
+  const auto bad = garbage.read_response(5s);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  // Header timeout: half a header, then nothing.
+  RawConnection slow(host.port());
+  ASSERT_TRUE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_TRUE(slow.wait_closed(5s));
+
+  HttpClient http;
+  std::string metrics;
+  const auto sample = [&](const std::string& reason) {
+    return "\nhdp_host_http_refused_total{reason=\"" + reason + "\"} 1\n";
+  };
+  EXPECT_TRUE(eventually([&] {
+    metrics = http.get(host.url("/metrics")).body;
+    return metrics.find(sample("header_too_large")) != std::string::npos;
+  })) << metrics;
+  EXPECT_NE(metrics.find("\n# TYPE hdp_host_http_refused_total counter\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("body_too_large")), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("bad_request")), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("header_timeout")), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("reason=\"body_timeout\""), std::string::npos) << metrics;
+  // Not counted as answered requests of a route: no route saw them.
+  EXPECT_EQ(metrics.find("status=\"413\""), std::string::npos) << metrics;
+}
+
 TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {
   HostProcess host(probe_host({"--idle-timeout-ms", "300"}));
   ASSERT_TRUE(host.started()) << host.stderr_text();
