@@ -2,7 +2,8 @@
 // a 16 KiB header limit, a read-header deadline (slowloris), an idle deadline between requests,
 // per-route body limits (413 before any handler runs), a connection cap, and answers that may
 // come later (deferred) while the connection is watched for the client going away. What a
-// route does is not here: complete requests go to the dispatch function.
+// route does is not here: complete requests go to the dispatch function; how an answer is put on
+// the wire (headers, files, ranges, HEAD) is in http_answers.hpp.
 #pragma once
 
 #include <chrono>
@@ -79,8 +80,5 @@ class HttpServer {
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// "Sun, 06 Nov 1994 08:49:37 GMT"
-std::string http_date(int64_t unix_seconds);
 
 }  // namespace hdp::host
