@@ -1,8 +1,6 @@
 #include "http_server.hpp"
 
 #include <algorithm>
-#include <array>
-#include <ctime>
 #include <optional>
 #include <unordered_map>
 #include <utility>
@@ -10,23 +8,20 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/none.hpp>
-#include <boost/optional/optional.hpp>
 #include <boost/beast/core/buffers_generator.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/core/file.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/message_generator.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "byte_range.hpp"
+#include "http_answers.hpp"
 #include "log.hpp"
 
 namespace hdp::host {
@@ -36,13 +31,15 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-std::string http_date(int64_t unix_seconds) {
-  const auto t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::array<char, 64> buf{};
-  const size_t n = std::strftime(buf.data(), buf.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return std::string(buf.data(), n);
+std::string_view refusal_name(HttpRefusal refusal) {
+  switch (refusal) {
+    case HttpRefusal::bad_request: return "bad_request";
+    case HttpRefusal::header_too_large: return "header_too_large";
+    case HttpRefusal::body_too_large: return "body_too_large";
+    case HttpRefusal::header_timeout: return "header_timeout";
+    case HttpRefusal::body_timeout: return "body_timeout";
+  }
+  return "unknown";
 }
 
 namespace {
@@ -71,60 +68,19 @@ std::string endpoint_text(const tcp::endpoint& endpoint) {
   return endpoint.address().is_v6() ? "[" + address + "]:" + port : address + ":" + port;
 }
 
-// A body of length bytes of an open file from offset on, read in chunks as it is written (for
-// 206 answers; Beast's file_body of Boost 1.81 always sends a file to its end).
-struct FileSliceBody {
-  struct value_type {
-    beast::file file;
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-  };
-
-  static std::uint64_t size(const value_type& body) { return body.length; }
-
-  class writer {
-   public:
-    using const_buffers_type = asio::const_buffer;
-
-    template <bool isRequest, class Fields>
-    writer(const http::header<isRequest, Fields>& /*header*/, value_type& body)
-        : body_(body), remain_(body.length) {}
-
-    void init(beast::error_code& ec) { body_.file.seek(body_.offset, ec); }
-
-    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
-      ec = {};
-      if (remain_ == 0) return boost::none;
-      const auto amount = static_cast<std::size_t>(std::min<std::uint64_t>(remain_, buffer_.size()));
-      const std::size_t read = body_.file.read(buffer_.data(), amount, ec);
-      if (ec) return boost::none;
-      if (read == 0) {  // the file shrank under us: the promised length cannot be sent
-        ec = http::error::short_read;
-        return boost::none;
-      }
-      remain_ -= read;
-      return std::make_pair(const_buffers_type(buffer_.data(), read), remain_ > 0);
-    }
-
-   private:
-    value_type& body_;
-    std::uint64_t remain_;
-    std::array<char, 16 * 1024> buffer_{};
-  };
-};
-
 }  // namespace
 
 // State shared by the listener and its sessions; sessions keep it alive.
 class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
  public:
   Impl(asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
-       DispatchFunction dispatch)
+       DispatchFunction dispatch, RefusalFunction on_refused)
       : io(io),
         log(log),
         limits(limits),
         body_limit(std::move(body_limit)),
         dispatch(std::move(dispatch)),
+        on_refused(std::move(on_refused)),
         acceptor(io) {}
 
   void do_accept();
@@ -137,6 +93,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   const HttpServerLimits limits;
   const BodyLimitFunction body_limit;
   const DispatchFunction dispatch;
+  const RefusalFunction on_refused;
   tcp::acceptor acceptor;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
   bool stopping = false;
@@ -215,17 +172,22 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::header_limit) {
       server_->log.warning("refused a request from " + peer_ + ": header larger than " +
                            std::to_string(server_->limits.header_limit_bytes) + " bytes (431)");
+      refused(HttpRefusal::header_too_large);
       return answer_error(431, "request header too large");
     }
     if (ec == beast::error::timeout) {
       server_->log.debug("dropping " + peer_ + ": no complete request header in time");
+      refused(HttpRefusal::header_timeout);
       return close_now();
     }
     if (ec == http::error::end_of_stream || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close_now();
     }
-    if (ec) return answer_error(400, "bad request");
+    if (ec) {
+      refused(HttpRefusal::bad_request);
+      return answer_error(400, "bad request");
+    }
 
     const auto& header = parser_->get();
     const std::string_view target = header.target();
@@ -235,6 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // Not the path: it may carry a plugin's secret.
       server_->log.warning("refused a request from " + peer_ + ": body of " + std::to_string(*length) +
                            " bytes over the route's limit of " + std::to_string(limit) + " (413)");
+      refused(HttpRefusal::body_too_large);
       return answer_error(413, "request body too large");
     }
     body_limit_ = limit;
@@ -265,14 +228,22 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       server_->log.warning("refused a request from " + peer_ + ": body over the route's limit of " +
                            std::to_string(body_limit_) + " bytes (413)");
+      refused(HttpRefusal::body_too_large);
       return answer_error(413, "request body too large");
     }
-    if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+    if (ec == beast::error::timeout) {
+      refused(HttpRefusal::body_timeout);
+      return close_now();
+    }
+    if (ec == http::error::end_of_stream ||
         ec == http::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close_now();
     }
-    if (ec) return answer_error(400, "bad request");
+    if (ec) {
+      refused(HttpRefusal::bad_request);
+      return answer_error(400, "bad request");
+    }
     on_request();
   }
 
@@ -281,15 +252,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_request() {
     http::request<http::string_body> message = parser_->release();
     parser_.reset();
-    version_ = message.version();
+    framing_.version = message.version();
     keep_alive_ = message.keep_alive();
-    head_ = message.method() == http::verb::head;
+    framing_.head = message.method() == http::verb::head;
     // Range handling is defined for GET only (RFC 9110, 14.2). Several Range fields are as
     // several ranges: ignored. With If-Range (no validators here) the whole file is sent.
-    range_field_.reset();
+    framing_.range_field.reset();
     if (message.method() == http::verb::get && message.count(http::field::range) == 1 &&
         message.count(http::field::if_range) == 0) {
-      range_field_ = std::string(message[http::field::range]);
+      framing_.range_field = std::string(message[http::field::range]);
     }
     if (server_->stopping) {
       keep_alive_ = false;
@@ -362,95 +333,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // --- answering -------------------------------------------------------------------------
 
+  void refused(HttpRefusal refusal) {
+    if (server_->on_refused) server_->on_refused(refusal);
+  }
+
   void answer_error(unsigned status, std::string_view message) {
-    version_ = 11;
+    framing_ = AnswerFraming{};  // HTTP/1.1, a body, no range
     keep_alive_ = false;
-    head_ = false;
-    range_field_.reset();
     answer(HttpResponse::error(status, message));
   }
 
   void answer(HttpResponse&& response) {
     answer_ = std::move(response);
     do_write();
-  }
-
-  template <class Body>
-  void fill_header(http::response<Body>& res, const HttpResponse& answer, bool keep_alive) {
-    res.set(http::field::server, "hdp-stub-host");
-    res.set(http::field::date, http_date(std::time(nullptr)));
-    if (!answer.content_type.empty()) res.set(http::field::content_type, answer.content_type);
-    for (const auto& [name, value] : answer.headers) res.insert(name, value);
-    res.keep_alive(keep_alive);
-  }
-
-  // 416 for a file answer: an error body instead of the file, with Content-Range naming the
-  // size. The route's headers stay, except Content-Disposition, which describes the file.
-  static HttpResponse range_not_satisfiable(HttpResponse&& file_answer, const ByteRangeDecision& range,
-                                            std::uint64_t size) {
-    HttpResponse response = HttpResponse::error(416, "range not satisfiable");
-    for (auto& header : file_answer.headers) {
-      if (!beast::iequals(header.first, "Content-Disposition")) response.headers.push_back(std::move(header));
-    }
-    response.headers.emplace_back("Content-Range", content_range_value(range, size));  // "bytes */size"
-    response.headers.emplace_back("Accept-Ranges", "bytes");
-    return response;
-  }
-
-  http::message_generator build(HttpResponse&& answer, bool keep_alive) {
-    const auto status = static_cast<http::status>(answer.status);
-    const bool no_body = answer.status == 204 || answer.status == 304;
-    if (answer.file) {
-      beast::error_code ec;
-      beast::file file;
-      file.open(answer.file->c_str(), beast::file_mode::scan, ec);
-      const std::uint64_t size = ec ? 0 : file.size(ec);
-      if (ec) return build(HttpResponse::error(404, "file not found"), keep_alive);
-      ByteRangeDecision range;  // whole
-      if (answer.status == 200 && range_field_) range = decide_byte_range(*range_field_, size);
-      if (range.kind == ByteRangeDecision::Kind::unsatisfiable ||
-          range.kind == ByteRangeDecision::Kind::invalid) {
-        return build(range_not_satisfiable(std::move(answer), range, size), keep_alive);
-      }
-      if (head_) {
-        http::response<http::empty_body> res{status, version_};
-        fill_header(res, answer, keep_alive);
-        res.set(http::field::accept_ranges, "bytes");
-        res.content_length(size);
-        return http::message_generator(std::move(res));
-      }
-      if (range.kind == ByteRangeDecision::Kind::partial) {
-        http::response<FileSliceBody> res{http::status::partial_content, version_};
-        fill_header(res, answer, keep_alive);
-        res.set(http::field::accept_ranges, "bytes");
-        res.set(http::field::content_range, content_range_value(range, size));
-        res.body().file = std::move(file);
-        res.body().offset = range.first;
-        res.body().length = range.length();
-        res.content_length(range.length());
-        return http::message_generator(std::move(res));
-      }
-      http::file_body::value_type whole;
-      whole.reset(std::move(file), ec);
-      if (ec) return build(HttpResponse::error(404, "file not found"), keep_alive);
-      http::response<http::file_body> res{std::piecewise_construct, std::make_tuple(std::move(whole)),
-                                          std::make_tuple(status, version_)};
-      fill_header(res, answer, keep_alive);
-      res.set(http::field::accept_ranges, "bytes");
-      res.content_length(size);
-      return http::message_generator(std::move(res));
-    }
-    if (head_ || no_body) {
-      http::response<http::empty_body> res{status, version_};
-      fill_header(res, answer, keep_alive);
-      if (!no_body) res.content_length(answer.body.size());
-      return http::message_generator(std::move(res));
-    }
-    http::response<http::string_body> res{status, version_};
-    fill_header(res, answer, keep_alive);
-    res.body() = std::move(answer.body);
-    res.prepare_payload();
-    return http::message_generator(std::move(res));
   }
 
   void do_write() {
@@ -460,7 +355,7 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpResponse answer = std::move(*answer_);
     answer_.reset();
     stream_.expires_after(answer.file ? server_->limits.file_write_timeout : server_->limits.write_timeout);
-    beast::async_write(stream_, build(std::move(answer), keep_alive),
+    beast::async_write(stream_, build_answer(std::move(answer), framing_, keep_alive),
                        beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
   }
 
@@ -499,11 +394,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Responder> responder_;
   std::optional<HttpResponse> answer_;
   uint64_t request_serial_ = 0;
-  unsigned version_ = 11;
   bool keep_alive_ = false;
-  bool head_ = false;
-  // The request's Range field when a file answer may honour it (see on_request).
-  std::optional<std::string> range_field_;
+  // What of the request shapes its answer (see on_request).
+  AnswerFraming framing_;
   bool watch_read_pending_ = false;
   size_t lingered_ = 0;
 };
@@ -546,8 +439,9 @@ void HttpServer::Impl::remove(Session* session) {
 }
 
 HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits,
-                       BodyLimitFunction body_limit, DispatchFunction dispatch)
-    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch))) {}
+                       BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused)
+    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch),
+                                   std::move(on_refused))) {}
 
 HttpServer::~HttpServer() {
   impl_->stopping = true;
@@ -612,7 +506,5 @@ void HttpServer::close_all() {
   }
   for (const auto& session : live) session->close_now();
 }
-
-size_t HttpServer::connection_count() const { return impl_->sessions.size(); }
 
 }  // namespace hdp::host

@@ -2,7 +2,8 @@
 // a 16 KiB header limit, a read-header deadline (slowloris), an idle deadline between requests,
 // per-route body limits (413 before any handler runs), a connection cap, and answers that may
 // come later (deferred) while the connection is watched for the client going away. What a
-// route does is not here: complete requests go to the dispatch function.
+// route does is not here: complete requests go to the dispatch function; how an answer is put on
+// the wire (headers, files, ranges, HEAD) is in http_answers.hpp.
 #pragma once
 
 #include <chrono>
@@ -40,10 +41,23 @@ using BodyLimitFunction = std::function<uint64_t(std::string_view method, std::s
 using DispatchFunction =
     std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
 
+// Why the HTTP layer refused a request before any route saw it.
+enum class HttpRefusal {
+  bad_request,       // 400: not HTTP/1.1 it can parse
+  header_too_large,  // 431
+  body_too_large,    // 413: over the route's body limit
+  header_timeout,    // closed: the header was not complete in time
+  body_timeout,      // closed: the body was not complete in time
+};
+// "bad_request", "header_too_large", ... (a metrics label).
+std::string_view refusal_name(HttpRefusal refusal);
+// Told of each refusal, on the main loop.
+using RefusalFunction = std::function<void(HttpRefusal refusal)>;
+
 class HttpServer {
  public:
   HttpServer(boost::asio::io_context& io, Logger& log, HttpServerLimits limits,
-             BodyLimitFunction body_limit, DispatchFunction dispatch);
+             BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused = {});
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
   ~HttpServer();
@@ -60,15 +74,11 @@ class HttpServer {
   void stop(std::function<void()> on_drained);
   // Closes every connection now.
   void close_all();
-  size_t connection_count() const;
 
   class Impl;
 
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// "Sun, 06 Nov 1994 08:49:37 GMT"
-std::string http_date(int64_t unix_seconds);
 
 }  // namespace hdp::host

@@ -365,6 +365,10 @@ HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
   MetricSpec requests{MetricType::counter, "hdp_host_http_requests_total",
                       "HTTP requests answered by the host, by method, route and status code",
                       {"method", "route", "status"}, {}};
+  MetricSpec refused{MetricType::counter, "hdp_host_http_refused_total",
+                     "HTTP requests refused before any route saw them, by reason: body_too_large (413), "
+                     "header_too_large (431), bad_request (400), header_timeout and body_timeout (closed)",
+                     {"reason"}, {}};
   MetricSpec plugins{MetricType::gauge, "hdp_host_plugins_loaded", "Plugins loaded and started", {}, {}};
   MetricSpec info{MetricType::gauge, "hdp_host_info",
                   "Always 1; the labels name the host's version and the plugin ABI version it speaks",
@@ -381,6 +385,7 @@ HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
                  "How late the host's loop ran a probe timer that was due (time the loop was busy elsewhere)",
                  {}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   registry_.register_family(MetricsRegistry::kHostOwner, "host", requests, &requests_);
+  registry_.register_family(MetricsRegistry::kHostOwner, "host", refused, &refused_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", writes, &message_writes_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", batch, &store_batch_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", lag, &loop_lag_);
@@ -400,6 +405,11 @@ void HostMetrics::count_request(std::string_view method, std::string_view route,
   const std::array<std::string_view, 3> labels = {known ? method : std::string_view("other"), route,
                                                   status_text};
   registry_.counter_add(MetricsRegistry::kHostOwner, requests_, labels, 1);
+}
+
+void HostMetrics::count_refused(std::string_view reason) {
+  const std::array<std::string_view, 1> labels = {reason};
+  registry_.counter_add(MetricsRegistry::kHostOwner, refused_, labels, 1);
 }
 
 void HostMetrics::count_message_write(std::string_view operation) {

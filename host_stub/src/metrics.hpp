@@ -141,6 +141,8 @@ class HostMetrics {
   // One answered request. method is bounded to the usual verbs ("other" otherwise); route is the
   // path of the route that served it ("unmatched" when none did).
   void count_request(std::string_view method, std::string_view route, unsigned status);
+  // One request the HTTP layer refused before routing it (reason: refusal_name of http_server.hpp).
+  void count_refused(std::string_view reason);
   void set_plugins_loaded(size_t count);
   // One message written for a plugin: operation is "upsert_call_message" or
   // "set_recording_status" (hdp.messages/1, each its own transaction), or the same with "_async"
@@ -154,6 +156,7 @@ class HostMetrics {
  private:
   MetricsRegistry& registry_;
   uint64_t requests_ = 0;
+  uint64_t refused_ = 0;
   uint64_t message_writes_ = 0;
   uint64_t store_batch_ = 0;
   uint64_t loop_lag_ = 0;

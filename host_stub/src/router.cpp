@@ -118,15 +118,22 @@ Router::Lookup Router::lookup(std::string_view method, std::string_view path, Li
   }
   Lookup result;
   if (candidates.empty()) return result;
-  std::stable_sort(candidates.begin(), candidates.end(), [](const Route* a, const Route* b) {
+  // How a route takes the method: named, GET for a HEAD (answered without its body), or "*".
+  enum Fit { named, get_for_head, any, none };
+  auto fit = [method](const Route* route) {
+    if (route->spec.method == method) return named;
+    if (method == "HEAD" && route->spec.method == "GET") return get_for_head;
+    return route->spec.method == "*" ? any : none;
+  };
+  std::stable_sort(candidates.begin(), candidates.end(), [&fit](const Route* a, const Route* b) {
     const bool a_exact = a->spec.match == RouteMatch::exact;
     const bool b_exact = b->spec.match == RouteMatch::exact;
     if (a_exact != b_exact) return a_exact;
     if (a->spec.path.size() != b->spec.path.size()) return a->spec.path.size() > b->spec.path.size();
-    return a->spec.method != "*" && b->spec.method == "*";
+    return fit(a) < fit(b);
   });
   for (const Route* route : candidates) {
-    if (route->spec.method == "*" || route->spec.method == method) {
+    if (fit(route) != none) {
       result.kind = Lookup::Kind::found;
       result.route = route;
       return result;

@@ -110,7 +110,8 @@ class Router {
   void remove_owner_routes(uint64_t owner);
 
   // The most specific route served on listener accepting method: exact paths before prefixes,
-  // longer prefixes first, a named method before "*". 405 when routes match the path but none
+  // longer prefixes first, a named method before "*". A GET route also takes HEAD (after a HEAD
+  // route, before "*"); the HTTP layer drops the body. 405 when routes match the path but none
   // the method.
   Lookup lookup(std::string_view method, std::string_view path, Listener listener = Listener::agents) const;
 

@@ -235,7 +235,8 @@ bool StubHost::start_serving() {
         [this, listener](HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
           const auto counted = counting_responder(*host_metrics_, *router_, request, responder);
           router_->dispatch(std::move(request), counted, listener);
-        });
+        },
+        [this](HttpRefusal refusal) { host_metrics_->count_refused(refusal_name(refusal)); });
   };
   server_ = make_server(Listener::agents);
   if (auto error = server_->listen(options_.listen_host, options_.listen_port)) {

@@ -74,9 +74,4 @@ bool without_exceptions(const HostApi &host, const char *where, Fn &&fn) noexcep
    return false;
 }
 
-// True when a struct received with `struct_size` holds the member that ends at `member_end`.
-constexpr bool has_member(uint32_t struct_size, size_t member_end) {
-   return struct_size >= member_end;
-}
-
 }  // namespace wavoip

@@ -1,9 +1,16 @@
 // The HTTP side of the real hdp-stub-host: deferred answers and their timeout, keep-alive,
-// body and header limits, slow clients, the connection cap, 404/405.
+// body and header limits, slow clients, the connection cap, 404/405, HEAD on GET routes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <future>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -13,6 +20,60 @@ namespace hdp::test {
 namespace {
 
 using namespace std::chrono_literals;
+
+// One request on its own connection, and everything the host sent until it closed.
+struct Exchange {
+  std::string status_line;
+  std::map<std::string, std::string> headers;  // names lower-case
+  std::string body;                             // every byte after the header
+};
+
+// RawConnection::read_response would wait for the body a HEAD answer announces; this reads until
+// the host closes the connection (send "Connection: close").
+Exchange exchange(int port, const std::string& request, std::chrono::milliseconds timeout = 5s) {
+  std::string received;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      char chunk[4096];
+      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) break;
+      received.append(chunk, static_cast<size_t>(n));
+    }
+  }
+  if (fd >= 0) ::close(fd);
+
+  Exchange out;
+  const size_t end = received.find("\r\n\r\n");
+  if (end == std::string::npos) return out;
+  out.body = received.substr(end + 4);
+  size_t line_start = 0;
+  while (line_start < end) {
+    const size_t line_end = received.find("\r\n", line_start);
+    const std::string line = received.substr(line_start, line_end - line_start);
+    line_start = line_end + 2;
+    if (out.status_line.empty()) {
+      out.status_line = line;
+      continue;
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const size_t value = line.find_first_not_of(' ', colon + 1);
+    out.headers[name] = value == std::string::npos ? std::string() : line.substr(value);
+  }
+  return out;
+}
 
 class ProbeHttp : public ::testing::Test {
  protected:
@@ -152,6 +213,32 @@ TEST_F(ProbeHttp, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_EQ(wrong.headers.at("allow"), "GET");
 }
 
+TEST_F(ProbeHttp, HeadOnAGetRouteAnswersLikeGetWithoutABody) {
+  // A GET route of the host, and one of the plugin (answering {"agent":null}).
+  ASSERT_EQ(json_int(http.post(host.url("/probe/route?path=/plugin-get&method=GET&whoami=1")).json(), "status"), 0);
+  for (const std::string path : {"/healthz", "/plugin-get"}) {
+    SCOPED_TRACE(path);
+    const Exchange get = exchange(host.port(), "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(get.status_line, "HTTP/1.1 200 OK");
+    ASSERT_FALSE(get.body.empty());
+    ASSERT_EQ(get.headers.at("content-length"), std::to_string(get.body.size()));
+
+    const Exchange head = exchange(host.port(), "HEAD " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(head.status_line, get.status_line);
+    EXPECT_EQ(head.body, "") << "no body after a HEAD answer";
+    auto without_date = [](std::map<std::string, std::string> headers) {
+      headers.erase("date");
+      return headers;
+    };
+    EXPECT_EQ(without_date(head.headers), without_date(get.headers)) << "Content-Length included";
+  }
+  // Routes of other methods do not take HEAD.
+  ASSERT_EQ(json_int(http.post(host.url("/probe/route?path=/plugin-post&method=POST")).json(), "status"), 0);
+  const Exchange refused = exchange(host.port(), "HEAD /plugin-post HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(refused.status_line, "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(refused.headers.at("allow"), "POST");
+}
+
 TEST_F(ProbeHttp, PluginSeesThePeerAddressAndCannotTakeHostRoutes) {
   const auto info = http.get(host.url("/probe/info")).json();
   EXPECT_EQ(info.at("peer").as_string(), "127.0.0.1");
@@ -188,6 +275,48 @@ TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s);
   stop = true;
   trickle.join();
+}
+
+TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
+  HostProcess host(probe_host({"--header-timeout-ms", "300"}));
+  ASSERT_TRUE(host.started()) << host.stderr_text();
+  // 413: announced over /probe/echo's 1024 bytes.
+  RawConnection large_body(host.port());
+  ASSERT_TRUE(large_body.send("POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));
+  const auto body_refused = large_body.read_response(5s);
+  ASSERT_TRUE(body_refused);
+  EXPECT_EQ(body_refused->status, 413);
+  // 431: a header over 16 KiB (counted even if the client only sees the connection close).
+  RawConnection large_header(host.port());
+  large_header.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'h') + "\r\n\r\n");
+  large_header.read_response(5s);
+  // 400: not HTTP.
+  RawConnection garbage(host.port());
+  ASSERT_TRUE(garbage.send("NOT HTTP AT ALL\r\n\r\n"));
+  const auto bad = garbage.read_response(5s);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  // Header timeout: half a header, then nothing.
+  RawConnection slow(host.port());
+  ASSERT_TRUE(slow.send("GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  EXPECT_TRUE(slow.wait_closed(5s));
+
+  HttpClient http;
+  std::string metrics;
+  const auto sample = [&](const std::string& reason) {
+    return "\nhdp_host_http_refused_total{reason=\"" + reason + "\"} 1\n";
+  };
+  EXPECT_TRUE(eventually([&] {
+    metrics = http.get(host.url("/metrics")).body;
+    return metrics.find(sample("header_too_large")) != std::string::npos;
+  })) << metrics;
+  EXPECT_NE(metrics.find("\n# TYPE hdp_host_http_refused_total counter\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("body_too_large")), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("bad_request")), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find(sample("header_timeout")), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("reason=\"body_timeout\""), std::string::npos) << metrics;
+  // Not counted as answered requests of a route: no route saw them.
+  EXPECT_EQ(metrics.find("status=\"413\""), std::string::npos) << metrics;
 }
 
 TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {

@@ -148,6 +148,17 @@ TEST_F(RouterTest, NotFoundAndMethodNotAllowed) {
   EXPECT_EQ(dispatch("POST", "/only-get").delivered->value().body, "fallback");
 }
 
+TEST_F(RouterTest, HeadIsServedByTheGetRouteUnlessAHeadRouteExists) {
+  router.add_host_route({"GET", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest& r) { return HttpResponse::text(200, "get saw " + r.method); });
+  router.add_host_route({"*", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
+  router.add_host_route({"POST", "/form", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
+  // The handler sees the request as sent; the HTTP layer leaves the body out.
+  EXPECT_EQ(dispatch("HEAD", "/page").delivered->value().body, "get saw HEAD");
+  router.add_host_route({"HEAD", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "head"); });
+  EXPECT_EQ(dispatch("HEAD", "/page").delivered->value().body, "head");
+  EXPECT_EQ(dispatch("HEAD", "/form").delivered->value().status, 405U);
+}
+
 TEST_F(RouterTest, DuplicatesAndInvalidRoutesAreRefused) {
   add_plugin_route("POST", "/hook", RouteMatch::exact);
   PluginRouteTarget target;

@@ -216,7 +216,7 @@ TEST_F(Metrics, TheHostCountsRequestsByRouteNotByPath) {
    EXPECT_EQ(value(m, "hdp_host_http_requests_total", {{"method", "GET"}, {"route", "/metrics"}, {"status", "200"}}), 1);
 }
 
-// The C host (tests/c_host) offers no hdp.metrics/1: the plugin must work all the same.
+// The C host (plugin_api/examples/c_host) offers no hdp.metrics/1: the plugin must work all the same.
 TEST(MetricsOptional, ThePluginAttachesARecordingInAHostWithoutMetrics) {
    wavoip::test::TestHttpServer storage;
    storage.set_response("/c-host-call", audio(e2e::recording_bytes(20000)));

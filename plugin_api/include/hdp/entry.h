@@ -72,11 +72,7 @@ typedef struct hdp_plugin_entry {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_PLUGIN_ENTRY_V1_SIZE (offsetof(hdp_plugin_entry_t, create_plugin) + sizeof(hdp_plugin_entry_t::create_plugin))
-#else
-#define HDP_PLUGIN_ENTRY_V1_SIZE (offsetof(hdp_plugin_entry_t, create_plugin) + sizeof(((const hdp_plugin_entry_t *)0)->create_plugin))
-#endif
+#define HDP_PLUGIN_ENTRY_V1_SIZE HDP_V1_SIZE(hdp_plugin_entry_t, create_plugin)
 
 #ifdef __cplusplus
 }

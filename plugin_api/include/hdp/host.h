@@ -84,11 +84,7 @@ struct hdp_host {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_HOST_V1_SIZE (offsetof(hdp_host_t, get_data_dir) + sizeof(hdp_host_t::get_data_dir))
-#else
-#define HDP_HOST_V1_SIZE (offsetof(hdp_host_t, get_data_dir) + sizeof(((const hdp_host_t *)0)->get_data_dir))
-#endif
+#define HDP_HOST_V1_SIZE HDP_V1_SIZE(hdp_host_t, get_data_dir)
 
 #ifdef __cplusplus
 }

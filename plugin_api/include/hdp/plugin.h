@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "status.h"
+#include "version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,11 +75,7 @@ struct hdp_plugin {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_PLUGIN_V1_SIZE (offsetof(hdp_plugin_t, get_extension) + sizeof(hdp_plugin_t::get_extension))
-#else
-#define HDP_PLUGIN_V1_SIZE (offsetof(hdp_plugin_t, get_extension) + sizeof(((const hdp_plugin_t *)0)->get_extension))
-#endif
+#define HDP_PLUGIN_V1_SIZE HDP_V1_SIZE(hdp_plugin_t, get_extension)
 
 #ifdef __cplusplus
 }

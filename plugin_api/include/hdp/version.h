@@ -7,6 +7,7 @@
 #define HDP_VERSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -24,6 +25,16 @@ typedef struct hdp_version {
 } hdp_version_t;
 
 #define HDP_VERSION_INIT {HDP_VERSION_MAJOR, HDP_VERSION_MINOR, HDP_VERSION_PATCH}
+
+/* The size of `type` up to the end of `member`, without the tail padding that follows it: the
+ * smallest struct_size a reader accepts for the version that ended at `member` (each header's
+ * HDP_*_V1_SIZE), the same whichever minor compiled it. C++ names the member through the type
+ * instead of casting a null pointer. */
+#ifdef __cplusplus
+#define HDP_V1_SIZE(type, member) (offsetof(type, member) + sizeof(type::member))
+#else
+#define HDP_V1_SIZE(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
+#endif
 
 /* True when code built against `other` can run with code built against this header. */
 static inline bool hdp_version_is_compatible(hdp_version_t other) {

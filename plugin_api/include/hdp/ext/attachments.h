@@ -7,6 +7,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,15 +66,9 @@ typedef struct hdp_host_attachments {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_ATTACHMENT_V1_SIZE (offsetof(hdp_attachment_t, idempotency_key) + sizeof(hdp_attachment_t::idempotency_key))
-#define HDP_ATTACHMENT_RESULT_V1_SIZE (offsetof(hdp_attachment_result_t, reserved) + sizeof(hdp_attachment_result_t::reserved))
-#define HDP_HOST_ATTACHMENTS_V1_SIZE (offsetof(hdp_host_attachments_t, attach_file) + sizeof(hdp_host_attachments_t::attach_file))
-#else
-#define HDP_ATTACHMENT_V1_SIZE (offsetof(hdp_attachment_t, idempotency_key) + sizeof(((const hdp_attachment_t *)0)->idempotency_key))
-#define HDP_ATTACHMENT_RESULT_V1_SIZE (offsetof(hdp_attachment_result_t, reserved) + sizeof(((const hdp_attachment_result_t *)0)->reserved))
-#define HDP_HOST_ATTACHMENTS_V1_SIZE (offsetof(hdp_host_attachments_t, attach_file) + sizeof(((const hdp_host_attachments_t *)0)->attach_file))
-#endif
+#define HDP_ATTACHMENT_V1_SIZE HDP_V1_SIZE(hdp_attachment_t, idempotency_key)
+#define HDP_ATTACHMENT_RESULT_V1_SIZE HDP_V1_SIZE(hdp_attachment_result_t, reserved)
+#define HDP_HOST_ATTACHMENTS_V1_SIZE HDP_V1_SIZE(hdp_host_attachments_t, attach_file)
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -108,7 +109,8 @@ typedef void (*hdp_http_cancel_callback_t)(void *user_data, uint64_t request_id)
 
 typedef struct hdp_http_route {
    uint32_t struct_size;
-   /* "POST", "GET", ... or "*" for any method. NUL-terminated; copied by the host. */
+   /* "POST", "GET", ... or "*" for any method. NUL-terminated; copied by the host. A host may
+    * also pass HEAD requests (method "HEAD") to a GET route and send the answer without its body. */
    const char *method;
    /* Absolute path such as "/webhooks/wavoip". NUL-terminated; copied by the host. */
    const char *path;
@@ -159,21 +161,12 @@ typedef struct hdp_host_http {
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). The V1_2 sizes end at the
  * last member added in 1.2: a struct_size at least that large carries access or agent_name. */
-#ifdef __cplusplus
-#define HDP_HTTP_REQUEST_V1_SIZE (offsetof(hdp_http_request_t, peer_address_len) + sizeof(hdp_http_request_t::peer_address_len))
-#define HDP_HTTP_RESPONSE_V1_SIZE (offsetof(hdp_http_response_t, body_len) + sizeof(hdp_http_response_t::body_len))
-#define HDP_HTTP_ROUTE_V1_SIZE (offsetof(hdp_http_route_t, user_data) + sizeof(hdp_http_route_t::user_data))
-#define HDP_HOST_HTTP_V1_SIZE (offsetof(hdp_host_http_t, respond) + sizeof(hdp_host_http_t::respond))
-#define HDP_HTTP_REQUEST_V1_2_SIZE (offsetof(hdp_http_request_t, agent_name_len) + sizeof(hdp_http_request_t::agent_name_len))
-#define HDP_HTTP_ROUTE_V1_2_SIZE (offsetof(hdp_http_route_t, reserved) + sizeof(hdp_http_route_t::reserved))
-#else
-#define HDP_HTTP_REQUEST_V1_SIZE (offsetof(hdp_http_request_t, peer_address_len) + sizeof(((const hdp_http_request_t *)0)->peer_address_len))
-#define HDP_HTTP_RESPONSE_V1_SIZE (offsetof(hdp_http_response_t, body_len) + sizeof(((const hdp_http_response_t *)0)->body_len))
-#define HDP_HTTP_ROUTE_V1_SIZE (offsetof(hdp_http_route_t, user_data) + sizeof(((const hdp_http_route_t *)0)->user_data))
-#define HDP_HOST_HTTP_V1_SIZE (offsetof(hdp_host_http_t, respond) + sizeof(((const hdp_host_http_t *)0)->respond))
-#define HDP_HTTP_REQUEST_V1_2_SIZE (offsetof(hdp_http_request_t, agent_name_len) + sizeof(((const hdp_http_request_t *)0)->agent_name_len))
-#define HDP_HTTP_ROUTE_V1_2_SIZE (offsetof(hdp_http_route_t, reserved) + sizeof(((const hdp_http_route_t *)0)->reserved))
-#endif
+#define HDP_HTTP_REQUEST_V1_SIZE HDP_V1_SIZE(hdp_http_request_t, peer_address_len)
+#define HDP_HTTP_RESPONSE_V1_SIZE HDP_V1_SIZE(hdp_http_response_t, body_len)
+#define HDP_HTTP_ROUTE_V1_SIZE HDP_V1_SIZE(hdp_http_route_t, user_data)
+#define HDP_HOST_HTTP_V1_SIZE HDP_V1_SIZE(hdp_host_http_t, respond)
+#define HDP_HTTP_REQUEST_V1_2_SIZE HDP_V1_SIZE(hdp_http_request_t, agent_name_len)
+#define HDP_HTTP_ROUTE_V1_2_SIZE HDP_V1_SIZE(hdp_http_route_t, reserved)
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,17 +145,10 @@ typedef struct hdp_host_messages2 {
 /* Version-1 sizes: the smallest struct_size a reader accepts (the end of the last member the struct
  * first shipped with, without tail padding, so it is the same whichever minor compiled it). The
  * /2 structs first shipped in 1.2.0. */
-#ifdef __cplusplus
-#define HDP_CALL_MESSAGE_V1_SIZE (offsetof(hdp_call_message_t, duration_s) + sizeof(hdp_call_message_t::duration_s))
-#define HDP_HOST_MESSAGES_V1_SIZE (offsetof(hdp_host_messages_t, set_recording_status) + sizeof(hdp_host_messages_t::set_recording_status))
-#define HDP_MESSAGE_RESULT_V1_SIZE (offsetof(hdp_message_result_t, message_id) + sizeof(hdp_message_result_t::message_id))
-#define HDP_HOST_MESSAGES2_V1_SIZE (offsetof(hdp_host_messages2_t, set_recording_status) + sizeof(hdp_host_messages2_t::set_recording_status))
-#else
-#define HDP_CALL_MESSAGE_V1_SIZE (offsetof(hdp_call_message_t, duration_s) + sizeof(((const hdp_call_message_t *)0)->duration_s))
-#define HDP_HOST_MESSAGES_V1_SIZE (offsetof(hdp_host_messages_t, set_recording_status) + sizeof(((const hdp_host_messages_t *)0)->set_recording_status))
-#define HDP_MESSAGE_RESULT_V1_SIZE (offsetof(hdp_message_result_t, message_id) + sizeof(((const hdp_message_result_t *)0)->message_id))
-#define HDP_HOST_MESSAGES2_V1_SIZE (offsetof(hdp_host_messages2_t, set_recording_status) + sizeof(((const hdp_host_messages2_t *)0)->set_recording_status))
-#endif
+#define HDP_CALL_MESSAGE_V1_SIZE HDP_V1_SIZE(hdp_call_message_t, duration_s)
+#define HDP_HOST_MESSAGES_V1_SIZE HDP_V1_SIZE(hdp_host_messages_t, set_recording_status)
+#define HDP_MESSAGE_RESULT_V1_SIZE HDP_V1_SIZE(hdp_message_result_t, message_id)
+#define HDP_HOST_MESSAGES2_V1_SIZE HDP_V1_SIZE(hdp_host_messages2_t, set_recording_status)
 
 #ifdef __cplusplus
 }

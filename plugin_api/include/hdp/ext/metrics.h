@@ -16,6 +16,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,13 +105,8 @@ typedef struct hdp_host_metrics {
 /* Version-1 sizes of this extension (it first shipped with ABI 1.1.0): the smallest struct_size a
  * reader accepts (the end of the last first-version member, without tail padding, so it is the
  * same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_METRIC_FAMILY_V1_SIZE (offsetof(hdp_metric_family_t, bucket_count) + sizeof(hdp_metric_family_t::bucket_count))
-#define HDP_HOST_METRICS_V1_SIZE (offsetof(hdp_host_metrics_t, histogram_observe) + sizeof(hdp_host_metrics_t::histogram_observe))
-#else
-#define HDP_METRIC_FAMILY_V1_SIZE (offsetof(hdp_metric_family_t, bucket_count) + sizeof(((const hdp_metric_family_t *)0)->bucket_count))
-#define HDP_HOST_METRICS_V1_SIZE (offsetof(hdp_host_metrics_t, histogram_observe) + sizeof(((const hdp_host_metrics_t *)0)->histogram_observe))
-#endif
+#define HDP_METRIC_FAMILY_V1_SIZE HDP_V1_SIZE(hdp_metric_family_t, bucket_count)
+#define HDP_HOST_METRICS_V1_SIZE HDP_V1_SIZE(hdp_host_metrics_t, histogram_observe)
 
 #ifdef __cplusplus
 }

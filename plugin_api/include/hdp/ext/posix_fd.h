@@ -11,6 +11,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,11 +54,7 @@ typedef struct hdp_host_posix_fd {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_HOST_POSIX_FD_V1_SIZE (offsetof(hdp_host_posix_fd_t, unregister_fd) + sizeof(hdp_host_posix_fd_t::unregister_fd))
-#else
-#define HDP_HOST_POSIX_FD_V1_SIZE (offsetof(hdp_host_posix_fd_t, unregister_fd) + sizeof(((const hdp_host_posix_fd_t *)0)->unregister_fd))
-#endif
+#define HDP_HOST_POSIX_FD_V1_SIZE HDP_V1_SIZE(hdp_host_posix_fd_t, unregister_fd)
 
 #ifdef __cplusplus
 }

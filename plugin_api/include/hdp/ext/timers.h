@@ -7,6 +7,7 @@
 
 #include "../host.h"
 #include "../status.h"
+#include "../version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,11 +42,7 @@ typedef struct hdp_host_timers {
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,
  * without tail padding, so it is the same whichever minor compiled it). */
-#ifdef __cplusplus
-#define HDP_HOST_TIMERS_V1_SIZE (offsetof(hdp_host_timers_t, cancel_timer) + sizeof(hdp_host_timers_t::cancel_timer))
-#else
-#define HDP_HOST_TIMERS_V1_SIZE (offsetof(hdp_host_timers_t, cancel_timer) + sizeof(((const hdp_host_timers_t *)0)->cancel_timer))
-#endif
+#define HDP_HOST_TIMERS_V1_SIZE HDP_V1_SIZE(hdp_host_timers_t, cancel_timer)
 
 #ifdef __cplusplus
 }
