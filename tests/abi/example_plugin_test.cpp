@@ -15,8 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_process.h"
-#include "http_client.h"
+#include "hosts.hpp"
 #include "test_paths.h"
 
 namespace hdp::test {
@@ -32,13 +31,13 @@ class ExamplePluginTest : public testing::TestWithParam<HostKind> {
 protected:
    void StartHost(const std::string &plugin = HDP_TEST_EXAMPLE_PLUGIN,
                   const std::vector<std::string> &extra_args = {}) {
-      host_ = std::make_unique<HostProcess>(GetParam(), dir_.path(),
-                                            std::vector<std::string>{plugin}, extra_args);
-      ASSERT_TRUE(host_->WaitUntilServing()) << host_->Log();
+      host_ = std::make_unique<HostProcess>(HostOptionsFor(GetParam(), dir_.path(),
+                                            std::vector<std::string>{plugin}, extra_args));
+      ASSERT_TRUE(host_->wait_until_serving()) << host_->log();
    }
 
-   HttpResponse Get(const std::string &target) { return Http(host_->port(), "GET", target); }
-   HttpResponse Post(const std::string &target, std::string_view body = {}) {
+   RawResponse Get(const std::string &target) { return Http(host_->port(), "GET", target); }
+   RawResponse Post(const std::string &target, std::string_view body = {}) {
       return Http(host_->port(), "POST", target, body);
    }
 
@@ -69,7 +68,7 @@ TEST_P(ExamplePluginTest, HelloAnswersText) {
    auto response = Get("/example/hello");
    EXPECT_EQ(response.status, 200) << response.error;
    EXPECT_EQ(response.body, "hello from example");
-   EXPECT_EQ(response.Header("Content-Type").value_or("").rfind("text/plain", 0), 0u);
+   EXPECT_EQ(response.header("Content-Type").value_or("").rfind("text/plain", 0), 0u);
 }
 
 TEST_P(ExamplePluginTest, EchoReturnsTheBodyByteForByte) {
@@ -153,9 +152,9 @@ TEST_P(ExamplePluginTest, WritesMessagesThroughMessages2WhenOffered) {
    auto first = Post("/example/attach", "call-v2");
    ASSERT_EQ(first.status, 200) << first.error << first.body;
    EXPECT_GT(JsonNumber(first.body, "message_id").value_or(0), 0);
-   const std::string log = host_->Log();
-   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/2").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/1").size(), 0u) << log;
+   const std::string log = host_->log();
+   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/2").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/1").size(), 0u) << log;
 }
 
 TEST_P(ExamplePluginTest, FallsBackToMessages1InAHostWithoutMessages2) {
@@ -169,9 +168,9 @@ TEST_P(ExamplePluginTest, FallsBackToMessages1InAHostWithoutMessages2) {
    ASSERT_EQ(again.status, 200) << again.error << again.body;
    EXPECT_EQ(JsonNumber(again.body, "already_attached"), 1);
    EXPECT_EQ(JsonNumber(again.body, "message_id"), JsonNumber(first.body, "message_id"));
-   const std::string log = host_->Log();
-   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/1").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, "writes messages through hdp.messages/2").size(), 0u) << log;
+   const std::string log = host_->log();
+   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/1").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/2").size(), 0u) << log;
 }
 
 TEST_P(ExamplePluginTest, UnknownPathIsNotFound) {
@@ -187,7 +186,7 @@ TEST_P(ExamplePluginTest, ShutdownFailsPendingWorkBeforeStopThenDestroys) {
    });
    ASSERT_EQ(WaitForStat("pending_ticks", [](long long n) { return n == 1; }), 1);
 
-   EXPECT_EQ(host_->Terminate(), 0);
+   EXPECT_EQ(host_->terminate(), 0);
    auto response = pending.get();
    if (GetParam().name == "c_host") {
       EXPECT_EQ(response.status, 503) << response.error;
@@ -196,7 +195,7 @@ TEST_P(ExamplePluginTest, ShutdownFailsPendingWorkBeforeStopThenDestroys) {
    }
 
    // The host failed the deferred request (on_cancel) before stop, so stop found nothing left.
-   const std::string log = host_->Log();
+   const std::string log = host_->log();
    const auto cancelled = log.find("cancelled by the host");
    const auto stop = log.find("stop: ");
    const auto destroy = log.find("destroy");
@@ -220,16 +219,16 @@ protected:
 };
 
 TEST_F(CHostTest, BodyOverTheRouteLimitIs413) {
-   HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    auto response = Http(host.port(), "POST", "/example/echo", std::string(100 * 1024, 'x'));
    EXPECT_EQ(response.status, 413) << response.error;
    EXPECT_EQ(Http(host.port(), "POST", "/example/echo", std::string(60 * 1024, 'x')).status, 200);
 }
 
 TEST_F(CHostTest, AttachmentFileIsCopiedIntoTheHostsStore) {
-   HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    auto response = Http(host.port(), "POST", "/example/attach", "call-7");
    ASSERT_EQ(response.status, 200) << response.error << response.body;
    auto id = JsonNumber(response.body, "attachment_id");
@@ -242,10 +241,10 @@ TEST_F(CHostTest, AttachmentFileIsCopiedIntoTheHostsStore) {
 }
 
 TEST_F(CHostTest, RunMsExitsCleanlyInTheAbiOrder) {
-   HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN}, {"--run-ms", "150"});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
-   EXPECT_EQ(host.WaitForExit(10s), 0);
-   const std::string log = host.Log();
+   HostProcess host(HostOptionsFor(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN}, {"--run-ms", "150"}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
+   EXPECT_EQ(host.wait_exit(10s), 0);
+   const std::string log = host.log();
    const auto order = {log.find("created"), log.find("init:"), log.find("start:"),
                        log.find("stop:"), log.find("destroy")};
    size_t previous = 0;
@@ -257,22 +256,22 @@ TEST_F(CHostTest, RunMsExitsCleanlyInTheAbiOrder) {
 }
 
 TEST_F(CHostTest, MissingAttachmentsExtensionAnswers501) {
-   HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN},
-                    {"--disable-extension", "hdp.attachments/1"});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN},
+                    {"--disable-extension", "hdp.attachments/1"}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    EXPECT_EQ(Http(host.port(), "POST", "/example/attach", "call-1").status, 501);
    EXPECT_EQ(Http(host.port(), "GET", "/example/hello").status, 200);
-   EXPECT_EQ(LinesContaining(host.Log(), "host does not offer hdp.attachments/1").size(), 1u);
+   EXPECT_EQ(lines_containing(host.log(), "host does not offer hdp.attachments/1").size(), 1u);
 }
 
 TEST_F(CHostTest, PluginRunsInAHostOfferingNoExtension) {
-   HostProcess host(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN},
+   HostProcess host(HostOptionsFor(c_host_, dir_.path(), {HDP_TEST_EXAMPLE_PLUGIN},
                     {"--run-ms", "100", "--disable-extension", "hdp.http/1", "--disable-extension",
                      "hdp.timers/1", "--disable-extension", "hdp.posix-fd/1", "--disable-extension",
                      "hdp.messages/1", "--disable-extension", "hdp.messages/2",
-                     "--disable-extension", "hdp.attachments/1"});
-   EXPECT_EQ(host.WaitForExit(10s), 0) << host.Log();
-   const std::string log = host.Log();
+                     "--disable-extension", "hdp.attachments/1"}));
+   EXPECT_EQ(host.wait_exit(10s), 0) << host.log();
+   const std::string log = host.log();
    EXPECT_NE(log.find("start: 0 routes, periodic timer off, pipe off"), std::string::npos) << log;
    EXPECT_NE(log.find("destroy"), std::string::npos) << log;
 }

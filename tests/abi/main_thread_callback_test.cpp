@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_process.h"
+#include "hosts.hpp"
 #include "test_paths.h"
 
 namespace hdp::test {
@@ -21,17 +21,17 @@ class MainThreadCallbackTest : public testing::TestWithParam<HostKind> {};
 
 TEST_P(MainThreadCallbackTest, RunsOnTheLoopThread) {
    TempDir dir;
-   HostProcess host(GetParam(), dir.path(), {TestPlugin("worker_thread.so")});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(GetParam(), dir.path(), {TestPlugin("worker_thread.so")}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    const auto deadline = std::chrono::steady_clock::now() + 5s;
-   while (host.Log().find("main-thread callback ran") == std::string::npos &&
+   while (host.log().find("main-thread callback ran") == std::string::npos &&
           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(5ms);
    }
-   EXPECT_EQ(host.Terminate(), 0);
-   const std::string log = host.Log();
-   EXPECT_EQ(LinesContaining(log, "main-thread callback ran on the main thread").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, "hello from the worker thread").size(), 1u) << log;
+   EXPECT_EQ(host.terminate(), 0);
+   const std::string log = host.log();
+   EXPECT_EQ(lines_containing(log, "main-thread callback ran on the main thread").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, "hello from the worker thread").size(), 1u) << log;
    EXPECT_EQ(log.find("ANOTHER"), std::string::npos) << log;
    EXPECT_EQ(log.find("refused"), std::string::npos) << log;
 }

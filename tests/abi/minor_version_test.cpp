@@ -10,8 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_process.h"
-#include "http_client.h"
+#include "hosts.hpp"
 #include "test_paths.h"
 
 namespace hdp::test {
@@ -41,8 +40,8 @@ class MinorVersionTest : public testing::TestWithParam<MinorParam> {};
 TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
    const auto &[host_kind, build] = GetParam();
    TempDir dir;
-   HostProcess host(host_kind, dir.path(), {build.path});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(host_kind, dir.path(), {build.path}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
 
    auto hello = Http(host.port(), "GET", "/example/hello");
    EXPECT_EQ(hello.status, 200) << hello.error;
@@ -51,8 +50,8 @@ TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
    EXPECT_EQ(tick.status, 200) << tick.error;
    EXPECT_GE(JsonNumber(tick.body, "fired_after_ms").value_or(-1), 30);
 
-   EXPECT_EQ(host.Terminate(), 0);
-   EXPECT_NE(host.Log().find(build.created_line), std::string::npos) << host.Log();
+   EXPECT_EQ(host.terminate(), 0);
+   EXPECT_NE(host.log().find(build.created_line), std::string::npos) << host.log();
 }
 
 // A 1.0 plugin knows only hdp.messages/1 and keeps working in a host that also serves /2; a newer
@@ -60,15 +59,15 @@ TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
 TEST_P(MinorVersionTest, WritesMessagesThroughTheTableItKnows) {
    const auto &[host_kind, build] = GetParam();
    TempDir dir;
-   HostProcess host(host_kind, dir.path(), {build.path});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   HostProcess host(HostOptionsFor(host_kind, dir.path(), {build.path}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    auto attach = Http(host.port(), "POST", "/example/attach", "call-minor");
    ASSERT_EQ(attach.status, 200) << attach.error << attach.body;
    EXPECT_EQ(JsonNumber(attach.body, "status"), 0);
    EXPECT_GT(JsonNumber(attach.body, "attachment_id").value_or(0), 0);
-   EXPECT_EQ(LinesContaining(host.Log(), "writes messages through " + build.messages_table).size(), 1u)
-       << host.Log();
-   EXPECT_EQ(host.Terminate(), 0);
+   EXPECT_EQ(lines_containing(host.log(), "writes messages through " + build.messages_table).size(), 1u)
+       << host.log();
+   EXPECT_EQ(host.terminate(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_process.h"
+#include "hosts.hpp"
 #include "test_paths.h"
 
 namespace hdp::test {
@@ -98,15 +98,15 @@ TEST_P(RefusalTest, ExitsTwoWithOneLineNamingFileAndReason) {
    const std::string refused = plugins.back();
 
    TempDir dir;
-   HostProcess host(host_kind, dir.path(), plugins);
-   EXPECT_EQ(host.WaitForExit(10s), 2);
+   HostProcess host(HostOptionsFor(host_kind, dir.path(), plugins));
+   EXPECT_EQ(host.wait_exit(10s), 2);
    EXPECT_FALSE(std::filesystem::exists(host.port_file())) << "served before refusing";
-   const std::string log = host.Log();
+   const std::string log = host.log();
 
    // Exactly one line names the file as refused ("refused plugin <path>: <reason>" in the C host,
    // the stub host words it its own way).
    std::vector<std::string> lines;
-   for (const auto &line : LinesContaining(log, refused)) {
+   for (const auto &line : lines_containing(log, refused)) {
       if (line.find("refus") != std::string::npos || line.find("Refus") != std::string::npos) {
          lines.push_back(line);
       }
@@ -116,7 +116,7 @@ TEST_P(RefusalTest, ExitsTwoWithOneLineNamingFileAndReason) {
       EXPECT_NE(lines[0].find("refused plugin " + refused + ": " + refusal.reason),
                 std::string::npos)
           << lines[0];
-      EXPECT_EQ(LinesContaining(log, "refused plugin").size(), 1u) << log;
+      EXPECT_EQ(lines_containing(log, "refused plugin").size(), 1u) << log;
    }
    for (const auto &marker : refusal.must_run) {
       EXPECT_NE(log.find(": " + marker), std::string::npos) << marker << " did not run\n" << log;
@@ -134,27 +134,27 @@ INSTANTIATE_TEST_SUITE_P(Hosts, RefusalTest,
 // Duplicate ids: the first plugin loaded fine and must be torn down in order, exactly once.
 TEST(CHostRefusal, DuplicateIdRunsOnlyTheFirstPluginsCode) {
    TempDir dir;
-   HostProcess host({"c_host", HDP_TEST_C_HOST}, dir.path(),
-                    {TestPlugin("dup_a.so"), TestPlugin("dup_b.so")});
-   EXPECT_EQ(host.WaitForExit(10s), 2);
-   const std::string log = host.Log();
-   EXPECT_EQ(LinesContaining(log, ": entry init").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, ": plugin destroy").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, ": entry deinit").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, ": plugin start").size(), 0u) << log;
+   HostProcess host(HostOptionsFor({"c_host", HDP_TEST_C_HOST}, dir.path(),
+                    {TestPlugin("dup_a.so"), TestPlugin("dup_b.so")}));
+   EXPECT_EQ(host.wait_exit(10s), 2);
+   const std::string log = host.log();
+   EXPECT_EQ(lines_containing(log, ": entry init").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, ": plugin destroy").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, ": entry deinit").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, ": plugin start").size(), 0u) << log;
 }
 
 // A refusal after other plugins started stops them in the ABI order before exiting.
 TEST(CHostRefusal, StartFailureStopsThePluginsAlreadyStarted) {
    TempDir dir;
-   HostProcess host(
+   HostProcess host(HostOptionsFor(
        {"c_host", HDP_TEST_C_HOST}, dir.path(),
-       {TestPlugin("dup_a.so"), HDP_TEST_EXAMPLE_PLUGIN, TestPlugin("bad_start_error.so")});
-   EXPECT_EQ(host.WaitForExit(10s), 2);
-   const std::string log = host.Log();
-   ASSERT_EQ(LinesContaining(log, "refused plugin").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, "org.hdp.test.duplicate: plugin stop").size(), 1u) << log;
-   EXPECT_EQ(LinesContaining(log, "[org.hdp.example] stop:").size(), 1u) << log;
+       {TestPlugin("dup_a.so"), HDP_TEST_EXAMPLE_PLUGIN, TestPlugin("bad_start_error.so")}));
+   EXPECT_EQ(host.wait_exit(10s), 2);
+   const std::string log = host.log();
+   ASSERT_EQ(lines_containing(log, "refused plugin").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, "org.hdp.test.duplicate: plugin stop").size(), 1u) << log;
+   EXPECT_EQ(lines_containing(log, "[org.hdp.example] stop:").size(), 1u) << log;
    EXPECT_LT(log.find("[org.hdp.example] stop:"), log.find("org.hdp.test.duplicate: plugin stop"))
        << "reverse load order\n"
        << log;

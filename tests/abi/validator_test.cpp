@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "host_process.h"
+#include "hosts.hpp"
 #include "test_paths.h"
 
 namespace hdp::test {
@@ -47,13 +47,13 @@ class ValidatorPasses : public testing::TestWithParam<std::string> {};
 TEST_P(ValidatorPasses, EveryCheck) {
    auto run = Validate({GetParam()});
    EXPECT_EQ(run.exit_status, 0) << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "FAIL").size(), 0u) << run.output;
+   EXPECT_EQ(lines_containing(run.output, "FAIL").size(), 0u) << run.output;
    EXPECT_EQ(
-       LinesContaining(run.output, "PASS  exactly one exported dynamic symbol, hdp_plugin_entry_v1")
+       lines_containing(run.output, "PASS  exactly one exported dynamic symbol, hdp_plugin_entry_v1")
            .size(),
        1u)
        << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "PASS  the lifecycle ran without crashing").size(), 1u)
+   EXPECT_EQ(lines_containing(run.output, "PASS  the lifecycle ran without crashing").size(), 1u)
        << run.output;
    EXPECT_NE(run.output.find("OK: 0 failed checks"), std::string::npos) << run.output;
 }
@@ -84,7 +84,7 @@ TEST_P(ValidatorFails, WithTheCheckThatNamesTheDefect) {
    }
    auto run = Validate(paths);
    EXPECT_EQ(run.exit_status, 1) << run.output;
-   EXPECT_GE(LinesContaining(run.output, "FAIL  " + GetParam().failed_check).size(), 1u)
+   EXPECT_GE(lines_containing(run.output, "FAIL  " + GetParam().failed_check).size(), 1u)
        << run.output;
    EXPECT_NE(run.output.find("FAILED: "), std::string::npos) << run.output;
 }
@@ -109,26 +109,26 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Validator, AllowRefusalAcceptsACleanRefusal) {
    auto run = Validate({"--allow-refusal", TestPlugin("bad_plugin_init_error.so")});
    EXPECT_EQ(run.exit_status, 0) << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "WARN  plugin init refused").size(), 1u) << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "PASS  plugin destroy returns").size(), 1u) << run.output;
+   EXPECT_EQ(lines_containing(run.output, "WARN  plugin init refused").size(), 1u) << run.output;
+   EXPECT_EQ(lines_containing(run.output, "PASS  plugin destroy returns").size(), 1u) << run.output;
 }
 
 TEST(Validator, ListsTheExtensionsAskedForWithTheMinorThatIntroducedThem) {
    auto run = Validate({HDP_TEST_EXAMPLE_PLUGIN});
    EXPECT_EQ(run.exit_status, 0) << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "asked for extension \"hdp.messages/2\" (ABI 1.2)").size(), 1u)
+   EXPECT_EQ(lines_containing(run.output, "asked for extension \"hdp.messages/2\" (ABI 1.2)").size(), 1u)
        << run.output;
-   EXPECT_EQ(LinesContaining(run.output, "asked for extension \"hdp.messages/1\" (ABI 1.0)").size(), 1u)
+   EXPECT_EQ(lines_containing(run.output, "asked for extension \"hdp.messages/1\" (ABI 1.0)").size(), 1u)
        << run.output;
    // The example falls back to /1, so no warning.
-   EXPECT_EQ(LinesContaining(run.output, "WARN").size(), 0u) << run.output;
+   EXPECT_EQ(lines_containing(run.output, "WARN").size(), 0u) << run.output;
 }
 
 TEST(Validator, WarnsAboutAMessages2PluginWithoutTheV1Fallback) {
    auto run = Validate({TestPlugin("messages2_only.so")});
    EXPECT_EQ(run.exit_status, 0) << run.output; // a warning, not a failure
    EXPECT_EQ(
-       LinesContaining(run.output, "WARN  plugin asked for hdp.messages/2 but never for hdp.messages/1")
+       lines_containing(run.output, "WARN  plugin asked for hdp.messages/2 but never for hdp.messages/1")
            .size(),
        1u)
        << run.output;

@@ -20,7 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using browsertest::Browser;
-using simtest::eventually;
+using testsupport::eventually;
+// The simulator, the host and Chromium share two cores: a minute before a wait fails.
+constexpr std::chrono::seconds kSlowWait{60};
 using simtest::SimProcess;
 
 std::string js_string(const std::string& text) { return json::serialize(json::string(text)); }
@@ -167,8 +169,8 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
   json::object step = sim_->step();
   ASSERT_EQ(step.at("label"), "CALL INCOMING_RING");
   ASSERT_EQ(step.at("status"), 202);
-  ASSERT_TRUE(eventually([&] { return seen(id).at("exists").as_bool(); })) << "the call never appeared";
-  ASSERT_TRUE(eventually([&] { return text_of(id, "text").find("Ringing") != std::string::npos; }))
+  ASSERT_TRUE(eventually([&] { return seen(id).at("exists").as_bool(); }, kSlowWait)) << "the call never appeared";
+  ASSERT_TRUE(eventually([&] { return text_of(id, "text").find("Ringing") != std::string::npos; }, kSlowWait))
       << json::serialize(seen(id));
   EXPECT_EQ(text_of(id, "badge"), "Call in progress");
   EXPECT_TRUE(same_page());
@@ -182,7 +184,7 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
   } while (step.at("next") != "RECORD READY");
 
   // Waiting, and the last status WaVoIP sent (MIXING) in words.
-  ASSERT_TRUE(eventually([&] { return text_of(id, "reason") == "WaVoIP is processing the recording"; }))
+  ASSERT_TRUE(eventually([&] { return text_of(id, "reason") == "WaVoIP is processing the recording"; }, kSlowWait))
       << json::serialize(seen(id));
   json::object before = seen(id);
   const std::string text(before.at("text").as_string());
@@ -202,7 +204,7 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
   ASSERT_TRUE(eventually([&] {
     const json::object s = seen(id);
     return s.at("audio").is_string() && s.at("status") == "attached";
-  })) << json::serialize(seen(id));
+  }, kSlowWait)) << json::serialize(seen(id));
   EXPECT_TRUE(same_page()) << "the player came without a reload";
   const json::object after = seen(id);
   EXPECT_EQ(after.at("status"), "attached");
@@ -274,7 +276,7 @@ TEST_F(InboxPage, FailedRecordingShowsWhyAndTryAgainBringsThePlayer) {
   ASSERT_TRUE(eventually([&] {
     const json::object s = seen(id);
     return s.at("audio").is_string() && s.at("status") == "attached";
-  })) << json::serialize(seen(id));
+  }, kSlowWait)) << json::serialize(seen(id));
   EXPECT_TRUE(same_page());
   EXPECT_EQ(text_of(id, "status"), "attached");
   EXPECT_EQ(storage.hits("/" + id), hits_before + 1) << "one download, asked for by the button";
@@ -318,11 +320,11 @@ TEST_F(InboxPage, CallsWithoutRecordingSayWhyInPlainWords) {
     const std::string id = ids.at(e.scenario);
     // Each caller has a conversation of their own: open it as an agent would, with a click.
     std::int64_t conversation = -1;
-    ASSERT_TRUE(eventually([&] { return (conversation = conversation_of(id)) > 0; }));
+    ASSERT_TRUE(eventually([&] { return (conversation = conversation_of(id)) > 0; }, kSlowWait));
     ASSERT_TRUE(
         browser_->wait_for("document.querySelector('.conv[data-id=\"" + std::to_string(conversation) + "\"]')"));
     browser_->evaluate("document.querySelector('.conv[data-id=\"" + std::to_string(conversation) + "\"]').click()");
-    ASSERT_TRUE(eventually([&] { return text_of(id, "status") == e.status && text_of(id, "reason") == e.reason; }))
+    ASSERT_TRUE(eventually([&] { return text_of(id, "status") == e.status && text_of(id, "reason") == e.reason; }, kSlowWait))
         << json::serialize(seen(id));
     const json::object s = seen(id);
     EXPECT_EQ(s.at("badge"), e.badge);

@@ -22,6 +22,7 @@
 
 #include "fetch_test_printers.hpp"
 #include "poll_loop.hpp"
+#include "temp_dir.hpp"  // tests/support
 #include "test_http_server.hpp"
 
 namespace wavoip {
@@ -99,14 +100,7 @@ long proc_status_kb(const char* field) {
 
 class RecordingFetcherTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "wavoip-fetch-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string dest(const std::string& name) const { return (fs::path(dir_) / name).string(); }
+  std::string dest(const std::string& name) const { return (dir_.path() / name).string(); }
 
   // Starts one fetch and runs the loop until its result arrives.
   FetchResult fetch_and_wait(RecordingFetcher& fetcher, const std::string& url, const std::string& path) {
@@ -139,7 +133,7 @@ class RecordingFetcherTest : public ::testing::Test {
 
   PollLoop loop_;
   TestHttpServer server_;
-  std::string dir_;
+  testsupport::TempDir dir_{"wavoip-fetch"};
 };
 
 // ---- classification against real responses ----

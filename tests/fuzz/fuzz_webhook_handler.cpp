@@ -1,5 +1,5 @@
 // libFuzzer target: the whole webhook path of the plugin, entered the way a host enters it. The
-// plugin sources are linked in statically; an in-process FakeHost creates the plugin through
+// plugin sources are linked in statically; the in-process FakeHost (tests/support) creates the plugin through
 // hdp_plugin_entry_v1, runs init and start, and calls the registered route callbacks.
 //
 // Input (text, so that seeds are readable): five lines and the body.
@@ -14,7 +14,8 @@
 //
 // Findings: any crash or sanitizer report, no answer or two answers, a 5xx, an answer that is not
 // JSON, a 401 that says more than "unauthorized".
-#include "fake_host.hpp"
+#include "fake_host.hpp"  // tests/support
+#include "temp_dir.hpp"   // tests/support
 
 #include <boost/json.hpp>
 
@@ -46,6 +47,7 @@ constexpr unsigned kRestartEvery = 4096;
 struct Instance {
    Instance(const char *config, const std::filesystem::path &dir) : data_dir(dir), host(config, dir.string()) {
       std::filesystem::create_directories(dir);
+      host.clock_step_us = 1000;  // every wall clock read moves time on by 1 ms
       plugin = hdp_plugin_entry_v1.create_plugin(host.host());
       if (plugin == nullptr) finding("create_plugin failed");
       if (plugin->init(plugin) != HDP_OK) finding("init failed");
@@ -58,27 +60,22 @@ struct Instance {
       std::filesystem::remove_all(data_dir, ec);
    }
    std::filesystem::path data_dir;
-   fuzzhost::FakeHost host;
+   testsupport::FakeHost host;
    const hdp_plugin_t *plugin = nullptr;
 };
 
 struct State {
    State() {
-      std::string pattern = (std::filesystem::temp_directory_path() / "wavoip-fuzz-XXXXXX").string();
-      if (::mkdtemp(pattern.data()) == nullptr) finding("mkdtemp failed");
-      root = pattern;
       if (!hdp_plugin_entry_v1.init("")) finding("entry init failed");
       start();
    }
    ~State() {
       keyed.reset();
       open.reset();
-      std::error_code ec;
-      std::filesystem::remove_all(root, ec);
    }
    void start() {
-      keyed = std::make_unique<Instance>(kKeyedConfig, root / ("keyed-" + std::to_string(generation)));
-      open = std::make_unique<Instance>(kOpenConfig, root / ("open-" + std::to_string(generation)));
+      keyed = std::make_unique<Instance>(kKeyedConfig, root.path() / ("keyed-" + std::to_string(generation)));
+      open = std::make_unique<Instance>(kOpenConfig, root.path() / ("open-" + std::to_string(generation)));
       ++generation;
    }
    void restart() {
@@ -86,7 +83,7 @@ struct State {
       open.reset();
       start();
    }
-   std::filesystem::path root;
+   testsupport::TempDir root{"wavoip-fuzz"};  // declared first: removed last
    unsigned generation = 0;
    unsigned runs = 0;
    std::unique_ptr<Instance> keyed;
@@ -126,17 +123,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       path += path_tail;
    }
    // The host dispatches only what matches a route, and answers 413 itself above its limit.
-   const fuzzhost::Route *route = instance.host.route_for("POST", path);
+   const testsupport::FakeRoute *route = instance.host.route_for("POST", path);
    if (route == nullptr || body.size() > route->max_body_bytes) return 0;
 
    std::vector<std::pair<std::string, std::string>> headers;
    if (!content_type.empty()) headers.emplace_back("Content-Type", std::string(content_type));
    if (!token.empty()) headers.emplace_back("X-Webhook-Token", std::string(token));
-   const std::vector<fuzzhost::Answer> answers =
+   const std::vector<testsupport::FakeAnswer> answers =
        instance.host.dispatch(*route, path, std::string(query), headers, body, "127.0.0.1");
 
    if (answers.size() != 1) finding("expected exactly one answer, got " + std::to_string(answers.size()));
-   const fuzzhost::Answer &answer = answers[0];
+   const testsupport::FakeAnswer &answer = answers[0];
    // For seed maintenance: WAVOIP_FUZZ_VERBOSE=1 prints what each input got.
    static const bool verbose = std::getenv("WAVOIP_FUZZ_VERBOSE") != nullptr;
    if (verbose) std::fprintf(stderr, "%s %u %s\n", path.c_str(), answer.status, answer.body.c_str());

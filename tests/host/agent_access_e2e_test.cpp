@@ -55,7 +55,7 @@ int read_port(const std::filesystem::path& file) {
 
 class AgentAccess : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override { ASSERT_TRUE(host.started()) << host.log(); }
 
   // Registers a probe route that answers {"agent": name or null}; returns the register status.
   int64_t probe_route(const std::string& method, const std::string& path, const std::string& extra) {
@@ -66,12 +66,12 @@ class AgentAccess : public ::testing::Test {
 
   // Signs http in; returns its CSRF token.
   std::string sign_in_token(HttpClient& http) {
-    const HttpResult r = sign_in(http, host);
+    const HttpResponse r = sign_in(http, host);
     EXPECT_EQ(r.status, 200) << r.body;
     return r.status == 200 ? std::string(r.json().at("csrf_token").as_string()) : "";
   }
 
-  std::string session_cookie(const HttpResult& r) {
+  std::string session_cookie(const HttpResponse& r) {
     const auto it = r.headers.find("set-cookie");
     if (it == r.headers.end()) return "";
     return it->second.substr(0, it->second.find(';'));
@@ -130,23 +130,23 @@ TEST(AgentCommand, AddsListsAndRemovesWithThePasswordFromStandardInput) {
 
 TEST_F(AgentAccess, SignedOutEveryAgentRouteIsRefusedAndThePageSendsToSignIn) {
   ASSERT_EQ(probe_route("GET", "/agents-only", "&access=1"), 0);
-  const HttpResult page = http.get(host.url("/"));
+  const HttpResponse page = http.get(host.url("/"));
   EXPECT_EQ(page.status, 303);
   EXPECT_EQ(page.headers.at("location"), "/login");
   for (const char* path : {"/api/conversations", "/api/conversations/1/messages", "/api/messages/1",
                            "/api/messages?external_key=k", "/api/attachments/1/file", "/api/session", "/agents-only"}) {
-    const HttpResult r = http.get(host.url(path));
+    const HttpResponse r = http.get(host.url(path));
     EXPECT_EQ(r.status, 401) << path;
     EXPECT_EQ(r.json().at("error"), "sign in first") << path;
   }
   EXPECT_EQ(http.post(host.url("/logout")).status, 401);
   EXPECT_EQ(http.get(host.url("/healthz")).status, 200);
-  const HttpResult login = http.get(host.url("/login"));
+  const HttpResponse login = http.get(host.url("/login"));
   EXPECT_EQ(login.status, 200);
   EXPECT_NE(login.body.find("<form method=\"post\" action=\"/login\""), std::string::npos);
   EXPECT_EQ(login.headers.at("x-frame-options"), "DENY");
   EXPECT_TRUE(host.wait_for_log("refused GET /api/attachments from 127.0.0.1: not signed in", 5s))
-      << host.stderr_text();
+      << host.log();
   // A forged session cookie is no session.
   EXPECT_EQ(http.get(host.url("/api/conversations"), {"Cookie: hdp_session=" + std::string(64, 'a')}).status, 401);
 }
@@ -154,7 +154,7 @@ TEST_F(AgentAccess, SignedOutEveryAgentRouteIsRefusedAndThePageSendsToSignIn) {
 TEST_F(AgentAccess, SignedInTheAgentReachesItsRoutesWithTheCsrfTokenOnChanges) {
   ASSERT_EQ(probe_route("GET", "/whoami", "&access=1"), 0);
   ASSERT_EQ(probe_route("POST", "/change", "&access=1"), 0);
-  const HttpResult r = sign_in(http, host);
+  const HttpResponse r = sign_in(http, host);
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string cookie = r.headers.at("set-cookie");
   EXPECT_EQ(cookie.find("hdp_session="), 0u) << cookie;
@@ -167,12 +167,12 @@ TEST_F(AgentAccess, SignedInTheAgentReachesItsRoutesWithTheCsrfTokenOnChanges) {
 
   EXPECT_EQ(http.get(host.url("/")).status, 200);
   EXPECT_EQ(http.get(host.url("/api/conversations")).status, 200);
-  const HttpResult session = http.get(host.url("/api/session"));
+  const HttpResponse session = http.get(host.url("/api/session"));
   EXPECT_EQ(session.json().at("agent"), kTestAgent);
   EXPECT_EQ(session.json().at("csrf_token").as_string(), csrf);
   EXPECT_EQ(http.get(host.url("/whoami")).json().at("agent"), kTestAgent) << "the plugin learns who asks";
 
-  const HttpResult no_token = http.post(host.url("/change"));
+  const HttpResponse no_token = http.post(host.url("/change"));
   EXPECT_EQ(no_token.status, 403);
   EXPECT_EQ(no_token.json().at("error"), "missing or wrong CSRF token");
   EXPECT_EQ(http.post(host.url("/change"), "", {"X-CSRF-Token: " + std::string(64, '0')}).status, 403);
@@ -190,13 +190,13 @@ TEST_F(AgentAccess, SignedInTheAgentReachesItsRoutesWithTheCsrfTokenOnChanges) {
 }
 
 TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogged) {
-  const HttpResult wrong = http.post(host.url("/login"), login_json(kTestAgent, "guess-number-one"),
+  const HttpResponse wrong = http.post(host.url("/login"), login_json(kTestAgent, "guess-number-one"),
                                      {"Content-Type: application/json"});
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(wrong.json().at("error"), "wrong name or password");
   EXPECT_EQ(wrong.headers.count("set-cookie"), 0u);
   // Even the right password waits now: 1 s after the first failure (the virtual clock stands).
-  HttpResult slowed = sign_in(http, host);
+  HttpResponse slowed = sign_in(http, host);
   EXPECT_EQ(slowed.status, 429);
   EXPECT_EQ(slowed.headers.at("retry-after"), "1");
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=999")).status, 200);
@@ -221,7 +221,7 @@ TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogg
                 .status,
             429);
 
-  const std::string log = host.stderr_text();
+  const std::string log = host.log();
   EXPECT_NE(log.find("failed sign-in for \"tester\" from 127.0.0.1: wrong name or password"), std::string::npos) << log;
   EXPECT_NE(log.find("refused a sign-in for \"tester\" from 127.0.0.1: too many failures, 1 s to wait"),
             std::string::npos)
@@ -248,7 +248,7 @@ TEST_F(AgentAccess, MalformedSignInsGetADefinedAnswerAndALogLine) {
       {"%zz", "application/x-www-form-urlencoded", 303, "/login?error=bad"},
   };
   for (const Case& c : cases) {
-    const HttpResult r = http.post(host.url("/login"), c.body, {"Content-Type: " + c.type});
+    const HttpResponse r = http.post(host.url("/login"), c.body, {"Content-Type: " + c.type});
     EXPECT_EQ(r.status, c.status) << c.body;
     if (!c.location.empty()) {
       EXPECT_EQ(r.headers.at("location"), c.location) << c.body;
@@ -266,7 +266,7 @@ TEST_F(AgentAccess, MalformedSignInsGetADefinedAnswerAndALogLine) {
       << "a sign-in body is small";
   // The form: a wrong password sends back to the page with a message.
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=600000")).status, 200);
-  const HttpResult form = http.post(host.url("/login"), std::string("name=tester&password=nope"),
+  const HttpResponse form = http.post(host.url("/login"), std::string("name=tester&password=nope"),
                                     {"Content-Type: application/x-www-form-urlencoded"});
   EXPECT_EQ(form.status, 303);
   EXPECT_EQ(form.headers.at("location"), "/login?error=wrong");
@@ -276,14 +276,14 @@ TEST_F(AgentAccess, MalformedSignInsGetADefinedAnswerAndALogLine) {
 }
 
 TEST_F(AgentAccess, SignOutEndsTheSessionForGood) {
-  HttpResult signed_in = sign_in(http, host);
+  HttpResponse signed_in = sign_in(http, host);
   ASSERT_EQ(signed_in.status, 200);
   const std::string cookie = session_cookie(signed_in);
   const std::string csrf(signed_in.json().at("csrf_token").as_string());
   HttpClient copy;  // someone holding a copy of the cookie
   EXPECT_EQ(copy.get(host.url("/api/conversations"), {"Cookie: " + cookie}).status, 200);
 
-  const HttpResult out = http.post(host.url("/logout"), "", {"X-CSRF-Token: " + csrf, "Content-Type: application/json"});
+  const HttpResponse out = http.post(host.url("/logout"), "", {"X-CSRF-Token: " + csrf, "Content-Type: application/json"});
   EXPECT_EQ(out.status, 200);
   EXPECT_NE(out.headers.at("set-cookie").find("Max-Age=0"), std::string::npos);
   EXPECT_EQ(copy.get(host.url("/api/conversations"), {"Cookie: " + cookie}).status, 401) << "ended on the host";
@@ -303,7 +303,7 @@ TEST_F(AgentAccess, ARemovedAgentIsSignedOutAtTheNextRequest) {
 TEST_F(AgentAccess, RoutesOfPluginsBuiltBeforeAbi12AreOpenAsBefore) {
   // v1=1: the 1.0 struct_size; access lies beyond it and must not be read.
   ASSERT_EQ(probe_route("GET", "/old-style", "&v1=1&access=1"), 0);
-  const HttpResult r = http.get(host.url("/old-style"));
+  const HttpResponse r = http.get(host.url("/old-style"));
   EXPECT_EQ(r.status, 200) << "served to anyone, as every route was before 1.2";
   EXPECT_TRUE(r.json().at("agent").is_null());
   ASSERT_EQ(sign_in(http, host).status, 200);
@@ -314,7 +314,7 @@ TEST_F(AgentAccess, RoutesOfPluginsBuiltBeforeAbi12AreOpenAsBefore) {
 
 TEST_F(AgentAccess, AnAccessFromANewerMinorIsServedToAgentsOnly) {
   ASSERT_EQ(probe_route("GET", "/future", "&access=77"), 0);
-  EXPECT_TRUE(host.wait_for_log("unknown access 77, served to signed-in agents only", 5s)) << host.stderr_text();
+  EXPECT_TRUE(host.wait_for_log("unknown access 77, served to signed-in agents only", 5s)) << host.log();
   EXPECT_EQ(HttpClient().get(host.url("/future")).status, 401);
   ASSERT_EQ(sign_in(http, host).status, 200);
   EXPECT_EQ(http.get(host.url("/future")).json().at("agent"), kTestAgent);
@@ -330,9 +330,9 @@ TEST_F(AgentAccess, AgentOrPluginRoutesLetThePluginDecideForCallersWithoutASessi
 
 TEST(AgentAccessHttps, TheCookieIsSecureWhenServedOverHttps) {
   HostProcess host(with_agent(probe_host({"--served-over-https"})));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
-  const HttpResult r = http.post(host.url("/login"), login_json(kTestAgent, kTestAgentPassword),
+  const HttpResponse r = http.post(host.url("/login"), login_json(kTestAgent, kTestAgentPassword),
                                  {"Content-Type: application/json"});
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.headers.at("set-cookie").find("; Secure"), std::string::npos) << r.headers.at("set-cookie");
@@ -342,7 +342,7 @@ TEST(PublicListener, ServesOnlyPublicPluginRoutesAndHealthz) {
   TempDir dir;
   const auto port_file = dir.path() / "public.port";
   HostProcess host(with_agent(probe_host({"--public-listen", "127.0.0.1:0", "--public-port-file", port_file.string()})));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   const int port = read_port(port_file);
   ASSERT_GT(port, 0);
   ASSERT_NE(port, host.port());
@@ -356,7 +356,7 @@ TEST(PublicListener, ServesOnlyPublicPluginRoutesAndHealthz) {
 
   for (const char* path : {"/", "/api/conversations", "/api/messages/1", "/api/attachments/1/file", "/api/session",
                            "/login", "/metrics", "/agent-route", "/either", "/__test/clock"}) {
-    const HttpResult r = http.get(pub + path);
+    const HttpResponse r = http.get(pub + path);
     EXPECT_EQ(r.status, 404) << path;
   }
   EXPECT_EQ(http.post(pub + "/login", login_json(kTestAgent, kTestAgentPassword), {"Content-Type: application/json"}).status,
@@ -368,16 +368,16 @@ TEST(PublicListener, ServesOnlyPublicPluginRoutesAndHealthz) {
   // The agents' side still serves everything.
   EXPECT_EQ(http.get(host.url("/api/conversations")).status, 200);
   EXPECT_EQ(http.get(host.url("/agent-route")).json().at("agent"), kTestAgent);
-  EXPECT_NE(host.stderr_text().find("(public: webhooks and /healthz only)"), std::string::npos);
+  EXPECT_NE(host.log().find("(public: webhooks and /healthz only)"), std::string::npos);
 }
 
 TEST(OperatorMetrics, OpenOnLoopbackOtherwiseOnlyWithTheBearerToken) {
   {
     HostProcess host(probe_host());
-    ASSERT_TRUE(host.started()) << host.stderr_text();
+    ASSERT_TRUE(host.started()) << host.log();
     HttpClient http;
     EXPECT_EQ(http.get(host.url("/metrics")).status, 200);
-    const HttpResult forwarded = http.get(host.url("/metrics"), {"X-Forwarded-For: 203.0.113.7"});
+    const HttpResponse forwarded = http.get(host.url("/metrics"), {"X-Forwarded-For: 203.0.113.7"});
     EXPECT_EQ(forwarded.status, 401) << "a proxy on this machine forwards what is not local";
     EXPECT_EQ(forwarded.headers.at("www-authenticate"), "Bearer");
     EXPECT_EQ(http.get(host.url("/metrics"), {"Forwarded: for=203.0.113.7"}).status, 401);
@@ -387,7 +387,7 @@ TEST(OperatorMetrics, OpenOnLoopbackOtherwiseOnlyWithTheBearerToken) {
   const auto token_file = dir.path() / "metrics-token";
   std::ofstream(token_file) << "a-token-for-the-scraper-0123456789\n";
   HostProcess host(probe_host({"--metrics-token-file", token_file.string()}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   const std::vector<std::string> proxied{"X-Forwarded-For: 203.0.113.7"};
   auto with = [&](const std::string& authorization) {
@@ -400,12 +400,12 @@ TEST(OperatorMetrics, OpenOnLoopbackOtherwiseOnlyWithTheBearerToken) {
   EXPECT_EQ(with("Basic a-token-for-the-scraper-0123456789"), 401);
   EXPECT_EQ(http.get(host.url("/metrics"), proxied).status, 401);
   EXPECT_TRUE(host.wait_for_log("refused GET /metrics from 127.0.0.1: missing or wrong bearer token", 5s));
-  EXPECT_EQ(host.stderr_text().find("a-token-for-the-scraper"), std::string::npos) << "no token in the log";
+  EXPECT_EQ(host.log().find("a-token-for-the-scraper"), std::string::npos) << "no token in the log";
 
   // A token file that cannot be used stops the host at start.
   HostProcess missing(probe_host({"--metrics-token-file", (dir.path() / "none").string()}));
   EXPECT_EQ(missing.wait_exit(10s), 1);
-  EXPECT_NE(missing.stderr_text().find("cannot read the metrics token file"), std::string::npos);
+  EXPECT_NE(missing.log().find("cannot read the metrics token file"), std::string::npos);
   std::ofstream(dir.path() / "empty") << " \n";
   HostProcess empty(probe_host({"--metrics-token-file", (dir.path() / "empty").string()}));
   EXPECT_EQ(empty.wait_exit(10s), 1);

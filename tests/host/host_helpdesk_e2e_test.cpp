@@ -16,8 +16,8 @@ using namespace std::chrono_literals;
 class ProbeHelpdesk : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(host.started()) << host.stderr_text();
-    ASSERT_EQ(sign_in(http, host).status, 200) << host.stderr_text();
+    ASSERT_TRUE(host.started()) << host.log();
+    ASSERT_EQ(sign_in(http, host).status, 200) << host.log();
   }
 
   int64_t upsert(const std::string& query) {

@@ -77,10 +77,10 @@ Exchange exchange(int port, const std::string& request, std::chrono::millisecond
 
 class ProbeHttp : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override { ASSERT_TRUE(host.started()) << host.log(); }
 
   // Starts POST /probe/defer on its own connection; returns the future answer.
-  std::future<HttpResult> defer() {
+  std::future<HttpResponse> defer() {
     return std::async(std::launch::async, [url = host.url("/probe/defer")] {
       HttpClient client;
       return client.post(url, "", {}, 20s);
@@ -108,7 +108,7 @@ TEST_F(ProbeHttp, DeferredAnswerArrivesLaterAndASecondRespondIsNotFound) {
   const int64_t id = wait_for_one_pending();
   EXPECT_EQ(answer.wait_for(50ms), std::future_status::timeout);  // still waiting
   EXPECT_EQ(json_int(http.post(host.url("/probe/respond-late?id=" + std::to_string(id))).json(), "status"), 0);
-  const HttpResult result = answer.get();
+  const HttpResponse result = answer.get();
   EXPECT_EQ(result.status, 200);
   EXPECT_EQ(result.body, "late answer");
   EXPECT_EQ(json_int(http.post(host.url("/probe/respond-late?id=" + std::to_string(id))).json(), "status"), -10);
@@ -121,7 +121,7 @@ TEST_F(ProbeHttp, DeferredTimeoutAnswers503AndCallsOnCancel) {
   http.post(host.url("/__test/clock/advance?ms=4999"));  // the route's timeout is 5000 ms
   EXPECT_EQ(answer.wait_for(100ms), std::future_status::timeout);
   http.post(host.url("/__test/clock/advance?ms=1"));
-  const HttpResult result = answer.get();
+  const HttpResponse result = answer.get();
   EXPECT_EQ(result.status, 503);
   EXPECT_EQ(cancelled(), std::vector<int64_t>{id});
   EXPECT_TRUE(pending().empty());
@@ -159,14 +159,14 @@ TEST_F(ProbeHttp, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_NE(fourth->body.find("\"fired\""), std::string::npos);
   // And libcurl reuses its connection.
   EXPECT_EQ(http.get(host.url("/healthz")).status, 200);
-  const HttpResult again = http.get(host.url("/healthz"));
+  const HttpResponse again = http.get(host.url("/healthz"));
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.new_connections, 0);
 }
 
 TEST_F(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
   // /probe/echo accepts 1024 bytes.
-  const HttpResult fits = http.post(host.url("/probe/echo"), std::string(1024, 'a'));
+  const HttpResponse fits = http.post(host.url("/probe/echo"), std::string(1024, 'a'));
   EXPECT_EQ(fits.status, 200);
   EXPECT_EQ(fits.body, std::string(1024, 'a'));
   EXPECT_EQ(http.post(host.url("/probe/echo"), std::string(1025, 'a')).status, 413);
@@ -188,7 +188,7 @@ TEST_F(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
 TEST_F(ProbeHttp, ExpectContinueGetsAnInterimAnswer) {
   // Without "100 Continue" the client would wait (curl: 1 s) before sending the body.
   const auto before = std::chrono::steady_clock::now();
-  const HttpResult echoed = http.post(host.url("/probe/echo"), std::string(500, 'c'), {"Expect: 100-continue"});
+  const HttpResponse echoed = http.post(host.url("/probe/echo"), std::string(500, 'c'), {"Expect: 100-continue"});
   EXPECT_EQ(echoed.status, 200);
   EXPECT_EQ(echoed.body, std::string(500, 'c'));
   EXPECT_LT(std::chrono::steady_clock::now() - before, 800ms);
@@ -208,7 +208,7 @@ TEST_F(ProbeHttp, HeaderOverTheLimitIs431OrClosed) {
 
 TEST_F(ProbeHttp, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_EQ(http.get(host.url("/nowhere")).status, 404);
-  const HttpResult wrong = http.post(host.url("/healthz"));
+  const HttpResponse wrong = http.post(host.url("/healthz"));
   EXPECT_EQ(wrong.status, 405);
   EXPECT_EQ(wrong.headers.at("allow"), "GET");
 }
@@ -249,7 +249,7 @@ TEST_F(ProbeHttp, PluginSeesThePeerAddressAndCannotTakeHostRoutes) {
 
 TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
   HostProcess host(probe_host({"--header-timeout-ms", "1000"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   RawConnection slow(host.port());
   std::atomic<bool> stop{false};
   std::atomic<bool> send_failed{false};
@@ -321,7 +321,7 @@ TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
 
 TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {
   HostProcess host(probe_host({"--idle-timeout-ms", "300"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   RawConnection raw(host.port());
   ASSERT_TRUE(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(raw.read_response(5s));
@@ -332,7 +332,7 @@ TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {
 
 TEST(HttpLimits, ConnectionsOverTheCapAreClosed) {
   HostProcess host(probe_host({"--max-connections", "2"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   RawConnection a(host.port());
   RawConnection b(host.port());
   ASSERT_TRUE(a.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));

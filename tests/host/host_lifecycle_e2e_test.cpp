@@ -26,15 +26,14 @@ using namespace std::chrono_literals;
 // Position of the first stderr line containing needle (npos when absent).
 size_t position(const std::string& log, const std::string& needle) { return log.find(needle); }
 
-HostProcess::Options no_wait(std::vector<std::string> args) {
-  HostProcess::Options options;
-  options.args = std::move(args);
+HostOptions no_wait(std::vector<std::string> args) {
+  HostOptions options = stub_host(std::move(args));
   options.wait_for_port = false;
   return options;
 }
 
 TEST(HostLifecycle, HelpExitsZero) {
-  HostProcess::Options options = no_wait({"--help"});
+  HostOptions options = no_wait({"--help"});
   options.add_defaults = false;
   HostProcess host(options);
   EXPECT_EQ(host.wait_exit(10s), 0);
@@ -45,13 +44,13 @@ TEST(HostLifecycle, HelpExitsZero) {
 TEST(HostLifecycle, BadCommandLineExitsOne) {
   HostProcess host(no_wait({"--no-such-option"}));
   EXPECT_EQ(host.wait_exit(10s), 1);
-  EXPECT_NE(host.stderr_text().find("unknown option"), std::string::npos);
+  EXPECT_NE(host.log().find("unknown option"), std::string::npos);
 }
 
 TEST(HostLifecycle, CheckLoadsStartsStopsAndExits) {
   HostProcess host(no_wait({"--check", "--plugin", probe_plugin_path()}));
-  EXPECT_EQ(host.wait_exit(20s), 0) << host.stderr_text();
-  const std::string log = host.stderr_text();
+  EXPECT_EQ(host.wait_exit(20s), 0) << host.log();
+  const std::string log = host.log();
   EXPECT_NE(position(log, "probe: start 0"), std::string::npos);
   EXPECT_LT(position(log, "probe: start 0"), position(log, "probe: stop"));
   EXPECT_LT(position(log, "probe: stop"), position(log, "probe: destroy"));
@@ -69,11 +68,11 @@ TEST(HostLifecycle, RefusesATextFileNamedSo) {
   HostProcess host(no_wait({"--plugin", fake}));
   EXPECT_EQ(host.wait_exit(20s), 2);
   const auto lines = host.log_lines("refusing plugin");
-  ASSERT_EQ(lines.size(), 1U) << host.stderr_text();
+  ASSERT_EQ(lines.size(), 1U) << host.log();
   EXPECT_NE(lines[0].find(fake), std::string::npos);
   EXPECT_NE(lines[0].find("not a loadable shared object"), std::string::npos);
   EXPECT_NE(lines[0].find(" ERROR [host] "), std::string::npos);
-  EXPECT_EQ(host.stderr_text().find("listening on"), std::string::npos);
+  EXPECT_EQ(host.log().find("listening on"), std::string::npos);
 }
 
 struct BadPluginCase {
@@ -88,12 +87,12 @@ class RefusedPlugin : public ::testing::TestWithParam<BadPluginCase> {};
 TEST_P(RefusedPlugin, OneLogLineNamingFileAndReasonAndExitTwo) {
   const std::string path = bad_plugin_path(GetParam().variant);
   HostProcess host(no_wait({"--virtual-clock", "--plugin", path}));
-  EXPECT_EQ(host.wait_exit(20s), 2) << host.stderr_text();
+  EXPECT_EQ(host.wait_exit(20s), 2) << host.log();
   const auto lines = host.log_lines("refusing plugin");
-  ASSERT_EQ(lines.size(), 1U) << host.stderr_text();
+  ASSERT_EQ(lines.size(), 1U) << host.log();
   EXPECT_NE(lines[0].find(path), std::string::npos) << lines[0];
   EXPECT_NE(lines[0].find(GetParam().reason), std::string::npos) << lines[0];
-  EXPECT_EQ(host.stderr_text().find("listening on"), std::string::npos);
+  EXPECT_EQ(host.log().find("listening on"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -113,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(HostLifecycle, AFailedStartIsCleanedUpWithoutStop) {
   HostProcess host(no_wait({"--virtual-clock", "--plugin", bad_plugin_path("start_fails")}));
   EXPECT_EQ(host.wait_exit(20s), 2);
-  const std::string log = host.stderr_text();
+  const std::string log = host.log();
   EXPECT_EQ(position(log, "timer fired after a failed start"), std::string::npos);
   EXPECT_EQ(position(log, "bad: stop"), std::string::npos);
   EXPECT_LT(position(log, "bad: start"), position(log, "bad: destroy"));
@@ -123,7 +122,7 @@ TEST(HostLifecycle, AFailedStartIsCleanedUpWithoutStop) {
 TEST(HostLifecycle, AnEntryInitRefusalGetsNoDeinit) {
   HostProcess host(no_wait({"--plugin", bad_plugin_path("entry_init_false")}));
   EXPECT_EQ(host.wait_exit(20s), 2);
-  EXPECT_EQ(host.stderr_text().find("bad: deinit"), std::string::npos);
+  EXPECT_EQ(host.log().find("bad: deinit"), std::string::npos);
 }
 
 TEST(HostLifecycle, DuplicateIdIsRefusedAndTheFirstPluginShutsDown) {
@@ -132,14 +131,14 @@ TEST(HostLifecycle, DuplicateIdIsRefusedAndTheFirstPluginShutsDown) {
   const auto lines = host.log_lines("refusing plugin");
   ASSERT_EQ(lines.size(), 1U);
   EXPECT_NE(lines[0].find("duplicate plugin id org.hdp.test.probe"), std::string::npos);
-  EXPECT_NE(host.stderr_text().find("probe: destroy"), std::string::npos);
-  EXPECT_NE(host.stderr_text().find("probe: deinit"), std::string::npos);
+  EXPECT_NE(host.log().find("probe: destroy"), std::string::npos);
+  EXPECT_NE(host.log().find("probe: deinit"), std::string::npos);
 }
 
 TEST(HostLifecycle, APluginFromANewerMinorWithLongerStructsLoads) {
   HostProcess host(no_wait({"--check", "--plugin", bad_plugin_path("newer_minor")}));
-  EXPECT_EQ(host.wait_exit(20s), 0) << host.stderr_text();
-  EXPECT_NE(host.stderr_text().find("bad: stop"), std::string::npos);
+  EXPECT_EQ(host.wait_exit(20s), 0) << host.log();
+  EXPECT_NE(host.log().find("bad: stop"), std::string::npos);
 }
 
 TEST(HostLifecycle, ConfigurationAndDataDirectoryReachThePlugin) {
@@ -147,8 +146,8 @@ TEST(HostLifecycle, ConfigurationAndDataDirectoryReachThePlugin) {
   const auto config = dir.path() / "host.json";
   std::ofstream(config) << R"({"plugins": [{"path": ")" << probe_plugin_path()
                         << R"(", "config": {"token": "abc"}}], "log_level": "debug"})";
-  HostProcess host({{"--config", config.string()}});
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  HostProcess host(stub_host({"--config", config.string()}));
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   const auto info = http.get(host.url("/probe/info")).json();
   const std::string expected = R"({"token":"abc"})";
@@ -174,7 +173,7 @@ TEST(HostLifecycle, JsonLogLinesParse) {
   ASSERT_TRUE(host.started());
   host.signal(SIGINT);
   EXPECT_EQ(host.wait_exit(20s), 0);
-  std::istringstream in(host.stderr_text());
+  std::istringstream in(host.log());
   size_t lines = 0;
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("probe: deinit", 0) == 0) continue;  // written by the plugin itself
@@ -185,7 +184,7 @@ TEST(HostLifecycle, JsonLogLinesParse) {
     ++lines;
   }
   EXPECT_GT(lines, 3U);
-  EXPECT_NE(host.stderr_text().find(R"("msg":"listening on http://127.0.0.1:)"), std::string::npos);
+  EXPECT_NE(host.log().find(R"("msg":"listening on http://127.0.0.1:)"), std::string::npos);
 }
 
 TEST(HostLifecycle, FdWatchIsLevelTriggeredOverTheLoop) {
@@ -210,7 +209,7 @@ TEST(HostLifecycle, MainThreadCallbackFromAPluginThread) {
 TEST(HostLifecycle, SigtermWithWorkPendingShutsDownInAbiOrder) {
   // Attachment copies are held back so that a job is still pending at SIGTERM.
   HostProcess host(probe_host({"--test-attach-delay-ms", "60000"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   EXPECT_EQ(json_int(http.post(host.url("/probe/timer?delay_ms=100000")).json(), "status"), 0);
   EXPECT_EQ(json_int(http.post(host.url("/probe/timer?delay_ms=100&period_ms=100")).json(), "status"), 0);
@@ -226,11 +225,11 @@ TEST(HostLifecycle, SigtermWithWorkPendingShutsDownInAbiOrder) {
   ASSERT_TRUE(eventually([&] { return json_ints(http.get(host.url("/probe/deferred")).json(), "pending").size() == 1; }));
 
   host.signal(SIGTERM);
-  const HttpResult answer = deferred.get();
+  const HttpResponse answer = deferred.get();
   EXPECT_EQ(answer.status, 503);
-  EXPECT_EQ(host.wait_exit(20s), 0) << host.stderr_text();
+  EXPECT_EQ(host.wait_exit(20s), 0) << host.log();
 
-  const std::string log = host.stderr_text();
+  const std::string log = host.log();
   const size_t stop = position(log, "probe: stop ");
   ASSERT_NE(stop, std::string::npos) << log;
   // Deferred request and attachment jobs were failed before stop...

@@ -34,7 +34,7 @@ struct Op {
 class Messages2 : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(host.started()) << host.stderr_text();
+    ASSERT_TRUE(host.started()) << host.log();
     ASSERT_EQ(sign_in(http, host).status, 200);  // the JSON API is for signed-in agents
   }
 
@@ -238,13 +238,12 @@ TEST_F(Messages2, AttachmentRowsAreWrittenInTheTurnsBatch) {
 TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedThenCancelledBeforeStop) {
   // --check never runs the loop: what start() queued is still pending when the plugin stops.
   TempDir data;
-  HostProcess::Options check;
-  check.args = {"--check", "--data-dir", (data.path() / "data").string(), "--plugin", probe_plugin_path(),
-                "--plugin-config-json", R"({"probe":"ops-in-start"})"};
+  HostOptions check = stub_host({"--check", "--data-dir", (data.path() / "data").string(), "--plugin",
+                                 probe_plugin_path(), "--plugin-config-json", R"({"probe":"ops-in-start"})"});
   check.wait_for_port = false;
   HostProcess checked(check);
-  EXPECT_EQ(checked.wait_exit(20s), 0) << checked.stderr_text();
-  const std::string log = checked.stderr_text();
+  EXPECT_EQ(checked.wait_exit(20s), 0) << checked.log();
+  const std::string log = checked.log();
   EXPECT_EQ(checked.log_lines("probe: message op=").size(), 3U) << log;
   EXPECT_EQ(checked.log_lines("status=-60 message=0").size(), 3U) << log;
   const size_t stop = log.find("probe: stop ");
@@ -257,8 +256,8 @@ TEST(Messages2Lifecycle, OpsQueuedWhenThePluginStopsAreCommittedThenCancelledBef
   ASSERT_EQ(testsupport::add_agent(stub_host_path(), data.path() / "data", testsupport::kTestAgent,
                                    testsupport::kTestAgentPassword),
             0);
-  HostProcess again({{"--virtual-clock", "--data-dir", (data.path() / "data").string()}});
-  ASSERT_TRUE(again.started()) << again.stderr_text();
+  HostProcess again(stub_host({"--virtual-clock", "--data-dir", (data.path() / "data").string()}));
+  ASSERT_TRUE(again.started()) << again.log();
   HttpClient http;
   ASSERT_EQ(sign_in(http, again).status, 200);
   for (const char* key : {"start-1", "start-2", "start-3"}) {
@@ -274,14 +273,14 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
   const std::string data_dir = (data.path() / "data").string();
   {
     HostProcess host(probe_host({"--data-dir", data_dir}));
-    ASSERT_TRUE(host.started()) << host.stderr_text();
+    ASSERT_TRUE(host.started()) << host.log();
     HttpClient http;
     std::string lines;
     for (int i = 0; i < 20; ++i) lines += "upsert key=term-" + std::to_string(i) + "&recording=4&reason=kept\n";
     http.post(host.url("/probe/ops"), lines);
     host.signal(SIGTERM);
-    EXPECT_EQ(host.wait_exit(20s), 0) << host.stderr_text();
-    const std::string log = host.stderr_text();
+    EXPECT_EQ(host.wait_exit(20s), 0) << host.log();
+    const std::string log = host.log();
     // Each completed normally or, if still queued at SIGTERM, as a cancellation before stop.
     EXPECT_EQ(host.log_lines("probe: message op=").size(), 20U) << log;
     EXPECT_EQ(host.log_lines("status=0 message=").size() + host.log_lines("status=-60 message=0").size(), 20U)
@@ -291,8 +290,8 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
   }
   ASSERT_EQ(testsupport::add_agent(stub_host_path(), data_dir, testsupport::kTestAgent, testsupport::kTestAgentPassword),
             0);
-  HostProcess again({{"--virtual-clock", "--data-dir", data_dir}});
-  ASSERT_TRUE(again.started()) << again.stderr_text();
+  HostProcess again(stub_host({"--virtual-clock", "--data-dir", data_dir}));
+  ASSERT_TRUE(again.started()) << again.log();
   HttpClient http;
   ASSERT_EQ(sign_in(http, again).status, 200);
   for (int i = 0; i < 20; ++i) {
@@ -304,7 +303,7 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
 
 TEST(Messages2Lifecycle, AHostWithoutMessages2AnswersNull) {
   HostProcess host(probe_host({"--test-disable-extension", "hdp.messages/2"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   EXPECT_EQ(json_int(http.get(host.url("/probe/message-results")).json(), "offered"), 0);
   // /1 still works.
@@ -314,7 +313,7 @@ TEST(Messages2Lifecycle, AHostWithoutMessages2AnswersNull) {
 // hdp_loop_lag_seconds: the probe timer measures how late the loop got to it.
 TEST(LoopLag, AHeldLoopShowsUpAsLagAndAnIdleOneDoesNot) {
   HostProcess host(probe_host({"--loop-lag-interval-ms", "20"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   auto scrape = [&] { return "\n" + http.get(host.url("/metrics")).body; };
   // Idle: the probe fires and nothing is late by a quarter of a second.

@@ -17,9 +17,9 @@ using namespace std::chrono_literals;
 class AttachmentRanges : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(host.started()) << host.stderr_text();
-    const HttpResult signed_in = sign_in(http, host);
-    ASSERT_EQ(signed_in.status, 200) << host.stderr_text();
+    ASSERT_TRUE(host.started()) << host.log();
+    const HttpResponse signed_in = sign_in(http, host);
+    ASSERT_EQ(signed_in.status, 200) << host.log();
     const std::string set_cookie = signed_in.headers.at("set-cookie");
     cookie = set_cookie.substr(0, set_cookie.find(';'));
   }
@@ -45,7 +45,7 @@ class AttachmentRanges : public ::testing::Test {
     return http.get(host.url("/probe/attach-results")).json().at("results").as_array();
   }
 
-  HttpResult get_range(const std::string& path, const std::string& range,
+  HttpResponse get_range(const std::string& path, const std::string& range,
                        std::vector<std::string> extra_headers = {}) {
     extra_headers.push_back("Range: " + range);
     return http.get(host.url(path), extra_headers);
@@ -58,7 +58,9 @@ class AttachmentRanges : public ::testing::Test {
     return bytes;
   }
 
-  static std::string header(const HttpResult& r, const std::string& name) {
+  // Of an HttpResponse or a RawResponse (both keep header names lower-case).
+  template <typename Response>
+  static std::string header(const Response& r, const std::string& name) {
     const auto it = r.headers.find(name);
     return it == r.headers.end() ? std::string("<none>") : it->second;
   }

@@ -16,7 +16,7 @@ using Fire = std::pair<int64_t, int64_t>;  // timer id, at (us)
 
 class ProbeTimers : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_TRUE(host.started()) << host.stderr_text(); }
+  void SetUp() override { ASSERT_TRUE(host.started()) << host.log(); }
 
   int64_t arm(uint64_t delay_ms, uint64_t period_ms = 0, uint64_t cancel_self_after = 0) {
     const auto r = http.post(host.url("/probe/timer?delay_ms=" + std::to_string(delay_ms) +
@@ -108,7 +108,7 @@ TEST_F(ProbeTimers, ATimerMayCancelItselfFromItsCallback) {
 
 TEST(ProbeTimersVirtualWallClock, WallClockStartsWhereToldAndMovesWithAdvance) {
   HostProcess host(with_agent(probe_host({"--virtual-clock-start-ms", "1700000000000"})));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   ASSERT_EQ(sign_in(http, host).status, 200);
   EXPECT_EQ(json_int(http.get(host.url("/__test/clock")).json(), "wall_ms"), 1'700'000'000'000);
@@ -121,8 +121,8 @@ TEST(ProbeTimersVirtualWallClock, WallClockStartsWhereToldAndMovesWithAdvance) {
 }
 
 TEST(ProbeTimersRealClock, TestClockRoutesNeedTheVirtualClock) {
-  HostProcess host({{"--plugin", probe_plugin_path()}});
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  HostProcess host(stub_host({"--plugin", probe_plugin_path()}));
+  ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=5")).status, 404);
   // Real timers still fire.

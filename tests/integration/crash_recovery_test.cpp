@@ -32,7 +32,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using e2e::eventually;
+using testsupport::eventually;
 using e2e::recording_bytes;
 using wavoip::test::ScriptedResponse;
 

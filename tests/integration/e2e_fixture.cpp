@@ -6,15 +6,6 @@ namespace e2e {
 
 namespace json = boost::json;
 
-bool eventually(const std::function<bool()> &condition, std::chrono::milliseconds timeout) {
-   auto deadline = std::chrono::steady_clock::now() + timeout;
-   do {
-      if (condition()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-   } while (std::chrono::steady_clock::now() < deadline);
-   return condition();
-}
-
 std::string recording_bytes(size_t size, char seed) {
    std::string out(size, '\0');
    for (size_t i = 0; i < size; ++i) out[i] = static_cast<char>((seed + i * 7) % 256);
@@ -94,7 +85,7 @@ testsupport::HttpResponse PluginHost::attachment_file(const std::string &call_id
 
 bool PluginHost::wait_for_status(const std::string &call_id, const std::string &status,
                                  std::chrono::milliseconds timeout) {
-   return eventually([&] { return recording_status(call_id) == status; }, timeout);
+   return testsupport::eventually([&] { return recording_status(call_id) == status; }, timeout);
 }
 
 long long PluginHost::wall_ms() {

@@ -1,8 +1,10 @@
 // The stub host with the WaVoIP plugin and a local recording server, for end-to-end tests.
 #pragma once
 
-#include "host_process.hpp"
-#include "http_client.hpp"
+#include "eventually.hpp"    // tests/support
+#include "host_process.hpp"  // tests/support
+#include "http_client.hpp"   // tests/support
+#include "temp_dir.hpp"      // tests/support
 #include "test_http_server.hpp"
 
 #include <boost/json.hpp>
@@ -18,10 +20,6 @@ namespace e2e {
 
 // The plugin's id, as the host names its data directory and its timers.
 inline constexpr const char *kPluginId = "com.wavoip.recordings";
-
-// Polls `condition` until it holds or `timeout` passes.
-bool eventually(const std::function<bool()> &condition,
-                std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // A recording body of `size` bytes that is recognisable (not all zeros).
 std::string recording_bytes(size_t size, char seed = 'a');

@@ -10,7 +10,7 @@
 namespace {
 
 namespace json = boost::json;
-using e2e::eventually;
+using testsupport::eventually;
 
 struct HostVariant {
    std::string name;

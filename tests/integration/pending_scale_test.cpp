@@ -16,7 +16,7 @@
 namespace {
 
 namespace json = boost::json;
-using e2e::eventually;
+using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
 
 constexpr long long kStartMs = 1'800'000'000'000;

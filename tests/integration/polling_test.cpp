@@ -23,7 +23,7 @@
 namespace {
 
 namespace json = boost::json;
-using e2e::eventually;
+using testsupport::eventually;
 using e2e::recording_bytes;
 using wavoip::test::ScriptedResponse;
 

@@ -3,8 +3,7 @@
 // plugin's families by exactly one. Then the same plugin in the C host, which has no
 // hdp.metrics/1: the recording is attached all the same.
 #include "e2e_fixture.hpp"
-#include "host_process.h"
-#include "http_client.h"
+#include "hosts.hpp"  // tests/abi
 #include "prometheus_text.hpp"
 
 #include <boost/json.hpp>
@@ -21,7 +20,7 @@
 namespace {
 
 namespace json = boost::json;
-using e2e::eventually;
+using testsupport::eventually;
 using promtext::Labels;
 
 wavoip::test::ScriptedResponse audio(const std::string &body) {
@@ -220,19 +219,20 @@ TEST_F(Metrics, TheHostCountsRequestsByRouteNotByPath) {
 TEST(MetricsOptional, ThePluginAttachesARecordingInAHostWithoutMetrics) {
    wavoip::test::TestHttpServer storage;
    storage.set_response("/c-host-call", audio(e2e::recording_bytes(20000)));
-   hdp::test::TempDir dir;
+   testsupport::TempDir dir;
    const json::object config{{"base_url", storage.url("/")}, {"allow_insecure_loopback", true}};
-   hdp::test::HostProcess host(hdp::test::HostKind{"c_host", HDP_TEST_C_HOST}, dir.path(), {WAVOIP_PLUGIN_PATH},
-                               {"--plugin-config-json", json::serialize(config)});
-   ASSERT_TRUE(host.WaitUntilServing()) << host.Log();
+   testsupport::HostProcess host(hdp::test::HostOptionsFor(hdp::test::HostKind{"c_host", HDP_TEST_C_HOST}, dir.path(),
+                                                           {WAVOIP_PLUGIN_PATH},
+                                                           {"--plugin-config-json", json::serialize(config)}));
+   ASSERT_TRUE(host.wait_until_serving()) << host.log();
    const auto answer = hdp::test::Http(host.port(), "POST", "/webhooks/wavoip", ready_event("c-host-call"));
    EXPECT_EQ(answer.status, 202) << answer.body;
    EXPECT_TRUE(eventually([&] {
-      return host.Log().find("Recording attached successfully (call c-host-call)") != std::string::npos;
-   })) << host.Log();
+      return host.log().find("Recording attached successfully (call c-host-call)") != std::string::npos;
+   })) << host.log();
    EXPECT_EQ(storage.hits("/c-host-call"), 1u);
-   EXPECT_EQ(host.Log().find("refused the metric"), std::string::npos) << host.Log();
-   EXPECT_EQ(host.Terminate(), 0) << host.Log();
+   EXPECT_EQ(host.log().find("refused the metric"), std::string::npos) << host.log();
+   EXPECT_EQ(host.terminate(), 0) << host.log();
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
-// The plugin's side of hdp.metrics/1 (plugin/src/metrics.*) against a fake host table: with the
+// The plugin's side of hdp.metrics/1 (plugin/src/metrics.*) against the in-process fake host: with the
 // extension every event lands on the right family and labels, the READY-to-attached time comes
 // from the host's monotonic clock; without it (or with a table too small to use) nothing is
 // called and nothing breaks.
 #include "metrics.hpp"
+
+#include "fake_host.hpp"  // tests/support
 
 #include <gtest/gtest.h>
 
@@ -12,84 +14,21 @@
 
 namespace {
 
-struct Update {
-   std::string call;  // "counter_add", "gauge_set", ...
-   std::string family;
-   std::vector<std::string> labels;
-   double value = 0;
-};
+using testsupport::MetricUpdate;
 
-// One fake host: a core table, optionally hdp.metrics/1, a settable monotonic clock.
-struct FakeHost {
-   hdp_host_t host{};
-   hdp_host_metrics_t metrics{};
-   bool offer_metrics = true;
-   int64_t monotonic_us = 0;
-   std::vector<std::string> log;
-   std::map<uint64_t, hdp_metric_family_t> families;  // pointers inside are not kept
-   std::map<uint64_t, std::string> names;
-   std::vector<std::string> registered;
-   std::vector<Update> updates;
-   std::string refuse_name;
-
+// The in-process host (tests/support) with hdp.metrics/1 and nothing else; a test may take the
+// extension away or shrink its table.
+struct FakeHost : testsupport::FakeHost {
    FakeHost() {
-      host.abi_version = hdp_version_t HDP_VERSION_INIT;
-      host.struct_size = sizeof(hdp_host_t);
-      host.host_data = this;
-      host.get_extension = [](const hdp_host_t *h, const char *id) -> const void * {
-         FakeHost *self = of(h);
-         if (self->offer_metrics && std::string(id) == HDP_EXT_METRICS) return &self->metrics;
-         return nullptr;
-      };
-      host.log = [](const hdp_host_t *h, int32_t, const char *message) { of(h)->log.emplace_back(message); };
-      host.log_enabled = [](const hdp_host_t *, int32_t) { return true; };
-      host.wall_clock_us = [](const hdp_host_t *) -> int64_t { return 0; };
-      host.monotonic_clock_us = [](const hdp_host_t *h) { return of(h)->monotonic_us; };
-      metrics.struct_size = sizeof(hdp_host_metrics_t);
-      metrics.register_metric = [](const hdp_host_t *h, const hdp_metric_family_t *f, uint64_t *out) {
-         FakeHost *self = of(h);
-         if (self->refuse_name == f->name) return HDP_ERR_ALREADY_EXISTS;
-         const uint64_t id = self->names.size() + 1;
-         self->names[id] = f->name;
-         self->families[id] = *f;
-         std::string text = std::string(f->name) + " type=" + std::to_string(f->type) + " labels=";
-         for (size_t i = 0; i < f->label_count; ++i) text += std::string(i ? "," : "") + f->label_names[i];
-         text += " buckets=" + std::to_string(f->bucket_count);
-         self->registered.push_back(text);
-         *out = id;
-         return HDP_OK;
-      };
-      metrics.counter_add = [](const hdp_host_t *h, uint64_t id, const char *const *v, size_t n, double d) {
-         return of(h)->record("counter_add", id, v, n, d);
-      };
-      metrics.gauge_set = [](const hdp_host_t *h, uint64_t id, const char *const *v, size_t n, double d) {
-         return of(h)->record("gauge_set", id, v, n, d);
-      };
-      metrics.gauge_add = [](const hdp_host_t *h, uint64_t id, const char *const *v, size_t n, double d) {
-         return of(h)->record("gauge_add", id, v, n, d);
-      };
-      metrics.histogram_observe = [](const hdp_host_t *h, uint64_t id, const char *const *v, size_t n, double d) {
-         return of(h)->record("histogram_observe", id, v, n, d);
-      };
-   }
-   FakeHost(const FakeHost &) = delete;
-   FakeHost &operator=(const FakeHost &) = delete;
-
-   static FakeHost *of(const hdp_host_t *h) { return static_cast<FakeHost *>(h->host_data); }
-
-   hdp_status_t record(const char *call, uint64_t id, const char *const *values, size_t count, double value) {
-      if (!names.contains(id)) return HDP_ERR_NOT_FOUND;
-      if (count != families.at(id).label_count) return HDP_ERR_INVALID_ARGUMENT;
-      Update u{call, names.at(id), {}, value};
-      for (size_t i = 0; i < count; ++i) u.labels.emplace_back(values[i]);
-      updates.push_back(std::move(u));
-      return HDP_OK;
+      offer_core_extensions = false;
+      offer_metrics = true;
+      wall_clock_us = 0;
    }
 };
 
 TEST(PluginMetrics, RegistersEveryFamilyWithItsTypeAndLabels) {
    FakeHost fake;
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    wavoip::PluginMetrics metrics(api);
    EXPECT_TRUE(metrics.enabled());
    const std::vector<std::string> expected = {
@@ -108,7 +47,7 @@ TEST(PluginMetrics, RegistersEveryFamilyWithItsTypeAndLabels) {
 
 TEST(PluginMetrics, EventsLandOnTheirFamilyAndLabels) {
    FakeHost fake;
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    wavoip::PluginMetrics metrics(api);
    metrics.delivery("RECORD", 202);
    metrics.delivery("SOMETHING_NEW", 202);  // sender-chosen types fold into "other"
@@ -121,7 +60,7 @@ TEST(PluginMetrics, EventsLandOnTheirFamilyAndLabels) {
    metrics.pending_polls(3);
    ASSERT_EQ(fake.updates.size(), 9u);
    auto is = [&](size_t i, const char *call, const char *family, std::vector<std::string> labels, double value) {
-      const Update &u = fake.updates[i];
+      const MetricUpdate &u = fake.updates[i];
       EXPECT_EQ(u.call, call) << i;
       EXPECT_EQ(u.family, family) << i;
       EXPECT_EQ(u.labels, labels) << i;
@@ -140,7 +79,7 @@ TEST(PluginMetrics, EventsLandOnTheirFamilyAndLabels) {
 
 TEST(PluginMetrics, ReadyToAttachedIsTimedOnTheMonotonicClockFromTheFirstReady) {
    FakeHost fake;
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    wavoip::PluginMetrics metrics(api);
    fake.monotonic_us = 10'000'000;
    metrics.ready_received("c1");
@@ -160,7 +99,7 @@ TEST(PluginMetrics, ReadyToAttachedIsTimedOnTheMonotonicClockFromTheFirstReady) 
 
 TEST(PluginMetrics, AFailedCallIsForgottenAndTheNumberOfTimedCallsIsBounded) {
    FakeHost fake;
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    wavoip::PluginMetrics metrics(api);
    metrics.ready_received("c1");
    metrics.recording_failed("c1");
@@ -175,7 +114,7 @@ TEST(PluginMetrics, AFailedCallIsForgottenAndTheNumberOfTimedCallsIsBounded) {
 TEST(PluginMetrics, AFamilyTheHostRefusesStaysEmptyAndTheOthersWork) {
    FakeHost fake;
    fake.refuse_name = "wavoip_attachments_total";
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    wavoip::PluginMetrics metrics(api);
    ASSERT_EQ(fake.log.size(), 1u);
    EXPECT_NE(fake.log[0].find("wavoip_attachments_total"), std::string::npos);
@@ -188,7 +127,7 @@ TEST(PluginMetrics, AFamilyTheHostRefusesStaysEmptyAndTheOthersWork) {
 TEST(PluginMetrics, WithoutTheExtensionEverythingIsANoOp) {
    FakeHost fake;
    fake.offer_metrics = false;
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    EXPECT_EQ(api.metrics(), nullptr);
    EXPECT_TRUE(api.missing_extensions().find(HDP_EXT_METRICS) == std::string::npos)
        << "metrics are optional: " << api.missing_extensions();
@@ -211,7 +150,7 @@ TEST(PluginMetrics, WithoutTheExtensionEverythingIsANoOp) {
 TEST(PluginMetrics, ATableSmallerThanItsFirstVersionCountsAsAbsent) {
    FakeHost fake;
    fake.metrics.struct_size = HDP_HOST_METRICS_V1_SIZE - sizeof(void *);
-   wavoip::HostApi api(&fake.host);
+   wavoip::HostApi api(fake.host());
    EXPECT_EQ(api.metrics(), nullptr);
    wavoip::PluginMetrics metrics(api);
    EXPECT_FALSE(metrics.enabled());

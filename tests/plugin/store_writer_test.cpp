@@ -3,8 +3,10 @@
 // and in submit order; a job that fails is answered alone; stop() writes what is queued.
 #include "store_writer.hpp"
 
+#include "fake_host.hpp"  // tests/support
+#include "temp_dir.hpp"   // tests/support
+
 #include <gtest/gtest.h>
-#include <stdlib.h>  // mkdtemp
 
 #include <chrono>
 #include <condition_variable>
@@ -21,100 +23,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A directory of its own for each test's SQLite file.
-class TempDir {
-public:
-   TempDir() {
-      std::string pattern = (fs::temp_directory_path() / "wavoip-writer-XXXXXX").string();
-      if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-      path_ = pattern;
-   }
-   ~TempDir() {
-      std::error_code ec;
-      fs::remove_all(path_, ec);
-   }
-   TempDir(const TempDir &) = delete;
-   TempDir &operator=(const TempDir &) = delete;
-   std::string db() const { return (path_ / "w.sqlite").string(); }
+using testsupport::FakeHost;
+using testsupport::TempDir;
 
-private:
-   fs::path path_;
-};
-
-// The core host table, with request_main_thread_callback queueing for the test to run.
-class FakeHost {
-public:
-   FakeHost() {
-      host_.abi_version = HDP_VERSION_INIT;
-      host_.struct_size = sizeof(hdp_host_t);
-      host_.host_data = this;
-      host_.get_extension = [](const hdp_host_t *, const char *) -> const void * { return nullptr; };
-      host_.log = [](const hdp_host_t *h, int32_t, const char *message) {
-         FakeHost *self = of(h);
-         std::lock_guard<std::mutex> lock(self->mutex_);
-         self->log_.emplace_back(message);
-      };
-      host_.log_enabled = [](const hdp_host_t *, int32_t) { return true; };
-      host_.wall_clock_us = [](const hdp_host_t *) -> int64_t { return 1'700'000'000'000'000; };
-      host_.monotonic_clock_us = [](const hdp_host_t *) -> int64_t { return 0; };
-      host_.request_main_thread_callback = [](const hdp_host_t *h, hdp_main_thread_callback_t cb, void *data) {
-         FakeHost *self = of(h);
-         {
-            std::lock_guard<std::mutex> lock(self->mutex_);
-            if (self->refuse_) return HDP_ERR_BAD_STATE;
-            self->calls_.emplace_back(cb, data);
-            self->requests_from_other_threads_ += std::this_thread::get_id() != self->main_ ? 1 : 0;
-         }
-         self->cv_.notify_all();
-         return HDP_OK;
-      };
-   }
-   const hdp_host_t *raw() const { return &host_; }
-
-   // Runs queued main-thread callbacks until `done` holds (or 10 s pass).
-   bool run_until(const std::function<bool()> &done) {
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (!done()) {
-         std::pair<hdp_main_thread_callback_t, void *> call{};
-         {
-            std::unique_lock<std::mutex> lock(mutex_);
-            if (!cv_.wait_until(lock, deadline, [&] { return !calls_.empty(); })) return false;
-            call = calls_.front();
-            calls_.pop_front();
-         }
-         call.first(call.second);
-      }
-      return true;
-   }
-   // Runs what is queued now (loop mode: one "turn").
-   void run_queued() {
-      std::deque<std::pair<hdp_main_thread_callback_t, void *>> calls;
-      {
-         std::lock_guard<std::mutex> lock(mutex_);
-         calls.swap(calls_);
-      }
-      for (auto &[cb, data] : calls) cb(data);
-   }
-   int requests_from_other_threads() {
-      std::lock_guard<std::mutex> lock(mutex_);
-      return requests_from_other_threads_;
-   }
-
-private:
-   static FakeHost *of(const hdp_host_t *h) { return static_cast<FakeHost *>(h->host_data); }
-   hdp_host_t host_{};
-   std::mutex mutex_;
-   std::condition_variable cv_;
-   std::deque<std::pair<hdp_main_thread_callback_t, void *>> calls_;
-   std::vector<std::string> log_;
-   bool refuse_ = false;
-   int requests_from_other_threads_ = 0;
-   std::thread::id main_ = std::this_thread::get_id();
-};
+// Each test's SQLite file, in a directory of its own.
+std::string db_path(const TempDir &dir) { return (dir.path() / "w.sqlite").string(); }
 
 class StoreWriterTest : public ::testing::TestWithParam<StoreWriter::Mode> {
 protected:
-   StoreWriterTest() : store_(std::make_unique<SqliteStore>(dir_.db())) {}
+   StoreWriterTest() : store_(std::make_unique<SqliteStore>(db_path(dir_))) {}
    ~StoreWriterTest() override {
       writer_.reset();
       store_.reset();
@@ -142,9 +59,9 @@ protected:
           [id, this](const std::string &why) { order_.push_back("failed " + id + ": " + why); });
    }
 
-   TempDir dir_;
+   TempDir dir_{"wavoip-writer"};
    FakeHost host_;
-   HostApi api_{host_.raw()};
+   HostApi api_{host_.host()};
    std::unique_ptr<SqliteStore> store_;
    std::unique_ptr<StoreWriter> writer_;
    std::vector<std::string> order_;
@@ -165,7 +82,7 @@ TEST_P(StoreWriterTest, ContinuationsRunOnTheMainThreadAfterTheCommitInSubmitOrd
    EXPECT_EQ(main_thread_runs_, 600);
    EXPECT_EQ(writer().in_flight(), 0u);
    // Each continuation ran after its batch committed: a second connection sees every row.
-   SqliteStore other(dir_.db());
+   SqliteStore other(db_path(dir_));
    EXPECT_TRUE(other.load_call("C0"));
    EXPECT_TRUE(other.load_call("C599"));
    // Batched: 600 jobs in at most 256 each, and the observer saw them all before the last ran.
@@ -240,9 +157,9 @@ INSTANTIATE_TEST_SUITE_P(Modes, StoreWriterTest, ::testing::Values(StoreWriter::
 TEST(StoreWriterThread, WritesOffTheMainThreadAndBatchesWhatArrivesDuringACommit) {
    TempDir dir;
    FakeHost host;
-   HostApi api(host.raw());
+   HostApi api(host.host());
    {
-      SqliteStore store(dir.db());
+      SqliteStore store(db_path(dir));
       StoreWriter writer(api, store, StoreWriter::Mode::thread);
       std::vector<size_t> sizes;
       writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { sizes.push_back(info.jobs); });
@@ -320,9 +237,9 @@ TEST(StoreWriterThread, TheJobsOfOneTurnReachTheWriterTogetherAtItsEnd) {
 TEST(StoreWriterLoop, WritesTheJobsOfOneTurnInOneTransaction) {
    TempDir dir;
    FakeHost host;
-   HostApi api(host.raw());
+   HostApi api(host.host());
    {
-      SqliteStore store(dir.db());
+      SqliteStore store(db_path(dir));
       StoreWriter writer(api, store, StoreWriter::Mode::loop);
       std::vector<StoreWriter::BatchInfo> batches;
       writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { batches.push_back(info); });

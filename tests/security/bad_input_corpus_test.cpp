@@ -3,7 +3,7 @@
 // downloads only from an allow-listed https host. A canary HTTP server on 127.0.0.1 stands for
 // everything a record_url must never reach.
 #include "corpus_case.hpp"
-#include "raw_http.hpp"
+#include "raw_http.hpp"  // tests/support
 #include "security_fixture.hpp"
 
 #include <algorithm>
@@ -32,7 +32,7 @@ bool is_webhook_path(const std::string &path) { return path.rfind("/webhooks/wav
 
 class BadInputCorpus : public e2e::PluginHost {
 protected:
-   security::RawResponse send(const CorpusCase &c, const std::map<std::string, std::string> &values,
+   testsupport::RawResponse send(const CorpusCase &c, const std::map<std::string, std::string> &values,
                               std::string &body_sent) {
       std::vector<std::string> headers;
       if (c.content_type) headers.push_back("Content-Type: " + *c.content_type);
@@ -44,8 +44,8 @@ protected:
          wire_body = chunk_encode(body_sent);
       }
       const std::string target = security::substitute(c.path, values);
-      return security::raw_exchange(static_cast<uint16_t>(host_->port()),
-                                    security::build_request(c.method, target, headers, wire_body));
+      return testsupport::raw_exchange(static_cast<uint16_t>(host_->port()),
+                                    testsupport::build_request(c.method, target, headers, wire_body));
    }
 };
 
@@ -67,7 +67,7 @@ TEST_F(BadInputCorpus, EveryCaseGetsItsAnswerAndOnlyAcceptedDeliveriesAreStored)
    for (const CorpusCase &c : cases) {
       SCOPED_TRACE(c.name + ": " + c.description);
       std::string body;
-      const security::RawResponse answer = send(c, values, body);
+      const testsupport::RawResponse answer = send(c, values, body);
       ASSERT_NE(answer.status, 0) << "no answer (" << answer.error << "); the host hung or crashed";
       EXPECT_EQ(answer.status, c.expect) << answer.body;
       EXPECT_LT(answer.status, 500) << "bad input must never earn a 5xx: " << answer.body;
@@ -102,7 +102,7 @@ TEST_F(BadInputCorpus, EveryCaseGetsItsAnswerAndOnlyAcceptedDeliveriesAreStored)
    for (const CorpusCase &c : cases) {
       for (const std::string &line : c.logs) {
          const std::string needle = security::substitute(line, values);
-         EXPECT_TRUE(e2e::eventually([&] { return count_in_log(needle) > 0; })) << c.name << ": no log line " << needle;
+         EXPECT_TRUE(testsupport::eventually([&] { return count_in_log(needle) > 0; })) << c.name << ": no log line " << needle;
       }
    }
    // The host itself logged the bodies it refused before the plugin saw them.
@@ -124,7 +124,7 @@ TEST_F(BadInputCorpus, ASlowBodyDoesNotHoldUpOtherDeliveries) {
    // HttpLimits.SlowClientDoesNotBlockOthersAndIsDropped) cover a trickled header and its
    // timeout; here a delivery announces a body and sends it byte by byte on the webhook route.
    start_host(security::production_config(security::both_keys()));
-   security::OpenConnection slow(static_cast<uint16_t>(host_->port()));
+   testsupport::RawConnection slow(static_cast<uint16_t>(host_->port()));
    ASSERT_TRUE(slow.connected());
    const std::string body = R"({"type":"RECORD","whatsapp_call_id":"slow-1","record_status":"MIXING"})";
    ASSERT_TRUE(slow.send("POST /webhooks/wavoip/" + security::kKey + " HTTP/1.1\r\nHost: x\r\n"
@@ -138,7 +138,7 @@ TEST_F(BadInputCorpus, ASlowBodyDoesNotHoldUpOtherDeliveries) {
    }
    ASSERT_TRUE(slow.send(body.substr(10)));
    // The slow one is accepted too once complete.
-   EXPECT_TRUE(e2e::eventually([&] { return count_in_log("Received event: RECORD (call slow-1)") == 1; }));
+   EXPECT_TRUE(testsupport::eventually([&] { return count_in_log("Received event: RECORD (call slow-1)") == 1; }));
 }
 
 }  // namespace

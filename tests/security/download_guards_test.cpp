@@ -3,7 +3,7 @@
 // http to loopback and nothing else). The fetcher's own tests (tests/fetch) check each guard
 // against every address form; these check that the plugin's configuration reaches them and what
 // the agent sees when a guard stops a download.
-#include "raw_http.hpp"
+#include "raw_http.hpp"  // tests/support
 #include "security_fixture.hpp"
 
 #include <arpa/inet.h>
@@ -111,7 +111,7 @@ TEST_F(DownloadGuards, OnlyAudioIsAttachedAndUnderAFileNameThePluginBuilds) {
    ASSERT_EQ(attachments.size(), 1u);
    EXPECT_EQ(attachments[0].at("file_name"), "call-odd-1.mp3");
    // Not audio: not ready yet, nothing attached, the call keeps waiting for a later poll.
-   ASSERT_TRUE(e2e::eventually([&] { return storage_->hits("/page") == 1; }));
+   ASSERT_TRUE(testsupport::eventually([&] { return storage_->hits("/page") == 1; }));
    ASSERT_TRUE(wait_for_status("html-1", "waiting"));
    EXPECT_EQ(attachment_count("html-1"), 0u);
 }
@@ -146,7 +146,7 @@ TEST_F(DownloadGuards, AStalledDownloadIsAbandonedAndRetriedLater) {
    storage_->set_response("/slow", trickle);
    start_host({{"low_speed_limit_bytes", 10000}, {"low_speed_time_s", 1}});
    ASSERT_EQ(post_webhook(ready("stall-1", storage_->url("/slow"))).status, 202);
-   ASSERT_TRUE(e2e::eventually([&] { return count_in_log("Download of call stall-1: transient_error") == 1; }))
+   ASSERT_TRUE(testsupport::eventually([&] { return count_in_log("Download of call stall-1: transient_error") == 1; }))
        << host_->log();
    EXPECT_GE(count_in_log("download stalled"), 1u);
    EXPECT_TRUE(wait_for_status("stall-1", "waiting"));
@@ -190,7 +190,7 @@ TEST_F(DownloadGuards, AConnectionThatIsNeverAnsweredTimesOut) {
    start_host({{"connect_timeout_ms", 300}});
    ASSERT_EQ(post_webhook(ready("connect-1", "http://127.0.0.1:" + std::to_string(listener.port()) + "/rec")).status,
              202);
-   ASSERT_TRUE(e2e::eventually([&] { return count_in_log("Download of call connect-1: transient_error") == 1; }))
+   ASSERT_TRUE(testsupport::eventually([&] { return count_in_log("Download of call connect-1: transient_error") == 1; }))
        << host_->log();
    EXPECT_GE(count_in_log("timed out"), 1u);
    EXPECT_TRUE(wait_for_status("connect-1", "waiting"));

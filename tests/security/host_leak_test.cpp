@@ -2,7 +2,7 @@
 // report in its output. Only the sanitizer build (HDP_SANITIZE=ON, where the host and the plugin
 // carry AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer) can see leaks; the
 // normal build still checks the clean exit. The canary test proves LeakSanitizer works here.
-#include "raw_http.hpp"
+#include "raw_http.hpp"  // tests/support
 #include "security_fixture.hpp"
 
 #include <cstdio>
@@ -91,12 +91,12 @@ TEST_F(HostUnderTraffic, EndsWithExitZeroAndNoSanitizerReport) {
    EXPECT_EQ(post_webhook("{}", "/webhooks/wavoip").status, 401);
    EXPECT_EQ(post_webhook("a=b", keyed, {"Content-Type: application/x-www-form-urlencoded"}).status, 415);
    EXPECT_EQ(post_webhook(std::string(200000, ' '), keyed).status, 413);
-   const auto header = security::raw_exchange(static_cast<uint16_t>(host_->port()),
-                                              security::build_request("POST", keyed, {"X-Pad: " + std::string(20000, 'x')}, "{}"));
+   const auto header = testsupport::raw_exchange(static_cast<uint16_t>(host_->port()),
+                                              testsupport::build_request("POST", keyed, {"X-Pad: " + std::string(20000, 'x')}, "{}"));
    EXPECT_EQ(header.status, 431);
    // A client that goes away in the middle of a request.
    {
-      security::OpenConnection gone(static_cast<uint16_t>(host_->port()));
+      testsupport::RawConnection gone(static_cast<uint16_t>(host_->port()));
       ASSERT_TRUE(gone.send("POST " + keyed + " HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{\"type\""));
    }
    EXPECT_EQ(testsupport::http_get(host_->base_url() + "/healthz").status, 200);

@@ -81,7 +81,7 @@ TEST_F(WebhookAuth, TheInboxOfTheKeyReachesTheCallsMessage) {
    start_host(security::production_config(security::both_keys()));
    ASSERT_EQ(post("/webhooks/wavoip/" + kKey, call_created("inbox-sales")).status, 202);
    ASSERT_EQ(post("/webhooks/wavoip", call_created("inbox-default"), {"X-Webhook-Token: " + kKey2}).status, 202);
-   ASSERT_TRUE(e2e::eventually([&] { return message("inbox-sales") && message("inbox-default"); }));
+   ASSERT_TRUE(testsupport::eventually([&] { return message("inbox-sales") && message("inbox-default"); }));
    EXPECT_EQ(message("inbox-sales")->at("inbox"), security::kKeyInbox.c_str());
    const std::string default_inbox(message("inbox-default")->at("inbox").as_string());
    EXPECT_NE(default_inbox, security::kKeyInbox);

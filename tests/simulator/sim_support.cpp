@@ -20,15 +20,6 @@ namespace simtest {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  do {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return condition();
-}
-
 // ---- SimProcess ----
 
 SimProcess::SimProcess(std::vector<std::string> args, fs::path dir) : args_(std::move(args)), dir_(std::move(dir)) {

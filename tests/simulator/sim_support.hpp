@@ -14,12 +14,10 @@
 #include <thread>
 #include <vector>
 
-#include "child_process.hpp"
+#include "child_process.hpp"  // tests/support
+#include "eventually.hpp"     // tests/support
 
 namespace simtest {
-
-// Polls `condition` every 20 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // wavoip-sim started with `args` (plus --listen 127.0.0.1:0 and --port-file), output to a file.
 class SimProcess {

@@ -114,6 +114,15 @@ std::string read_file(const std::filesystem::path &path) {
    return text.str();
 }
 
+std::vector<std::string> lines_containing(const std::string &text, const std::string &needle) {
+   std::vector<std::string> lines;
+   std::istringstream in(text);
+   for (std::string line; std::getline(in, line);) {
+      if (line.find(needle) != std::string::npos) lines.push_back(line);
+   }
+   return lines;
+}
+
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path log_path, const Options &options)
     : own_group_(options.own_process_group), log_(std::move(log_path)) {
    // Everything the child needs is prepared before fork.

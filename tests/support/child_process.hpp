@@ -17,6 +17,9 @@ namespace testsupport {
 // The whole content of a file; empty when it cannot be read.
 std::string read_file(const std::filesystem::path &path);
 
+// The lines of `text` that contain `needle` (a log, a tool's output).
+std::vector<std::string> lines_containing(const std::string &text, const std::string &needle);
+
 class ChildProcess {
 public:
    struct Options {

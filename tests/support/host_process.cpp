@@ -1,30 +1,16 @@
 #include "host_process.hpp"
 
+#include "eventually.hpp"
 #include "http_client.hpp"
 
-#include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <random>
 #include <system_error>
 #include <thread>
 
 namespace testsupport {
 
 namespace fs = std::filesystem;
-
-TempDir::TempDir(const std::string &prefix) {
-   std::string pattern = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
-   std::vector<char> buf(pattern.begin(), pattern.end());
-   buf.push_back('\0');
-   if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-   path_ = buf.data();
-}
-
-TempDir::~TempDir() {
-   std::error_code ec;
-   fs::remove_all(path_, ec);
-}
 
 int add_agent(const std::string &host_binary, const fs::path &data_dir, const std::string &name,
               const std::string &password) {
@@ -66,18 +52,37 @@ std::optional<AgentSession> sign_in(const std::string &base_url, const std::stri
 }
 
 HostProcess::HostProcess(HostOptions options) : options_(std::move(options)) {
-   fs::create_directories(options_.data_dir);
-   log_path_ = options_.data_dir / "host.log";
-   port_file_ = options_.data_dir / "host.port";
+   if (options_.data_dir.empty()) {
+      own_dir_ = std::make_unique<TempDir>("hdp-host");
+      data_dir_ = own_dir_->path() / "data";
+      run_dir_ = own_dir_->path();
+   } else {
+      data_dir_ = options_.data_dir;
+      run_dir_ = options_.data_dir;
+   }
+   if (!options_.run_dir.empty()) run_dir_ = options_.run_dir;
+   fs::create_directories(run_dir_);  // the data directory itself only when the files go there
+   log_path_ = run_dir_ / "host.log";
+   stdout_path_ = options_.stdout_apart ? run_dir_ / "host.stdout" : log_path_;
+   port_file_ = run_dir_ / "host.port";
+   public_port_file_ = run_dir_ / "host.public-port";
+   if (options_.start_now && launch() && options_.wait_for_port) wait_until_serving();
 }
 
 HostProcess::~HostProcess() = default;  // the child's destructor kills it
 
-bool HostProcess::start(std::chrono::milliseconds timeout) {
+bool HostProcess::launch() {
    std::error_code ec;
    fs::remove(port_file_, ec);
-   std::vector<std::string> args = {options_.host_binary, "--listen", "127.0.0.1:0", "--port-file",
-                                    port_file_.string(), "--data-dir", options_.data_dir.string()};
+   port_ = 0;
+   public_port_ = 0;
+   std::vector<std::string> args = {options_.host_binary};
+   if (options_.add_defaults) {
+      for (const std::string a : {"--listen", "127.0.0.1:0", "--port-file"}) args.push_back(a);
+      args.push_back(port_file_.string());
+      args.push_back("--data-dir");
+      args.push_back(data_dir_.string());
+   }
    for (size_t i = 0; i < options_.plugins.size(); ++i) {
       args.push_back("--plugin");
       args.push_back(options_.plugins[i]);
@@ -93,35 +98,48 @@ bool HostProcess::start(std::chrono::milliseconds timeout) {
          args.push_back(std::to_string(options_.virtual_clock_start_ms));
       }
    }
-   const fs::path public_port_file = options_.data_dir / "host.public-port";
    if (options_.public_listener) {
-      fs::remove(public_port_file, ec);
+      fs::remove(public_port_file_, ec);
       for (const std::string a : {"--public-listen", "127.0.0.1:0", "--public-port-file"}) args.push_back(a);
-      args.push_back(public_port_file.string());
+      args.push_back(public_port_file_.string());
    }
    for (const auto &a : options_.extra_args) args.push_back(a);
 
-   if (options_.sign_in && !agent_added_) {
-      // Fails harmlessly when an earlier HostProcess on this data directory added it already;
-      // signing in below tells whether the account is there.
-      add_agent(options_.host_binary, options_.data_dir, kTestAgent, kTestAgentPassword);
+   if ((options_.sign_in || options_.add_agent) && !agent_added_) {
+      // With sign_in this fails harmlessly when an earlier HostProcess on this data directory
+      // added the agent already: signing in after the start tells whether the account is there.
+      const int status = add_agent(options_.host_binary, data_dir_, kTestAgent, kTestAgentPassword);
+      if (status != 0 && !options_.sign_in) return false;
       agent_added_ = true;
    }
    agent_ = AgentSession{};
    try {
-      ChildProcess::Options keep_earlier_runs;
-      keep_earlier_runs.append = true;
-      child_.emplace(std::move(args), log_path_, keep_earlier_runs);
+      ChildProcess::Options child_options;
+      child_options.append = true;  // keep what earlier runs wrote
+      if (options_.stdout_apart) child_options.stdout_log = stdout_path_;
+      child_.emplace(std::move(args), log_path_, child_options);
    } catch (const std::system_error &) {
       return false;
    }
-   auto deadline = std::chrono::steady_clock::now() + timeout;
+   return true;
+}
+
+bool HostProcess::wait_until_serving(std::chrono::milliseconds timeout) {
+   if (!child_) return false;
    port_ = child_->wait_for_port_file(port_file_, timeout);
    if (options_.public_listener && port_ > 0) {
-      public_port_ = child_->wait_for_port_file(public_port_file, timeout);
+      public_port_ = child_->wait_for_port_file(public_port_file_, timeout);
       if (public_port_ <= 0) return false;
    }
-   while (port_ > 0 && child_->running() && std::chrono::steady_clock::now() < deadline) {
+   return port_ > 0;
+}
+
+bool HostProcess::start(std::chrono::milliseconds timeout) {
+   if (!launch()) return false;
+   const auto deadline = std::chrono::steady_clock::now() + timeout;
+   if (!wait_until_serving(timeout)) return false;
+   if (!options_.wait_for_healthz) return true;
+   while (child_->running() && std::chrono::steady_clock::now() < deadline) {
       if (http_get(base_url() + "/healthz").status == 200) {
          if (!options_.sign_in) return true;
          auto session = sign_in(base_url(), kTestAgent, kTestAgentPassword);
@@ -139,8 +157,24 @@ int HostProcess::stop(std::chrono::milliseconds timeout) {
    return child_->terminate(timeout).value_or(-2000);  // -2000: did not stop in time, killed
 }
 
+std::optional<int> HostProcess::terminate(std::chrono::milliseconds timeout) {
+   return child_ ? child_->terminate(timeout) : std::nullopt;
+}
+
+std::optional<int> HostProcess::wait_exit(std::chrono::milliseconds timeout) {
+   return child_ ? child_->wait_for_exit(timeout) : std::nullopt;
+}
+
 void HostProcess::kill_hard() {
    if (running()) child_->kill9();
+}
+
+void HostProcess::signal(int signal_number) const {
+   if (child_) child_->signal(signal_number);
+}
+
+bool HostProcess::wait_for_log(const std::string &needle, std::chrono::milliseconds timeout) const {
+   return eventually([&] { return log().find(needle) != std::string::npos; }, timeout);
 }
 
 HttpResponse HostProcess::agent_get(const std::string &path_and_query) const {

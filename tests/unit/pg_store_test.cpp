@@ -110,7 +110,7 @@ TEST_F(PgStoreTest, TheUnixSocketUriFormWorks) {
 }
 
 TEST_F(PgStoreTest, TheDatabaseSettingPicksTheEngine) {
-  testing::TempDir dir;
+  testsupport::TempDir dir{"wavoip-store"};
   Config config;
   config.database = db.uri();
   const std::unique_ptr<Store> pg = open_store(config, dir.path().string());

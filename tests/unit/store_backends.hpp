@@ -7,23 +7,12 @@
 #include <memory>
 #include <string>
 
-#include "postgres_server.hpp"
+#include "postgres_server.hpp"  // tests/support
+#include "temp_dir.hpp"         // tests/support
 #include "wavoip/pg_store.hpp"
 #include "wavoip/store.hpp"
 
 namespace wavoip::testing {
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 // The program's PostgreSQL server; throws (and so fails the test) when it cannot start.
 testsupport::PostgresServer& shared_postgres();
@@ -44,7 +33,7 @@ class SqliteBackend final : public Backend {
   std::string path() const { return (dir_.path() / "wavoip.sqlite").string(); }
 
  private:
-  TempDir dir_;
+  testsupport::TempDir dir_{"wavoip-store"};
 };
 
 class PgBackend final : public Backend {

@@ -11,8 +11,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
-namespace security {
+namespace testsupport {
 
 namespace {
 
@@ -36,8 +37,9 @@ std::string lower(std::string text) {
    return text;
 }
 
-// Parses what arrived so far; true once a whole response (or what the close delimits) is there.
-bool parse_response(const std::string &data, bool closed, RawResponse &out) {
+// Parses the response at the start of `data`; true once a whole one (or what the close delimits)
+// is there, with `used` the bytes it took.
+bool parse_response(const std::string &data, bool closed, RawResponse &out, size_t &used) {
    const size_t header_end = data.find("\r\n\r\n");
    if (header_end == std::string::npos) return false;
    out.headers.clear();
@@ -64,19 +66,29 @@ bool parse_response(const std::string &data, bool closed, RawResponse &out) {
       if (body.size() < expected) return false;
       out.body = body.substr(0, expected);
       out.complete = true;
+      used = header_end + 4 + expected;
       return true;
    }
    if (out.status == 204 || out.status == 304 || (out.status >= 100 && out.status < 200)) {
+      out.body.clear();
       out.complete = true;
+      used = header_end + 4;
       return true;
    }
    if (!closed) return false;
    out.body = body;
    out.complete = true;
+   used = data.size();
    return true;
 }
 
 }  // namespace
+
+std::optional<std::string> RawResponse::header(const std::string &name) const {
+   auto it = headers.find(lower(name));
+   if (it == headers.end()) return std::nullopt;
+   return it->second;
+}
 
 std::string build_request(const std::string &method, const std::string &target,
                           const std::vector<std::string> &headers, const std::string &body) {
@@ -103,12 +115,13 @@ RawResponse raw_exchange(uint16_t port, const std::string &request, std::chrono:
    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
    const auto deadline = std::chrono::steady_clock::now() + timeout;
    size_t sent = 0;
+   size_t used = 0;
    bool can_send = true;
    bool closed = false;
    std::string received;
    char buffer[65536];
    while (!closed) {
-      if (parse_response(received, false, out)) break;
+      if (parse_response(received, false, out, used)) break;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
          out.error = "no complete answer in time";
@@ -133,21 +146,72 @@ RawResponse raw_exchange(uint16_t port, const std::string &request, std::chrono:
          }
       }
    }
-   if (closed && !out.complete) parse_response(received, true, out);
+   if (closed && !out.complete) parse_response(received, true, out, used);
    if (out.status == 0 && out.error.empty()) out.error = "connection closed without an answer";
    ::close(fd);
    return out;
 }
 
-OpenConnection::OpenConnection(uint16_t port) : fd_(connect_loopback(port)) {}
+RawConnection::RawConnection(uint16_t port) : fd_(connect_loopback(port)) {}
 
-OpenConnection::~OpenConnection() {
+RawConnection::~RawConnection() { close(); }
+
+void RawConnection::close() {
    if (fd_ >= 0) ::close(fd_);
+   fd_ = -1;
 }
 
-bool OpenConnection::send(const std::string &bytes) {
+bool RawConnection::send(const std::string &bytes) {
    if (fd_ < 0) return false;
-   return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+   size_t done = 0;
+   while (done < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+   }
+   return true;
 }
 
-}  // namespace security
+std::optional<RawResponse> RawConnection::read_response(std::chrono::milliseconds timeout) {
+   if (fd_ < 0) return std::nullopt;
+   const auto deadline = std::chrono::steady_clock::now() + timeout;
+   for (;;) {
+      RawResponse response;
+      size_t used = 0;
+      if (parse_response(buffer_, false, response, used)) {
+         buffer_.erase(0, used);
+         return response;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) {
+         if (parse_response(buffer_, true, response, used)) {
+            buffer_.erase(0, used);
+            return response;
+         }
+         return std::nullopt;
+      }
+      buffer_.append(chunk, static_cast<size_t>(n));
+   }
+}
+
+bool RawConnection::wait_closed(std::chrono::milliseconds timeout) {
+   if (fd_ < 0) return false;  // never connected, or closed by this side
+   const auto deadline = std::chrono::steady_clock::now() + timeout;
+   for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n <= 0) return true;
+      buffer_.append(chunk, static_cast<size_t>(n));
+   }
+}
+
+}  // namespace testsupport
