@@ -16,7 +16,7 @@
 #include "batched_writes.hpp"
 #include "helpdesk_store.hpp"
 #include "log.hpp"
-#include "test_support.hpp"
+#include "temp_dir.hpp"
 
 namespace hdp::host {
 namespace {
@@ -28,7 +28,7 @@ struct Seen {
 
 class BatchedWritesTest : public ::testing::TestWithParam<bool> {
  protected:
-  test::TempDir dir;
+  testsupport::TempDir dir{"batched-writes"};
   boost::asio::io_context io;
   std::FILE* log_file = std::tmpfile();
   Logger log{LogLevel::info, LogFormat::text, log_file};

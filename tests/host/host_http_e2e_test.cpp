@@ -279,7 +279,7 @@ TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
 
 TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
   HostProcess host(probe_host({"--header-timeout-ms", "300"}));
-  ASSERT_TRUE(host.started()) << host.stderr_text();
+  ASSERT_TRUE(host.started()) << host.log();
   // 413: announced over /probe/echo's 1024 bytes.
   RawConnection large_body(host.port());
   ASSERT_TRUE(large_body.send("POST /probe/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"));

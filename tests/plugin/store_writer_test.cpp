@@ -201,9 +201,9 @@ TEST(StoreWriterThread, WritesOffTheMainThreadAndBatchesWhatArrivesDuringACommit
 TEST(StoreWriterThread, TheJobsOfOneTurnReachTheWriterTogetherAtItsEnd) {
    TempDir dir;
    FakeHost host;
-   HostApi api(host.raw());
+   HostApi api(host.host());
    {
-      SqliteStore store(dir.db());
+      SqliteStore store(db_path(dir));
       StoreWriter writer(api, store, StoreWriter::Mode::thread);
       std::vector<size_t> sizes;
       writer.set_batch_observer([&](const StoreWriter::BatchInfo &info) { sizes.push_back(info.jobs); });
@@ -221,7 +221,7 @@ TEST(StoreWriterThread, TheJobsOfOneTurnReachTheWriterTogetherAtItsEnd) {
       // The turn has not ended: the writer has nothing yet, however long it waits.
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       {
-         SqliteStore reader(dir.db());
+         SqliteStore reader(db_path(dir));
          EXPECT_FALSE(reader.load_call("U0").has_value());
       }
       EXPECT_EQ(writer.in_flight(), 51u);
