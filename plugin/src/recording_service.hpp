@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -96,10 +97,17 @@ private:
    struct MessageOp;    // one hdp.messages/2 write in flight
    struct CallMessage;  // the call's message as the host takes it
 
+   // ---- recording_service.cpp: the flow's steps and what they lead to ----
+
    // Submits one step of the flow for a known call; `then` runs after the commit with the result
    // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
    void apply(const std::string &call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
               std::function<void(const std::string &)> failed = {});
+   // Runs on the writer, inside the batch: one step of a known call's flow with its claims.
+   static std::optional<FlowResult> step_in_store(Store &store, const std::string &call_id, const FlowInput &input,
+                                                  TimeMs now, const std::string &message_id, const Config &config);
+
+   // ---- call_display.cpp: showing a call on the host ----
 
    // Shows `record` on the host: its fields when `fields`, and `status` unless nullopt.
    void show(const CallRecord &record, bool fields, std::optional<int32_t> status);
@@ -110,8 +118,17 @@ private:
    static void on_message_done(void *user_data, const hdp_message_result_t *result);
    void message_done(MessageOp &op, const hdp_message_result_t &result);
    void remember_message(const std::string &call_id, uint64_t message_id);
+   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
+   void show_busy_later(const CallRecord &record);
+   // The call left fetching/attaching: nothing busy to show for it any more.
+   void not_busy(const std::string &call_id);
+   void arm_busy_timer();
+   // The host's recording status for a state, and the message key of a call ("wavoip:<id>").
+   static int32_t to_host_status(RecordingState state);
+   static std::string external_key(std::string_view call_id);
 
-   // Bookkeeping of the host_sync marks (see the header comment).
+   // ---- host_sync.cpp: bookkeeping of the host_sync marks (see the header comment) ----
+
    void unsettled(const std::string &call_id);
    void settled(const std::string &call_id);
    void shown_ok(const std::string &call_id);
@@ -121,31 +138,35 @@ private:
    void anonymous_job_started();
    void anonymous_job_finished();
 
-   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
-   void show_busy_later(const CallRecord &record);
-   // The call left fetching/attaching: nothing busy to show for it any more.
-   void not_busy(const std::string &call_id);
-   void arm_busy_timer();
+   // ---- downloads.cpp: slots, starting a download, its completion, file paths ----
+
    // Starts the download now, or once a slot is free (max_concurrent_downloads).
    void start_fetch(const StartFetch &action);
    void begin_fetch(const StartFetch &action);
    void start_deferred_fetches();
    void on_fetch_done(const FetchResult &result);
+   size_t download_limit() const;
+   size_t free_download_slots() const;
+   std::string temp_path_for(const std::string &call_id) const;
+   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
+   // The file extension an agent's player expects for a content type.
+   static std::string extension_for(std::string_view content_type);
+   static FetchOptions fetch_options(const Config &config);
+
+   // ---- attachments.cpp: handing a downloaded file to the host ----
+
    void attach(const Attach &action, const CallRecord &record);
    void attach_failed(const std::string &call_id, const std::string &detail);
    static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
    void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
+
+   // ---- poll_timer.cpp: the one poll timer ----
 
    // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
    // every download slot is taken and a poll is already due, or a poll batch is being written,
    // nothing is armed: the next finished download or batch re-arms it.
    void arm_poll_timer(TimeMs min_delay_ms = 0);
    void on_poll_timer();
-   size_t download_limit() const;
-   size_t free_download_slots() const;
-
-   std::string temp_path_for(const std::string &call_id) const;
-   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
 
    const HostApi &host_;
    EventLoop &loop_;
