@@ -173,9 +173,14 @@ private:
    StoreWriter &writer_;
    const Config &config_;
    std::string data_dir_;
-   std::unique_ptr<RecordingFetcher> fetcher_;
+   bool stopping_ = false;
+   PluginMetrics metrics_{host_};
 
-   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+   // call_display.cpp
+   static constexpr size_t kMaxShown = 65536;
+   std::unordered_map<std::string, Shown> shown_;
+   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
+   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
    struct BusyCall {
       std::string call_id;
       int64_t show_at = 0;  // host monotonic ms
@@ -188,25 +193,26 @@ private:
    std::unordered_map<std::string, BusyEntry> busy_at_;  // calls still to be shown busy
    uint64_t busy_timer_ = 0;
 
+   // host_sync.cpp
    std::unordered_map<std::string, int> unsettled_;  // store jobs + host writes outstanding
    std::unordered_set<std::string> needs_clear_;     // last host write succeeded; mark to clear
    std::vector<std::string> to_clear_;               // settled and shown: cleared at turn's end
    uint64_t sync_timer_ = 0;
    int anonymous_jobs_ = 0;
 
+   // downloads.cpp
+   std::unique_ptr<RecordingFetcher> fetcher_;
+   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+
+   // attachments.cpp
+   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
+
+   // poll_timer.cpp
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;
    std::optional<TimeMs> earliest_due_;  // as of the last batch
    bool poll_job_pending_ = false;
    std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
-   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
-
-   static constexpr size_t kMaxShown = 65536;
-   std::unordered_map<std::string, Shown> shown_;
-   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
-   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
-   bool stopping_ = false;
-   PluginMetrics metrics_{host_};
 };
 
 }  // namespace wavoip
