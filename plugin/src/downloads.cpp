@@ -13,33 +13,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The fetcher's detail names the HTTP status itself ("HTTP 500 (server error)"); describe()
-// prefixes it again, so only what follows it is kept: "HTTP 500 (server error)", not
-// "HTTP 500 (HTTP 500 (server error))".
-std::string detail_without_status(long http_status, const std::string &detail) {
-   const std::string prefix = "HTTP " + std::to_string(http_status);
-   if (http_status == 0 || !detail.starts_with(prefix)) return detail;
-   std::string_view rest = std::string_view(detail).substr(prefix.size());
-   if (rest.starts_with(" (") && rest.ends_with(")")) return std::string(rest.substr(2, rest.size() - 3));
-   return std::string(rest);
-}
-
 FetchOutcome to_outcome(const FetchResult &result) {
    FetchOutcome outcome;
+   outcome.kind = result.kind;
    outcome.http_status = static_cast<int>(result.http_status);
-   outcome.detail = detail_without_status(result.http_status, result.detail);
+   outcome.detail = result.detail;
    outcome.content_type = result.content_type;
    outcome.bytes = result.bytes;
-   switch (result.kind) {
-      case DownloadKind::kReady:
-         outcome.kind = FetchKind::ready_file;
-         outcome.file_path = result.path;
-         break;
-      case DownloadKind::kNotReady: outcome.kind = FetchKind::not_ready; break;
-      case DownloadKind::kTransientError: outcome.kind = FetchKind::transient_error; break;
-      case DownloadKind::kPermanentError:
-      case DownloadKind::kBlocked: outcome.kind = FetchKind::permanent_error; break;
-   }
+   if (result.kind == FetchKind::ready_file) outcome.file_path = result.path;
    return outcome;
 }
 
