@@ -37,6 +37,15 @@ std::optional<uint64_t> stored_message_id(const CallRecord &record) {
    return stored;
 }
 
+// The recording status as one text, for a host that takes the reason only: the technical detail
+// follows the reason as agents have always read it ("...; last answer: HTTP 404" once failed,
+// "... (last answer: HTTP 404)" while waiting). The one place the two are put together.
+std::string host_reason(const CallRecord &record) {
+   if (record.reason_detail.empty()) return record.reason;
+   if (record.recording == RecordingState::failed) return record.reason + "; last answer: " + record.reason_detail;
+   return record.reason + " (last answer: " + record.reason_detail + ")";
+}
+
 }  // namespace
 
 int32_t RecordingService::to_host_status(RecordingState state) {
@@ -109,17 +118,18 @@ void RecordingService::show(const CallRecord &record, bool fields, std::optional
    }
    auto known = shown_.find(record.call_id);
    if (!fields && status && known != shown_.end() && known->second.message_id != 0 &&
-       known->second.status == *status && known->second.reason == record.reason) {
+       known->second.status == *status && known->second.reason == host_reason(record)) {
       return;  // the host shows this already
    }
    const CallMessage call_message(*this, record);
    const hdp_call_message_t &message = call_message.view;
+   const std::string reason = host_reason(record);
    auto op = std::make_unique<MessageOp>();
    op->service = this;
    op->call_id = record.call_id;
    uint64_t op_id = 0;
    const hdp_status_t started = host_.messages2()->upsert_call_message(
-       host_.raw(), &message, status.value_or(HDP_RECORDING_UNCHANGED), status ? record.reason.c_str() : nullptr,
+       host_.raw(), &message, status.value_or(HDP_RECORDING_UNCHANGED), status ? reason.c_str() : nullptr,
        &RecordingService::on_message_done, op.get(), &op_id);
    if (started != HDP_OK) {
       host_.log(HDP_LOG_ERROR, "[WaVoIP] The host could not show call " + record.call_id + " (status " +
@@ -135,7 +145,7 @@ void RecordingService::show(const CallRecord &record, bool fields, std::optional
       // What the host will show once the write lands; a failed write forgets it again.
       Shown &shown = shown_[record.call_id];
       shown.status = *status;
-      shown.reason = record.reason;
+      shown.reason = reason;
    }
 }
 
@@ -213,11 +223,12 @@ void RecordingService::show_v1(const CallRecord &record, bool fields, std::optio
       return;
    }
    Shown &shown = shown_[record.call_id];
-   if (shown.message_id == *message && shown.status == *status && shown.reason == record.reason) {
+   const std::string reason = host_reason(record);
+   if (shown.message_id == *message && shown.status == *status && shown.reason == reason) {
       shown_ok(record.call_id);
       return;
    }
-   hdp_status_t result = host_.messages()->set_recording_status(host_.raw(), *message, *status, record.reason.c_str());
+   hdp_status_t result = host_.messages()->set_recording_status(host_.raw(), *message, *status, reason.c_str());
    if (result == HDP_ERR_NOT_FOUND && !found_again) {
       // The remembered id is gone on the host's side: find or create the message again.
       shown_.erase(record.call_id);
@@ -234,7 +245,7 @@ void RecordingService::show_v1(const CallRecord &record, bool fields, std::optio
    Shown &now_shown = shown_[record.call_id];
    now_shown.message_id = *message;
    now_shown.status = *status;
-   now_shown.reason = record.reason;
+   now_shown.reason = reason;
    shown_ok(record.call_id);
 }
 

@@ -47,7 +47,8 @@ CallRecord sample_call(const std::string& id) {
   r.duration_s = 45;
   r.ended_at = kT0;
   r.recording = RecordingState::waiting;
-  r.reason = "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)";
+  r.reason = "Waiting for WaVoIP to finish the recording";
+  r.reason_detail = "HTTP 404";
   r.record_url = "https://storage.wavoip.com/" + id;
   r.attempt = 3;
   r.next_attempt_at = kT0 + 270'000;
@@ -141,14 +142,16 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
     raw.exec("ALTER TABLE calls DROP COLUMN owner");
     raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
     raw.exec("ALTER TABLE calls DROP COLUMN fence");
+    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 4
     raw.exec("PRAGMA user_version = 2");
   }
+  r.reason_detail.clear();  // a version-2 file has none
   EXPECT_EQ(*store().load_call("OLD"), r);
   const auto claims = store().claim_due("node-a", kT0, 1000, 10);
   ASSERT_EQ(claims.size(), 1u);
   EXPECT_EQ(claims[0].fence, 1);
   SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 3);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 4);
 }
 
 TEST_F(SqliteStoreTest, FullSyncOnRequest) {
