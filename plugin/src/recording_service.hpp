@@ -1,5 +1,8 @@
 // Carries out what the per-call flow decides: message updates, downloads, attachments and the
-// one poll timer. It runs on the host's main loop only, never inside a webhook request.
+// one poll timer. It runs on the host's main loop only, never inside a webhook request. Its
+// members are defined in one file per behaviour (call_display, host_sync, downloads,
+// attachments, resume, poll_timer; plugin/README.md maps them); the private section below
+// follows the same order.
 //
 // The loop never waits for a disk or for the host's store: every read and write of the plugin's
 // store is a job for the StoreWriter (committed in batches, off the loop in thread mode), and the
