@@ -9,6 +9,8 @@
 #include <boost/url/params_encoded_view.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include <hdp/ext/messages.h>
+
 #include "clock.hpp"
 #include "helpdesk_store.hpp"
 #include "http_types.hpp"
@@ -44,8 +46,8 @@ namespace {
 
 const char* direction_name(int32_t direction) {
   switch (direction) {
-    case 1: return "incoming";
-    case 2: return "outgoing";
+    case HDP_CALL_DIRECTION_INCOMING: return "incoming";
+    case HDP_CALL_DIRECTION_OUTGOING: return "outgoing";
     default: return "unknown";
   }
 }
@@ -53,12 +55,12 @@ const char* direction_name(int32_t direction) {
 // ext/messages.h: hosts show an unknown value like "none" plus the reason.
 const char* recording_status_name(int32_t status) {
   switch (status) {
-    case 1: return "waiting";
-    case 2: return "downloading";
-    case 3: return "attached";
-    case 4: return "failed";
-    case 5: return "disabled";
-    case 6: return "empty";
+    case HDP_RECORDING_WAITING: return "waiting";
+    case HDP_RECORDING_DOWNLOADING: return "downloading";
+    case HDP_RECORDING_ATTACHED: return "attached";
+    case HDP_RECORDING_FAILED: return "failed";
+    case HDP_RECORDING_DISABLED: return "disabled";
+    case HDP_RECORDING_EMPTY: return "empty";
     default: return "none";
   }
 }

@@ -1,5 +1,8 @@
 // Carries out what the per-call flow decides: message updates, downloads, attachments and the
-// one poll timer. It runs on the host's main loop only, never inside a webhook request.
+// one poll timer. It runs on the host's main loop only, never inside a webhook request. Its
+// members are defined in one file per behaviour (call_display, host_sync, downloads,
+// attachments, resume, poll_timer; plugin/README.md maps them); the private section below
+// follows the same order.
 //
 // The loop never waits for a disk or for the host's store: every read and write of the plugin's
 // store is a job for the StoreWriter (committed in batches, off the loop in thread mode), and the
@@ -29,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -96,10 +100,17 @@ private:
    struct MessageOp;    // one hdp.messages/2 write in flight
    struct CallMessage;  // the call's message as the host takes it
 
+   // ---- recording_service.cpp: the flow's steps and what they lead to ----
+
    // Submits one step of the flow for a known call; `then` runs after the commit with the result
    // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
    void apply(const std::string &call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
               std::function<void(const std::string &)> failed = {});
+   // Runs on the writer, inside the batch: one step of a known call's flow with its claims.
+   static std::optional<FlowResult> step_in_store(Store &store, const std::string &call_id, const FlowInput &input,
+                                                  TimeMs now, const std::string &message_id, const Config &config);
+
+   // ---- call_display.cpp: showing a call on the host ----
 
    // Shows `record` on the host: its fields when `fields`, and `status` unless nullopt.
    void show(const CallRecord &record, bool fields, std::optional<int32_t> status);
@@ -110,8 +121,17 @@ private:
    static void on_message_done(void *user_data, const hdp_message_result_t *result);
    void message_done(MessageOp &op, const hdp_message_result_t &result);
    void remember_message(const std::string &call_id, uint64_t message_id);
+   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
+   void show_busy_later(const CallRecord &record);
+   // The call left fetching/attaching: nothing busy to show for it any more.
+   void not_busy(const std::string &call_id);
+   void arm_busy_timer();
+   // The host's recording status for a state, and the message key of a call ("wavoip:<id>").
+   static int32_t to_host_status(RecordingState state);
+   static std::string external_key(std::string_view call_id);
 
-   // Bookkeeping of the host_sync marks (see the header comment).
+   // ---- host_sync.cpp: bookkeeping of the host_sync marks (see the header comment) ----
+
    void unsettled(const std::string &call_id);
    void settled(const std::string &call_id);
    void shown_ok(const std::string &call_id);
@@ -121,40 +141,49 @@ private:
    void anonymous_job_started();
    void anonymous_job_finished();
 
-   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
-   void show_busy_later(const CallRecord &record);
-   // The call left fetching/attaching: nothing busy to show for it any more.
-   void not_busy(const std::string &call_id);
-   void arm_busy_timer();
+   // ---- downloads.cpp: slots, starting a download, its completion, file paths ----
+
    // Starts the download now, or once a slot is free (max_concurrent_downloads).
    void start_fetch(const StartFetch &action);
    void begin_fetch(const StartFetch &action);
    void start_deferred_fetches();
    void on_fetch_done(const FetchResult &result);
+   size_t download_limit() const;
+   size_t free_download_slots() const;
+   std::string temp_path_for(const std::string &call_id) const;
+   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
+   // The file extension an agent's player expects for a content type.
+   static std::string extension_for(std::string_view content_type);
+   static FetchOptions fetch_options(const Config &config);
+
+   // ---- attachments.cpp: handing a downloaded file to the host ----
+
    void attach(const Attach &action, const CallRecord &record);
    void attach_failed(const std::string &call_id, const std::string &detail);
    static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
    void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
+
+   // ---- poll_timer.cpp: the one poll timer ----
 
    // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
    // every download slot is taken and a poll is already due, or a poll batch is being written,
    // nothing is armed: the next finished download or batch re-arms it.
    void arm_poll_timer(TimeMs min_delay_ms = 0);
    void on_poll_timer();
-   size_t download_limit() const;
-   size_t free_download_slots() const;
-
-   std::string temp_path_for(const std::string &call_id) const;
-   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
 
    const HostApi &host_;
    EventLoop &loop_;
    StoreWriter &writer_;
    const Config &config_;
    std::string data_dir_;
-   std::unique_ptr<RecordingFetcher> fetcher_;
+   bool stopping_ = false;
+   PluginMetrics metrics_{host_};
 
-   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+   // call_display.cpp
+   static constexpr size_t kMaxShown = 65536;
+   std::unordered_map<std::string, Shown> shown_;
+   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
+   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
    struct BusyCall {
       std::string call_id;
       int64_t show_at = 0;  // host monotonic ms
@@ -167,25 +196,26 @@ private:
    std::unordered_map<std::string, BusyEntry> busy_at_;  // calls still to be shown busy
    uint64_t busy_timer_ = 0;
 
+   // host_sync.cpp
    std::unordered_map<std::string, int> unsettled_;  // store jobs + host writes outstanding
    std::unordered_set<std::string> needs_clear_;     // last host write succeeded; mark to clear
    std::vector<std::string> to_clear_;               // settled and shown: cleared at turn's end
    uint64_t sync_timer_ = 0;
    int anonymous_jobs_ = 0;
 
+   // downloads.cpp
+   std::unique_ptr<RecordingFetcher> fetcher_;
+   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+
+   // attachments.cpp
+   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
+
+   // poll_timer.cpp
    uint64_t poll_timer_ = 0;
    std::optional<TimeMs> poll_timer_due_;
    std::optional<TimeMs> earliest_due_;  // as of the last batch
    bool poll_job_pending_ = false;
    std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
-   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
-
-   static constexpr size_t kMaxShown = 65536;
-   std::unordered_map<std::string, Shown> shown_;
-   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
-   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
-   bool stopping_ = false;
-   PluginMetrics metrics_{host_};
 };
 
 }  // namespace wavoip

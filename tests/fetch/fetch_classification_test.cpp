@@ -38,86 +38,87 @@ Classification classify(const TransferFacts& facts) {
 }
 
 TEST(FetchClassificationTest, AudioWithBodyIsReady) {
-  EXPECT_EQ(classify(http(200, "audio/mpeg", 10)).kind, DownloadKind::kReady);
+  EXPECT_EQ(classify(http(200, "audio/mpeg", 10)).kind, FetchKind::ready_file);
   EXPECT_EQ(classify(http(200, "audio/mpeg", 10)).detail, "downloaded 10 bytes");
   EXPECT_EQ(classify(http(200, "Audio/MPEG; charset=binary", 3 * 1024 * 1024)).detail, "downloaded 3 MiB");
-  EXPECT_EQ(classify(http(206, "audio/ogg", 1)).kind, DownloadKind::kReady);
-  EXPECT_EQ(classify(http(200, " audio/wav ", 1)).kind, DownloadKind::kReady);
+  EXPECT_EQ(classify(http(206, "audio/ogg", 1)).kind, FetchKind::ready_file);
+  EXPECT_EQ(classify(http(200, " audio/wav ", 1)).kind, FetchKind::ready_file);
 }
 
 TEST(FetchClassificationTest, NotReadyAnswers) {
   const Classification empty = classify(http(200, "audio/mpeg", 0));
-  EXPECT_EQ(empty.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(empty.kind, FetchKind::not_ready);
   EXPECT_EQ(empty.detail, "the recording file is still empty");
 
   const Classification json = classify(http(200, "application/json", 22, R"({"status":"RECORDING"})"));
-  EXPECT_EQ(json.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(json.kind, FetchKind::not_ready);
   EXPECT_EQ(json.detail, "recording not ready yet (status RECORDING)");
   EXPECT_EQ(classify(http(200, "application/json", 30, "{ \"id\": 1, \"status\" : \"MIXING\" }")).detail,
             "recording not ready yet (status MIXING)");
 
   const Classification html = classify(http(200, "text/html", 500, "<html>"));
-  EXPECT_EQ(html.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(html.kind, FetchKind::not_ready);
   EXPECT_EQ(html.detail, "recording not ready yet (server sent text/html, not audio)");
   EXPECT_EQ(classify(http(200, "", 5)).detail, "recording not ready yet (server sent no content type, not audio)");
-  EXPECT_EQ(classify(http(200, "audio", 5)).kind, DownloadKind::kNotReady);
-  EXPECT_EQ(classify(http(200, "audio/", 5)).kind, DownloadKind::kNotReady);
-  EXPECT_EQ(classify(http(200, "application/octet-stream", 5)).kind, DownloadKind::kNotReady);
+  EXPECT_EQ(classify(http(200, "audio", 5)).kind, FetchKind::not_ready);
+  EXPECT_EQ(classify(http(200, "audio/", 5)).kind, FetchKind::not_ready);
+  EXPECT_EQ(classify(http(200, "application/octet-stream", 5)).kind, FetchKind::not_ready);
 
   const Classification missing = classify(http(404, "text/plain", 9, "not found"));
-  EXPECT_EQ(missing.kind, DownloadKind::kNotReady);
-  EXPECT_EQ(missing.detail, "HTTP 404");
+  EXPECT_EQ(missing.kind, FetchKind::not_ready);
+  EXPECT_EQ(missing.detail, "");  // the status is the whole answer
 }
 
 TEST(FetchClassificationTest, HttpErrorStatuses) {
   for (long status : {410L, 400L, 405L, 451L}) {
-    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, DownloadKind::kPermanentError) << status;
+    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, FetchKind::permanent_error) << status;
   }
   for (long status : {401L, 403L}) {
-    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, DownloadKind::kNotReady) << status;
+    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, FetchKind::not_ready) << status;
   }
-  EXPECT_EQ(classify(http(403, "text/plain", 1)).detail, "HTTP 403 (access denied)");
-  EXPECT_EQ(classify(http(410, "", 0)).detail, "HTTP 410 (recording removed)");
+  EXPECT_EQ(classify(http(403, "text/plain", 1)).detail, "access denied");
+  EXPECT_EQ(classify(http(410, "", 0)).detail, "recording removed");
   for (long status : {408L, 425L, 429L, 500L, 502L, 503L, 504L, 599L}) {
-    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, DownloadKind::kTransientError) << status;
+    EXPECT_EQ(classify(http(status, "text/plain", 1)).kind, FetchKind::transient_error) << status;
   }
-  EXPECT_EQ(classify(http(503, "", 0)).detail, "HTTP 503 (server error)");
-  EXPECT_EQ(classify(http(429, "", 0)).detail, "HTTP 429 (too many requests)");
+  EXPECT_EQ(classify(http(503, "", 0)).detail, "server error");
+  EXPECT_EQ(classify(http(429, "", 0)).detail, "too many requests");
   // A redirect that was not followed (no Location) or anything unexpected: try again later.
-  EXPECT_EQ(classify(http(302, "", 0)).kind, DownloadKind::kTransientError);
+  EXPECT_EQ(classify(http(302, "", 0)).kind, FetchKind::transient_error);
+  EXPECT_EQ(classify(http(302, "", 0)).detail, "unexpected answer");
 }
 
 TEST(FetchClassificationTest, LongNonAudioBodyCutShortIsClassifiedByStatus) {
   TransferFacts facts = http(404, "text/html", 70000, "<html>");
   facts.curl_code = CURLE_WRITE_ERROR;
   facts.non_audio_body_cut = true;
-  EXPECT_EQ(classify(facts).kind, DownloadKind::kNotReady);
+  EXPECT_EQ(classify(facts).kind, FetchKind::not_ready);
   facts.http_status = 200;
-  EXPECT_EQ(classify(facts).kind, DownloadKind::kNotReady);
+  EXPECT_EQ(classify(facts).kind, FetchKind::not_ready);
 }
 
 TEST(FetchClassificationTest, GuardsBlock) {
   TransferFacts capped = http(200, "audio/mpeg", 200u << 20);
   capped.curl_code = CURLE_WRITE_ERROR;
   capped.size_cap_hit = true;
-  EXPECT_EQ(classify(capped).kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(classify(capped).blocked);
   EXPECT_EQ(classify(capped).detail, "recording larger than 200 MiB");
   EXPECT_EQ(classify(failed(CURLE_FILESIZE_EXCEEDED)).detail, "recording larger than 200 MiB");
 
   const Classification redirects = classify(failed(CURLE_TOO_MANY_REDIRECTS));
-  EXPECT_EQ(redirects.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(redirects.blocked);
   EXPECT_EQ(redirects.detail, "too many redirects (more than 3)");
 
   TransferFacts scheme = failed(CURLE_UNSUPPORTED_PROTOCOL);
   scheme.redirect_count = 1;
-  EXPECT_EQ(classify(scheme).kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(classify(scheme).blocked);
   EXPECT_EQ(classify(scheme).detail, "redirected to a URL scheme that is not allowed (https only)");
 
   TransferFacts address = failed(CURLE_COULDNT_CONNECT, "", ECONNREFUSED);
   address.refused_connections = 1;
   address.refused_address = "10.0.0.5";
   address.refused_class = AddressClass::kPrivate;
-  EXPECT_EQ(classify(address).kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(classify(address).blocked);
   EXPECT_EQ(classify(address).detail, "address 10.0.0.5 is not allowed (private network)");
 
   address.refused_plain_http = true;
@@ -130,7 +131,7 @@ TEST(FetchClassificationTest, GuardsWinOverOtherSymptoms) {
   TransferFacts facts = http(500, "audio/mpeg", 10);
   facts.curl_code = CURLE_WRITE_ERROR;
   facts.size_cap_hit = true;
-  EXPECT_EQ(classify(facts).kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(classify(facts).blocked);
 }
 
 TEST(FetchClassificationTest, NetworkTroubleIsTransient) {
@@ -166,16 +167,16 @@ TEST(FetchClassificationTest, NetworkTroubleIsTransient) {
   };
   for (const Row& row : rows) {
     const Classification c = classify(row.facts);
-    EXPECT_EQ(c.kind, DownloadKind::kTransientError) << row.detail;
+    EXPECT_EQ(c.kind, FetchKind::transient_error) << row.detail;
     EXPECT_EQ(c.detail, row.detail);
   }
   TransferFacts disk = http(200, "audio/mpeg", 10);
   disk.curl_code = CURLE_WRITE_ERROR;
   disk.write_errno = ENOSPC;
-  EXPECT_EQ(classify(disk).kind, DownloadKind::kTransientError);
+  EXPECT_EQ(classify(disk).kind, FetchKind::transient_error);
   EXPECT_EQ(classify(disk).detail, "could not write the recording to disk: No space left on device");
-  EXPECT_EQ(classify(failed(CURLE_OUT_OF_MEMORY)).kind, DownloadKind::kTransientError);
-  EXPECT_EQ(classify(failed(CURLE_URL_MALFORMAT)).kind, DownloadKind::kPermanentError);
+  EXPECT_EQ(classify(failed(CURLE_OUT_OF_MEMORY)).kind, FetchKind::transient_error);
+  EXPECT_EQ(classify(failed(CURLE_URL_MALFORMAT)).kind, FetchKind::permanent_error);
 }
 
 TEST(FetchClassificationTest, ConnectTimeoutNamesTheLimitThatApplied) {
@@ -198,11 +199,19 @@ TEST(FetchClassificationTest, Formatting) {
   EXPECT_EQ(format_duration(std::chrono::milliseconds(500)), "0.5 s");
   EXPECT_EQ(format_duration(std::chrono::milliseconds(1500)), "1.5 s");
   EXPECT_EQ(format_duration(std::chrono::milliseconds(250)), "250 ms");
-  EXPECT_EQ(to_string(DownloadKind::kReady), "ready");
-  EXPECT_EQ(to_string(DownloadKind::kNotReady), "not_ready");
-  EXPECT_EQ(to_string(DownloadKind::kTransientError), "transient_error");
-  EXPECT_EQ(to_string(DownloadKind::kPermanentError), "permanent_error");
-  EXPECT_EQ(to_string(DownloadKind::kBlocked), "blocked");
+}
+
+// A guard's refusal is a permanent error the flow fails on, marked as a guard's; nothing else is.
+TEST(FetchClassificationTest, GuardRefusalsArePermanentErrorsMarkedBlocked) {
+  TransferFacts capped;
+  capped.curl_code = CURLE_WRITE_ERROR;
+  capped.size_cap_hit = true;
+  const Classification guard = classify(capped);
+  EXPECT_EQ(guard.kind, FetchKind::permanent_error);
+  EXPECT_TRUE(guard.blocked);
+  const Classification gone = classify(http(410, "", 0));
+  EXPECT_EQ(gone.kind, FetchKind::permanent_error);
+  EXPECT_FALSE(gone.blocked);
 }
 
 }  // namespace

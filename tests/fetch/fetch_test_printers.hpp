@@ -8,7 +8,7 @@
 
 namespace wavoip {
 
-inline void PrintTo(DownloadKind kind, std::ostream* out) { *out << to_string(kind); }
+inline void PrintTo(FetchKind kind, std::ostream* out) { *out << to_string(kind); }
 inline void PrintTo(AddressClass address_class, std::ostream* out) { *out << describe(address_class); }
 
 }  // namespace wavoip

@@ -145,7 +145,7 @@ TEST_F(RecordingFetcherTest, ReadyDownloadStoresExactlyTheServedBytes) {
 
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec/abc"));
 
-  EXPECT_EQ(result.kind, DownloadKind::kReady) << result.detail;
+  EXPECT_EQ(result.kind, FetchKind::ready_file) << result.detail;
   EXPECT_EQ(result.http_status, 200);
   EXPECT_EQ(result.content_type, "audio/mpeg");
   EXPECT_EQ(result.bytes, kSize);
@@ -166,16 +166,17 @@ TEST_F(RecordingFetcherTest, OverwritesAStaleFileAtTheDestination) {
   server_.set_response("/rec", audio(1000));
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  ASSERT_EQ(result.kind, DownloadKind::kReady);
+  ASSERT_EQ(result.kind, FetchKind::ready_file);
   EXPECT_TRUE(file_matches_generated_body(result.path, 1000));
 }
 
 TEST_F(RecordingFetcherTest, NotFoundIsNotReadyAndLeavesNoFile) {
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec/missing"));
-  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.kind, FetchKind::not_ready);
   EXPECT_EQ(result.http_status, 404);
-  EXPECT_EQ(result.detail, "HTTP 404");
+  EXPECT_EQ(result.http_status, 404);
+  EXPECT_EQ(result.detail, "");
   EXPECT_TRUE(result.path.empty());
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
@@ -184,7 +185,7 @@ TEST_F(RecordingFetcherTest, JsonStatusBodyIsNotReady) {
   server_.set_response("/rec", answer(200, "application/json", R"({"status":"RECORDING"})"));
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.kind, FetchKind::not_ready);
   EXPECT_EQ(result.http_status, 200);
   EXPECT_EQ(result.content_type, "application/json");
   EXPECT_EQ(result.detail, "recording not ready yet (status RECORDING)");
@@ -198,7 +199,7 @@ TEST_F(RecordingFetcherTest, LargeNonAudioBodyIsNotReadyAndNotReadToTheEnd) {
   server_.set_response("/rec", html);
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.kind, FetchKind::not_ready);
   EXPECT_EQ(result.detail, "recording not ready yet (server sent text/html; charset=utf-8, not audio)");
   EXPECT_LT(result.bytes, 1024u * 1024u);
   EXPECT_EQ(result.body_preview.size(), 1024u);
@@ -215,7 +216,7 @@ TEST_F(RecordingFetcherTest, NonAudioAnswerAnnouncingMoreThanTheCapIsNotReady) {
   options.max_bytes = 1024 * 1024;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.kind, FetchKind::not_ready);
   EXPECT_EQ(result.detail, "recording not ready yet (server sent text/html, not audio)");
   EXPECT_EQ(result.http_status, 200);
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
@@ -229,7 +230,7 @@ TEST_F(RecordingFetcherTest, ErrorPageAnnouncingMoreThanTheCapIsClassifiedByItsS
   options.max_bytes = 1024 * 1024;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kPermanentError);
+  EXPECT_EQ(result.kind, FetchKind::permanent_error);
   EXPECT_EQ(result.http_status, 410);
 }
 
@@ -237,7 +238,7 @@ TEST_F(RecordingFetcherTest, EmptyAudioBodyIsNotReady) {
   server_.set_response("/rec", answer(200, "audio/mpeg", ""));
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kNotReady);
+  EXPECT_EQ(result.kind, FetchKind::not_ready);
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
 
@@ -247,9 +248,9 @@ TEST_F(RecordingFetcherTest, ServerErrorsAndRateLimitsAreTransient) {
     const std::string path = "/rec/" + std::to_string(status);
     server_.set_response(path, answer(status, "text/plain", "try later"));
     const FetchResult result = fetch_and_wait(fetcher, server_.url(path));
-    EXPECT_EQ(result.kind, DownloadKind::kTransientError) << status;
+    EXPECT_EQ(result.kind, FetchKind::transient_error) << status;
     EXPECT_EQ(result.http_status, status);
-    EXPECT_EQ(result.detail.rfind("HTTP " + std::to_string(status), 0), 0u) << result.detail;
+    EXPECT_EQ(result.http_status, status) << result.detail;
     EXPECT_FALSE(fs::exists(dest("recording.mp3")));
   }
 }
@@ -260,7 +261,7 @@ TEST_F(RecordingFetcherTest, AuthIsNotReadyAndGoneIsPermanent) {
     const std::string path = "/rec/" + std::to_string(status);
     server_.set_response(path, answer(status, "text/plain", "no"));
     const FetchResult result = fetch_and_wait(fetcher, server_.url(path));
-    EXPECT_EQ(result.kind, status == 410 ? DownloadKind::kPermanentError : DownloadKind::kNotReady) << status;
+    EXPECT_EQ(result.kind, status == 410 ? FetchKind::permanent_error : FetchKind::not_ready) << status;
     EXPECT_EQ(result.http_status, status);
   }
 }
@@ -271,7 +272,7 @@ TEST_F(RecordingFetcherTest, ResetMidBodyIsTransientAndLeavesNoFile) {
   server_.set_response("/rec", response);
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_TRUE(result.detail == "connection reset" || result.detail.rfind("download interrupted", 0) == 0)
       << result.detail;
   EXPECT_LE(result.bytes, 1024u * 1024u);
@@ -284,7 +285,7 @@ TEST_F(RecordingFetcherTest, TruncatedBodyIsTransientAndLeavesNoFile) {
   server_.set_response("/rec", response);
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "download interrupted (got 1 MiB of 4 MiB)");
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
@@ -293,7 +294,7 @@ TEST_F(RecordingFetcherTest, ConnectionRefusedIsTransient) {
   RecordingFetcher fetcher(loop_, dev_mode());
   const std::string url = "http://127.0.0.1:" + std::to_string(test::closed_loopback_port()) + "/rec";
   const FetchResult result = fetch_and_wait(fetcher, url);
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "connection refused");
   EXPECT_EQ(result.http_status, 0);
   EXPECT_EQ(fetcher.refused_connections(), 0u);
@@ -309,7 +310,7 @@ TEST_F(RecordingFetcherTest, OverallTimeoutIsTransient) {
   options.total_timeout = 500ms;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "timed out after 0.5 s");
   EXPECT_GE(result.elapsed_ms, 450);
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
@@ -325,7 +326,7 @@ TEST_F(RecordingFetcherTest, StalledDownloadIsTransient) {
   options.low_speed_time = 1s;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "download stalled (under 100 KiB/s for 1 s)");
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
@@ -334,7 +335,7 @@ TEST_F(RecordingFetcherTest, UnwritableDestinationIsTransientAndNothingIsRequest
   server_.set_response("/rec", audio(10));
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"), dest("no-such-dir/recording.mp3"));
-  EXPECT_EQ(result.kind, DownloadKind::kTransientError);
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "could not create the recording file: No such file or directory");
   EXPECT_EQ(server_.connections(), 0u);
 }
@@ -343,7 +344,7 @@ TEST_F(RecordingFetcherTest, InvalidUrlIsPermanent) {
   RecordingFetcher fetcher(loop_, dev_mode());
   for (const char* url : {"", "not a url", "https://", "//storage.wavoip.com/x"}) {
     const FetchResult result = fetch_and_wait(fetcher, url);
-    EXPECT_EQ(result.kind, DownloadKind::kPermanentError) << url;
+    EXPECT_EQ(result.kind, FetchKind::permanent_error) << url;
     EXPECT_EQ(result.detail, "invalid recording URL") << url;
   }
 }
@@ -356,7 +357,7 @@ TEST_F(RecordingFetcherTest, SizeCapByAnnouncedLengthBlocks) {
   options.max_bytes = 1024 * 1024;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(result.blocked);
   EXPECT_EQ(result.detail, "recording larger than 1 MiB");
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
@@ -369,7 +370,7 @@ TEST_F(RecordingFetcherTest, SizeCapIsCountedWhileStreaming) {
   options.max_bytes = 1024 * 1024;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(result.blocked);
   EXPECT_EQ(result.detail, "recording larger than 1 MiB");
   EXPECT_LE(result.bytes, 1024u * 1024u);
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
@@ -383,7 +384,7 @@ TEST_F(RecordingFetcherTest, BodyOfExactlyTheCapIsAccepted) {
   options.max_bytes = 1024 * 1024;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kReady) << result.detail;
+  EXPECT_EQ(result.kind, FetchKind::ready_file) << result.detail;
   EXPECT_EQ(result.bytes, 1024u * 1024u);
 }
 
@@ -391,7 +392,7 @@ TEST_F(RecordingFetcherTest, PlainHttpIsRefusedOutsideDevelopmentMode) {
   server_.set_response("/rec", audio(10));
   RecordingFetcher fetcher(loop_, FetchOptions{});
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(result.blocked);
   EXPECT_EQ(result.detail, "URL scheme \"http\" is not allowed (https only)");
   EXPECT_EQ(server_.connections(), 0u);
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
@@ -401,7 +402,7 @@ TEST_F(RecordingFetcherTest, OtherSchemesAreRefusedEvenInDevelopmentMode) {
   RecordingFetcher fetcher(loop_, dev_mode());
   for (const char* url : {"file:///etc/passwd", "ftp://127.0.0.1/rec", "gopher://127.0.0.1/", "dict://127.0.0.1/"}) {
     const FetchResult result = fetch_and_wait(fetcher, url);
-    EXPECT_EQ(result.kind, DownloadKind::kBlocked) << url;
+    EXPECT_TRUE(result.blocked) << url;
     EXPECT_NE(result.detail.find("is not allowed (http and https only)"), std::string::npos) << result.detail;
   }
 }
@@ -416,7 +417,7 @@ TEST_F(RecordingFetcherTest, LoopbackIsBlockedBeforeConnectOutsideDevelopmentMod
   for (const std::string host : {"127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost",
                                  "[::ffff:127.0.0.1]", "0.0.0.0"}) {
     const FetchResult result = fetch_and_wait(fetcher, "https://" + host + ":" + port + "/rec");
-    EXPECT_EQ(result.kind, DownloadKind::kBlocked) << host << ": " << result.detail;
+    EXPECT_TRUE(result.blocked) << host << ": " << result.detail;
     EXPECT_EQ(result.detail.rfind("address ", 0), 0u) << result.detail;
     EXPECT_GT(fetcher.refused_connections(), refused_before) << host;
     refused_before = fetcher.refused_connections();
@@ -435,7 +436,7 @@ TEST_F(RecordingFetcherTest, LoopbackDetailNamesTheAddress) {
 TEST_F(RecordingFetcherTest, LoopbackIsAllowedInDevelopmentMode) {
   server_.set_response("/rec", audio(10));
   RecordingFetcher fetcher(loop_, dev_mode());
-  EXPECT_EQ(fetch_and_wait(fetcher, server_.url("/rec")).kind, DownloadKind::kReady);
+  EXPECT_EQ(fetch_and_wait(fetcher, server_.url("/rec")).kind, FetchKind::ready_file);
   EXPECT_EQ(fetcher.refused_connections(), 0u);
   EXPECT_EQ(server_.hits("/rec"), 1u);
 }
@@ -470,7 +471,7 @@ TEST_P(RedirectGuardTest, RedirectToForbiddenAddressIsBlockedAndCanaryNeverHit) 
 
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/start"));
 
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked) << target << ": " << result.detail;
+  EXPECT_TRUE(result.blocked) << target << ": " << result.detail;
   EXPECT_FALSE(result.detail.empty());
   EXPECT_EQ(server_.hits("/start"), 1u);
   EXPECT_GE(fetcher.refused_connections(), 1u);
@@ -491,7 +492,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(RecordingFetcherTest, PlainHttpToAPublicAddressIsRefusedInDevelopmentMode) {
   RecordingFetcher fetcher(loop_, dev_mode());
   const FetchResult result = fetch_and_wait(fetcher, "http://8.8.8.8:9/rec");
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(result.blocked);
   EXPECT_EQ(result.detail, "plain http to 8.8.8.8 is not allowed (only to loopback in development mode)");
   EXPECT_EQ(fetcher.refused_connections(), 1u);
 }
@@ -503,7 +504,7 @@ TEST_F(RecordingFetcherTest, RedirectsWithinTheLimitAreFollowed) {
   server_.set_response("/rec", audio(5000));
   RecordingFetcher fetcher(loop_, dev_mode());  // 3 redirects allowed by default
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/a"));
-  EXPECT_EQ(result.kind, DownloadKind::kReady) << result.detail;
+  EXPECT_EQ(result.kind, FetchKind::ready_file) << result.detail;
   EXPECT_EQ(result.bytes, 5000u);
   EXPECT_TRUE(file_matches_generated_body(result.path, 5000));
   for (const char* path : {"/a", "/b", "/c", "/rec"}) EXPECT_EQ(server_.hits(path), 1u) << path;
@@ -518,7 +519,7 @@ TEST_F(RecordingFetcherTest, TooManyRedirectsAreBlocked) {
   options.max_redirects = 2;
   RecordingFetcher fetcher(loop_, options);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/a"));
-  EXPECT_EQ(result.kind, DownloadKind::kBlocked);
+  EXPECT_TRUE(result.blocked);
   EXPECT_EQ(result.detail, "too many redirects (more than 2)");
   EXPECT_EQ(server_.hits("/rec"), 0u);
 }
@@ -529,7 +530,7 @@ TEST_F(RecordingFetcherTest, RedirectToAnotherSchemeIsBlocked) {
   RecordingFetcher fetcher(loop_, dev_mode());
   for (const char* path : {"/a", "/b"}) {
     const FetchResult result = fetch_and_wait(fetcher, server_.url(path));
-    EXPECT_EQ(result.kind, DownloadKind::kBlocked) << path;
+    EXPECT_TRUE(result.blocked) << path;
     EXPECT_EQ(result.detail, "redirected to a URL scheme that is not allowed (http and https only)");
     EXPECT_FALSE(fs::exists(dest("recording.mp3")));
   }
@@ -555,7 +556,7 @@ TEST_F(RecordingFetcherTest, TwentyConcurrentDownloadsComplete) {
   ASSERT_TRUE(loop_.run_until([&] { return done == kCount; }, kWait));
   for (int i = 0; i < kCount; ++i) {
     ASSERT_TRUE(results[i].has_value());
-    EXPECT_EQ(results[i]->kind, DownloadKind::kReady) << i << ": " << results[i]->detail;
+    EXPECT_EQ(results[i]->kind, FetchKind::ready_file) << i << ": " << results[i]->detail;
     EXPECT_EQ(results[i]->call_id, "call-" + std::to_string(i));
     EXPECT_TRUE(file_matches_generated_body(dest(std::to_string(i)), 256 * 1024 + i)) << i;
   }
@@ -621,7 +622,7 @@ TEST_F(RecordingFetcherTest, CallbacksMayStartAndCancelOtherFetches) {
   std::optional<FetchResult> second;
   size_t in_flight_inside_callback = 99;
   fetcher.fetch({"first", server_.url("/first"), dest("first")}, [&](const FetchResult& r) {
-    EXPECT_EQ(r.kind, DownloadKind::kReady);
+    EXPECT_EQ(r.kind, FetchKind::ready_file);
     in_flight_inside_callback = fetcher.in_flight();
     EXPECT_TRUE(fetcher.cancel(slow));
     fetcher.fetch({"second", server_.url("/second"), dest("second")}, [&](const FetchResult& r2) { second = r2; });
@@ -629,7 +630,7 @@ TEST_F(RecordingFetcherTest, CallbacksMayStartAndCancelOtherFetches) {
 
   ASSERT_TRUE(loop_.run_until([&] { return second.has_value(); }, kWait));
   EXPECT_EQ(in_flight_inside_callback, 1u);  // the slow one; the finished one is no longer counted
-  EXPECT_EQ(second->kind, DownloadKind::kReady);
+  EXPECT_EQ(second->kind, FetchKind::ready_file);
   EXPECT_TRUE(file_matches_generated_body(dest("second"), 2000));
   loop_.run_for(200ms);
   EXPECT_EQ(slow_calls, 0);
@@ -693,7 +694,7 @@ TEST_F(RecordingFetcherTest, LargeDownloadKeepsMemoryFlat) {
       },
       120s));
 
-  ASSERT_EQ(result->kind, DownloadKind::kReady) << result->detail;
+  ASSERT_EQ(result->kind, FetchKind::ready_file) << result->detail;
   EXPECT_EQ(result->bytes, kSize);
   EXPECT_EQ(fs::file_size(dest("big.mp3")), kSize);
   constexpr long kLimitKb = 32 * 1024;

@@ -490,7 +490,7 @@ TEST(HostSyncMarks, AStepThatShowsSomethingMarksItsCallUntilTheHostWasTold) {
       store.apply_to_call("SHOW1", [](const wavoip::CallRecord &r) {
          wavoip::FlowResult result{r, {}};
          result.record.recording = wavoip::RecordingState::disabled;
-         result.actions.push_back(wavoip::SetRecordingStatus{r.call_id, wavoip::RecordingState::disabled, "off"});
+         result.actions.push_back(wavoip::SetRecordingStatus{r.call_id, wavoip::RecordingState::disabled, "off", ""});
          return result;
       });
       store.apply_to_call("QUIET1", [](const wavoip::CallRecord &r) {
@@ -525,10 +525,11 @@ TEST(HostSyncMarks, AVersionOneStoreIsMigratedAndKeepsItsCalls) {
    }
    {
       SQLite::Database db(path, SQLite::OPEN_READWRITE);
-      // What version 1 did not have: host_sync (version 2) and the claim columns (version 3).
+      // What version 1 did not have: host_sync (version 2), the claim columns (version 3) and
+      // the reason's detail (version 4).
       db.exec("DROP TABLE host_sync");
       db.exec("DROP INDEX calls_leased");
-      for (const char *column : {"owner", "lease_until", "fence"}) {
+      for (const char *column : {"owner", "lease_until", "fence", "reason_detail"}) {
          db.exec(std::string("ALTER TABLE calls DROP COLUMN ") + column);
       }
       db.exec("PRAGMA user_version = 1");

@@ -425,7 +425,25 @@ TEST_F(FlowTest, NotReadySchedulesTheNextPollByBackoff) {
   EXPECT_EQ(rec.attempt, 1u);
   EXPECT_EQ(rec.last_result, "HTTP 404");
   EXPECT_EQ(only<SchedulePoll>(r).at, kT0 + 91 * kSec);
-  EXPECT_EQ(only<SetRecordingStatus>(r).reason, "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)");
+  EXPECT_EQ(only<SetRecordingStatus>(r).reason, "Waiting for WaVoIP to finish the recording");
+  EXPECT_EQ(only<SetRecordingStatus>(r).detail, "HTTP 404");
+}
+
+// The reason and its technical detail travel apart: a new answer with the same reason is still a
+// visible change, and a status that names no answer clears the detail.
+TEST_F(FlowTest, TheDetailIsAFieldOfItsOwn) {
+  ended_call();
+  apply(PollDue{}, kT0 + 60 * kSec);
+  apply(not_ready(404), kT0 + 61 * kSec);
+  const TimeMs due = *rec.next_attempt_at;
+  apply(PollDue{}, due);
+  const FlowResult r = apply(not_ready(403), due);
+  EXPECT_EQ(only<SetRecordingStatus>(r).reason, "Waiting for WaVoIP to finish the recording");
+  EXPECT_EQ(only<SetRecordingStatus>(r).detail, "HTTP 403");
+  const FlowResult mixing = apply(record("MIXING"), kT0 + 200 * kSec);
+  EXPECT_EQ(only<SetRecordingStatus>(mixing).reason, "WaVoIP is processing the recording");
+  EXPECT_EQ(only<SetRecordingStatus>(mixing).detail, "");
+  EXPECT_EQ(rec.reason_detail, "");
 }
 
 TEST_F(FlowTest, TransientErrorRetriesWithBackoff) {
@@ -435,7 +453,8 @@ TEST_F(FlowTest, TransientErrorRetriesWithBackoff) {
       apply(FetchOutcome{FetchKind::transient_error, 0, "connection timed out", "", "", 0}, kT0 + 70 * kSec);
   EXPECT_EQ(rec.recording, RecordingState::waiting);
   EXPECT_EQ(only<SchedulePoll>(r).at, kT0 + 100 * kSec);
-  EXPECT_EQ(rec.reason, "Download failed, will retry (last answer: connection timed out)");
+  EXPECT_EQ(rec.reason, "Download failed, will retry");
+  EXPECT_EQ(rec.reason_detail, "connection timed out");
 }
 
 TEST_F(FlowTest, NoRecordingAfterFourHoursFailsWithTheReason) {
@@ -451,7 +470,8 @@ TEST_F(FlowTest, NoRecordingAfterFourHoursFailsWithTheReason) {
             (std::vector<TimeMs>{60, 90, 150, 270, 510, 990, 1950, 3750, 5550, 7350, 9150, 10950, 12750, 14400}));
   EXPECT_EQ(rec.recording, RecordingState::failed);
   EXPECT_FALSE(rec.next_attempt_at);
-  EXPECT_EQ(rec.reason, "No recording after 4 h 0 min (14 attempts); last answer: HTTP 404");
+  EXPECT_EQ(rec.reason, "No recording after 4 h 0 min (14 attempts)");
+  EXPECT_EQ(rec.reason_detail, "HTTP 404");
 }
 
 TEST_F(FlowTest, GiveUpReasonUsesTheConfiguredWindow) {
@@ -460,7 +480,8 @@ TEST_F(FlowTest, GiveUpReasonUsesTheConfiguredWindow) {
   ended_call();
   apply(PollDue{}, kT0 + 10 * kSec);
   const FlowResult r = apply(FetchOutcome{FetchKind::transient_error, 503, "", "", "", 0}, kT0 + 11 * kSec);
-  EXPECT_EQ(only<SetRecordingStatus>(r).reason, "No recording after 10 s (1 attempt); last answer: HTTP 503");
+  EXPECT_EQ(only<SetRecordingStatus>(r).reason, "No recording after 10 s (1 attempt)");
+  EXPECT_EQ(only<SetRecordingStatus>(r).detail, "HTTP 503");
   EXPECT_TRUE(logged(r, "recording failed for call " + kId));
 }
 
@@ -470,7 +491,8 @@ TEST_F(FlowTest, PermanentErrorFailsAtOnce) {
   const FlowResult r = apply(FetchOutcome{FetchKind::permanent_error, 410, "", "", "", 0}, kT0 + 61 * kSec);
   EXPECT_EQ(rec.recording, RecordingState::failed);
   EXPECT_FALSE(has<SchedulePoll>(r));
-  EXPECT_EQ(rec.reason, "WaVoIP no longer has this recording; last answer: HTTP 410");
+  EXPECT_EQ(rec.reason, "WaVoIP no longer has this recording");
+  EXPECT_EQ(rec.reason_detail, "HTTP 410");
 }
 
 TEST_F(FlowTest, ReadyAfterFailedReopensWithAFreshWindow) {

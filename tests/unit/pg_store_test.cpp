@@ -47,7 +47,7 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, OpensWithAVersionedSchemaMigratedOnce) {
   { PgStore first(db.uri()); }
   PgStore second(db.uri());  // opening again migrates nothing
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2,3");
   EXPECT_EQ(sql("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'wavoip'"), "6");
 }
 

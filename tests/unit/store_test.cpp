@@ -47,7 +47,8 @@ CallRecord sample_call(const std::string& id) {
   r.duration_s = 45;
   r.ended_at = kT0;
   r.recording = RecordingState::waiting;
-  r.reason = "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)";
+  r.reason = "Waiting for WaVoIP to finish the recording";
+  r.reason_detail = "HTTP 404";
   r.record_url = "https://storage.wavoip.com/" + id;
   r.attempt = 3;
   r.next_attempt_at = kT0 + 270'000;
@@ -141,8 +142,10 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
     raw.exec("ALTER TABLE calls DROP COLUMN owner");
     raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
     raw.exec("ALTER TABLE calls DROP COLUMN fence");
+    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 5
     raw.exec("PRAGMA user_version = 2");
   }
+  r.reason_detail.clear();  // a version-2 file has none
   EXPECT_EQ(*store().load_call("OLD"), r);
   const auto claims = store().claim_due("node-a", kT0, 1000, 10);
   ASSERT_EQ(claims.size(), 1u);
@@ -162,6 +165,7 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
   {
     SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO host_sync (call_id) VALUES ('MARKED')");
+    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 5
     for (const char* table : {"calls", "host_sync"}) {
       const std::string t = table;
       raw.exec("CREATE TABLE " + t + "_old AS SELECT * FROM " + t);
@@ -171,6 +175,7 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
     raw.exec("CREATE INDEX deliveries_by_call ON deliveries(call_id) WHERE call_id IS NOT NULL");
     raw.exec("PRAGMA user_version = 3");
   }
+  r.reason_detail.clear();  // a version-3 file has none
   EXPECT_EQ(*store().load_call("OLD"), r);
   ASSERT_EQ(store().calls_behind_host(10, "").size(), 1u);
   EXPECT_EQ(store().calls_behind_host(10, "")[0].call_id, "MARKED");

@@ -96,17 +96,20 @@ class Step {
         emit(Attach{r_.call_id, r_.recording_file, r_.content_type, r_.recording_bytes});
         break;
       case FetchKind::not_ready:
-        retry_later(std::string(kReasonWaiting) + " (last answer: " + r_.last_result + ")");
+        retry_later(std::string(kReasonWaiting), r_.last_result);
         break;
       case FetchKind::transient_error:
-        retry_later((o.http_status >= 400 ? plain_failure(o) : std::string("Download failed")) +
-                    ", will retry (last answer: " + r_.last_result + ")");
+        retry_later((o.http_status >= 400 ? plain_failure(o) : std::string("Download failed")) + ", will retry",
+                    r_.last_result);
         break;
       case FetchKind::permanent_error:
-        // An HTTP refusal in plain words, its code on the technical part ("; last answer: ");
-        // a guard's or a transport's detail is in plain words already.
-        fail(o.http_status >= 400 ? plain_failure(o) + "; last answer: " + r_.last_result
-                                  : "Could not download the recording: " + r_.last_result);
+        // An HTTP refusal in plain words, its code as the technical detail; a guard's or a
+        // transport's detail is in plain words already.
+        if (o.http_status >= 400) {
+          fail(plain_failure(o), r_.last_result);
+        } else {
+          fail("Could not download the recording: " + r_.last_result);
+        }
         break;
     }
   }
@@ -124,7 +127,7 @@ class Step {
       return;
     }
     r_.last_result = "attach failed: " + a.detail;
-    retry_later("Attaching the recording failed, will retry (" + a.detail + ")");
+    retry_later("Attaching the recording failed, will retry (" + a.detail + ")", "");
   }
 
   void on(const PollDue&) {
@@ -254,22 +257,25 @@ class Step {
     set_status(RecordingState::waiting, kReasonWaiting);
   }
 
-  // After a download that found nothing (or failed for now): next poll, or give up.
-  void retry_later(const std::string& reason) {
+  // After a download that found nothing (or failed for now): next poll, or give up. `detail` is
+  // the technical part shown while waiting; giving up always shows the last answer.
+  void retry_later(const std::string& reason, const std::string& detail) {
     if (!r_.deadline_at) open_window(r_.ended_at.value_or(now_));
     if (auto next = policy_.next_attempt_at(r_.attempt, now_, *r_.deadline_at, r_.call_id)) {
       schedule_poll(*next);
-      set_status(RecordingState::waiting, reason);
+      set_status(RecordingState::waiting, reason, detail);
       return;
     }
     fail("No recording after " + format_span(policy_.settings().deadline_s) + " (" + std::to_string(r_.attempt) +
-         (r_.attempt == 1 ? " attempt" : " attempts") + "); last answer: " + r_.last_result);
+             (r_.attempt == 1 ? " attempt" : " attempts") + ")",
+         r_.last_result);
   }
 
-  void fail(const std::string& reason) {
+  void fail(const std::string& reason, const std::string& detail = {}) {
     r_.next_attempt_at.reset();
-    set_status(RecordingState::failed, reason);
-    log(LogLevel::warning, "recording failed for call " + r_.call_id + ": " + reason);
+    set_status(RecordingState::failed, reason, detail);
+    log(LogLevel::warning, "recording failed for call " + r_.call_id + ": " + reason +
+                               (detail.empty() ? std::string() : "; last answer: " + detail));
   }
 
   void start_fetch() {
@@ -308,11 +314,12 @@ class Step {
   }
 
   // Changes the state and tells the host, once per visible change.
-  void set_status(RecordingState state, std::string_view reason) {
-    if (r_.recording == state && r_.reason == reason) return;
+  void set_status(RecordingState state, std::string_view reason, std::string_view detail = {}) {
+    if (r_.recording == state && r_.reason == reason && r_.reason_detail == detail) return;
     r_.recording = state;
     r_.reason = std::string(reason);
-    emit(SetRecordingStatus{r_.call_id, state, r_.reason});
+    r_.reason_detail = std::string(detail);
+    emit(SetRecordingStatus{r_.call_id, state, r_.reason, r_.reason_detail});
   }
 
   void upsert_message_if_needed() {

@@ -87,14 +87,19 @@ ALTER TABLE wavoip.calls ADD COLUMN owner text, ADD COLUMN lease_until bigint,
 CREATE INDEX calls_leased ON wavoip.calls(lease_until, call_id) WHERE lease_until IS NOT NULL;
 )sql";
 
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE wavoip.calls ADD COLUMN reason_detail text NOT NULL DEFAULT '';
+)sql";
+
 // Migration N brings the schema from version N-1 to N.
-constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2};
+constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2, kSchemaV3};
 
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
     "ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at, last_result, "
-    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at";
-constexpr int kCallColumnCount = 25;
+    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at, "
+    "reason_detail";
+constexpr int kCallColumnCount = 26;
 
 std::string insert_call_sql(bool replace) {
   std::string sql = std::string("INSERT INTO wavoip.calls (") + kCallColumns + ") VALUES (";
@@ -332,7 +337,8 @@ void bind_call(Params& p, const CallRecord& r) {
       .boolean(r.message_requested)
       .text(r.message_id)
       .integer(r.created_at)
-      .integer(r.updated_at);
+      .integer(r.updated_at)
+      .text(r.reason_detail);
 }
 
 CallRecord read_call(const Result& s, int row) {
@@ -366,6 +372,7 @@ CallRecord read_call(const Result& s, int row) {
   r.message_id = s.text(row, i++);
   r.created_at = s.integer(row, i++);
   r.updated_at = s.integer(row, i++);
+  r.reason_detail = s.text(row, i++);
   return r;
 }
 

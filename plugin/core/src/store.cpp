@@ -146,12 +146,19 @@ ALTER TABLE host_sync_v4 RENAME TO host_sync;
 DROP INDEX IF EXISTS deliveries_by_call;
 )sql";
 
+// Schema version 5: the technical detail of a call's reason (an HTTP status, a curl error) is a
+// field of its own, so that a restart shows the same thing.
+constexpr const char* kSchemaV5 = R"sql(
+ALTER TABLE calls ADD COLUMN reason_detail TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Column order shared by every read and write of `calls`.
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
     "ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at, last_result, "
-    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at";
-constexpr int kCallColumnCount = 25;
+    "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at, "
+    "reason_detail";
+constexpr int kCallColumnCount = 26;
 
 std::string upsert_call_sql() {
   std::string sql = std::string("INSERT INTO calls (") + kCallColumns + ") VALUES (";
@@ -211,6 +218,7 @@ void bind_call(SQLite::Statement& s, const CallRecord& r) {
   s.bind(++i, r.message_id);
   s.bind(++i, static_cast<std::int64_t>(r.created_at));
   s.bind(++i, static_cast<std::int64_t>(r.updated_at));
+  s.bind(++i, r.reason_detail);
 }
 
 CallRecord read_call(const SQLite::Statement& s) {
@@ -244,6 +252,7 @@ CallRecord read_call(const SQLite::Statement& s) {
   r.message_id = s.getColumn(i++).getString();
   r.created_at = s.getColumn(i++).getInt64();
   r.updated_at = s.getColumn(i++).getInt64();
+  r.reason_detail = s.getColumn(i++).getString();
   return r;
 }
 
@@ -351,6 +360,10 @@ void migrate(SQLite::Database& db) {
   if (version < 4) {
     db.exec(kSchemaV4);
     db.exec("PRAGMA user_version = 4");
+  }
+  if (version < 5) {
+    db.exec(kSchemaV5);
+    db.exec("PRAGMA user_version = 5");
   }
   tx.commit();
 }

@@ -19,18 +19,22 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+// What an HTTP status says beyond its number ("" when nothing): the number itself travels as
+// http_status, so it is written once, where the outcome is shown.
 std::string http_detail(long status) {
-  std::string detail = "HTTP " + std::to_string(status);
   switch (status) {
-    case 401: return detail + " (not authorized)";
-    case 403: return detail + " (access denied)";
-    case 410: return detail + " (recording removed)";
-    case 429: return detail + " (too many requests)";
+    case 401: return "not authorized";
+    case 403: return "access denied";
+    case 410: return "recording removed";
+    case 429: return "too many requests";
     default: break;
   }
-  if (status >= 500 && status <= 599) return detail + " (server error)";
-  return detail;
+  if (status >= 500 && status <= 599) return "server error";
+  return {};
 }
+
+// A download guard's refusal: permanent, and said so.
+Classification blocked(std::string detail) { return {FetchKind::permanent_error, std::move(detail), true}; }
 
 // `{"status":"RECORDING"}` -> "RECORDING". Only for the agent-facing detail; the flow gets the
 // whole preview.
@@ -59,25 +63,25 @@ Classification classify_by_status(const TransferFacts& f) {
   const long s = f.http_status;
   if (s >= 200 && s <= 299) {
     if (is_audio_content_type(f.content_type)) {
-      if (f.body_bytes > 0) return {DownloadKind::kReady, "downloaded " + format_size(f.body_bytes)};
-      return {DownloadKind::kNotReady, "the recording file is still empty"};
+      if (f.body_bytes > 0) return {FetchKind::ready_file, "downloaded " + format_size(f.body_bytes)};
+      return {FetchKind::not_ready, "the recording file is still empty"};
     }
     if (const std::string status = json_status(f.body_preview); !status.empty()) {
-      return {DownloadKind::kNotReady, "recording not ready yet (status " + status + ")"};
+      return {FetchKind::not_ready, "recording not ready yet (status " + status + ")"};
     }
     const std::string type = f.content_type.empty() ? "no content type" : f.content_type;
-    return {DownloadKind::kNotReady, "recording not ready yet (server sent " + type + ", not audio)"};
+    return {FetchKind::not_ready, "recording not ready yet (server sent " + type + ", not audio)"};
   }
-  if (s == 404) return {DownloadKind::kNotReady, http_detail(s)};
+  if (s == 404) return {FetchKind::not_ready, http_detail(s)};
   // S3-style stores answer 401/403 for objects that do not exist yet, so these are polled again
   // (until the deadline) like a 404; only 410 says the recording is gone for good.
-  if (s == 401 || s == 403) return {DownloadKind::kNotReady, http_detail(s)};
-  if (s == 410) return {DownloadKind::kPermanentError, http_detail(s)};
+  if (s == 401 || s == 403) return {FetchKind::not_ready, http_detail(s)};
+  if (s == 410) return {FetchKind::permanent_error, http_detail(s)};
   if (s == 408 || s == 425 || s == 429 || (s >= 500 && s <= 599)) {
-    return {DownloadKind::kTransientError, http_detail(s)};
+    return {FetchKind::transient_error, http_detail(s)};
   }
-  if (s >= 400 && s <= 499) return {DownloadKind::kPermanentError, http_detail(s)};
-  return {DownloadKind::kTransientError, http_detail(s) + " (unexpected answer)"};
+  if (s >= 400 && s <= 499) return {FetchKind::permanent_error, http_detail(s)};
+  return {FetchKind::transient_error, "unexpected answer"};
 }
 
 std::string connect_failure(long os_errno) {
@@ -157,27 +161,25 @@ Classification classify_transfer(const TransferFacts& f, const FetchOptions& opt
 
   // Guards first: whatever else went wrong, the agent should learn that a guard stopped it.
   if (f.size_cap_hit || code == CURLE_FILESIZE_EXCEEDED) {
-    return {DownloadKind::kBlocked, "recording larger than " + format_size(options.max_bytes)};
+    return blocked("recording larger than " + format_size(options.max_bytes));
   }
   if (code == CURLE_TOO_MANY_REDIRECTS) {
-    return {DownloadKind::kBlocked, "too many redirects (more than " + std::to_string(options.max_redirects) + ")"};
+    return blocked("too many redirects (more than " + std::to_string(options.max_redirects) + ")");
   }
   if (code == CURLE_UNSUPPORTED_PROTOCOL) {
     const std::string what =
         f.redirect_count > 0 ? "redirected to a URL scheme that is not allowed" : "URL scheme not allowed";
-    return {DownloadKind::kBlocked,
-            what + (options.allow_insecure_loopback ? " (http and https only)" : " (https only)")};
+    return blocked(what + (options.allow_insecure_loopback ? " (http and https only)" : " (https only)"));
   }
   if (f.refused_connections > 0 && code == CURLE_COULDNT_CONNECT) {
     if (f.refused_plain_http) {
-      return {DownloadKind::kBlocked,
-              "plain http to " + f.refused_address + " is not allowed (only to loopback in development mode)"};
+      return blocked("plain http to " + f.refused_address + " is not allowed (only to loopback in development mode)");
     }
-    return {DownloadKind::kBlocked, "address " + f.refused_address + " is not allowed (" +
-                                     std::string(describe(f.refused_class)) + ")"};
+    return blocked("address " + f.refused_address + " is not allowed (" + std::string(describe(f.refused_class)) +
+                   ")");
   }
   if (f.write_errno != 0) {
-    return {DownloadKind::kTransientError,
+    return {FetchKind::transient_error,
             std::string("could not write the recording to disk: ") + std::strerror(f.write_errno)};
   }
 
@@ -185,39 +187,39 @@ Classification classify_transfer(const TransferFacts& f, const FetchOptions& opt
 
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-      return {DownloadKind::kTransientError, timeout_detail(f, options, f.curl_error)};
+      return {FetchKind::transient_error, timeout_detail(f, options, f.curl_error)};
     case CURLE_COULDNT_CONNECT:
-      return {DownloadKind::kTransientError, connect_failure(f.os_errno)};
+      return {FetchKind::transient_error, connect_failure(f.os_errno)};
     case CURLE_COULDNT_RESOLVE_HOST:
-      return {DownloadKind::kTransientError,
+      return {FetchKind::transient_error,
               "could not find the server " + (f.host.empty() ? std::string("name") : f.host)};
     case CURLE_PARTIAL_FILE:
       if (f.content_length > 0) {
-        return {DownloadKind::kTransientError, "download interrupted (got " + format_size(f.body_bytes) + " of " +
+        return {FetchKind::transient_error, "download interrupted (got " + format_size(f.body_bytes) + " of " +
                                                 format_size(static_cast<uint64_t>(f.content_length)) + ")"};
       }
-      return {DownloadKind::kTransientError, "download interrupted"};
+      return {FetchKind::transient_error, "download interrupted"};
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
-      if (f.os_errno == ECONNRESET || f.os_errno == EPIPE) return {DownloadKind::kTransientError, "connection reset"};
-      return {DownloadKind::kTransientError, "connection lost"};
+      if (f.os_errno == ECONNRESET || f.os_errno == EPIPE) return {FetchKind::transient_error, "connection reset"};
+      return {FetchKind::transient_error, "connection lost"};
     case CURLE_GOT_NOTHING:
-      return {DownloadKind::kTransientError, "server closed the connection without answering"};
+      return {FetchKind::transient_error, "server closed the connection without answering"};
     case CURLE_SSL_CONNECT_ERROR:
-      return {DownloadKind::kTransientError, "secure connection (TLS) failed"};
+      return {FetchKind::transient_error, "secure connection (TLS) failed"};
     case CURLE_PEER_FAILED_VERIFICATION:
-      return {DownloadKind::kTransientError, "server certificate not trusted"};
+      return {FetchKind::transient_error, "server certificate not trusted"};
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_BAD_CONTENT_ENCODING:
-      return {DownloadKind::kTransientError, "invalid answer from the server"};
+      return {FetchKind::transient_error, "invalid answer from the server"};
     case CURLE_URL_MALFORMAT:
-      return {DownloadKind::kPermanentError, "invalid recording URL"};
+      return {FetchKind::permanent_error, "invalid recording URL"};
     default:
       break;
   }
-  return {DownloadKind::kTransientError, std::string("download failed (") + curl_easy_strerror(code) + ")"};
+  return {FetchKind::transient_error, std::string("download failed (") + curl_easy_strerror(code) + ")"};
 }
 
 }  // namespace wavoip

@@ -136,17 +136,6 @@ std::optional<ParsedUrl> parse_url(const std::string& url) {
 
 }  // namespace
 
-std::string_view to_string(DownloadKind kind) {
-  switch (kind) {
-    case DownloadKind::kReady: return "ready";
-    case DownloadKind::kNotReady: return "not_ready";
-    case DownloadKind::kTransientError: return "transient_error";
-    case DownloadKind::kPermanentError: return "permanent_error";
-    case DownloadKind::kBlocked: return "blocked";
-  }
-  return "unknown";
-}
-
 struct RecordingFetcher::Impl {
   // One download. Owned by `transfers` while libcurl works on it.
   struct Transfer {
@@ -216,7 +205,7 @@ struct RecordingFetcher::Impl {
     for (auto& [id, transfer] : transfers) discard(*transfer);
     transfers.clear();
     for (Completion& completion : completed) {
-      if (completion.result.kind == DownloadKind::kReady) remove_file(completion.result.path);
+      if (completion.result.kind == FetchKind::ready_file) remove_file(completion.result.path);
     }
     completed.clear();
     multi.reset();
@@ -242,26 +231,27 @@ struct RecordingFetcher::Impl {
 
     const std::optional<ParsedUrl> url = parse_url(transfer->request.url);
     if (!url) {
-      finish_early(std::move(transfer), DownloadKind::kPermanentError, "invalid recording URL");
+      finish_early(std::move(transfer), FetchKind::permanent_error, "invalid recording URL");
       return id;
     }
     transfer->host = url->host;
     const bool scheme_allowed = url->scheme == "https" || (options.allow_insecure_loopback && url->scheme == "http");
     if (!scheme_allowed) {
-      finish_early(std::move(transfer), DownloadKind::kBlocked,
+      finish_early(std::move(transfer), FetchKind::permanent_error,
                    "URL scheme \"" + url->scheme + "\" is not allowed (" +
-                       (options.allow_insecure_loopback ? "http and https only" : "https only") + ")");
+                       (options.allow_insecure_loopback ? "http and https only" : "https only") + ")",
+                   /*blocked=*/true);
       return id;
     }
     if (!multi) {
-      finish_early(std::move(transfer), DownloadKind::kTransientError, "download engine unavailable (libcurl)");
+      finish_early(std::move(transfer), FetchKind::transient_error, "download engine unavailable (libcurl)");
       return id;
     }
 
     transfer->file = UniqueFd(
         ::open(transfer->request.dest_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!transfer->file.valid()) {
-      finish_early(std::move(transfer), DownloadKind::kTransientError,
+      finish_early(std::move(transfer), FetchKind::transient_error,
                    std::string("could not create the recording file: ") + std::strerror(errno));
       return id;
     }
@@ -269,12 +259,12 @@ struct RecordingFetcher::Impl {
     transfer->easy.reset(curl_easy_init());
     const CURLcode setup = transfer->easy ? configure(*transfer, url->normalized) : CURLE_FAILED_INIT;
     if (setup != CURLE_OK) {
-      finish_early(std::move(transfer), DownloadKind::kTransientError,
+      finish_early(std::move(transfer), FetchKind::transient_error,
                    std::string("could not start the download (") + curl_easy_strerror(setup) + ")");
       return id;
     }
     if (const CURLMcode added = curl_multi_add_handle(multi.get(), transfer->easy.get()); added != CURLM_OK) {
-      finish_early(std::move(transfer), DownloadKind::kTransientError,
+      finish_early(std::move(transfer), FetchKind::transient_error,
                    std::string("could not start the download (") + curl_multi_strerror(added) + ")");
       return id;
     }
@@ -335,7 +325,7 @@ struct RecordingFetcher::Impl {
     }
     for (auto it = completed.begin(); it != completed.end(); ++it) {
       if (it->result.id != id) continue;
-      if (it->result.kind == DownloadKind::kReady) remove_file(it->result.path);
+      if (it->result.kind == FetchKind::ready_file) remove_file(it->result.path);
       completed.erase(it);
       return true;
     }
@@ -355,9 +345,10 @@ struct RecordingFetcher::Impl {
 
   // ---- completion ----
 
-  void finish_early(std::unique_ptr<Transfer> t, DownloadKind kind, std::string detail) {
+  void finish_early(std::unique_ptr<Transfer> t, FetchKind kind, std::string detail, bool blocked = false) {
     FetchResult result = base_result(*t);
     result.kind = kind;
+    result.blocked = blocked;
     result.detail = std::move(detail);
     complete(std::move(t), std::move(result));
   }
@@ -376,11 +367,11 @@ struct RecordingFetcher::Impl {
       t->in_multi = false;
     }
     t->easy.reset();
-    if (const int close_errno = t->file.close_checked(); close_errno != 0 && result.kind == DownloadKind::kReady) {
-      result.kind = DownloadKind::kTransientError;
+    if (const int close_errno = t->file.close_checked(); close_errno != 0 && result.kind == FetchKind::ready_file) {
+      result.kind = FetchKind::transient_error;
       result.detail = std::string("could not write the recording to disk: ") + std::strerror(close_errno);
     }
-    if (result.kind == DownloadKind::kReady) {
+    if (result.kind == FetchKind::ready_file) {
       result.path = t->request.dest_path;
     } else {
       remove_file(t->request.dest_path);
@@ -452,11 +443,12 @@ struct RecordingFetcher::Impl {
     Classification classification = classify_transfer(facts, options);
     FetchResult result = base_result(t);
     result.kind = classification.kind;
+    result.blocked = classification.blocked;
     result.detail = std::move(classification.detail);
     result.http_status = facts.http_status;
     result.content_type = std::move(facts.content_type);
     result.bytes = facts.body_bytes;
-    if (result.kind != DownloadKind::kReady) result.body_preview = std::move(t.preview);
+    if (result.kind != FetchKind::ready_file) result.body_preview = std::move(t.preview);
     return result;
   }
 

@@ -31,8 +31,8 @@
 // | any other state    | PollDue with a due next_attempt_at      | unchanged  | next_attempt_at cleared (a due row is always consumed), LogLine |
 // | fetching           | FetchOutcome ready_file                 | attaching  | Attach(file), SetRecordingStatus |
 // | fetching           | FetchOutcome not_ready / transient_error| waiting    | SchedulePoll(next by BackoffPolicy), SetRecordingStatus |
-// | fetching           | same, but the deadline has passed       | failed     | SetRecordingStatus("No recording after 4 h 0 min (14 attempts); last answer: HTTP 404"), LogLine |
-// | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("WaVoIP no longer has this recording; last answer: HTTP 410"), LogLine |
+// | fetching           | same, but the deadline has passed       | failed     | SetRecordingStatus("No recording after 4 h 0 min (14 attempts)", detail "HTTP 404"), LogLine |
+// | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("WaVoIP no longer has this recording", detail "HTTP 410"), LogLine |
 // | attaching          | AttachOutcome ok                        | attached   | SetRecordingStatus(attached), LogLine("... ✅ Recording attached successfully") |
 // | attaching          | AttachOutcome failed                    | waiting/failed | as a transient fetch error (the file is fetched again) |
 // | none/waiting/failed| ManualRetry                             | fetching   | new window from now; StartFetch(url) |
@@ -81,7 +81,8 @@ struct CallRecord {
   std::optional<TimeMs> ended_at;  // set by the first call end status
 
   RecordingState recording = RecordingState::none;
-  std::string reason;                     // what the agent sees next to the status
+  std::string reason;                     // what the agent sees next to the status, in plain words
+  std::string reason_detail;              // the technical part shown apart: the last answer, "HTTP 404"
   std::string record_url;                 // last record_url received (untrusted)
   std::uint32_t attempt = 0;              // downloads finished in the current window
   std::optional<TimeMs> next_attempt_at;  // set only while waiting
@@ -134,6 +135,7 @@ struct SetRecordingStatus {
   std::string call_id;
   RecordingState status = RecordingState::none;
   std::string reason;
+  std::string detail;  // the recording server's last answer behind the reason ("HTTP 404"); "" = none
 };
 
 struct StartFetch {

@@ -53,7 +53,7 @@ std::string describe_postgresql_uri(const std::string& uri);
 
 class PgStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 2;  // MAX(version) of wavoip.schema_migrations
+  static constexpr int kSchemaVersion = 3;  // MAX(version) of wavoip.schema_migrations
 
   // Connects, migrates the schema and prepares the statements. Throws PgError when the URI is
   // invalid, the server is unreachable or refuses the login, or the schema is newer than

@@ -150,7 +150,7 @@ struct SqliteOptions {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 4;  // PRAGMA user_version
+  static constexpr int kSchemaVersion = 5;  // PRAGMA user_version
 
   // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
   // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.

@@ -13,7 +13,7 @@
 // | 410                                      | permanent error | the recording was removed on the customer's request |
 // | other 4xx                                | permanent error | repeating the same request will not help |
 // | timeouts, resets, DNS, truncated body    | transient error | |
-// | a download guard (URL, address, size, redirects) | blocked (permanent) | |
+// | a download guard (URL, address, size, redirects) | permanent error, `blocked` | |
 //
 // A permanent error still yields to a later READY webhook or a manual retry.
 #pragma once
@@ -51,8 +51,9 @@ struct TransferFacts {
 };
 
 struct Classification {
-  DownloadKind kind;
-  std::string detail;  // readable by a helpdesk agent
+  FetchKind kind = FetchKind::transient_error;
+  std::string detail;    // readable by a helpdesk agent; never repeats the HTTP status
+  bool blocked = false;  // a download guard refused it (always a permanent error)
 };
 
 Classification classify_transfer(const TransferFacts& facts, const FetchOptions& options);

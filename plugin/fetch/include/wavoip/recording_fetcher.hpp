@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "wavoip/event_loop.hpp"
+#include "wavoip/fetch_outcome.hpp"
 
 namespace wavoip {
 
@@ -48,25 +49,20 @@ struct FetchRequest {
   std::string dest_path;  // file to stream into (created 0600, truncated); removed unless ready
 };
 
-enum class DownloadKind {
-  kReady,           // 2xx, audio/* content type, non-empty body: the file at `path` is complete
-  kNotReady,        // 404, a 2xx non-audio body ({"status":"RECORDING"}), empty audio: poll again
-  kTransientError,  // network trouble, timeouts, truncated bodies, 5xx, 408, 429: retry later
-  kPermanentError,  // 401/403/410 and other 4xx, an unusable URL: retrying the same URL won't help
-  kBlocked,         // a download guard refused it: scheme, address, redirects, size cap
-};
-
-std::string_view to_string(DownloadKind kind);
-
 struct FetchResult {
   uint64_t id = 0;
   std::string call_id;
-  DownloadKind kind = DownloadKind::kTransientError;
+  // What the answer means (the table in fetch_classification.hpp): ready_file when the file at
+  // `path` is complete; not_ready, transient_error or permanent_error otherwise.
+  FetchKind kind = FetchKind::transient_error;
+  bool blocked = false;       // permanent_error because a download guard refused it
   long http_status = 0;       // of the last response; 0 when none arrived
   std::string content_type;   // of the last response, as sent; empty when none
   uint64_t bytes = 0;         // body bytes received from the last response
-  std::string path;           // dest_path when kind == kReady, else empty (the file is gone)
-  std::string detail;         // for the helpdesk agent: "HTTP 404", "timed out after 30 s", ...
+  std::string path;           // dest_path when kind == ready_file, else empty (the file is gone)
+  // What else is known, short and readable by an agent, without the HTTP status (which is
+  // http_status): "server error", "timed out after 30 s", "" for a plain 404.
+  std::string detail;
   std::string body_preview;   // first bytes (<= 1 KiB) of a non-audio body, e.g. a JSON status
   int64_t elapsed_ms = 0;     // by the event loop's clock
 };
