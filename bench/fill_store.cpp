@@ -7,7 +7,7 @@
 // Calls pend-0000000 .. pend-<N-1>, all `waiting`, ended and answered: the first K have their
 // next poll at --due-at (wall ms), the others spread one a millisecond from --later-at on
 // (far enough that they are not due during the run). Every deadline is a day after --later-at.
-#include <wavoip/store.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>

@@ -1,6 +1,6 @@
 // Parser micro-benchmark: wavoip::parse_event on realistic bodies of each event type.
 // items_per_second in the output is events parsed per second (one thread).
-#include <wavoip/payload.hpp>
+#include <wavoip/core/payload.hpp>
 
 #include <benchmark/benchmark.h>
 

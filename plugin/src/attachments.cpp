@@ -1,6 +1,6 @@
 #include "recording_service.hpp"
 
-#include <wavoip/recording_url.hpp>
+#include <wavoip/core/recording_url.hpp>
 
 #include <filesystem>
 #include <system_error>

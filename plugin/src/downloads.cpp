@@ -1,7 +1,7 @@
 #include "recording_service.hpp"
 
-#include <wavoip/fetch_outcome.hpp>
-#include <wavoip/recording_url.hpp>
+#include <wavoip/core/fetch_outcome.hpp>
+#include <wavoip/core/recording_url.hpp>
 
 #include <algorithm>
 #include <filesystem>

@@ -4,7 +4,7 @@
 
 #include "host_api.hpp"
 
-#include <wavoip/event_loop.hpp>
+#include <wavoip/fetch/event_loop.hpp>
 
 #include <cstdint>
 #include <functional>

@@ -20,11 +20,11 @@
 #include "metrics.hpp"
 #include "store_writer.hpp"
 
-#include <wavoip/config.hpp>
-#include <wavoip/event_loop.hpp>
-#include <wavoip/flow.hpp>
-#include <wavoip/recording_fetcher.hpp>
-#include <wavoip/store.hpp>
+#include <wavoip/core/config.hpp>
+#include <wavoip/fetch/event_loop.hpp>
+#include <wavoip/core/flow.hpp>
+#include <wavoip/fetch/recording_fetcher.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <cstdint>
 #include <deque>

@@ -5,10 +5,10 @@
 #include "store_writer.hpp"
 #include "webhook.hpp"
 
-#include <wavoip/open_store.hpp>
-#include <wavoip/payload.hpp>
-#include <wavoip/pg_store.hpp>
-#include <wavoip/store.hpp>
+#include <wavoip/store/open_store.hpp>
+#include <wavoip/core/payload.hpp>
+#include <wavoip/store/pg_store.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <boost/json.hpp>
 

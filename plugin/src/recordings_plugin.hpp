@@ -4,7 +4,7 @@
 
 #include "host_api.hpp"
 
-#include <wavoip/config.hpp>
+#include <wavoip/core/config.hpp>
 
 #include <cstdint>
 #include <memory>

@@ -22,7 +22,7 @@
 
 #include "host_api.hpp"
 
-#include <wavoip/store.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <condition_variable>
 #include <cstddef>

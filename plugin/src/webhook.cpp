@@ -3,9 +3,9 @@
 #include "recording_service.hpp"
 #include "store_writer.hpp"
 
-#include <wavoip/flow.hpp>
-#include <wavoip/payload.hpp>
-#include <wavoip/store.hpp>
+#include <wavoip/core/flow.hpp>
+#include <wavoip/core/payload.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <boost/json.hpp>
 

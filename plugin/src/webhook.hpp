@@ -8,9 +8,9 @@
 
 #include "host_api.hpp"
 
-#include <wavoip/config.hpp>
+#include <wavoip/core/config.hpp>
 
-#include <wavoip/payload.hpp>
+#include <wavoip/core/payload.hpp>
 
 #include <cstdint>
 #include <functional>

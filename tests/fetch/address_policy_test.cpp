@@ -1,6 +1,6 @@
 // The address guard, without I/O: every forbidden range at its edges, the allowed neighbours,
 // IPv6 forms that embed IPv4, legacy IPv4 spellings, and the development-mode exception.
-#include "wavoip/address_policy.hpp"
+#include "wavoip/fetch/address_policy.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,92 +35,92 @@ TEST_P(ForbiddenAddressTest, IsClassifiedAndForbidden) {
 INSTANTIATE_TEST_SUITE_P(
     Ipv4Ranges, ForbiddenAddressTest,
     ::testing::Values(
-        Case{"0.0.0.0", AddressClass::kUnspecified}, Case{"0.255.255.255", AddressClass::kUnspecified},
-        Case{"10.0.0.0", AddressClass::kPrivate}, Case{"10.255.255.255", AddressClass::kPrivate},
-        Case{"100.64.0.0", AddressClass::kSharedCgnat}, Case{"100.127.255.255", AddressClass::kSharedCgnat},
-        Case{"127.0.0.1", AddressClass::kLoopback}, Case{"127.255.255.254", AddressClass::kLoopback},
-        Case{"169.254.0.0", AddressClass::kLinkLocal}, Case{"169.254.169.254", AddressClass::kLinkLocal},
-        Case{"169.254.255.255", AddressClass::kLinkLocal},
-        Case{"172.16.0.0", AddressClass::kPrivate}, Case{"172.31.255.255", AddressClass::kPrivate},
-        Case{"192.0.0.0", AddressClass::kReserved}, Case{"192.0.0.255", AddressClass::kReserved},
-        Case{"192.0.2.0", AddressClass::kDocumentation}, Case{"192.0.2.255", AddressClass::kDocumentation},
-        Case{"192.168.0.0", AddressClass::kPrivate}, Case{"192.168.255.255", AddressClass::kPrivate},
-        Case{"198.18.0.0", AddressClass::kBenchmarking}, Case{"198.19.255.255", AddressClass::kBenchmarking},
-        Case{"198.51.100.0", AddressClass::kDocumentation}, Case{"198.51.100.255", AddressClass::kDocumentation},
-        Case{"203.0.113.0", AddressClass::kDocumentation}, Case{"203.0.113.255", AddressClass::kDocumentation},
-        Case{"224.0.0.0", AddressClass::kMulticast}, Case{"239.255.255.255", AddressClass::kMulticast},
-        Case{"240.0.0.0", AddressClass::kReserved}, Case{"255.255.255.254", AddressClass::kReserved},
-        Case{"255.255.255.255", AddressClass::kBroadcast}));
+        Case{"0.0.0.0", AddressClass::unspecified}, Case{"0.255.255.255", AddressClass::unspecified},
+        Case{"10.0.0.0", AddressClass::private_network}, Case{"10.255.255.255", AddressClass::private_network},
+        Case{"100.64.0.0", AddressClass::shared_cgnat}, Case{"100.127.255.255", AddressClass::shared_cgnat},
+        Case{"127.0.0.1", AddressClass::loopback}, Case{"127.255.255.254", AddressClass::loopback},
+        Case{"169.254.0.0", AddressClass::link_local}, Case{"169.254.169.254", AddressClass::link_local},
+        Case{"169.254.255.255", AddressClass::link_local},
+        Case{"172.16.0.0", AddressClass::private_network}, Case{"172.31.255.255", AddressClass::private_network},
+        Case{"192.0.0.0", AddressClass::reserved}, Case{"192.0.0.255", AddressClass::reserved},
+        Case{"192.0.2.0", AddressClass::documentation}, Case{"192.0.2.255", AddressClass::documentation},
+        Case{"192.168.0.0", AddressClass::private_network}, Case{"192.168.255.255", AddressClass::private_network},
+        Case{"198.18.0.0", AddressClass::benchmarking}, Case{"198.19.255.255", AddressClass::benchmarking},
+        Case{"198.51.100.0", AddressClass::documentation}, Case{"198.51.100.255", AddressClass::documentation},
+        Case{"203.0.113.0", AddressClass::documentation}, Case{"203.0.113.255", AddressClass::documentation},
+        Case{"224.0.0.0", AddressClass::multicast}, Case{"239.255.255.255", AddressClass::multicast},
+        Case{"240.0.0.0", AddressClass::reserved}, Case{"255.255.255.254", AddressClass::reserved},
+        Case{"255.255.255.255", AddressClass::broadcast}));
 
 INSTANTIATE_TEST_SUITE_P(
     Ipv6Ranges, ForbiddenAddressTest,
     ::testing::Values(
-        Case{"::", AddressClass::kUnspecified}, Case{"::1", AddressClass::kLoopback},
-        Case{"0:0:0:0:0:0:0:1", AddressClass::kLoopback},
-        Case{"0000:0000:0000:0000:0000:0000:0000:0001", AddressClass::kLoopback},
-        Case{"fc00::", AddressClass::kPrivate}, Case{"fc00::1", AddressClass::kPrivate},
-        Case{"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::kPrivate},
-        Case{"FD12:3456::1", AddressClass::kPrivate},
-        Case{"fe80::", AddressClass::kLinkLocal}, Case{"fe80::1", AddressClass::kLinkLocal},
-        Case{"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::kLinkLocal},
-        Case{"fe80::1%eth0", AddressClass::kLinkLocal}, Case{"[fe80::1%25lo]", AddressClass::kLinkLocal},
-        Case{"fec0::1", AddressClass::kReserved},
-        Case{"ff00::", AddressClass::kMulticast}, Case{"ff02::1", AddressClass::kMulticast},
-        Case{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::kMulticast},
-        Case{"2001:db8::", AddressClass::kDocumentation}, Case{"2001:db8::1", AddressClass::kDocumentation},
-        Case{"2001:0db8:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::kDocumentation},
-        Case{"3fff::1", AddressClass::kDocumentation},
-        Case{"2001:2::1", AddressClass::kBenchmarking},
-        Case{"64:ff9b::", AddressClass::kNat64}, Case{"64:ff9b::8.8.8.8", AddressClass::kNat64},
-        Case{"64:ff9b::ffff:ffff", AddressClass::kNat64}, Case{"64:ff9b:1::1", AddressClass::kNat64},
-        Case{"100::1", AddressClass::kReserved}, Case{"4000::1", AddressClass::kReserved},
-        Case{"[::1]", AddressClass::kLoopback}));
+        Case{"::", AddressClass::unspecified}, Case{"::1", AddressClass::loopback},
+        Case{"0:0:0:0:0:0:0:1", AddressClass::loopback},
+        Case{"0000:0000:0000:0000:0000:0000:0000:0001", AddressClass::loopback},
+        Case{"fc00::", AddressClass::private_network}, Case{"fc00::1", AddressClass::private_network},
+        Case{"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::private_network},
+        Case{"FD12:3456::1", AddressClass::private_network},
+        Case{"fe80::", AddressClass::link_local}, Case{"fe80::1", AddressClass::link_local},
+        Case{"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::link_local},
+        Case{"fe80::1%eth0", AddressClass::link_local}, Case{"[fe80::1%25lo]", AddressClass::link_local},
+        Case{"fec0::1", AddressClass::reserved},
+        Case{"ff00::", AddressClass::multicast}, Case{"ff02::1", AddressClass::multicast},
+        Case{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::multicast},
+        Case{"2001:db8::", AddressClass::documentation}, Case{"2001:db8::1", AddressClass::documentation},
+        Case{"2001:0db8:ffff:ffff:ffff:ffff:ffff:ffff", AddressClass::documentation},
+        Case{"3fff::1", AddressClass::documentation},
+        Case{"2001:2::1", AddressClass::benchmarking},
+        Case{"64:ff9b::", AddressClass::nat64}, Case{"64:ff9b::8.8.8.8", AddressClass::nat64},
+        Case{"64:ff9b::ffff:ffff", AddressClass::nat64}, Case{"64:ff9b:1::1", AddressClass::nat64},
+        Case{"100::1", AddressClass::reserved}, Case{"4000::1", AddressClass::reserved},
+        Case{"[::1]", AddressClass::loopback}));
 
 // IPv6 forms carrying an IPv4 address are judged as that IPv4 address.
 INSTANTIATE_TEST_SUITE_P(
     EmbeddedIpv4, ForbiddenAddressTest,
     ::testing::Values(
-        Case{"::ffff:127.0.0.1", AddressClass::kLoopback}, Case{"::ffff:7f00:1", AddressClass::kLoopback},
-        Case{"::FFFF:7F00:0001", AddressClass::kLoopback},
-        Case{"0:0:0:0:0:ffff:127.0.0.1", AddressClass::kLoopback},
-        Case{"::ffff:10.0.0.1", AddressClass::kPrivate}, Case{"::ffff:a00:1", AddressClass::kPrivate},
-        Case{"::ffff:169.254.169.254", AddressClass::kLinkLocal},
-        Case{"::ffff:a9fe:a9fe", AddressClass::kLinkLocal},
-        Case{"::ffff:0.0.0.0", AddressClass::kUnspecified},
-        Case{"::ffff:100.64.0.1", AddressClass::kSharedCgnat},
-        Case{"::ffff:255.255.255.255", AddressClass::kBroadcast},
-        Case{"::ffff:0:127.0.0.1", AddressClass::kLoopback},  // IPv4-translated
-        Case{"::127.0.0.1", AddressClass::kLoopback},         // IPv4-compatible
-        Case{"::7f00:1", AddressClass::kLoopback}, Case{"::10.1.2.3", AddressClass::kPrivate},
-        Case{"::192.168.1.1", AddressClass::kPrivate}, Case{"::0.0.0.2", AddressClass::kUnspecified},
-        Case{"2002:7f00:1::", AddressClass::kLoopback},  // 6to4 of 127.0.0.1
-        Case{"2002:c0a8:101::1", AddressClass::kPrivate}));
+        Case{"::ffff:127.0.0.1", AddressClass::loopback}, Case{"::ffff:7f00:1", AddressClass::loopback},
+        Case{"::FFFF:7F00:0001", AddressClass::loopback},
+        Case{"0:0:0:0:0:ffff:127.0.0.1", AddressClass::loopback},
+        Case{"::ffff:10.0.0.1", AddressClass::private_network}, Case{"::ffff:a00:1", AddressClass::private_network},
+        Case{"::ffff:169.254.169.254", AddressClass::link_local},
+        Case{"::ffff:a9fe:a9fe", AddressClass::link_local},
+        Case{"::ffff:0.0.0.0", AddressClass::unspecified},
+        Case{"::ffff:100.64.0.1", AddressClass::shared_cgnat},
+        Case{"::ffff:255.255.255.255", AddressClass::broadcast},
+        Case{"::ffff:0:127.0.0.1", AddressClass::loopback},  // IPv4-translated
+        Case{"::127.0.0.1", AddressClass::loopback},         // IPv4-compatible
+        Case{"::7f00:1", AddressClass::loopback}, Case{"::10.1.2.3", AddressClass::private_network},
+        Case{"::192.168.1.1", AddressClass::private_network}, Case{"::0.0.0.2", AddressClass::unspecified},
+        Case{"2002:7f00:1::", AddressClass::loopback},  // 6to4 of 127.0.0.1
+        Case{"2002:c0a8:101::1", AddressClass::private_network}));
 
 // What getaddrinfo (and so a URL host) would turn into a forbidden address.
 INSTANTIATE_TEST_SUITE_P(
     LegacyIpv4Spellings, ForbiddenAddressTest,
     ::testing::Values(
-        Case{"2130706433", AddressClass::kLoopback},     // decimal 127.0.0.1
-        Case{"0x7f000001", AddressClass::kLoopback},     // hex
-        Case{"0X7F000001", AddressClass::kLoopback},
-        Case{"017700000001", AddressClass::kLoopback},   // octal
-        Case{"0177.0.0.1", AddressClass::kLoopback},     // octal first part
-        Case{"0x7f.0.0.1", AddressClass::kLoopback},
-        Case{"0x7f.1", AddressClass::kLoopback},
-        Case{"127.1", AddressClass::kLoopback},          // a.b form
-        Case{"127.0.1", AddressClass::kLoopback},        // a.b.c form
-        Case{"0", AddressClass::kUnspecified},
-        Case{"10.1", AddressClass::kPrivate},
-        Case{"167772161", AddressClass::kPrivate},       // 10.0.0.1
-        Case{"3232235521", AddressClass::kPrivate},      // 192.168.0.1
-        Case{"0xa9fea9fe", AddressClass::kLinkLocal},    // 169.254.169.254
-        Case{"2852039166", AddressClass::kLinkLocal},    // 169.254.169.254
-        Case{"0xffffffff", AddressClass::kBroadcast}));
+        Case{"2130706433", AddressClass::loopback},     // decimal 127.0.0.1
+        Case{"0x7f000001", AddressClass::loopback},     // hex
+        Case{"0X7F000001", AddressClass::loopback},
+        Case{"017700000001", AddressClass::loopback},   // octal
+        Case{"0177.0.0.1", AddressClass::loopback},     // octal first part
+        Case{"0x7f.0.0.1", AddressClass::loopback},
+        Case{"0x7f.1", AddressClass::loopback},
+        Case{"127.1", AddressClass::loopback},          // a.b form
+        Case{"127.0.1", AddressClass::loopback},        // a.b.c form
+        Case{"0", AddressClass::unspecified},
+        Case{"10.1", AddressClass::private_network},
+        Case{"167772161", AddressClass::private_network},       // 10.0.0.1
+        Case{"3232235521", AddressClass::private_network},      // 192.168.0.1
+        Case{"0xa9fea9fe", AddressClass::link_local},    // 169.254.169.254
+        Case{"2852039166", AddressClass::link_local},    // 169.254.169.254
+        Case{"0xffffffff", AddressClass::broadcast}));
 
 class AllowedAddressTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(AllowedAddressTest, IsPublicAndAllowed) {
-  ASSERT_EQ(classify_address(GetParam()), AddressClass::kPublic) << GetParam();
+  ASSERT_EQ(classify_address(GetParam()), AddressClass::public_address) << GetParam();
   EXPECT_FALSE(is_forbidden_address(GetParam())) << GetParam();
   EXPECT_FALSE(is_forbidden_address(GetParam(), /*allow_loopback=*/true)) << GetParam();
 }
@@ -194,7 +194,7 @@ TEST(AddressPolicyTest, SocketAddressForms) {
   EXPECT_TRUE(is_forbidden_address(as_sockaddr(&loopback_v6)));
   EXPECT_FALSE(is_forbidden_address(as_sockaddr(&loopback_v6), /*allow_loopback=*/true));
   EXPECT_TRUE(is_forbidden_address(as_sockaddr(&mapped_private)));
-  EXPECT_EQ(classify_address(as_sockaddr(&mapped_private)), AddressClass::kPrivate);
+  EXPECT_EQ(classify_address(as_sockaddr(&mapped_private)), AddressClass::private_network);
   EXPECT_FALSE(is_forbidden_address(as_sockaddr(&mapped_public)));
 
   EXPECT_EQ(format_address(as_sockaddr(&metadata)), "169.254.169.254");
@@ -204,16 +204,16 @@ TEST(AddressPolicyTest, SocketAddressForms) {
 TEST(AddressPolicyTest, NonInternetAddressesAreForbidden) {
   sockaddr_un unix_address{};
   unix_address.sun_family = AF_UNIX;
-  EXPECT_EQ(classify_address(as_sockaddr(&unix_address)), AddressClass::kNotInternet);
+  EXPECT_EQ(classify_address(as_sockaddr(&unix_address)), AddressClass::not_internet);
   EXPECT_TRUE(is_forbidden_address(as_sockaddr(&unix_address), /*allow_loopback=*/true));
   EXPECT_TRUE(is_forbidden_address(static_cast<const sockaddr*>(nullptr)));
   EXPECT_EQ(format_address(nullptr), "unknown address");
 }
 
 TEST(AddressPolicyTest, DescriptionsAreReadable) {
-  EXPECT_EQ(describe(AddressClass::kLoopback), "loopback");
-  EXPECT_EQ(describe(AddressClass::kPrivate), "private network");
-  EXPECT_EQ(describe(AddressClass::kLinkLocal), "link-local");
+  EXPECT_EQ(describe(AddressClass::loopback), "loopback");
+  EXPECT_EQ(describe(AddressClass::private_network), "private network");
+  EXPECT_EQ(describe(AddressClass::link_local), "link-local");
 }
 
 }  // namespace

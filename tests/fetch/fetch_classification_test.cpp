@@ -1,5 +1,5 @@
 // The classification table, row by row, as a pure function of what a transfer observed.
-#include "wavoip/fetch_classification.hpp"
+#include "wavoip/fetch/fetch_classification.hpp"
 
 #include <curl/curl.h>
 
@@ -117,7 +117,7 @@ TEST(FetchClassificationTest, GuardsBlock) {
   TransferFacts address = failed(CURLE_COULDNT_CONNECT, "", ECONNREFUSED);
   address.refused_connections = 1;
   address.refused_address = "10.0.0.5";
-  address.refused_class = AddressClass::kPrivate;
+  address.refused_class = AddressClass::private_network;
   EXPECT_TRUE(classify(address).blocked);
   EXPECT_EQ(classify(address).detail, "address 10.0.0.5 is not allowed (private network)");
 

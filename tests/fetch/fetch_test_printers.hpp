@@ -3,8 +3,8 @@
 
 #include <ostream>
 
-#include "wavoip/address_policy.hpp"
-#include "wavoip/recording_fetcher.hpp"
+#include "wavoip/fetch/address_policy.hpp"
+#include "wavoip/fetch/recording_fetcher.hpp"
 
 namespace wavoip {
 

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "wavoip/event_loop.hpp"
+#include "wavoip/fetch/event_loop.hpp"
 
 namespace wavoip::test {
 

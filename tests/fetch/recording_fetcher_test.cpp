@@ -1,5 +1,5 @@
 // RecordingFetcher against a real local HTTP server, driven by a real poll() loop.
-#include "wavoip/recording_fetcher.hpp"
+#include "wavoip/fetch/recording_fetcher.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -2,7 +2,7 @@
 // webhook, but it must still never crash the host, and what it accepts must keep the promises the
 // rest of the plugin relies on (the base URL passes the download policy, keys are long and
 // URL-safe, limits are in range).
-#include <wavoip/config.hpp>
+#include <wavoip/core/config.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -2,7 +2,7 @@
 // and sanitizer reports it checks what the parser promises: it never throws, an accepted event
 // keeps its call id inside the documented character set and length, texts stay within their
 // limits and free of control characters, and an error names its problem without echoing input.
-#include <wavoip/payload.hpp>
+#include <wavoip/core/payload.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 // libFuzzer target: the record_url policy. Whatever the input, a URL the production policy lets
 // through is https, on port 443, on exactly an allowed host, without credentials; and the URL the
 // plugin would fetch is that URL or base_url + the encoded call id, never anything else.
-#include <wavoip/recording_url.hpp>
+#include <wavoip/core/recording_url.hpp>
 
 #include <boost/url/parse.hpp>
 

@@ -8,7 +8,7 @@
 // WAVOIP_CRASH_SEED=<n> to replay or explore another run.
 #include "e2e_fixture.hpp"
 
-#include <wavoip/store.hpp>
+#include <wavoip/store/store.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>

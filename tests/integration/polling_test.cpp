@@ -11,9 +11,9 @@
 // host's one loop, so the next request is served after it).
 #include "e2e_fixture.hpp"
 
-#include <wavoip/backoff.hpp>
-#include <wavoip/config.hpp>
-#include <wavoip/flow.hpp>
+#include <wavoip/core/backoff.hpp>
+#include <wavoip/core/config.hpp>
+#include <wavoip/core/flow.hpp>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>

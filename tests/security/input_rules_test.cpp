@@ -2,9 +2,9 @@
 // them end to end): nothing after the JSON document, not even behind an unknown type; no call id
 // made of dots (it would become a dot segment of the recording URL); the retry route's call id
 // obeys the webhook's rules; an inbox name the host could not store is a configuration error.
-#include <wavoip/config.hpp>
-#include <wavoip/payload.hpp>
-#include <wavoip/recording_url.hpp>
+#include <wavoip/core/config.hpp>
+#include <wavoip/core/payload.hpp>
+#include <wavoip/core/recording_url.hpp>
 
 #include <gtest/gtest.h>
 

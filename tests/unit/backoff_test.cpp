@@ -1,7 +1,7 @@
 // What the backoff policy proves: the exact default schedule, the cap, the deadline, and
 // jitter that is bounded and reproducible per (seed, call, attempt).
 
-#include "wavoip/backoff.hpp"
+#include "wavoip/core/backoff.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // What configuration parsing proves: empty text means the documented defaults, every key is
 // read, and typos, wrong types and out-of-range values are refused with the key named.
 
-#include "wavoip/config.hpp"
+#include "wavoip/core/config.hpp"
 
 #include <gtest/gtest.h>
 

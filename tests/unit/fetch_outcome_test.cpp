@@ -1,7 +1,7 @@
 // How a download's outcome reads for the agent. What each answer means (the classification) is
 // tested with the fetcher, which decides it (tests/fetch/fetch_classification_test.cpp).
 
-#include "wavoip/fetch_outcome.hpp"
+#include "wavoip/core/fetch_outcome.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // out-of-order and duplicate deliveries, forward-only states, the 4-hour give-up with a reason
 // an agent understands, and reopening a failed recording.
 
-#include "wavoip/flow.hpp"
+#include "wavoip/core/flow.hpp"
 
 #include <gtest/gtest.h>
 

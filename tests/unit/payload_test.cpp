@@ -1,7 +1,7 @@
 // What payload parsing proves: the seed document's examples and the live-traffic variants
 // parse into the right typed events, and every malformed body gets the right error code.
 
-#include "wavoip/payload.hpp"
+#include "wavoip/core/payload.hpp"
 
 #include <gtest/gtest.h>
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "store_backends.hpp"
-#include "wavoip/open_store.hpp"
-#include "wavoip/pg_store.hpp"
+#include "wavoip/store/open_store.hpp"
+#include "wavoip/store/pg_store.hpp"
 
 namespace wavoip {
 namespace {

@@ -1,7 +1,7 @@
 // What the URL policy proves: a webhook's record_url is fetched only when it is https on an
 // allow-listed host; everything else falls back to the URL built from the call id.
 
-#include "wavoip/recording_url.hpp"
+#include "wavoip/core/recording_url.hpp"
 
 #include <gtest/gtest.h>
 

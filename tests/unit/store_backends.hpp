@@ -9,8 +9,8 @@
 
 #include "postgres_server.hpp"  // tests/support
 #include "temp_dir.hpp"         // tests/support
-#include "wavoip/pg_store.hpp"
-#include "wavoip/store.hpp"
+#include "wavoip/store/pg_store.hpp"
+#include "wavoip/store/store.hpp"
 
 namespace wavoip::testing {
 

@@ -6,7 +6,7 @@
 // in byte order, and everything survives a reopen. Then what only SQLite has: WAL, pragmas,
 // schema checks, lock waits and query plans. PostgreSQL's own tests are in pg_store_test.cpp.
 
-#include "wavoip/store.hpp"
+#include "wavoip/store/store.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>

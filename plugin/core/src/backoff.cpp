@@ -1,4 +1,4 @@
-#include "wavoip/backoff.hpp"
+#include "wavoip/core/backoff.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "wavoip/config.hpp"
+#include "wavoip/core/config.hpp"
 
 #include <algorithm>
 #include <boost/json/parse.hpp>

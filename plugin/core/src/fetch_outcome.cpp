@@ -1,4 +1,4 @@
-#include "wavoip/fetch_outcome.hpp"
+#include "wavoip/core/fetch_outcome.hpp"
 
 namespace wavoip {
 

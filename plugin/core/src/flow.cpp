@@ -1,10 +1,10 @@
-#include "wavoip/flow.hpp"
+#include "wavoip/core/flow.hpp"
 
 #include <algorithm>
 #include <array>
 #include <utility>
 
-#include "wavoip/recording_url.hpp"
+#include "wavoip/core/recording_url.hpp"
 
 namespace wavoip {
 namespace {

@@ -1,4 +1,4 @@
-#include "wavoip/payload.hpp"
+#include "wavoip/core/payload.hpp"
 
 #include <algorithm>
 #include <array>

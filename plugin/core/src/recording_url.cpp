@@ -1,4 +1,4 @@
-#include "wavoip/recording_url.hpp"
+#include "wavoip/core/recording_url.hpp"
 
 #include <algorithm>
 #include <boost/url/parse.hpp>

@@ -1,4 +1,4 @@
-#include "wavoip/event_loop.hpp"
+#include "wavoip/fetch/event_loop.hpp"
 
 namespace wavoip {
 

@@ -1,4 +1,4 @@
-#include "wavoip/fetch_classification.hpp"
+#include "wavoip/fetch/fetch_classification.hpp"
 
 #include <curl/curl.h>
 

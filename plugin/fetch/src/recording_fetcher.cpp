@@ -7,7 +7,7 @@
 //    write, header); the timer callback only arms a loop timer.
 //  - User callbacks never run inside libcurl or inside fetch()/cancel(): finished transfers are
 //    queued and delivered one per loop timer, so on_done may fetch, cancel or destroy us.
-#include "wavoip/recording_fetcher.hpp"
+#include "wavoip/fetch/recording_fetcher.hpp"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -22,8 +22,8 @@
 #include <unordered_map>
 #include <utility>
 
-#include "wavoip/address_policy.hpp"
-#include "wavoip/fetch_classification.hpp"
+#include "wavoip/fetch/address_policy.hpp"
+#include "wavoip/fetch/fetch_classification.hpp"
 
 namespace wavoip {
 namespace {
@@ -151,7 +151,7 @@ struct RecordingFetcher::Impl {
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     // The response being received; reset at each status line (redirect hops, 1xx).
-    enum class Sink { kUndecided, kFile, kDiscard } sink = Sink::kUndecided;
+    enum class Sink { undecided, file, discard } sink = Sink::undecided;
     uint64_t body_bytes = 0;
     std::string preview;
     bool size_cap_hit = false;
@@ -161,7 +161,7 @@ struct RecordingFetcher::Impl {
     // Address guard.
     uint64_t refused = 0;
     std::string refused_address;
-    AddressClass refused_class = AddressClass::kPublic;
+    AddressClass refused_class = AddressClass::public_address;
     bool refused_plain_http = false;
   };
 
@@ -572,7 +572,7 @@ struct RecordingFetcher::Impl {
     const AddressClass address_class = classify_address(peer);
     bool refuse = purpose != CURLSOCKTYPE_IPCXN || is_forbidden_address(peer, options.allow_insecure_loopback);
     bool plain_http = false;
-    if (!refuse && options.allow_insecure_loopback && address_class != AddressClass::kLoopback) {
+    if (!refuse && options.allow_insecure_loopback && address_class != AddressClass::loopback) {
       // Development mode lets plain http through for the local simulator only. The effective
       // URL is already the hop being connected (libcurl updates it before following).
       char* url = nullptr;
@@ -593,10 +593,10 @@ struct RecordingFetcher::Impl {
 
   // A new status line: whatever came before belonged to a redirect or interim response.
   static void start_response(Transfer& t) noexcept {
-    if (t.sink == Transfer::Sink::kFile && t.body_bytes > 0) {
+    if (t.sink == Transfer::Sink::file && t.body_bytes > 0) {
       if (::ftruncate(t.file.get(), 0) != 0 || ::lseek(t.file.get(), 0, SEEK_SET) != 0) t.write_errno = errno;
     }
-    t.sink = Transfer::Sink::kUndecided;
+    t.sink = Transfer::Sink::undecided;
     t.body_bytes = 0;
     t.preview.clear();
     t.non_audio_body_cut = false;
@@ -604,17 +604,17 @@ struct RecordingFetcher::Impl {
 
   // Audio goes to the file, counted against the size cap; anything else is only previewed.
   size_t store_body(Transfer& t, const char* data, size_t length) {
-    if (t.sink == Transfer::Sink::kUndecided) {
+    if (t.sink == Transfer::Sink::undecided) {
       long status = 0;
       char* content_type = nullptr;
       curl_easy_getinfo(t.easy.get(), CURLINFO_RESPONSE_CODE, &status);
       curl_easy_getinfo(t.easy.get(), CURLINFO_CONTENT_TYPE, &content_type);
       const bool audio =
           status >= 200 && status <= 299 && content_type != nullptr && is_audio_content_type(content_type);
-      t.sink = audio ? Transfer::Sink::kFile : Transfer::Sink::kDiscard;
+      t.sink = audio ? Transfer::Sink::file : Transfer::Sink::discard;
     }
 
-    if (t.sink == Transfer::Sink::kDiscard) {
+    if (t.sink == Transfer::Sink::discard) {
       t.body_bytes += length;
       if (t.preview.size() < kPreviewLimit) t.preview.append(data, std::min(length, kPreviewLimit - t.preview.size()));
       if (t.body_bytes > kNonAudioBodyLimit) {

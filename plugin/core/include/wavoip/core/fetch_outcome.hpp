@@ -1,7 +1,7 @@
 #pragma once
 // What one download attempt of a recording came to, in the flow's terms. FetchKind is the one
 // word for a download's result in the whole plugin: the fetcher (plugin/fetch,
-// `classify_transfer` in wavoip/fetch_classification.hpp) decides it with the table of what each
+// `classify_transfer` in wavoip/fetch/fetch_classification.hpp) decides it with the table of what each
 // storage answer means, the flow acts on it, the logs and metrics name it.
 
 #include <cstdint>

@@ -14,27 +14,27 @@ struct sockaddr;
 
 namespace wavoip {
 
-// Why an address is special. Everything but kPublic is forbidden (kLoopback is allowed only in
+// Why an address is special. Everything but public_address is forbidden (loopback is allowed only in
 // the development mode).
 enum class AddressClass {
-  kPublic,
-  kUnspecified,    // 0.0.0.0/8 ("this network"), ::
-  kLoopback,       // 127.0.0.0/8, ::1
-  kPrivate,        // 10/8, 172.16/12, 192.168/16, fc00::/7 (unique local)
-  kSharedCgnat,    // 100.64.0.0/10
-  kLinkLocal,      // 169.254/16, fe80::/10
-  kMulticast,      // 224/4, ff00::/8
-  kBroadcast,      // 255.255.255.255
-  kReserved,       // 240/4, 192.0.0.0/24 (IETF protocol assignments), fec0::/10 (old site-local)
-  kDocumentation,  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
-  kBenchmarking,   // 198.18.0.0/15
-  kNat64,          // 64:ff9b::/96, 64:ff9b:1::/48 (would reach an IPv4 address we cannot see)
-  kNotInternet,    // not an IPv4/IPv6 socket address at all (AF_UNIX, ...)
+  public_address,
+  unspecified,    // 0.0.0.0/8 ("this network"), ::
+  loopback,       // 127.0.0.0/8, ::1
+  private_network,        // 10/8, 172.16/12, 192.168/16, fc00::/7 (unique local)
+  shared_cgnat,    // 100.64.0.0/10
+  link_local,      // 169.254/16, fe80::/10
+  multicast,      // 224/4, ff00::/8
+  broadcast,      // 255.255.255.255
+  reserved,       // 240/4, 192.0.0.0/24 (IETF protocol assignments), fec0::/10 (old site-local)
+  documentation,  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
+  benchmarking,   // 198.18.0.0/15
+  nat64,          // 64:ff9b::/96, 64:ff9b:1::/48 (would reach an IPv4 address we cannot see)
+  not_internet,    // not an IPv4/IPv6 socket address at all (AF_UNIX, ...)
 };
 
 // Classifies a socket address. IPv4-mapped (::ffff:a.b.c.d), IPv4-translated
 // (::ffff:0:a.b.c.d), IPv4-compatible (::a.b.c.d) and 6to4 (2002:AABB:CCDD::/48) IPv6 addresses
-// are classified by the IPv4 address they embed. nullptr and non-IP families are kNotInternet.
+// are classified by the IPv4 address they embed. nullptr and non-IP families are not_internet.
 AddressClass classify_address(const sockaddr* address);
 
 // Same for an address literal as a resolver would read it: IPv6 (brackets and a %zone

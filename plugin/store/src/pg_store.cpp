@@ -1,4 +1,4 @@
-#include "wavoip/pg_store.hpp"
+#include "wavoip/store/pg_store.hpp"
 
 #include <libpq-fe.h>
 

@@ -1,8 +1,8 @@
-#include "wavoip/open_store.hpp"
+#include "wavoip/store/open_store.hpp"
 
 #include <filesystem>
 
-#include "wavoip/pg_store.hpp"
+#include "wavoip/store/pg_store.hpp"
 
 namespace wavoip {
 

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <variant>
 
-#include "wavoip/expected.hpp"
+#include "wavoip/core/expected.hpp"
 
 namespace wavoip {
 

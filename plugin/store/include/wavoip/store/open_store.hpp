@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "wavoip/config.hpp"
-#include "wavoip/store.hpp"
+#include "wavoip/core/config.hpp"
+#include "wavoip/store/store.hpp"
 
 namespace wavoip {
 

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string_view>
 
-#include "wavoip/time.hpp"
+#include "wavoip/core/time.hpp"
 
 namespace wavoip {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "wavoip/event_loop.hpp"
-#include "wavoip/fetch_outcome.hpp"
+#include "wavoip/fetch/event_loop.hpp"
+#include "wavoip/core/fetch_outcome.hpp"
 
 namespace wavoip {
 

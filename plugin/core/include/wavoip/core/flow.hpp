@@ -51,10 +51,10 @@
 #include <variant>
 #include <vector>
 
-#include "wavoip/config.hpp"
-#include "wavoip/fetch_outcome.hpp"
-#include "wavoip/payload.hpp"
-#include "wavoip/time.hpp"
+#include "wavoip/core/config.hpp"
+#include "wavoip/core/fetch_outcome.hpp"
+#include "wavoip/core/payload.hpp"
+#include "wavoip/core/time.hpp"
 
 namespace wavoip {
 

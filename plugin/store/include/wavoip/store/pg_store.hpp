@@ -30,7 +30,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "wavoip/store.hpp"
+#include "wavoip/store/store.hpp"
 
 namespace wavoip {
 

@@ -36,10 +36,10 @@
 #include <string_view>
 #include <vector>
 
-#include "wavoip/backoff.hpp"
-#include "wavoip/expected.hpp"
-#include "wavoip/payload.hpp"
-#include "wavoip/recording_url.hpp"
+#include "wavoip/core/backoff.hpp"
+#include "wavoip/core/expected.hpp"
+#include "wavoip/core/payload.hpp"
+#include "wavoip/core/recording_url.hpp"
 
 namespace wavoip {
 

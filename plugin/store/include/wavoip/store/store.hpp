@@ -23,10 +23,10 @@
 #include <string_view>
 #include <vector>
 
-#include "wavoip/config.hpp"
-#include "wavoip/flow.hpp"
-#include "wavoip/payload.hpp"
-#include "wavoip/time.hpp"
+#include "wavoip/core/config.hpp"
+#include "wavoip/core/flow.hpp"
+#include "wavoip/core/payload.hpp"
+#include "wavoip/core/time.hpp"
 
 namespace wavoip {
 

@@ -1,4 +1,4 @@
-#include "wavoip/store.hpp"
+#include "wavoip/store/store.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>

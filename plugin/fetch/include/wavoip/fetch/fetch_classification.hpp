@@ -23,8 +23,8 @@
 #include <string>
 #include <string_view>
 
-#include "wavoip/address_policy.hpp"
-#include "wavoip/recording_fetcher.hpp"
+#include "wavoip/fetch/address_policy.hpp"
+#include "wavoip/fetch/recording_fetcher.hpp"
 
 namespace wavoip {
 
@@ -46,7 +46,7 @@ struct TransferFacts {
   int write_errno = 0;              // writing the file failed
   uint64_t refused_connections = 0; // the address guard refused this many connects
   std::string refused_address;      // the last refused address, printable
-  AddressClass refused_class = AddressClass::kPublic;
+  AddressClass refused_class = AddressClass::public_address;
   bool refused_plain_http = false;  // dev mode: http towards a non-loopback address
 };
 
