@@ -12,6 +12,8 @@ packages=(
 )
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(clang libclang-rt-14-dev)
+  # CI checks the formatting (scripts/check_format.sh).
+  packages+=(clang-format)
   # The inbox page's browser tests (tests/browser) drive a real headless Chromium.
   packages+=(chromium)
   # The PostgreSQL store's tests start a throwaway server (initdb, postgres) of their own.
