@@ -28,11 +28,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i];
     const char* value = argv[i + 1];
-    if (name == "--db") db_path = value;
-    else if (name == "--count") count = std::atoll(value);
-    else if (name == "--due-count") due_count = std::atoll(value);
-    else if (name == "--due-at") due_at = std::atoll(value);
-    else if (name == "--later-at") later_at = std::atoll(value);
+    if (name == "--db")
+      db_path = value;
+    else if (name == "--count")
+      count = std::atoll(value);
+    else if (name == "--due-count")
+      due_count = std::atoll(value);
+    else if (name == "--due-at")
+      due_at = std::atoll(value);
+    else if (name == "--later-at")
+      later_at = std::atoll(value);
   }
   if (db_path.empty() || count <= 0 || due_at <= 0 || later_at <= due_at) {
     std::fprintf(stderr, "usage: bench_fill_store --db FILE --count N --due-count K --due-at MS --later-at MS\n");
@@ -45,12 +50,13 @@ int main(int argc, char** argv) {
   db.exec("PRAGMA synchronous=OFF");
   db.exec("PRAGMA cache_size=-262144");  // 256 MiB while filling
   SQLite::Transaction tx(db);
-  SQLite::Statement insert(db,
-                           "INSERT INTO calls (call_id, direction, caller, receiver, session_id, call_status, answered, "
-                           "duration_s, ended_at, recording, reason, attempt, next_attempt_at, deadline_at, "
-                           "message_requested, created_at, updated_at) VALUES "
-                           "(?1, 'INCOMING', ?2, '5511888880002', '789', 'ENDED', 1, 42, ?3, 'waiting', "
-                           "'Waiting for WaVoIP to publish the recording', 0, ?4, ?5, 1, ?3, ?3)");
+  SQLite::Statement insert(
+      db,
+      "INSERT INTO calls (call_id, direction, caller, receiver, session_id, call_status, answered, "
+      "duration_s, ended_at, recording, reason, attempt, next_attempt_at, deadline_at, "
+      "message_requested, created_at, updated_at) VALUES "
+      "(?1, 'INCOMING', ?2, '5511888880002', '789', 'ENDED', 1, 42, ?3, 'waiting', "
+      "'Waiting for WaVoIP to publish the recording', 0, ?4, ?5, 1, ?3, ?3)");
   char call_id[32];
   char caller[32];
   for (std::int64_t i = 0; i < count; ++i) {

@@ -47,7 +47,7 @@ struct Results {
   std::uint64_t ok = 0;
   std::uint64_t errors = 0;
   std::uint64_t broken_connections = 0;
-  std::uint64_t unsent = 0;  // due but never sent: the server could not keep up
+  std::uint64_t unsent = 0;       // due but never sent: the server could not keep up
   Clock::time_point last_done{};  // when the latest answer arrived
 };
 
@@ -70,14 +70,16 @@ awaitable<void> connection(const Options& o, int index, Clock::time_point start,
   try {
     co_await socket.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), o.port), use_awaitable);
     for (std::uint64_t k = 0;; ++k) {
-      const auto due = start + std::chrono::microseconds(static_cast<std::int64_t>(
-                                   (static_cast<double>(k) + static_cast<double>(index) / o.connections) * interval_us));
+      const auto due =
+          start + std::chrono::microseconds(static_cast<std::int64_t>(
+                      (static_cast<double>(k) + static_cast<double>(index) / o.connections) * interval_us));
       if (due >= end) break;
       if (Clock::now() >= end + std::chrono::seconds(1)) {
         // The server fell more than a second behind: what is still due is never sent, and
         // counted, so that a run always ends about on time.
-        results.unsent += static_cast<std::uint64_t>((end - due) / std::chrono::microseconds(
-                                                                     static_cast<std::int64_t>(interval_us))) + 1;
+        results.unsent += static_cast<std::uint64_t>(
+                              (end - due) / std::chrono::microseconds(static_cast<std::int64_t>(interval_us))) +
+                          1;
         break;
       }
       if (due > Clock::now()) {
@@ -93,7 +95,8 @@ awaitable<void> connection(const Options& o, int index, Clock::time_point start,
       std::size_t content_length = 0;
       for (const char* key : {"Content-Length: ", "content-length: "}) {
         const std::size_t at = buffer.find(key);
-        if (at != std::string::npos && at < head_length) content_length = std::strtoull(buffer.c_str() + at + 16, nullptr, 10);
+        if (at != std::string::npos && at < head_length)
+          content_length = std::strtoull(buffer.c_str() + at + 16, nullptr, 10);
       }
       while (buffer.size() < head_length + content_length) {
         co_await asio::async_read(socket, asio::dynamic_buffer(buffer), asio::transfer_at_least(1), use_awaitable);
@@ -127,13 +130,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i];
     const char* value = argv[i + 1];
-    if (name == "--port") o.port = static_cast<unsigned short>(std::atoi(value));
-    else if (name == "--path") o.path = value;
-    else if (name == "--rate") o.rate = std::atof(value);
-    else if (name == "--duration") o.duration_s = std::atof(value);
-    else if (name == "--warmup") o.warmup_s = std::atof(value);
-    else if (name == "--connections") o.connections = std::max(1, std::atoi(value));
-    else if (name == "--id-prefix") o.id_prefix = value;
+    if (name == "--port")
+      o.port = static_cast<unsigned short>(std::atoi(value));
+    else if (name == "--path")
+      o.path = value;
+    else if (name == "--rate")
+      o.rate = std::atof(value);
+    else if (name == "--duration")
+      o.duration_s = std::atof(value);
+    else if (name == "--warmup")
+      o.warmup_s = std::atof(value);
+    else if (name == "--connections")
+      o.connections = std::max(1, std::atoi(value));
+    else if (name == "--id-prefix")
+      o.id_prefix = value;
     else {
       std::fprintf(stderr, "unknown option %s\n", name.c_str());
       return 2;
@@ -151,18 +161,17 @@ int main(int argc, char** argv) {
 
   std::sort(results.latencies_us.begin(), results.latencies_us.end());
   // Over the time the measured requests really took (longer than planned if the server fell behind).
-  const double measured_s =
-      std::max(o.duration_s - o.warmup_s,
-               std::chrono::duration<double>(results.last_done - start).count() - o.warmup_s);
+  const double measured_s = std::max(o.duration_s - o.warmup_s,
+                                     std::chrono::duration<double>(results.last_done - start).count() - o.warmup_s);
   std::printf(
       "sent=%llu unsent=%llu ok=%llu errors=%llu broken=%llu target_rps=%.0f achieved_rps=%.0f p50_ms=%.3f p90_ms=%.3f "
       "p99_ms=%.3f p999_ms=%.3f max_ms=%.3f\n",
       static_cast<unsigned long long>(results.sent), static_cast<unsigned long long>(results.unsent),
-      static_cast<unsigned long long>(results.ok),
-      static_cast<unsigned long long>(results.errors), static_cast<unsigned long long>(results.broken_connections),
-      o.rate, static_cast<double>(results.latencies_us.size()) / measured_s,
-      percentile_ms(results.latencies_us, 50), percentile_ms(results.latencies_us, 90),
-      percentile_ms(results.latencies_us, 99), percentile_ms(results.latencies_us, 99.9),
+      static_cast<unsigned long long>(results.ok), static_cast<unsigned long long>(results.errors),
+      static_cast<unsigned long long>(results.broken_connections), o.rate,
+      static_cast<double>(results.latencies_us.size()) / measured_s, percentile_ms(results.latencies_us, 50),
+      percentile_ms(results.latencies_us, 90), percentile_ms(results.latencies_us, 99),
+      percentile_ms(results.latencies_us, 99.9),
       results.latencies_us.empty() ? 0.0 : results.latencies_us.back() / 1000.0);
   return results.errors == 0 && results.broken_connections == 0 ? 0 : 1;
 }

@@ -39,11 +39,21 @@ void parse(benchmark::State& state, const std::string& body, std::string_view ex
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(body.size()));
 }
 
-void BM_Call(benchmark::State& state) { parse(state, kCall, "CALL"); }
-void BM_CallDuplicateTypeKey(benchmark::State& state) { parse(state, kCallDuplicateType, "CALL"); }
-void BM_Record(benchmark::State& state) { parse(state, kRecord, "RECORD"); }
-void BM_Device(benchmark::State& state) { parse(state, kDevice, "DEVICE"); }
-void BM_Unknown(benchmark::State& state) { parse(state, kUnknown, "MESSAGE"); }
+void BM_Call(benchmark::State& state) {
+  parse(state, kCall, "CALL");
+}
+void BM_CallDuplicateTypeKey(benchmark::State& state) {
+  parse(state, kCallDuplicateType, "CALL");
+}
+void BM_Record(benchmark::State& state) {
+  parse(state, kRecord, "RECORD");
+}
+void BM_Device(benchmark::State& state) {
+  parse(state, kDevice, "DEVICE");
+}
+void BM_Unknown(benchmark::State& state) {
+  parse(state, kUnknown, "MESSAGE");
+}
 
 BENCHMARK(BM_Call);
 BENCHMARK(BM_CallDuplicateTypeKey);

@@ -84,12 +84,18 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string name = argv[i];
     const char* value = argv[i + 1];
-    if (name == "--host-port") port = std::atoi(value);
-    else if (name == "--record-url-prefix") url_prefix = value;
-    else if (name == "--count") count = std::atoi(value);
-    else if (name == "--prefix") prefix = value;
-    else if (name == "--poll-us") poll_us = std::atoi(value);
-    else if (name == "--cookie") cookie = value;
+    if (name == "--host-port")
+      port = std::atoi(value);
+    else if (name == "--record-url-prefix")
+      url_prefix = value;
+    else if (name == "--count")
+      count = std::atoi(value);
+    else if (name == "--prefix")
+      prefix = value;
+    else if (name == "--poll-us")
+      poll_us = std::atoi(value);
+    else if (name == "--cookie")
+      cookie = value;
   }
   if (port == 0 || url_prefix.empty()) {
     std::fprintf(stderr, "usage: bench_ready_latency --host-port P --record-url-prefix URL --count N\n");
@@ -105,9 +111,8 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (int i = 0; i < count; ++i) {
     const std::string call_id = prefix + "-" + std::to_string(i);
-    boost::json::object event{{"type", "RECORD"},           {"action", "UPDATE"},
-                              {"whatsapp_call_id", call_id}, {"id_session", 789},
-                              {"record_status", "READY"},    {"record_url", url_prefix + call_id}};
+    boost::json::object event{{"type", "RECORD"},  {"action", "UPDATE"},       {"whatsapp_call_id", call_id},
+                              {"id_session", 789}, {"record_status", "READY"}, {"record_url", url_prefix + call_id}};
     const std::string body = boost::json::serialize(event);
     const std::string status_url = base + "/api/messages?external_key=wavoip%3A" + call_id;
     const std::int64_t sent = wall_us();
@@ -131,9 +136,10 @@ int main(int argc, char** argv) {
     }
     if (!attached) ++failures;
   }
-  std::printf("n=%zu stamp_p50_ms=%.2f stamp_p99_ms=%.2f stamp_max_ms=%.2f seen_p50_ms=%.2f seen_p99_ms=%.2f "
-              "seen_max_ms=%.2f failures=%d\n",
-              seen_us.size(), percentile_ms(stamp_us, 50), percentile_ms(stamp_us, 99), percentile_ms(stamp_us, 100),
-              percentile_ms(seen_us, 50), percentile_ms(seen_us, 99), percentile_ms(seen_us, 100), failures);
+  std::printf(
+      "n=%zu stamp_p50_ms=%.2f stamp_p99_ms=%.2f stamp_max_ms=%.2f seen_p50_ms=%.2f seen_p99_ms=%.2f "
+      "seen_max_ms=%.2f failures=%d\n",
+      seen_us.size(), percentile_ms(stamp_us, 50), percentile_ms(stamp_us, 99), percentile_ms(stamp_us, 100),
+      percentile_ms(seen_us, 50), percentile_ms(seen_us, 99), percentile_ms(seen_us, 100), failures);
   return failures == 0 ? 0 : 1;
 }

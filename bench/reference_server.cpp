@@ -52,11 +52,10 @@ class Session : public std::enable_shared_from_this<Session> {
     response->keep_alive(request.keep_alive());
     response->body() = R"({"status":"accepted","delivery_id":)" + std::to_string(++g_delivery) + R"(,"type":"RECORD"})";
     response->prepare_payload();
-    http::async_write(stream_, *response,
-                      [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
-                        if (ec || !response->keep_alive()) return self->close();
-                        self->read();
-                      });
+    http::async_write(stream_, *response, [self = shared_from_this(), response](beast::error_code ec, std::size_t) {
+      if (ec || !response->keep_alive()) return self->close();
+      self->read();
+    });
   }
 
   void close() {

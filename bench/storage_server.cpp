@@ -164,8 +164,9 @@ awaitable<void> session(tcp::socket socket) {
           const std::size_t after_size = 7 + segment(path, 7).size() + 1;
           if (path.substr(after_size).starts_with("rate/")) rate = to_u64(segment(path, after_size + 5));
           ++g_stats.ok;
-          const std::string header = "HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: " +
-                                     std::to_string(size) + "\r\n" + connection + "\r\n";
+          const std::string header =
+              "HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: " + std::to_string(size) + "\r\n" +
+              connection + "\r\n";
           co_await asio::async_write(socket, asio::buffer(header), use_awaitable);
           co_await send_body(socket, size, rate);
         } else {

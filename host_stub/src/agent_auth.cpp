@@ -78,10 +78,14 @@ std::string expired_cookie(bool secure) {
 // Only fixed texts, chosen by code: nothing of the request is reflected into the page.
 std::string sign_in_page_html(std::string_view error_code) {
   std::string message;
-  if (error_code == "wrong") message = "Wrong name or password.";
-  else if (error_code == "slow") message = "Too many failed sign-ins. Wait a little and try again.";
-  else if (error_code == "bad") message = "Enter your name and your password.";
-  else if (error_code == "out") message = "You are signed out.";
+  if (error_code == "wrong")
+    message = "Wrong name or password.";
+  else if (error_code == "slow")
+    message = "Too many failed sign-ins. Wait a little and try again.";
+  else if (error_code == "bad")
+    message = "Enter your name and your password.";
+  else if (error_code == "out")
+    message = "You are signed out.";
   std::string page = R"html(<!doctype html>
 <html lang="en">
 <head>
@@ -143,9 +147,16 @@ std::string_view cookie_value(const HttpRequest& request, std::string_view name)
 
 AgentAuth::AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options,
                      SessionLimits sessions, ThrottleLimits throttle)
-    : agents_(agents), clock_(clock), log_(log), options_(std::move(options)), sessions_(sessions), throttle_(throttle) {}
+    : agents_(agents),
+      clock_(clock),
+      log_(log),
+      options_(std::move(options)),
+      sessions_(sessions),
+      throttle_(throttle) {}
 
-int64_t AgentAuth::now_ms() const { return clock_.wall_us() / 1000; }
+int64_t AgentAuth::now_ms() const {
+  return clock_.wall_us() / 1000;
+}
 
 std::optional<AgentSession> AgentAuth::session_of(const HttpRequest& request) {
   const std::string_view token = cookie_value(request, kSessionCookie);
@@ -161,7 +172,8 @@ std::optional<AgentSession> AgentAuth::session_of(const HttpRequest& request) {
 
 std::optional<HttpResponse> AgentAuth::admit_operator(const RouteSpec& route, const HttpRequest& request) {
   // A reverse proxy on this machine connects from loopback: what it forwards is not local.
-  const bool forwarded = !header_value(request, "Forwarded").empty() || !header_value(request, "X-Forwarded-For").empty();
+  const bool forwarded =
+      !header_value(request, "Forwarded").empty() || !header_value(request, "X-Forwarded-For").empty();
   if (is_loopback(request.peer_address) && !forwarded) return std::nullopt;
   const std::string_view authorization = header_value(request, "Authorization");
   if (options_.metrics_token && authorization.starts_with("Bearer ") &&
@@ -170,8 +182,8 @@ std::optional<HttpResponse> AgentAuth::admit_operator(const RouteSpec& route, co
   }
   log_.warning("refused " + request.method + " " + route.path + " from " + request.peer_address +
                (options_.metrics_token ? ": missing or wrong bearer token" : ": only served to loopback"));
-  HttpResponse refusal = HttpResponse::error(401, options_.metrics_token ? "a bearer token is required"
-                                                                          : "served to this machine only");
+  HttpResponse refusal =
+      HttpResponse::error(401, options_.metrics_token ? "a bearer token is required" : "served to this machine only");
   refusal.headers.emplace_back("WWW-Authenticate", "Bearer");
   return refusal;
 }
@@ -235,9 +247,9 @@ HttpResponse AgentAuth::sign_in(const HttpRequest& request) {
     const int64_t seconds = (wait + 999) / 1000;
     log_.warning("refused a sign-in for " + loggable_name(name) + " from " + request.peer_address +
                  ": too many failures, " + std::to_string(seconds) + " s to wait");
-    HttpResponse slow = form ? redirect("/login?error=slow")
-                             : HttpResponse::error(429, "too many failed sign-ins; try again in " +
-                                                            std::to_string(seconds) + " s");
+    HttpResponse slow =
+        form ? redirect("/login?error=slow")
+             : HttpResponse::error(429, "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
     slow.headers.emplace_back("Retry-After", std::to_string(seconds));
     return slow;
   }
@@ -304,7 +316,8 @@ void AgentAuth::register_routes(Router& router) {
     r.body = sign_in_page_html(error);
     r.headers.emplace_back("Cache-Control", "no-store");
     r.headers.emplace_back("X-Frame-Options", "DENY");
-    r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
     return r;
   });
   RouteSpec post{"POST", "/login", RouteMatch::exact, 16 * 1024};

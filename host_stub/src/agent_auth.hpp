@@ -32,8 +32,8 @@ constexpr const char* kCsrfHeader = "X-CSRF-Token";
 class AgentAuth final : public AccessGate {
  public:
   // agents, clock and log must outlive this.
-  AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options,
-            SessionLimits sessions = {}, ThrottleLimits throttle = {});
+  AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options, SessionLimits sessions = {},
+            ThrottleLimits throttle = {});
 
   std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override;
 

@@ -20,9 +20,9 @@ struct AgentSession {
 };
 
 struct SessionLimits {
-  int64_t idle_ms = 12LL * 3600 * 1000;      // unused this long: signed out
+  int64_t idle_ms = 12LL * 3600 * 1000;          // unused this long: signed out
   int64_t lifetime_ms = 7LL * 24 * 3600 * 1000;  // whatever the use: signed out
-  size_t max_sessions = 10000;               // more: the least recently used ends
+  size_t max_sessions = 10000;                   // more: the least recently used ends
 };
 
 class AgentSessions {

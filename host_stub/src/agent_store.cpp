@@ -39,8 +39,8 @@ bool password_matches(const std::string& hash, std::string_view password) {
 bool is_valid_agent_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name.front() == '-') return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '@' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '@' || c == '-';
   });
 }
 

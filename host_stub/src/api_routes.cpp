@@ -46,22 +46,32 @@ namespace {
 
 const char* direction_name(int32_t direction) {
   switch (direction) {
-    case HDP_CALL_DIRECTION_INCOMING: return "incoming";
-    case HDP_CALL_DIRECTION_OUTGOING: return "outgoing";
-    default: return "unknown";
+    case HDP_CALL_DIRECTION_INCOMING:
+      return "incoming";
+    case HDP_CALL_DIRECTION_OUTGOING:
+      return "outgoing";
+    default:
+      return "unknown";
   }
 }
 
 // ext/messages.h: hosts show an unknown value like "none" plus the reason.
 const char* recording_status_name(int32_t status) {
   switch (status) {
-    case HDP_RECORDING_WAITING: return "waiting";
-    case HDP_RECORDING_DOWNLOADING: return "downloading";
-    case HDP_RECORDING_ATTACHED: return "attached";
-    case HDP_RECORDING_FAILED: return "failed";
-    case HDP_RECORDING_DISABLED: return "disabled";
-    case HDP_RECORDING_EMPTY: return "empty";
-    default: return "none";
+    case HDP_RECORDING_WAITING:
+      return "waiting";
+    case HDP_RECORDING_DOWNLOADING:
+      return "downloading";
+    case HDP_RECORDING_ATTACHED:
+      return "attached";
+    case HDP_RECORDING_FAILED:
+      return "failed";
+    case HDP_RECORDING_DISABLED:
+      return "disabled";
+    case HDP_RECORDING_EMPTY:
+      return "empty";
+    default:
+      return "none";
   }
 }
 
@@ -280,7 +290,8 @@ void register_api_routes(Router& router, ApiContext context) {
     spec.sign_in_redirect = spec.path == "/";
     router.add_host_route(std::move(spec), std::move(handler));
   };
-  add("GET", "/healthz", RouteMatch::exact, [shared](const HttpRequest&) { return healthz(*shared); },
+  add(
+      "GET", "/healthz", RouteMatch::exact, [shared](const HttpRequest&) { return healthz(*shared); },
       RouteAccess::open);
   add("GET", "/", RouteMatch::exact, [](const HttpRequest&) {
     HttpResponse page;
@@ -292,17 +303,19 @@ void register_api_routes(Router& router, ApiContext context) {
   });
   add("GET", "/api/conversations", RouteMatch::prefix,
       [shared](const HttpRequest& r) { return conversations(*shared, r); });
-  add("GET", "/api/messages", RouteMatch::prefix,
-      [shared](const HttpRequest& r) { return messages(*shared, r); });
+  add("GET", "/api/messages", RouteMatch::prefix, [shared](const HttpRequest& r) { return messages(*shared, r); });
   add("GET", "/api/attachments", RouteMatch::prefix,
       [shared](const HttpRequest& r) { return attachment_file(*shared, r); });
   if (shared->test_clock_routes) {
     // Test mode only, never on the internet listener: tests drive time without signing in.
-    add("GET", "/__test/clock", RouteMatch::exact,
+    add(
+        "GET", "/__test/clock", RouteMatch::exact,
         [shared](const HttpRequest&) { return json_response(200, clock_json(shared->clock)); }, RouteAccess::open);
-    add("POST", "/__test/clock/advance", RouteMatch::exact,
+    add(
+        "POST", "/__test/clock/advance", RouteMatch::exact,
         [shared](const HttpRequest& r) { return clock_advance(*shared, r); }, RouteAccess::open);
-    add("GET", "/__test/timers", RouteMatch::exact, [shared](const HttpRequest&) { return armed_timers(*shared); },
+    add(
+        "GET", "/__test/timers", RouteMatch::exact, [shared](const HttpRequest&) { return armed_timers(*shared); },
         RouteAccess::open);
   }
 }

@@ -98,8 +98,8 @@ StoredFile copy_contents(const std::filesystem::path& source, const std::filesys
 std::string safe_file_name(std::string_view name) {
   std::string out;
   for (const char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
     out += ok ? c : '_';
   }
   if (out.empty() || out.front() == '.') out.insert(out.begin(), '_');
@@ -136,9 +136,8 @@ StoredFile store_file(const std::filesystem::path& source, const std::filesystem
   return copy_contents(source, destination);
 }
 
-AttachmentJobs::AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, BatchedWrites& writes,
-                               Logger& log, std::filesystem::path attachments_dir,
-                               std::chrono::milliseconds copy_delay)
+AttachmentJobs::AttachmentJobs(boost::asio::io_context& io, HelpdeskStore& store, BatchedWrites& writes, Logger& log,
+                               std::filesystem::path attachments_dir, std::chrono::milliseconds copy_delay)
     : io_(io),
       store_(store),
       writes_(writes),
@@ -176,8 +175,7 @@ uint64_t AttachmentJobs::start(AttachmentJobRequest request, Done done) {
     // Known key: nothing to copy. A key attached concurrently is caught by the unique
     // constraint when the copy is inserted.
     if (const auto existing = store_.attachment_by_key(plugin_id, key)) {
-      post_completion(job_id, AttachmentOutcome{job_id, HDP_OK,
-                                                static_cast<uint64_t>(existing->id), true});
+      post_completion(job_id, AttachmentOutcome{job_id, HDP_OK, static_cast<uint64_t>(existing->id), true});
       return job_id;
     }
   } catch (const SQLite::Exception& e) {
@@ -288,8 +286,8 @@ void AttachmentJobs::finish_copy(CopyResult&& result) {
   }
   const AttachmentJobRequest& request = it->second.request;
   if (result.file.status != HDP_OK) {
-    log_.warning("attachment job " + std::to_string(job_id) + " of " + request.plugin_id +
-                 ": cannot store " + request.source_path + ": " + result.file.error);
+    log_.warning("attachment job " + std::to_string(job_id) + " of " + request.plugin_id + ": cannot store " +
+                 request.source_path + ": " + result.file.error);
     complete(job_id, AttachmentOutcome{job_id, result.file.status, 0, false});
     return;
   }
@@ -308,8 +306,8 @@ void AttachmentJobs::finish_copy(CopyResult&& result) {
         const AttachmentInsertResult inserted = store.insert_attachment(insert);
         return WriteResult{HDP_OK, inserted.attachment_id, inserted.already_attached, false};
       },
-      [this, alive = std::weak_ptr<bool>(alive_), job_id,
-       stored = result.file.path](uint64_t, const WriteResult& written) {
+      [this, alive = std::weak_ptr<bool>(alive_), job_id, stored = result.file.path](uint64_t,
+                                                                                     const WriteResult& written) {
         // A row that was written keeps its file (also when the job is cancelled after the
         // commit); a duplicate's or a failed write's copy goes.
         if (!written.durable || written.existed) {
@@ -317,8 +315,8 @@ void AttachmentJobs::finish_copy(CopyResult&& result) {
           std::filesystem::remove(stored, ignored);
         }
         if (alive.expired()) return;  // the failure itself is logged by BatchedWrites
-        complete(job_id, AttachmentOutcome{job_id, written.status, static_cast<uint64_t>(written.row_id),
-                                           written.existed});
+        complete(job_id,
+                 AttachmentOutcome{job_id, written.status, static_cast<uint64_t>(written.row_id), written.existed});
       });
 }
 

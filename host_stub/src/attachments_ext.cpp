@@ -10,7 +10,9 @@ namespace {
 
 constexpr size_t kMaxKeyBytes = 255;
 
-std::string_view view(const char* s) { return s == nullptr ? std::string_view() : std::string_view(s); }
+std::string_view view(const char* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s);
+}
 
 bool has_control_characters(std::string_view s) {
   for (const char c : s) {
@@ -31,8 +33,8 @@ bool valid_mime_type(std::string_view type) {
          !has_control_characters(type);
 }
 
-hdp_status_t attach_file(const hdp_host_t* host, const hdp_attachment_t* attachment,
-                         hdp_attachment_callback_t callback, void* user_data, uint64_t* out_job_id) {
+hdp_status_t attach_file(const hdp_host_t* host, const hdp_attachment_t* attachment, hdp_attachment_callback_t callback,
+                         void* user_data, uint64_t* out_job_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("attach_file"); s != HDP_OK) return s;
@@ -44,11 +46,11 @@ hdp_status_t attach_file(const hdp_host_t* host, const hdp_attachment_t* attachm
   const std::string_view name = view(attachment->file_name);
   const std::string_view mime = view(attachment->mime_type);
   const std::string_view key = view(attachment->idempotency_key);
-  if (path.empty() || path.front() != '/' || !valid_file_name(name) || !valid_mime_type(mime) ||
-      key.empty() || key.size() > kMaxKeyBytes || has_control_characters(key) ||
-      attachment->message_id == 0 || attachment->message_id > static_cast<uint64_t>(INT64_MAX)) {
-    context->log(LogLevel::warning, "attach_file: invalid argument (file \"" + std::string(name) +
-                                        "\", key \"" + std::string(key.substr(0, 64)) + "\")");
+  if (path.empty() || path.front() != '/' || !valid_file_name(name) || !valid_mime_type(mime) || key.empty() ||
+      key.size() > kMaxKeyBytes || has_control_characters(key) || attachment->message_id == 0 ||
+      attachment->message_id > static_cast<uint64_t>(INT64_MAX)) {
+    context->log(LogLevel::warning, "attach_file: invalid argument (file \"" + std::string(name) + "\", key \"" +
+                                        std::string(key.substr(0, 64)) + "\")");
     return HDP_ERR_INVALID_ARGUMENT;
   }
   AttachmentJobRequest request;
@@ -59,16 +61,16 @@ hdp_status_t attach_file(const hdp_host_t* host, const hdp_attachment_t* attachm
   request.file_name = name;
   request.mime_type = mime;
   request.idempotency_key = key;
-  *out_job_id = context->services().attachments.start(
-      std::move(request), [callback, user_data](const AttachmentOutcome& outcome) {
-        hdp_attachment_result_t result{};
-        result.struct_size = sizeof(hdp_attachment_result_t);
-        result.job_id = outcome.job_id;
-        result.status = outcome.status;
-        result.attachment_id = outcome.attachment_id;
-        result.already_attached = outcome.already_attached ? 1 : 0;
-        callback(user_data, &result);
-      });
+  *out_job_id = context->services().attachments.start(std::move(request),
+                                                      [callback, user_data](const AttachmentOutcome& outcome) {
+                                                        hdp_attachment_result_t result{};
+                                                        result.struct_size = sizeof(hdp_attachment_result_t);
+                                                        result.job_id = outcome.job_id;
+                                                        result.status = outcome.status;
+                                                        result.attachment_id = outcome.attachment_id;
+                                                        result.already_attached = outcome.already_attached ? 1 : 0;
+                                                        callback(user_data, &result);
+                                                      });
   return HDP_OK;
 }
 
@@ -79,6 +81,8 @@ const hdp_host_attachments_t kAttachments = {
 
 }  // namespace
 
-const hdp_host_attachments_t* attachments_extension() { return &kAttachments; }
+const hdp_host_attachments_t* attachments_extension() {
+  return &kAttachments;
+}
 
 }  // namespace hdp::host

@@ -13,8 +13,8 @@
 
 namespace hdp::host {
 
-BatchedWrites::BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log,
-                             HostMetrics* metrics, std::unique_ptr<HelpdeskStore> writer_store)
+BatchedWrites::BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log, HostMetrics* metrics,
+                             std::unique_ptr<HelpdeskStore> writer_store)
     : io_(io), store_(store), log_(log), metrics_(metrics), writer_store_(std::move(writer_store)) {
   if (writer_store_) thread_ = std::thread([this] { writer_main(); });
 }

@@ -112,8 +112,8 @@ class BatchedWrites {
   Logger& log_;
   HostMetrics* metrics_;
   std::unique_ptr<HelpdeskStore> writer_store_;
-  std::deque<Op> queued_;     // not written yet (or not handed to the writer yet)
-  std::deque<Op> committed_;  // written (or failed); completion not run yet
+  std::deque<Op> queued_;                             // not written yet (or not handed to the writer yet)
+  std::deque<Op> committed_;                          // written (or failed); completion not run yet
   std::unordered_map<uint64_t, size_t> outstanding_;  // owner -> writes whose completion has not run
   uint64_t next_id_ = 1;
   bool turn_posted_ = false;

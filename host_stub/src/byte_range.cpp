@@ -10,7 +10,9 @@ namespace {
 
 using Kind = ByteRangeDecision::Kind;
 
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim_ows(std::string_view text) {
   while (!text.empty() && is_ows(text.front())) text.remove_prefix(1);
@@ -20,8 +22,7 @@ std::string_view trim_ows(std::string_view text) {
 
 bool is_bytes_unit(std::string_view unit) {
   static constexpr std::string_view kBytes = "bytes";
-  return unit.size() == kBytes.size() &&
-         std::equal(unit.begin(), unit.end(), kBytes.begin(), [](char a, char b) {
+  return unit.size() == kBytes.size() && std::equal(unit.begin(), unit.end(), kBytes.begin(), [](char a, char b) {
            return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
          });
 }
@@ -108,8 +109,7 @@ ByteRangeDecision decide_byte_range(std::string_view range_field, uint64_t size)
 
 std::string content_range_value(const ByteRangeDecision& decision, uint64_t size) {
   if (decision.kind == Kind::partial) {
-    return "bytes " + std::to_string(decision.first) + "-" + std::to_string(decision.last) + "/" +
-           std::to_string(size);
+    return "bytes " + std::to_string(decision.first) + "-" + std::to_string(decision.last) + "/" + std::to_string(size);
   }
   return "bytes */" + std::to_string(size);
 }

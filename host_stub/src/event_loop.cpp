@@ -61,8 +61,12 @@ void EventLoop::drain() {
   for (auto& queued : batch) queued.task();
 }
 
-void EventLoop::run() { io_.run(); }
+void EventLoop::run() {
+  io_.run();
+}
 
-void EventLoop::stop() { io_.stop(); }
+void EventLoop::stop() {
+  io_.stop();
+}
 
 }  // namespace hdp::host

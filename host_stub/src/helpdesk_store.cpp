@@ -106,7 +106,9 @@ AttachmentRow read_attachment(SQLite::Statement& q) {
   return row;
 }
 
-std::string text(std::string_view s) { return std::string(s); }
+std::string text(std::string_view s) {
+  return std::string(s);
+}
 
 // Resets a prepared statement of the cache when leaving scope, so that no read stays open
 // between calls (it would pin the WAL) and the next use starts without old bindings.
@@ -194,12 +196,11 @@ void HelpdeskStore::control(const char* sql) {
   statement.exec();
 }
 
-HelpdeskStore::HelpdeskStore(const std::filesystem::path& database_file,
-                             std::function<int64_t()> now_ms)
+HelpdeskStore::HelpdeskStore(const std::filesystem::path& database_file, std::function<int64_t()> now_ms)
     // NOMUTEX: a store is used by one thread at a time (the loop, or the host's writer thread
     // for the store the writes go through), so SQLite's per-call mutex would only cost time.
-    : db_(std::make_unique<SQLite::Database>(
-          database_file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX)),
+    : db_(std::make_unique<SQLite::Database>(database_file.string(),
+                                             SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX)),
       now_ms_(std::move(now_ms)) {
   db_->exec("PRAGMA journal_mode = WAL");
   db_->exec("PRAGMA synchronous = NORMAL");
@@ -219,9 +220,10 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   std::string inbox = upsert.inbox;
   std::string contact = upsert.contact;
   {
-    Reused q_use(prepared("SELECT m.conversation_id, c.inbox, c.contact FROM messages m JOIN "
-                          "conversations c ON c.id = m.conversation_id "
-                          "WHERE m.plugin_id = ? AND m.external_key = ?"));
+    Reused q_use(
+        prepared("SELECT m.conversation_id, c.inbox, c.contact FROM messages m JOIN "
+                 "conversations c ON c.id = m.conversation_id "
+                 "WHERE m.plugin_id = ? AND m.external_key = ?"));
     SQLite::Statement& q = *q_use;
     q.bind(1, upsert.plugin_id);
     q.bind(2, upsert.external_key);
@@ -235,11 +237,11 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   int64_t conversation_id = 0;
   {
-    Reused q_use(prepared(
-        "INSERT INTO conversations (inbox, contact, created_at_ms, last_activity_ms) "
-        "VALUES (?, ?, ?, ?) ON CONFLICT (inbox, contact) DO UPDATE SET "
-        "last_activity_ms = max(last_activity_ms, excluded.last_activity_ms) "
-        "RETURNING id"));
+    Reused q_use(
+        prepared("INSERT INTO conversations (inbox, contact, created_at_ms, last_activity_ms) "
+                 "VALUES (?, ?, ?, ?) ON CONFLICT (inbox, contact) DO UPDATE SET "
+                 "last_activity_ms = max(last_activity_ms, excluded.last_activity_ms) "
+                 "RETURNING id"));
     SQLite::Statement& q = *q_use;
     q.bind(1, inbox);
     q.bind(2, contact);
@@ -251,19 +253,19 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   int64_t message_id = 0;
   {
-    Reused q_use(prepared(
-        "INSERT INTO messages (conversation_id, plugin_id, external_key, direction, call_status, "
-        "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, '')) "
-        "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
-        "conversation_id = excluded.conversation_id, "
-        "direction = CASE WHEN excluded.direction = 0 THEN direction ELSE excluded.direction END, "
-        "call_status = COALESCE(excluded.call_status, call_status), "
-        "duration_s = COALESCE(excluded.duration_s, duration_s), "
-        "recording_status = COALESCE(?9, recording_status), "
-        "recording_reason = COALESCE(?10, recording_reason), "
-        "updated_at_ms = excluded.updated_at_ms "
-        "RETURNING id"));
+    Reused q_use(
+        prepared("INSERT INTO messages (conversation_id, plugin_id, external_key, direction, call_status, "
+                 "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, '')) "
+                 "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
+                 "conversation_id = excluded.conversation_id, "
+                 "direction = CASE WHEN excluded.direction = 0 THEN direction ELSE excluded.direction END, "
+                 "call_status = COALESCE(excluded.call_status, call_status), "
+                 "duration_s = COALESCE(excluded.duration_s, duration_s), "
+                 "recording_status = COALESCE(?9, recording_status), "
+                 "recording_reason = COALESCE(?10, recording_reason), "
+                 "updated_at_ms = excluded.updated_at_ms "
+                 "RETURNING id"));
     SQLite::Statement& q = *q_use;
     q.bind(1, conversation_id);
     q.bind(2, upsert.plugin_id);
@@ -294,8 +296,9 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 
   // A call that moved out of the unknown-contact conversation leaves no empty conversation.
   if (old_conversation && *old_conversation != conversation_id) {
-    Reused q_use(prepared("DELETE FROM conversations WHERE id = ? AND contact = '' AND NOT EXISTS "
-                          "(SELECT 1 FROM messages WHERE conversation_id = ?)"));
+    Reused q_use(
+        prepared("DELETE FROM conversations WHERE id = ? AND contact = '' AND NOT EXISTS "
+                 "(SELECT 1 FROM messages WHERE conversation_id = ?)"));
     SQLite::Statement& q = *q_use;
     q.bind(1, *old_conversation);
     q.bind(2, *old_conversation);
@@ -305,12 +308,13 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   return message_id;
 }
 
-bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t message_id,
-                                         int32_t status, std::string_view reason) {
+bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status,
+                                         std::string_view reason) {
   const int64_t now = now_ms_();
   WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
-  Reused q_use(prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
-                        "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
+  Reused q_use(
+      prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
+               "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
   SQLite::Statement& q = *q_use;
   q.bind(1, status);
   q.bind(2, text(reason));
@@ -319,9 +323,9 @@ bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t mes
   q.bind(5, text(plugin_id));
   const bool found = q.exec() > 0;
   if (found) {
-    Reused touch_use(prepared(
-        "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
-        "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
+    Reused touch_use(
+        prepared("UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
+                 "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
     SQLite::Statement& touch = *touch_use;
     touch.bind(1, now);
     touch.bind(2, message_id);
@@ -346,8 +350,7 @@ std::optional<MessageRow> HelpdeskStore::message(int64_t message_id) {
   return read_message(q);
 }
 
-std::vector<MessageRow> HelpdeskStore::messages_by_key(std::string_view external_key,
-                                                       std::string_view plugin_id) {
+std::vector<MessageRow> HelpdeskStore::messages_by_key(std::string_view external_key, std::string_view plugin_id) {
   SQLite::Statement q(*db_, std::string("SELECT ") + kMessageColumns +
                                 " WHERE m.external_key = ? AND (? = '' OR m.plugin_id = ?) "
                                 "ORDER BY m.id");
@@ -360,8 +363,8 @@ std::vector<MessageRow> HelpdeskStore::messages_by_key(std::string_view external
 }
 
 std::vector<ConversationRow> HelpdeskStore::conversations() {
-  SQLite::Statement q(*db_, std::string("SELECT ") + kConversationColumns +
-                                " ORDER BY c.last_activity_ms DESC, c.id DESC");
+  SQLite::Statement q(*db_,
+                      std::string("SELECT ") + kConversationColumns + " ORDER BY c.last_activity_ms DESC, c.id DESC");
   std::vector<ConversationRow> rows;
   while (q.executeStep()) rows.push_back(read_conversation(q));
   return rows;
@@ -375,8 +378,8 @@ std::optional<ConversationRow> HelpdeskStore::conversation(int64_t conversation_
 }
 
 std::vector<MessageRow> HelpdeskStore::conversation_messages(int64_t conversation_id) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + kMessageColumns +
-                                " WHERE m.conversation_id = ? ORDER BY m.created_at_ms, m.id");
+  SQLite::Statement q(
+      *db_, std::string("SELECT ") + kMessageColumns + " WHERE m.conversation_id = ? ORDER BY m.created_at_ms, m.id");
   q.bind(1, conversation_id);
   std::vector<MessageRow> rows;
   while (q.executeStep()) rows.push_back(read_message(q));
@@ -388,10 +391,11 @@ AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& 
   WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
   AttachmentInsertResult result;
   {
-    Reused q_use(prepared("INSERT INTO attachments (plugin_id, idempotency_key, message_id, "
-                          "file_name, mime_type, size_bytes, stored_path, created_at_ms) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                          "ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id"));
+    Reused q_use(
+        prepared("INSERT INTO attachments (plugin_id, idempotency_key, message_id, "
+                 "file_name, mime_type, size_bytes, stored_path, created_at_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id"));
     SQLite::Statement& q = *q_use;
     q.bind(1, insert.plugin_id);
     q.bind(2, insert.idempotency_key);
@@ -404,8 +408,7 @@ AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& 
     if (q.executeStep()) result.attachment_id = q.getColumn(0).getInt64();
   }
   if (result.attachment_id == 0) {
-    Reused q_use(
-        prepared("SELECT id FROM attachments WHERE plugin_id = ? AND idempotency_key = ?"));
+    Reused q_use(prepared("SELECT id FROM attachments WHERE plugin_id = ? AND idempotency_key = ?"));
     SQLite::Statement& q = *q_use;
     q.bind(1, insert.plugin_id);
     q.bind(2, insert.idempotency_key);
@@ -413,9 +416,9 @@ AttachmentInsertResult HelpdeskStore::insert_attachment(const AttachmentInsert& 
     result.attachment_id = q.getColumn(0).getInt64();
     result.already_attached = true;
   } else {
-    Reused touch_use(prepared(
-        "UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
-        "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
+    Reused touch_use(
+        prepared("UPDATE conversations SET last_activity_ms = max(last_activity_ms, ?) "
+                 "WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)"));
     SQLite::Statement& touch = *touch_use;
     touch.bind(1, now);
     touch.bind(2, insert.message_id);
@@ -432,10 +435,9 @@ std::optional<AttachmentRow> HelpdeskStore::attachment(int64_t attachment_id) {
   return read_attachment(q);
 }
 
-std::optional<AttachmentRow> HelpdeskStore::attachment_by_key(std::string_view plugin_id,
-                                                              std::string_view key) {
-  SQLite::Statement q(*db_, std::string("SELECT ") + kAttachmentColumns +
-                                " WHERE plugin_id = ? AND idempotency_key = ?");
+std::optional<AttachmentRow> HelpdeskStore::attachment_by_key(std::string_view plugin_id, std::string_view key) {
+  SQLite::Statement q(*db_,
+                      std::string("SELECT ") + kAttachmentColumns + " WHERE plugin_id = ? AND idempotency_key = ?");
   q.bind(1, text(plugin_id));
   q.bind(2, text(key));
   if (!q.executeStep()) return std::nullopt;
@@ -443,8 +445,7 @@ std::optional<AttachmentRow> HelpdeskStore::attachment_by_key(std::string_view p
 }
 
 std::vector<AttachmentRow> HelpdeskStore::message_attachments(int64_t message_id) {
-  SQLite::Statement q(*db_,
-                      std::string("SELECT ") + kAttachmentColumns + " WHERE message_id = ? ORDER BY id");
+  SQLite::Statement q(*db_, std::string("SELECT ") + kAttachmentColumns + " WHERE message_id = ? ORDER BY id");
   q.bind(1, message_id);
   std::vector<AttachmentRow> rows;
   while (q.executeStep()) rows.push_back(read_attachment(q));

@@ -18,15 +18,15 @@
 namespace SQLite {
 class Database;
 class Statement;
-}
+}  // namespace SQLite
 
 namespace hdp::host {
 
 struct CallMessageUpsert {
   std::string plugin_id;
   std::string external_key;
-  std::string inbox;    // empty: keep the message's inbox, or "default" for a new one
-  std::string contact;  // empty: keep the message's contact, or the unknown-contact conversation
+  std::string inbox;                       // empty: keep the message's inbox, or "default" for a new one
+  std::string contact;                     // empty: keep the message's contact, or the unknown-contact conversation
   int32_t direction = 0;                   // 0 (unknown) keeps the stored value
   std::optional<std::string> call_status;  // nullopt keeps the stored value
   std::optional<int64_t> duration_s;       // nullopt keeps the stored value
@@ -119,8 +119,7 @@ class HelpdeskStore {
   int64_t upsert_call_message(const CallMessageUpsert& upsert);
 
   // False when plugin_id has no message message_id.
-  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status,
-                            std::string_view reason);
+  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason);
   bool message_belongs_to(std::string_view plugin_id, int64_t message_id);
 
   std::optional<MessageRow> message(int64_t message_id);

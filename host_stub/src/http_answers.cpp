@@ -51,8 +51,7 @@ struct FileSliceBody {
     using const_buffers_type = asio::const_buffer;
 
     template <bool isRequest, class Fields>
-    writer(const http::header<isRequest, Fields>& /*header*/, value_type& body)
-        : body_(body), remain_(body.length) {}
+    writer(const http::header<isRequest, Fields>& /*header*/, value_type& body) : body_(body), remain_(body.length) {}
 
     void init(beast::error_code& ec) { body_.file.seek(body_.offset, ec); }
 
@@ -88,8 +87,7 @@ void fill_header(http::response<Body>& res, const HttpResponse& answer, bool kee
 
 // 416 for a file answer: an error body instead of the file, with Content-Range naming the
 // size. The route's headers stay, except Content-Disposition, which describes the file.
-HttpResponse range_not_satisfiable(HttpResponse&& file_answer, const ByteRangeDecision& range,
-                                   std::uint64_t size) {
+HttpResponse range_not_satisfiable(HttpResponse&& file_answer, const ByteRangeDecision& range, std::uint64_t size) {
   HttpResponse response = HttpResponse::error(416, "range not satisfiable");
   for (auto& header : file_answer.headers) {
     if (!beast::iequals(header.first, "Content-Disposition")) response.headers.push_back(std::move(header));
@@ -112,8 +110,7 @@ http::message_generator build_answer(HttpResponse&& answer, const AnswerFraming&
     if (ec) return build_answer(HttpResponse::error(404, "file not found"), request, keep_alive);
     ByteRangeDecision range;  // whole
     if (answer.status == 200 && request.range_field) range = decide_byte_range(*request.range_field, size);
-    if (range.kind == ByteRangeDecision::Kind::unsatisfiable ||
-        range.kind == ByteRangeDecision::Kind::invalid) {
+    if (range.kind == ByteRangeDecision::Kind::unsatisfiable || range.kind == ByteRangeDecision::Kind::invalid) {
       return build_answer(range_not_satisfiable(std::move(answer), range, size), request, keep_alive);
     }
     if (request.head) {
@@ -156,6 +153,5 @@ http::message_generator build_answer(HttpResponse&& answer, const AnswerFraming&
   res.prepare_payload();
   return http::message_generator(std::move(res));
 }
-
 
 }  // namespace hdp::host

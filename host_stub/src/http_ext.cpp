@@ -9,8 +9,7 @@ namespace {
 // A plugin may ask for large bodies, not unbounded ones: they are held in memory.
 constexpr uint64_t kMaxRouteBodyBytes = 64ULL * 1024 * 1024;
 
-hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* route,
-                            uint64_t* out_route_id) {
+hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* route, uint64_t* out_route_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("register_route"); s != HDP_OK) return s;
@@ -41,7 +40,8 @@ hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* rout
     default:
       // From a newer minor: the strictest meaning we know.
       context->log(LogLevel::warning, std::string("register_route ") + route->method + " " + route->path +
-                                          ": unknown access " + std::to_string(access) + ", served to signed-in agents only");
+                                          ": unknown access " + std::to_string(access) +
+                                          ", served to signed-in agents only");
       spec.access = RouteAccess::agent;
       break;
   }
@@ -55,8 +55,8 @@ hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* rout
   const hdp_status_t status =
       context->services().router.add_plugin_route(std::move(spec), std::move(target), out_route_id);
   if (status != HDP_OK) {
-    context->log(LogLevel::warning, std::string("register_route ") + route->method + " " +
-                                        route->path + ": " + status_text(status));
+    context->log(LogLevel::warning,
+                 std::string("register_route ") + route->method + " " + route->path + ": " + status_text(status));
   }
   return status;
 }
@@ -68,8 +68,7 @@ hdp_status_t unregister_route(const hdp_host_t* host, uint64_t route_id) {
   return context->services().router.remove_route(context->owner(), route_id);
 }
 
-hdp_status_t respond(const hdp_host_t* host, uint64_t request_id,
-                     const hdp_http_response_t* response) {
+hdp_status_t respond(const hdp_host_t* host, uint64_t request_id, const hdp_http_response_t* response) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_use("respond"); s != HDP_OK) return s;
@@ -85,6 +84,8 @@ const hdp_host_http_t kHttp = {
 
 }  // namespace
 
-const hdp_host_http_t* http_extension() { return &kHttp; }
+const hdp_host_http_t* http_extension() {
+  return &kHttp;
+}
 
 }  // namespace hdp::host

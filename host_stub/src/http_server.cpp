@@ -33,11 +33,16 @@ using tcp = asio::ip::tcp;
 
 std::string_view refusal_name(HttpRefusal refusal) {
   switch (refusal) {
-    case HttpRefusal::bad_request: return "bad_request";
-    case HttpRefusal::header_too_large: return "header_too_large";
-    case HttpRefusal::body_too_large: return "body_too_large";
-    case HttpRefusal::header_timeout: return "header_timeout";
-    case HttpRefusal::body_timeout: return "body_timeout";
+    case HttpRefusal::bad_request:
+      return "bad_request";
+    case HttpRefusal::header_too_large:
+      return "header_too_large";
+    case HttpRefusal::body_too_large:
+      return "body_too_large";
+    case HttpRefusal::header_timeout:
+      return "header_timeout";
+    case HttpRefusal::body_timeout:
+      return "body_timeout";
   }
   return "unknown";
 }
@@ -180,8 +185,8 @@ class Session : public std::enable_shared_from_this<Session> {
       refused(HttpRefusal::header_timeout);
       return close_now();
     }
-    if (ec == http::error::end_of_stream || ec == asio::error::eof ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
       return close_now();
     }
     if (ec) {
@@ -205,14 +210,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (parser_->is_done()) return on_request();
     if (beast::iequals(header[http::field::expect], "100-continue")) {
       // The client waits for this before it sends the body.
-      auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
-                                                                        header.version());
+      auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, header.version());
       stream_.expires_after(server_->limits.write_timeout);
-      http::async_write(stream_, *interim,
-                        [self = shared_from_this(), interim](beast::error_code wec, std::size_t) {
-                          if (wec) return self->close_now();
-                          self->do_read_body();
-                        });
+      http::async_write(stream_, *interim, [self = shared_from_this(), interim](beast::error_code wec, std::size_t) {
+        if (wec) return self->close_now();
+        self->do_read_body();
+      });
       return;
     }
     do_read_body();
@@ -220,8 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void do_read_body() {
     stream_.expires_after(server_->limits.body_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::on_body, shared_from_this()));
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_body, shared_from_this()));
   }
 
   void on_body(beast::error_code ec, std::size_t /*bytes*/) {
@@ -235,8 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
       refused(HttpRefusal::body_timeout);
       return close_now();
     }
-    if (ec == http::error::end_of_stream ||
-        ec == http::error::partial_message || ec == asio::error::eof ||
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == asio::error::eof ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return close_now();
     }
@@ -281,10 +282,9 @@ class Session : public std::enable_shared_from_this<Session> {
     request.peer_address = peer_;
 
     const uint64_t serial = ++request_serial_;
-    responder_ = std::make_shared<Responder>(
-        [weak = weak_from_this(), serial](HttpResponse&& response) {
-          if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
-        });
+    responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
+      if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
+    });
     phase_ = Phase::dispatching;
     const auto responder = responder_;  // the handler may answer and drop responder_
     server_->dispatch(std::move(request), responder);
@@ -416,8 +416,7 @@ void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket
   } else if (sessions.size() >= limits.max_connections) {
     // Over the cap: close at once; a busy host must not run out of descriptors.
     if (refused_connections++ % 100 == 0) {
-      log.warning("connection cap of " + std::to_string(limits.max_connections) +
-                  " reached; closing new connections");
+      log.warning("connection cap of " + std::to_string(limits.max_connections) + " reached; closing new connections");
     }
     beast::error_code ignored;
     socket.close(ignored);
@@ -438,10 +437,10 @@ void HttpServer::Impl::remove(Session* session) {
   }
 }
 
-HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits,
-                       BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused)
-    : impl_(std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch),
-                                   std::move(on_refused))) {}
+HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
+                       DispatchFunction dispatch, RefusalFunction on_refused)
+    : impl_(
+          std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch), std::move(on_refused))) {}
 
 HttpServer::~HttpServer() {
   impl_->stopping = true;
@@ -454,8 +453,8 @@ HttpServer::~HttpServer() {
 std::optional<std::string> HttpServer::listen(const std::string& host, uint16_t port) {
   beast::error_code ec;
   tcp::resolver resolver(impl_->io);
-  const auto results = resolver.resolve(host, std::to_string(port),
-                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  const auto results =
+      resolver.resolve(host, std::to_string(port), tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || results.empty()) return "cannot resolve " + host + ": " + ec.message();
   const tcp::endpoint endpoint = results.begin()->endpoint();
   tcp::acceptor& acceptor = impl_->acceptor;

@@ -38,8 +38,7 @@ struct HttpServerLimits {
 // The body limit for a request, decided from its header.
 using BodyLimitFunction = std::function<uint64_t(std::string_view method, std::string_view path)>;
 // Serves a complete request; the answer goes to the responder now or later.
-using DispatchFunction =
-    std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
+using DispatchFunction = std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
 
 // Why the HTTP layer refused a request before any route saw it.
 enum class HttpRefusal {
@@ -56,8 +55,8 @@ using RefusalFunction = std::function<void(HttpRefusal refusal)>;
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, Logger& log, HttpServerLimits limits,
-             BodyLimitFunction body_limit, DispatchFunction dispatch, RefusalFunction on_refused = {});
+  HttpServer(boost::asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
+             DispatchFunction dispatch, RefusalFunction on_refused = {});
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
   ~HttpServer();

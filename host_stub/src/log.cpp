@@ -10,22 +10,32 @@ namespace {
 
 std::string_view level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::trace: return "TRACE";
-    case LogLevel::debug: return "DEBUG";
-    case LogLevel::info: return "INFO";
-    case LogLevel::warning: return "WARN";
-    case LogLevel::error: return "ERROR";
+    case LogLevel::trace:
+      return "TRACE";
+    case LogLevel::debug:
+      return "DEBUG";
+    case LogLevel::info:
+      return "INFO";
+    case LogLevel::warning:
+      return "WARN";
+    case LogLevel::error:
+      return "ERROR";
   }
   return "INFO";
 }
 
 std::string_view json_level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::trace: return "trace";
-    case LogLevel::debug: return "debug";
-    case LogLevel::info: return "info";
-    case LogLevel::warning: return "warning";
-    case LogLevel::error: return "error";
+    case LogLevel::trace:
+      return "trace";
+    case LogLevel::debug:
+      return "debug";
+    case LogLevel::info:
+      return "info";
+    case LogLevel::warning:
+      return "warning";
+    case LogLevel::error:
+      return "error";
   }
   return "info";
 }
@@ -85,14 +95,13 @@ std::string format_utc_timestamp(int64_t unix_us) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   std::array<char, 40> buf{};
-  const int n = std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, static_cast<int>(millis));
+  const int n = std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
   return std::string(buf.data(), n > 0 ? static_cast<size_t>(n) : 0);
 }
 
-std::string format_log_line(LogFormat format, int64_t unix_us, LogLevel level,
-                            std::string_view source, std::string_view message) {
+std::string format_log_line(LogFormat format, int64_t unix_us, LogLevel level, std::string_view source,
+                            std::string_view message) {
   std::string line;
   line.reserve(48 + source.size() + message.size());
   if (format == LogFormat::json) {
@@ -122,19 +131,24 @@ std::string format_log_line(LogFormat format, int64_t unix_us, LogLevel level,
 Logger::Logger(LogLevel min_level, LogFormat format, std::FILE* out)
     : min_level_(min_level), format_(format), out_(out) {}
 
-void Logger::set_level(LogLevel level) { min_level_.store(level); }
+void Logger::set_level(LogLevel level) {
+  min_level_.store(level);
+}
 
-void Logger::set_format(LogFormat format) { format_.store(format); }
+void Logger::set_format(LogFormat format) {
+  format_.store(format);
+}
 
-bool Logger::enabled(LogLevel level) const { return level >= min_level_.load(); }
+bool Logger::enabled(LogLevel level) const {
+  return level >= min_level_.load();
+}
 
 void Logger::log(LogLevel level, std::string_view source, std::string_view message) {
   if (!enabled(level)) return;
   // Log lines carry real time even under the virtual clock: they are for people.
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  std::string line = format_log_line(
-      format_.load(), std::chrono::duration_cast<std::chrono::microseconds>(now).count(), level,
-      source, message);
+  std::string line = format_log_line(format_.load(), std::chrono::duration_cast<std::chrono::microseconds>(now).count(),
+                                     level, source, message);
   line += '\n';
   bool schedule = false;
   std::function<void()> scheduler;

@@ -25,13 +25,12 @@ std::optional<LogFormat> parse_log_format(std::string_view text);
 std::string format_utc_timestamp(int64_t unix_us);
 
 // One formatted line without the trailing newline (pure; used by Logger and the tests).
-std::string format_log_line(LogFormat format, int64_t unix_us, LogLevel level,
-                            std::string_view source, std::string_view message);
+std::string format_log_line(LogFormat format, int64_t unix_us, LogLevel level, std::string_view source,
+                            std::string_view message);
 
 class Logger {
  public:
-  explicit Logger(LogLevel min_level = LogLevel::info, LogFormat format = LogFormat::text,
-                  std::FILE* out = stderr);
+  explicit Logger(LogLevel min_level = LogLevel::info, LogFormat format = LogFormat::text, std::FILE* out = stderr);
   ~Logger() { flush(); }
   Logger(const Logger&) = delete;
   Logger& operator=(const Logger&) = delete;
@@ -64,9 +63,9 @@ class Logger {
   void write_pending_locked();
 
   std::mutex write_mutex_;
-  std::string pending_;                 // guarded by write_mutex_
-  std::function<void()> defer_;         // guarded by write_mutex_
-  bool flush_scheduled_ = false;        // guarded by write_mutex_
+  std::string pending_;           // guarded by write_mutex_
+  std::function<void()> defer_;   // guarded by write_mutex_
+  bool flush_scheduled_ = false;  // guarded by write_mutex_
   std::atomic<LogLevel> min_level_;
   std::atomic<LogFormat> format_;
   std::FILE* out_;

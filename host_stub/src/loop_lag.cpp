@@ -4,11 +4,12 @@
 
 namespace hdp::host {
 
-LoopLagProbe::LoopLagProbe(boost::asio::io_context& io, HostMetrics& metrics,
-                           std::chrono::milliseconds interval)
+LoopLagProbe::LoopLagProbe(boost::asio::io_context& io, HostMetrics& metrics, std::chrono::milliseconds interval)
     : timer_(io), metrics_(metrics), interval_(interval) {}
 
-LoopLagProbe::~LoopLagProbe() { *alive_ = false; }
+LoopLagProbe::~LoopLagProbe() {
+  *alive_ = false;
+}
 
 void LoopLagProbe::start() {
   if (running_) return;

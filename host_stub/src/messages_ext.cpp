@@ -23,7 +23,9 @@ bool has_control_characters(std::string_view s) {
 }
 
 // NULL-safe view.
-std::string_view view(const char* s) { return s == nullptr ? std::string_view() : std::string_view(s); }
+std::string_view view(const char* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s);
+}
 
 // Digits only; a leading '+' is tolerated and dropped.
 bool normalize_contact(std::string_view in, std::string& out) {
@@ -40,12 +42,11 @@ bool read_upsert(PluginContext* context, const hdp_call_message_t* message, Call
   const std::string_view key = view(message->external_key);
   const std::string_view inbox = view(message->inbox);
   const std::string_view call_status = view(message->call_status);
-  if (key.empty() || key.size() > kMaxKeyBytes || has_control_characters(key) ||
-      inbox.size() > kMaxKeyBytes || has_control_characters(inbox) ||
-      call_status.size() > kMaxKeyBytes || has_control_characters(call_status) ||
+  if (key.empty() || key.size() > kMaxKeyBytes || has_control_characters(key) || inbox.size() > kMaxKeyBytes ||
+      has_control_characters(inbox) || call_status.size() > kMaxKeyBytes || has_control_characters(call_status) ||
       !normalize_contact(view(message->contact), upsert.contact)) {
-    context->log(LogLevel::warning, "upsert_call_message: invalid argument (key \"" +
-                                        std::string(key.substr(0, 64)) + "\")");
+    context->log(LogLevel::warning,
+                 "upsert_call_message: invalid argument (key \"" + std::string(key.substr(0, 64)) + "\")");
     return false;
   }
   upsert.plugin_id = context->id();
@@ -64,8 +65,7 @@ bool valid_status_target(std::string_view reason, uint64_t message_id) {
 // ---- hdp.messages/1: written (and committed) inside the call, after every /2 operation queued
 // before it.
 
-hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_t* message,
-                                 uint64_t* out_message_id) {
+hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_t* message, uint64_t* out_message_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
@@ -85,8 +85,8 @@ hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_
   }
 }
 
-hdp_status_t set_recording_status(const hdp_host_t* host, uint64_t message_id,
-                                  int32_t recording_status, const char* reason) {
+hdp_status_t set_recording_status(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                  const char* reason) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("set_recording_status"); s != HDP_OK) return s;
@@ -122,9 +122,8 @@ BatchedWrites::Done report_to(hdp_message_callback_t callback, void* user_data) 
   };
 }
 
-hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message,
-                                    int32_t recording_status, const char* reason,
-                                    hdp_message_callback_t callback, void* user_data,
+hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
+                                    const char* reason, hdp_message_callback_t callback, void* user_data,
                                     uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
@@ -148,9 +147,8 @@ hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_messa
   return HDP_OK;
 }
 
-hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id,
-                                     int32_t recording_status, const char* reason,
-                                     hdp_message_callback_t callback, void* user_data,
+hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                     const char* reason, hdp_message_callback_t callback, void* user_data,
                                      uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
@@ -186,7 +184,11 @@ const hdp_host_messages2_t kMessages2 = {
 
 }  // namespace
 
-const hdp_host_messages_t* messages_extension() { return &kMessages; }
-const hdp_host_messages2_t* messages2_extension() { return &kMessages2; }
+const hdp_host_messages_t* messages_extension() {
+  return &kMessages;
+}
+const hdp_host_messages2_t* messages2_extension() {
+  return &kMessages2;
+}
 
 }  // namespace hdp::host

@@ -17,21 +17,27 @@ namespace hdp::host {
 // --- the exposition format's pieces -----------------------------------------------------------
 
 const std::vector<double>& default_histogram_buckets() {
-  static const std::vector<double> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                              0.5,   1,    2.5,   5,    10};
+  static const std::vector<double> buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
   return buckets;
 }
 
 namespace {
 
-bool is_alpha_or_underscore(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_alpha_or_underscore(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 const char* type_name(MetricType type) {
   switch (type) {
-    case MetricType::counter: return "counter";
-    case MetricType::gauge: return "gauge";
-    case MetricType::histogram: return "histogram";
+    case MetricType::counter:
+      return "counter";
+    case MetricType::gauge:
+      return "gauge";
+    case MetricType::histogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -47,8 +53,7 @@ bool is_metric_name(std::string_view name, bool allow_colon) {
 
 bool is_label_name(std::string_view name) {
   if (name.empty() || !is_alpha_or_underscore(name.front())) return false;
-  return std::all_of(name.begin() + 1, name.end(),
-                     [](char c) { return is_alpha_or_underscore(c) || is_digit(c); });
+  return std::all_of(name.begin() + 1, name.end(), [](char c) { return is_alpha_or_underscore(c) || is_digit(c); });
 }
 
 bool is_valid_utf8(std::string_view text) {
@@ -136,8 +141,7 @@ MetricsRegistry::MetricsRegistry(Limits limits) : limits_(limits) {}
 
 hdp_status_t MetricsRegistry::validate(bool host_family, const MetricSpec& spec) const {
   const bool reserved = spec.name.starts_with("hdp_");
-  if (spec.name.size() > limits_.max_name_bytes || !is_metric_name(spec.name, host_family) ||
-      reserved != host_family) {
+  if (spec.name.size() > limits_.max_name_bytes || !is_metric_name(spec.name, host_family) || reserved != host_family) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (spec.help.size() > limits_.max_help_bytes || !is_valid_utf8(spec.help)) {
@@ -164,8 +168,8 @@ hdp_status_t MetricsRegistry::validate(bool host_family, const MetricSpec& spec)
   return HDP_OK;
 }
 
-hdp_status_t MetricsRegistry::register_family(uint64_t owner, std::string_view owner_label,
-                                              const MetricSpec& spec_in, uint64_t* out_id) {
+hdp_status_t MetricsRegistry::register_family(uint64_t owner, std::string_view owner_label, const MetricSpec& spec_in,
+                                              uint64_t* out_id) {
   if (out_id == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   const bool host_family = owner == kHostOwner;
   if (const hdp_status_t s = validate(host_family, spec_in); s != HDP_OK) return s;
@@ -222,8 +226,7 @@ hdp_status_t MetricsRegistry::register_family(uint64_t owner, std::string_view o
 }
 
 MetricsRegistry::Series* MetricsRegistry::series_for(uint64_t owner, uint64_t id, MetricType type,
-                                                     std::span<const std::string_view> labels,
-                                                     hdp_status_t* status) {
+                                                     std::span<const std::string_view> labels, hdp_status_t* status) {
   const auto handle = handles_.find(id);
   if (handle == handles_.end() || handle->second.owner != owner) {
     *status = HDP_ERR_NOT_FOUND;
@@ -257,8 +260,8 @@ MetricsRegistry::Series* MetricsRegistry::series_for(uint64_t owner, uint64_t id
   return &family.series.emplace(std::move(key), std::move(series)).first->second;
 }
 
-hdp_status_t MetricsRegistry::counter_add(uint64_t owner, uint64_t id,
-                                          std::span<const std::string_view> labels, double delta) {
+hdp_status_t MetricsRegistry::counter_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
+                                          double delta) {
   if (!std::isfinite(delta) || delta < 0) {
     return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   }
@@ -269,8 +272,8 @@ hdp_status_t MetricsRegistry::counter_add(uint64_t owner, uint64_t id,
   return HDP_OK;
 }
 
-hdp_status_t MetricsRegistry::gauge_set(uint64_t owner, uint64_t id,
-                                        std::span<const std::string_view> labels, double value) {
+hdp_status_t MetricsRegistry::gauge_set(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
+                                        double value) {
   if (std::isnan(value)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
   Series* series = series_for(owner, id, MetricType::gauge, labels, &status);
@@ -279,8 +282,8 @@ hdp_status_t MetricsRegistry::gauge_set(uint64_t owner, uint64_t id,
   return HDP_OK;
 }
 
-hdp_status_t MetricsRegistry::gauge_add(uint64_t owner, uint64_t id,
-                                        std::span<const std::string_view> labels, double delta) {
+hdp_status_t MetricsRegistry::gauge_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
+                                        double delta) {
   if (!std::isfinite(delta)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
   Series* series = series_for(owner, id, MetricType::gauge, labels, &status);
@@ -289,8 +292,8 @@ hdp_status_t MetricsRegistry::gauge_add(uint64_t owner, uint64_t id,
   return HDP_OK;
 }
 
-hdp_status_t MetricsRegistry::observe(uint64_t owner, uint64_t id,
-                                      std::span<const std::string_view> labels, double value) {
+hdp_status_t MetricsRegistry::observe(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
+                                      double value) {
   if (std::isnan(value)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
   Series* series = series_for(owner, id, MetricType::histogram, labels, &status);
@@ -347,8 +350,7 @@ std::string MetricsRegistry::render() const {
       uint64_t cumulative = 0;
       for (size_t i = 0; i < series.bucket_counts.size(); ++i) {
         cumulative += series.bucket_counts[i];
-        const std::string le =
-            i < family.spec.buckets.size() ? format_metric_value(family.spec.buckets[i]) : "+Inf";
+        const std::string le = i < family.spec.buckets.size() ? format_metric_value(family.spec.buckets[i]) : "+Inf";
         out += name + "_bucket" + label_text(names, values, "le", le) + " " + std::to_string(cumulative) + "\n";
       }
       const std::string labels = label_text(names, values);
@@ -362,28 +364,40 @@ std::string MetricsRegistry::render() const {
 // --- the host's own families --------------------------------------------------------------------
 
 HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
-  MetricSpec requests{MetricType::counter, "hdp_host_http_requests_total",
+  MetricSpec requests{MetricType::counter,
+                      "hdp_host_http_requests_total",
                       "HTTP requests answered by the host, by method, route and status code",
-                      {"method", "route", "status"}, {}};
-  MetricSpec refused{MetricType::counter, "hdp_host_http_refused_total",
+                      {"method", "route", "status"},
+                      {}};
+  MetricSpec refused{MetricType::counter,
+                     "hdp_host_http_refused_total",
                      "HTTP requests refused before any route saw them, by reason: body_too_large (413), "
                      "header_too_large (431), bad_request (400), header_timeout and body_timeout (closed)",
-                     {"reason"}, {}};
+                     {"reason"},
+                     {}};
   MetricSpec plugins{MetricType::gauge, "hdp_host_plugins_loaded", "Plugins loaded and started", {}, {}};
-  MetricSpec info{MetricType::gauge, "hdp_host_info",
+  MetricSpec info{MetricType::gauge,
+                  "hdp_host_info",
                   "Always 1; the labels name the host's version and the plugin ABI version it speaks",
-                  {"version", "abi_version"}, {}};
-  MetricSpec writes{MetricType::counter, "hdp_host_message_writes_total",
+                  {"version", "abi_version"},
+                  {}};
+  MetricSpec writes{MetricType::counter,
+                    "hdp_host_message_writes_total",
                     "Call messages written for plugins, by operation: hdp.messages/1 calls (each its own "
                     "transaction) and hdp.messages/2 operations (*_async, batched per loop turn)",
-                    {"operation"}, {}};
-  MetricSpec batch{MetricType::histogram, "hdp_host_store_batch_writes",
+                    {"operation"},
+                    {}};
+  MetricSpec batch{MetricType::histogram,
+                   "hdp_host_store_batch_writes",
                    "Writes made durable by one commit of the host's store (a hdp.messages/1 call is one; "
                    "a loop turn's hdp.messages/2 operations and attachment rows share one)",
-                   {}, {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}};
-  MetricSpec lag{MetricType::histogram, "hdp_loop_lag_seconds",
+                   {},
+                   {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}};
+  MetricSpec lag{MetricType::histogram,
+                 "hdp_loop_lag_seconds",
                  "How late the host's loop ran a probe timer that was due (time the loop was busy elsewhere)",
-                 {}, {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
+                 {},
+                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   registry_.register_family(MetricsRegistry::kHostOwner, "host", requests, &requests_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", refused, &refused_);
   registry_.register_family(MetricsRegistry::kHostOwner, "host", writes, &message_writes_);
@@ -398,12 +412,11 @@ HostMetrics::HostMetrics(MetricsRegistry& registry) : registry_(registry) {
 }
 
 void HostMetrics::count_request(std::string_view method, std::string_view route, unsigned status) {
-  static constexpr std::array<std::string_view, 7> kMethods = {"GET", "HEAD", "POST", "PUT",
+  static constexpr std::array<std::string_view, 7> kMethods = {"GET",    "HEAD",  "POST",   "PUT",
                                                                "DELETE", "PATCH", "OPTIONS"};
   const bool known = std::find(kMethods.begin(), kMethods.end(), method) != kMethods.end();
   const std::string status_text = std::to_string(status);
-  const std::array<std::string_view, 3> labels = {known ? method : std::string_view("other"), route,
-                                                  status_text};
+  const std::array<std::string_view, 3> labels = {known ? method : std::string_view("other"), route, status_text};
   registry_.counter_add(MetricsRegistry::kHostOwner, requests_, labels, 1);
 }
 
@@ -439,13 +452,11 @@ void register_metrics_route(Router& router, const MetricsRegistry& registry) {
                         });
 }
 
-std::shared_ptr<Responder> counting_responder(HostMetrics& metrics, const Router& router,
-                                              const HttpRequest& request,
+std::shared_ptr<Responder> counting_responder(HostMetrics& metrics, const Router& router, const HttpRequest& request,
                                               const std::shared_ptr<Responder>& responder) {
   const Router::Lookup found = router.lookup(request.method, request.path);
-  std::string route = found.kind == Router::Lookup::Kind::found && found.route != nullptr
-                          ? found.route->spec.path
-                          : std::string("unmatched");
+  std::string route = found.kind == Router::Lookup::Kind::found && found.route != nullptr ? found.route->spec.path
+                                                                                          : std::string("unmatched");
   auto counted = std::make_shared<Responder>(
       [&metrics, method = request.method, route = std::move(route), inner = responder](HttpResponse&& response) {
         const unsigned status = response.status;

@@ -77,20 +77,15 @@ class MetricsRegistry {
   // owner kHostOwner registers a host family (names must start with "hdp_"); any other owner is
   // a plugin whose series carry plugin="<owner_label>" (names must not start with "hdp_").
   // The statuses of ext/metrics.h register_metric. *out_id is never 0.
-  hdp_status_t register_family(uint64_t owner, std::string_view owner_label, const MetricSpec& spec,
-                               uint64_t* out_id);
+  hdp_status_t register_family(uint64_t owner, std::string_view owner_label, const MetricSpec& spec, uint64_t* out_id);
 
   // The statuses of ext/metrics.h: HDP_ERR_NOT_FOUND unless owner registered id,
   // HDP_ERR_INVALID_ARGUMENT for another type, a wrong label count, a bad value or label value,
   // HDP_ERR_LIMIT when a new series would pass the limit.
-  hdp_status_t counter_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
-                           double delta);
-  hdp_status_t gauge_set(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
-                         double value);
-  hdp_status_t gauge_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
-                         double delta);
-  hdp_status_t observe(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
-                       double value);
+  hdp_status_t counter_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels, double delta);
+  hdp_status_t gauge_set(uint64_t owner, uint64_t id, std::span<const std::string_view> labels, double value);
+  hdp_status_t gauge_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels, double delta);
+  hdp_status_t observe(uint64_t owner, uint64_t id, std::span<const std::string_view> labels, double value);
 
   // The whole registry in the text exposition format 0.0.4: families sorted by name, each with
   // its # HELP and # TYPE lines, series sorted by label values.
@@ -100,7 +95,7 @@ class MetricsRegistry {
 
  private:
   struct Series {
-    double value = 0;                   // counter, gauge
+    double value = 0;                     // counter, gauge
     std::vector<uint64_t> bucket_counts;  // histogram: per bucket (not cumulative), +Inf last
     double sum = 0;
     uint64_t count = 0;
@@ -119,8 +114,8 @@ class MetricsRegistry {
   };
 
   // The series for an update, created if new; nullptr with *status set otherwise.
-  Series* series_for(uint64_t owner, uint64_t id, MetricType type,
-                     std::span<const std::string_view> labels, hdp_status_t* status);
+  Series* series_for(uint64_t owner, uint64_t id, MetricType type, std::span<const std::string_view> labels,
+                     hdp_status_t* status);
   hdp_status_t validate(bool host_family, const MetricSpec& spec) const;
 
   Limits limits_;
@@ -170,8 +165,7 @@ void register_metrics_route(Router& router, const MetricsRegistry& registry);
 // Wraps responder so that its answer is counted under the request's method, the route the router
 // would serve it with, and the answer's status. An answer that never leaves (the client went
 // away first) is not counted.
-std::shared_ptr<Responder> counting_responder(HostMetrics& metrics, const Router& router,
-                                              const HttpRequest& request,
+std::shared_ptr<Responder> counting_responder(HostMetrics& metrics, const Router& router, const HttpRequest& request,
                                               const std::shared_ptr<Responder>& responder);
 
 }  // namespace hdp::host

@@ -16,8 +16,7 @@ constexpr size_t kMaxLabels = 8;
 
 // The registry of the calling plugin's host, or nullptr with *status set: unknown table, another
 // thread, or outside init..stop.
-MetricsRegistry* registry_for(const hdp_host_t* host, const char* function, PluginContext** out,
-                              hdp_status_t* status) {
+MetricsRegistry* registry_for(const hdp_host_t* host, const char* function, PluginContext** out, hdp_status_t* status) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr || context->services().metrics == nullptr) {
     *status = HDP_ERR_INVALID_ARGUMENT;
@@ -42,8 +41,7 @@ MetricsRegistry* registry_for(const hdp_host_t* host, const char* function, Plug
   return context->services().metrics;
 }
 
-hdp_status_t register_metric(const hdp_host_t* host, const hdp_metric_family_t* family,
-                             uint64_t* out_metric_id) {
+hdp_status_t register_metric(const hdp_host_t* host, const hdp_metric_family_t* family, uint64_t* out_metric_id) {
   PluginContext* context = nullptr;
   hdp_status_t status = HDP_OK;
   MetricsRegistry* registry = registry_for(host, "register_metric", &context, &status);
@@ -55,10 +53,17 @@ hdp_status_t register_metric(const hdp_host_t* host, const hdp_metric_family_t* 
   }
   MetricSpec spec;
   switch (family->type) {
-    case HDP_METRIC_COUNTER: spec.type = MetricType::counter; break;
-    case HDP_METRIC_GAUGE: spec.type = MetricType::gauge; break;
-    case HDP_METRIC_HISTOGRAM: spec.type = MetricType::histogram; break;
-    default: return HDP_ERR_INVALID_ARGUMENT;
+    case HDP_METRIC_COUNTER:
+      spec.type = MetricType::counter;
+      break;
+    case HDP_METRIC_GAUGE:
+      spec.type = MetricType::gauge;
+      break;
+    case HDP_METRIC_HISTOGRAM:
+      spec.type = MetricType::histogram;
+      break;
+    default:
+      return HDP_ERR_INVALID_ARGUMENT;
   }
   spec.name = family->name;
   if (family->help != nullptr) spec.help = family->help;
@@ -72,8 +77,8 @@ hdp_status_t register_metric(const hdp_host_t* host, const hdp_metric_family_t* 
   }
   status = registry->register_family(context->owner(), context->id(), spec, out_metric_id);
   if (status != HDP_OK) {
-    context->log(LogLevel::warning, "register_metric " + std::string(spec.name.substr(0, 128)) +
-                                        " refused: " + status_text(status));
+    context->log(LogLevel::warning,
+                 "register_metric " + std::string(spec.name.substr(0, 128)) + " refused: " + status_text(status));
   }
   return status;
 }
@@ -89,8 +94,8 @@ bool label_views(const char* const* values, size_t count, std::array<std::string
 }
 
 template <typename Update>
-hdp_status_t update(const hdp_host_t* host, const char* function, const char* const* values,
-                    size_t count, Update&& apply) {
+hdp_status_t update(const hdp_host_t* host, const char* function, const char* const* values, size_t count,
+                    Update&& apply) {
   PluginContext* context = nullptr;
   hdp_status_t status = HDP_OK;
   MetricsRegistry* registry = registry_for(host, function, &context, &status);
@@ -108,16 +113,16 @@ hdp_status_t counter_add(const hdp_host_t* host, uint64_t metric_id, const char*
                 });
 }
 
-hdp_status_t gauge_set(const hdp_host_t* host, uint64_t metric_id, const char* const* label_values,
-                       size_t label_count, double value) {
+hdp_status_t gauge_set(const hdp_host_t* host, uint64_t metric_id, const char* const* label_values, size_t label_count,
+                       double value) {
   return update(host, "gauge_set", label_values, label_count,
                 [&](MetricsRegistry& r, uint64_t owner, std::span<const std::string_view> labels) {
                   return r.gauge_set(owner, metric_id, labels, value);
                 });
 }
 
-hdp_status_t gauge_add(const hdp_host_t* host, uint64_t metric_id, const char* const* label_values,
-                       size_t label_count, double delta) {
+hdp_status_t gauge_add(const hdp_host_t* host, uint64_t metric_id, const char* const* label_values, size_t label_count,
+                       double delta) {
   return update(host, "gauge_add", label_values, label_count,
                 [&](MetricsRegistry& r, uint64_t owner, std::span<const std::string_view> labels) {
                   return r.gauge_add(owner, metric_id, labels, delta);
@@ -138,6 +143,8 @@ const hdp_host_metrics_t kMetrics = {
 
 }  // namespace
 
-const hdp_host_metrics_t* metrics_extension() { return &kMetrics; }
+const hdp_host_metrics_t* metrics_extension() {
+  return &kMetrics;
+}
 
 }  // namespace hdp::host

@@ -123,8 +123,7 @@ std::optional<std::string> apply_config_json(std::string_view json_text, HostOpt
     } else if (key == "plugins") {
       if (!value.is_array()) return std::string("\"plugins\" must be an array");
       for (const json::value& item : value.as_array()) {
-        if (!item.is_object() || !item.as_object().contains("path") ||
-            !item.as_object().at("path").is_string()) {
+        if (!item.is_object() || !item.as_object().contains("path") || !item.as_object().at("path").is_string()) {
           return std::string("each plugin needs a \"path\" string");
         }
         PluginOptions plugin;
@@ -291,8 +290,7 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
   if (o.virtual_clock_start_ms && !o.virtual_clock) {
     return fail("--virtual-clock-start-ms needs --virtual-clock");
   }
-  if (o.header_timeout_ms == 0 || o.idle_timeout_ms == 0 || o.max_connections == 0 ||
-      o.loop_lag_interval_ms == 0) {
+  if (o.header_timeout_ms == 0 || o.idle_timeout_ms == 0 || o.max_connections == 0 || o.loop_lag_interval_ms == 0) {
     return fail("timeouts, intervals and --max-connections must be positive");
   }
   return parsed;

@@ -16,25 +16,54 @@
 
 namespace hdp::host {
 
-const char* host_name() { return "hdp-stub-host"; }
-const char* host_version() { return "0.1.0"; }
+const char* host_name() {
+  return "hdp-stub-host";
+}
+const char* host_version() {
+  return "0.1.0";
+}
 
 std::string status_text(hdp_status_t status) {
   const char* name = "unknown status";
   switch (status) {
-    case HDP_OK: name = "HDP_OK"; break;
-    case HDP_ERR_INVALID_ARGUMENT: name = "HDP_ERR_INVALID_ARGUMENT"; break;
-    case HDP_ERR_NOT_FOUND: name = "HDP_ERR_NOT_FOUND"; break;
-    case HDP_ERR_ALREADY_EXISTS: name = "HDP_ERR_ALREADY_EXISTS"; break;
-    case HDP_ERR_BAD_STATE: name = "HDP_ERR_BAD_STATE"; break;
-    case HDP_ERR_UNSUPPORTED: name = "HDP_ERR_UNSUPPORTED"; break;
-    case HDP_ERR_LIMIT: name = "HDP_ERR_LIMIT"; break;
-    case HDP_ERR_IO: name = "HDP_ERR_IO"; break;
-    case HDP_ERR_CANCELLED: name = "HDP_ERR_CANCELLED"; break;
-    case HDP_ERR_TIMEOUT: name = "HDP_ERR_TIMEOUT"; break;
-    case HDP_ERR_NO_MEMORY: name = "HDP_ERR_NO_MEMORY"; break;
-    case HDP_ERR_INTERNAL: name = "HDP_ERR_INTERNAL"; break;
-    default: break;
+    case HDP_OK:
+      name = "HDP_OK";
+      break;
+    case HDP_ERR_INVALID_ARGUMENT:
+      name = "HDP_ERR_INVALID_ARGUMENT";
+      break;
+    case HDP_ERR_NOT_FOUND:
+      name = "HDP_ERR_NOT_FOUND";
+      break;
+    case HDP_ERR_ALREADY_EXISTS:
+      name = "HDP_ERR_ALREADY_EXISTS";
+      break;
+    case HDP_ERR_BAD_STATE:
+      name = "HDP_ERR_BAD_STATE";
+      break;
+    case HDP_ERR_UNSUPPORTED:
+      name = "HDP_ERR_UNSUPPORTED";
+      break;
+    case HDP_ERR_LIMIT:
+      name = "HDP_ERR_LIMIT";
+      break;
+    case HDP_ERR_IO:
+      name = "HDP_ERR_IO";
+      break;
+    case HDP_ERR_CANCELLED:
+      name = "HDP_ERR_CANCELLED";
+      break;
+    case HDP_ERR_TIMEOUT:
+      name = "HDP_ERR_TIMEOUT";
+      break;
+    case HDP_ERR_NO_MEMORY:
+      name = "HDP_ERR_NO_MEMORY";
+      break;
+    case HDP_ERR_INTERNAL:
+      name = "HDP_ERR_INTERNAL";
+      break;
+    default:
+      break;
   }
   return std::string(name) + " (" + std::to_string(status) + ")";
 }
@@ -46,8 +75,8 @@ std::filesystem::path prepare_data_dir(const std::filesystem::path& data_root, s
   return dir;
 }
 
-PluginContext::PluginContext(HostServices& services, uint64_t owner, LoadedPlugin loaded,
-                             std::string config, std::filesystem::path data_dir)
+PluginContext::PluginContext(HostServices& services, uint64_t owner, LoadedPlugin loaded, std::string config,
+                             std::filesystem::path data_dir)
     : services_(services),
       owner_(owner),
       loaded_(std::move(loaded)),
@@ -99,8 +128,8 @@ hdp_status_t PluginContext::check_may_register(const char* function) {
 hdp_status_t PluginContext::check_may_use(const char* function) {
   if (!check_main_thread(function)) return HDP_ERR_BAD_STATE;
   const PluginState state = state_.load();
-  if (state == PluginState::starting || state == PluginState::started ||
-      state == PluginState::stopping || state == PluginState::stopped) {
+  if (state == PluginState::starting || state == PluginState::started || state == PluginState::stopping ||
+      state == PluginState::stopped) {
     return HDP_OK;
   }
   services_.log.debug(std::string("plugin ") + loaded_.id + " called " + function +
@@ -236,30 +265,25 @@ int64_t PluginContext::monotonic_clock_us_fn(const hdp_host_t* host) {
   return context == nullptr ? 0 : context->services_.clock.monotonic_us();
 }
 
-hdp_status_t PluginContext::request_main_thread_callback_fn(const hdp_host_t* host,
-                                                            hdp_main_thread_callback_t callback,
+hdp_status_t PluginContext::request_main_thread_callback_fn(const hdp_host_t* host, hdp_main_thread_callback_t callback,
                                                             void* user_data) {
   PluginContext* context = from(host);
   if (context == nullptr || callback == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   const PluginState state = context->state_.load();
-  if (state == PluginState::stopping || state == PluginState::stopped ||
-      state == PluginState::destroyed) {
+  if (state == PluginState::stopping || state == PluginState::stopped || state == PluginState::destroyed) {
     return HDP_ERR_BAD_STATE;
   }
-  const bool queued = context->services_.loop.post_from_any_thread(
-      context->owner_, [context, callback, user_data] {
-        if (context->state_.load() != PluginState::destroyed) callback(user_data);
-      });
+  const bool queued = context->services_.loop.post_from_any_thread(context->owner_, [context, callback, user_data] {
+    if (context->state_.load() != PluginState::destroyed) callback(user_data);
+  });
   return queued ? HDP_OK : HDP_ERR_BAD_STATE;
 }
 
-void PluginContext::get_config_fn(const hdp_host_t* host, const uint8_t** out_data,
-                                  size_t* out_size) {
+void PluginContext::get_config_fn(const hdp_host_t* host, const uint8_t** out_data, size_t* out_size) {
   PluginContext* context = from(host);
   static constexpr uint8_t kEmpty[1] = {0};
   if (out_data != nullptr) {
-    *out_data = context == nullptr ? kEmpty
-                                   : reinterpret_cast<const uint8_t*>(context->config_.data());
+    *out_data = context == nullptr ? kEmpty : reinterpret_cast<const uint8_t*>(context->config_.data());
   }
   if (out_size != nullptr) *out_size = context == nullptr ? 0 : context->config_.size();
 }

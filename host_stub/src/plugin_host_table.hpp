@@ -103,8 +103,7 @@ class PluginContext {
   static bool log_enabled_fn(const hdp_host_t* host, int32_t level);
   static int64_t wall_clock_us_fn(const hdp_host_t* host);
   static int64_t monotonic_clock_us_fn(const hdp_host_t* host);
-  static hdp_status_t request_main_thread_callback_fn(const hdp_host_t* host,
-                                                      hdp_main_thread_callback_t callback,
+  static hdp_status_t request_main_thread_callback_fn(const hdp_host_t* host, hdp_main_thread_callback_t callback,
                                                       void* user_data);
   static void get_config_fn(const hdp_host_t* host, const uint8_t** out_data, size_t* out_size);
   static const char* get_data_dir_fn(const hdp_host_t* host);

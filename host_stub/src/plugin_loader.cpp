@@ -10,15 +10,17 @@
 namespace hdp::host {
 namespace {
 
-LoadRefusal refuse(std::string reason) { return LoadRefusal{std::move(reason)}; }
+LoadRefusal refuse(std::string reason) {
+  return LoadRefusal{std::move(reason)};
+}
 
 }  // namespace
 
 bool is_valid_plugin_id(std::string_view id) {
   if (id.empty() || id.size() > 128 || id.front() == '.') return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+           c == '_';
   });
 }
 
@@ -32,8 +34,8 @@ LoadResult check_entry(const hdp_plugin_entry_t* entry, std::string_view path,
                   std::to_string(HDP_VERSION_MAJOR));
   }
   if (entry->struct_size < HDP_PLUGIN_ENTRY_V1_SIZE) {
-    return refuse("entry struct_size " + std::to_string(entry->struct_size) +
-                  " is below the version-1 size " + std::to_string(HDP_PLUGIN_ENTRY_V1_SIZE));
+    return refuse("entry struct_size " + std::to_string(entry->struct_size) + " is below the version-1 size " +
+                  std::to_string(HDP_PLUGIN_ENTRY_V1_SIZE));
   }
   if (entry->id == nullptr || entry->id[0] == '\0') return refuse("the entry has no plugin id");
   const std::string id(entry->id);

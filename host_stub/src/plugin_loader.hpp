@@ -35,8 +35,7 @@ bool is_valid_plugin_id(std::string_view id);
 
 // Checks an entry as read from a plugin (pure; also used on hand-made entries in tests).
 // loaded_ids are the ids already loaded.
-LoadResult check_entry(const hdp_plugin_entry_t* entry, std::string_view path,
-                       std::span<const std::string> loaded_ids);
+LoadResult check_entry(const hdp_plugin_entry_t* entry, std::string_view path, std::span<const std::string> loaded_ids);
 
 // dlopen + dlsym + check_entry.
 LoadResult load_plugin(const std::string& path, std::span<const std::string> loaded_ids);

@@ -6,15 +6,14 @@
 namespace hdp::host {
 namespace {
 
-hdp_status_t register_fd(const hdp_host_t* host, int fd, uint32_t flags,
-                         hdp_fd_callback_t callback, void* user_data) {
+hdp_status_t register_fd(const hdp_host_t* host, int fd, uint32_t flags, hdp_fd_callback_t callback, void* user_data) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("register_fd"); s != HDP_OK) return s;
   if (callback == nullptr) return HDP_ERR_INVALID_ARGUMENT;
-  return context->services().fds.add(
-      context->owner(), fd, flags,
-      [callback, user_data](int ready_fd, uint32_t ready) { callback(user_data, ready_fd, ready); });
+  return context->services().fds.add(context->owner(), fd, flags, [callback, user_data](int ready_fd, uint32_t ready) {
+    callback(user_data, ready_fd, ready);
+  });
 }
 
 hdp_status_t modify_fd(const hdp_host_t* host, int fd, uint32_t flags) {
@@ -40,6 +39,8 @@ const hdp_host_posix_fd_t kPosixFd = {
 
 }  // namespace
 
-const hdp_host_posix_fd_t* posix_fd_extension() { return &kPosixFd; }
+const hdp_host_posix_fd_t* posix_fd_extension() {
+  return &kPosixFd;
+}
 
 }  // namespace hdp::host

@@ -45,8 +45,7 @@ bool route_path_matches(std::string_view route_path, RouteMatch match, std::stri
   return route_path.ends_with('/') || path[route_path.size()] == '/';
 }
 
-Router::Router(TimerService& timers, Logger& log, RouterLimits limits)
-    : timers_(timers), log_(log), limits_(limits) {}
+Router::Router(TimerService& timers, Logger& log, RouterLimits limits) : timers_(timers), log_(log), limits_(limits) {}
 
 Router::~Router() {
   for (auto& [id, deferred] : deferred_) {
@@ -63,8 +62,7 @@ hdp_status_t Router::add_host_route(RouteSpec spec, HostHandler handler, uint64_
   return add_route(std::move(route), out_route_id);
 }
 
-hdp_status_t Router::add_plugin_route(RouteSpec spec, PluginRouteTarget target,
-                                      uint64_t* out_route_id) {
+hdp_status_t Router::add_plugin_route(RouteSpec spec, PluginRouteTarget target, uint64_t* out_route_id) {
   if (target.owner == kHostOwner || target.on_request == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   Route route;
   route.owner = target.owner;
@@ -76,8 +74,7 @@ hdp_status_t Router::add_plugin_route(RouteSpec spec, PluginRouteTarget target,
 hdp_status_t Router::add_route(Route route, uint64_t* out_route_id) {
   const RouteSpec& spec = route.spec;
   if (spec.method != "*" && !is_token(spec.method)) return HDP_ERR_INVALID_ARGUMENT;
-  if (spec.path.empty() || spec.path.front() != '/' ||
-      std::any_of(spec.path.begin(), spec.path.end(), [](char c) {
+  if (spec.path.empty() || spec.path.front() != '/' || std::any_of(spec.path.begin(), spec.path.end(), [](char c) {
         const auto u = static_cast<unsigned char>(c);
         return u <= 0x20 || u == 0x7f || c == '?' || c == '#';
       })) {
@@ -98,9 +95,8 @@ hdp_status_t Router::add_route(Route route, uint64_t* out_route_id) {
 }
 
 hdp_status_t Router::remove_route(uint64_t owner, uint64_t route_id) {
-  const auto it = std::find_if(routes_.begin(), routes_.end(), [&](const Route& r) {
-    return r.id == route_id && r.owner == owner;
-  });
+  const auto it = std::find_if(routes_.begin(), routes_.end(),
+                               [&](const Route& r) { return r.id == route_id && r.owner == owner; });
   if (it == routes_.end()) return HDP_ERR_NOT_FOUND;
   routes_.erase(it);
   return HDP_OK;
@@ -246,17 +242,14 @@ void Router::dispatch_to_plugin(const Route& route, HttpRequest&& request,
   if (it == deferred_.end()) return;  // answered inside on_request
   // Deferred: answered later by id, or 503 + on_cancel on timeout or when the client goes.
   it->second.in_on_request = false;
-  const uint64_t timeout_ms = route.plugin.deferred_timeout_ms != 0
-                                  ? route.plugin.deferred_timeout_ms
-                                  : limits_.default_deferred_timeout_ms;
-  it->second.timer_id = timers_.arm(kHostOwner, timeout_ms, 0, [this, request_id](uint64_t) {
-    abandon(request_id, "timed out", false);
-  });
+  const uint64_t timeout_ms =
+      route.plugin.deferred_timeout_ms != 0 ? route.plugin.deferred_timeout_ms : limits_.default_deferred_timeout_ms;
+  it->second.timer_id =
+      timers_.arm(kHostOwner, timeout_ms, 0, [this, request_id](uint64_t) { abandon(request_id, "timed out", false); });
   responder->on_gone([this, request_id] { abandon(request_id, "client went away", true); });
 }
 
-hdp_status_t Router::respond(uint64_t owner, uint64_t request_id,
-                             const hdp_http_response_t* response) {
+hdp_status_t Router::respond(uint64_t owner, uint64_t request_id, const hdp_http_response_t* response) {
   if (response == nullptr || response->struct_size < HDP_HTTP_RESPONSE_V1_SIZE) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
@@ -307,9 +300,8 @@ void Router::abandon(uint64_t request_id, std::string_view why, bool client_gone
   deferred_.erase(it);
   if (deferred.timer_id != 0) timers_.cancel(deferred.timer_id);
   log_.log(client_gone ? LogLevel::info : LogLevel::warning, "host",
-           "deferred request " + std::to_string(request_id) + " on " + deferred.path + " of " +
-               deferred.owner_name + " " + std::string(why) +
-               (client_gone ? "; cancelled" : "; answered 503"));
+           "deferred request " + std::to_string(request_id) + " on " + deferred.path + " of " + deferred.owner_name +
+               " " + std::string(why) + (client_gone ? "; cancelled" : "; answered 503"));
   if (!client_gone) {
     HttpResponse unavailable = HttpResponse::error(503, "the plugin did not answer in time");
     unavailable.headers.emplace_back("Retry-After", "1");
@@ -336,9 +328,8 @@ void Router::fail_deferred(uint64_t owner) {
 }
 
 size_t Router::deferred_count(uint64_t owner) const {
-  return static_cast<size_t>(std::count_if(deferred_.begin(), deferred_.end(), [owner](const auto& kv) {
-    return kv.second.owner == owner;
-  }));
+  return static_cast<size_t>(
+      std::count_if(deferred_.begin(), deferred_.end(), [owner](const auto& kv) { return kv.second.owner == owner; }));
 }
 
 }  // namespace hdp::host

@@ -27,10 +27,10 @@ enum class RouteMatch : uint32_t { exact = HDP_HTTP_MATCH_EXACT, prefix = HDP_HT
 // Who may call a route. The first three are ext/http.h's HDP_HTTP_ACCESS_*; the host's own routes
 // may also be operator routes (GET /metrics).
 enum class RouteAccess : uint32_t {
-  open = HDP_HTTP_ACCESS_PUBLIC,                    // anyone; the handler checks what it needs
-  agent = HDP_HTTP_ACCESS_AGENT,                    // signed-in agents only
+  open = HDP_HTTP_ACCESS_PUBLIC,                      // anyone; the handler checks what it needs
+  agent = HDP_HTTP_ACCESS_AGENT,                      // signed-in agents only
   agent_or_plugin = HDP_HTTP_ACCESS_AGENT_OR_PLUGIN,  // an agent, or whoever the plugin accepts
-  operator_only = 0x100,                            // loopback, or the operator's bearer token
+  operator_only = 0x100,                              // loopback, or the operator's bearer token
 };
 
 // Which listener a request came in on: the agents' (--listen) or the one facing the internet
@@ -64,8 +64,8 @@ using HostHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 // A plugin route as registered through ext/http.h (copied).
 struct PluginRouteTarget {
-  uint64_t owner = 0;      // the plugin's owner id, never 0
-  std::string owner_name;  // the plugin id, for log lines
+  uint64_t owner = 0;                // the plugin's owner id, never 0
+  std::string owner_name;            // the plugin id, for log lines
   uint64_t deferred_timeout_ms = 0;  // 0: the router's default
   hdp_http_request_callback_t on_request = nullptr;
   hdp_http_cancel_callback_t on_cancel = nullptr;
@@ -147,8 +147,7 @@ class Router {
   };
 
   hdp_status_t add_route(Route route, uint64_t* out_route_id);
-  void dispatch_to_plugin(const Route& route, HttpRequest&& request,
-                          const std::shared_ptr<Responder>& responder);
+  void dispatch_to_plugin(const Route& route, HttpRequest&& request, const std::shared_ptr<Responder>& responder);
   // Ends a deferred request that the plugin will not answer: 503 if the client is still there,
   // then on_cancel.
   void abandon(uint64_t request_id, std::string_view why, bool client_gone);

@@ -18,7 +18,8 @@ void SignInThrottle::fail_in(Table& table, std::string_view key, int64_t now_ms)
   auto it = table.find(key);
   if (it == table.end()) {
     if (table.size() >= limits_.max_entries) {
-      std::erase_if(table, [&](const auto& kv) { return now_ms - kv.second.last_failure_ms >= limits_.forget_after_ms; });
+      std::erase_if(table,
+                    [&](const auto& kv) { return now_ms - kv.second.last_failure_ms >= limits_.forget_after_ms; });
     }
     if (table.size() >= limits_.max_entries) {
       table.erase(std::min_element(table.begin(), table.end(), [](const auto& a, const auto& b) {

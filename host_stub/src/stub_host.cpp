@@ -52,8 +52,8 @@ std::optional<std::string> read_token(const std::filesystem::path& file, std::st
 
 std::unique_ptr<Clock> make_clock(const HostOptions& options) {
   if (!options.virtual_clock) return std::make_unique<RealClock>();
-  const int64_t start_us = options.virtual_clock_start_ms ? *options.virtual_clock_start_ms * 1000
-                                                          : RealClock().wall_us();
+  const int64_t start_us =
+      options.virtual_clock_start_ms ? *options.virtual_clock_start_ms * 1000 : RealClock().wall_us();
   return std::make_unique<VirtualClock>(start_us);
 }
 
@@ -126,12 +126,12 @@ int StubHost::run() {
     }
   }
   writes_ = std::make_unique<BatchedWrites>(loop_.io(), *store_, log_, host_metrics_.get(), std::move(writer_store));
-  attachments_ = std::make_unique<AttachmentJobs>(
-      loop_.io(), *store_, *writes_, log_, std::filesystem::absolute(options_.data_dir / "attachments"),
-      std::chrono::milliseconds(options_.test_attach_delay_ms));
-  services_ = std::make_unique<HostServices>(
-      HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_, *attachments_, *writes_,
-                   metrics_.get(), host_metrics_.get(), options_.disabled_extensions});
+  attachments_ = std::make_unique<AttachmentJobs>(loop_.io(), *store_, *writes_, log_,
+                                                  std::filesystem::absolute(options_.data_dir / "attachments"),
+                                                  std::chrono::milliseconds(options_.test_attach_delay_ms));
+  services_ = std::make_unique<HostServices>(HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_,
+                                                          *attachments_, *writes_, metrics_.get(), host_metrics_.get(),
+                                                          options_.disabled_extensions});
   register_metrics_route(*router_, *metrics_);
 
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
@@ -145,8 +145,10 @@ int StubHost::run() {
                                            },
                                            options_.virtual_clock});
   if (agents_->list().empty()) {
-    log_.warning("no agent accounts: nobody can sign in to the inbox; add one with "
-                 "hdp-stub-host agent add NAME --data-dir " + options_.data_dir.string());
+    log_.warning(
+        "no agent accounts: nobody can sign in to the inbox; add one with "
+        "hdp-stub-host agent add NAME --data-dir " +
+        options_.data_dir.string());
   }
   if (options_.virtual_clock) {
     log_.warning("virtual clock: time stands still until POST /__test/clock/advance (tests only)");
@@ -199,8 +201,8 @@ bool StubHost::load_plugins() {
     }
     ids.push_back(loaded.id);
     const std::string description = loaded.id + " " + loaded.version;
-    auto context = std::make_unique<PluginContext>(*services_, plugins_.size() + 1, std::move(loaded),
-                                                   plugin.config, std::move(data_dir));
+    auto context = std::make_unique<PluginContext>(*services_, plugins_.size() + 1, std::move(loaded), plugin.config,
+                                                   std::move(data_dir));
     if (auto reason = context->create_and_init()) {
       log_.error("refusing plugin " + plugin.path + ": " + *reason);
       return false;

@@ -15,7 +15,9 @@ constexpr uint64_t kMaxDelayMs = 10ULL * 366 * 24 * 3600 * 1000;
 
 constexpr size_t kMaxFiresPerInstant = 10000;
 
-int64_t to_us(uint64_t ms) { return static_cast<int64_t>(std::min(ms, kMaxDelayMs)) * 1000; }
+int64_t to_us(uint64_t ms) {
+  return static_cast<int64_t>(std::min(ms, kMaxDelayMs)) * 1000;
+}
 
 }  // namespace
 
@@ -27,8 +29,7 @@ TimerService::~TimerService() {
   timers_.clear();
 }
 
-uint64_t TimerService::arm(uint64_t owner, uint64_t delay_ms, uint64_t period_ms,
-                           Callback callback) {
+uint64_t TimerService::arm(uint64_t owner, uint64_t delay_ms, uint64_t period_ms, Callback callback) {
   const uint64_t id = next_id_++;
   Timer timer;
   timer.id = id;
@@ -70,9 +71,8 @@ void TimerService::cancel_all() {
 }
 
 size_t TimerService::armed_count(uint64_t owner) const {
-  return static_cast<size_t>(std::count_if(timers_.begin(), timers_.end(), [owner](const auto& kv) {
-    return kv.second.owner == owner;
-  }));
+  return static_cast<size_t>(
+      std::count_if(timers_.begin(), timers_.end(), [owner](const auto& kv) { return kv.second.owner == owner; }));
 }
 
 void TimerService::schedule(Timer& timer) {
@@ -84,13 +84,12 @@ void TimerService::schedule(Timer& timer) {
   }
   if (!timer.real) timer.real = std::make_unique<boost::asio::steady_timer>(io_);
   timer.real->expires_at(std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::microseconds(timer.due_us))));
-  timer.real->async_wait([this, alive = std::weak_ptr<bool>(alive_),
-                          id = timer.id](const boost::system::error_code& ec) {
-    if (ec || alive.expired()) return;
-    fire(id);
-  });
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(timer.due_us))));
+  timer.real->async_wait(
+      [this, alive = std::weak_ptr<bool>(alive_), id = timer.id](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        fire(id);
+      });
 }
 
 void TimerService::unschedule(Timer& timer) {

@@ -12,9 +12,9 @@ hdp_status_t register_timer(const hdp_host_t* host, uint64_t delay_ms, uint64_t 
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("register_timer"); s != HDP_OK) return s;
   if (callback == nullptr || out_timer_id == nullptr) return HDP_ERR_INVALID_ARGUMENT;
-  *out_timer_id = context->services().timers.arm(
-      context->owner(), delay_ms, period_ms,
-      [callback, user_data](uint64_t timer_id) { callback(user_data, timer_id); });
+  *out_timer_id =
+      context->services().timers.arm(context->owner(), delay_ms, period_ms,
+                                     [callback, user_data](uint64_t timer_id) { callback(user_data, timer_id); });
   return HDP_OK;
 }
 
@@ -33,6 +33,8 @@ const hdp_host_timers_t kTimers = {
 
 }  // namespace
 
-const hdp_host_timers_t* timers_extension() { return &kTimers; }
+const hdp_host_timers_t* timers_extension() {
+  return &kTimers;
+}
 
 }  // namespace hdp::host

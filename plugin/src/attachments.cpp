@@ -9,78 +9,77 @@ namespace wavoip {
 
 namespace fs = std::filesystem;
 
-void RecordingService::attach_failed(const std::string &call_id, const std::string &detail) {
-   metrics_.attachment(false);
-   apply(call_id, AttachOutcome{false, {}, detail}, {});
+void RecordingService::attach_failed(const std::string& call_id, const std::string& detail) {
+  metrics_.attachment(false);
+  apply(call_id, AttachOutcome{false, {}, detail}, {});
 }
 
-void RecordingService::attach(const Attach &action, const CallRecord &record) {
-   with_message(record, [this, action](std::optional<uint64_t> message) {
-      if (stopping_) return;
-      if (!message) {
-         attach_failed(action.call_id, "the host could not create the call's message");
-         return;
-      }
-      const std::string key = external_key(action.call_id);
-      const std::string file_name =
-          "call-" + percent_encode(action.call_id) + "." + extension_for(action.content_type);
-      hdp_attachment_t attachment{};
-      attachment.struct_size = sizeof(attachment);
-      attachment.message_id = *message;
-      attachment.file_path = action.file_path.c_str();
-      attachment.file_name = file_name.c_str();
-      attachment.mime_type = action.content_type.c_str();
-      attachment.idempotency_key = key.c_str();
-      uint64_t job = 0;
-      hdp_status_t status =
-          host_.attachments()->attach_file(host_.raw(), &attachment, &RecordingService::on_attach_done, this, &job);
-      if (status != HDP_OK) {
-         attach_failed(action.call_id, "the host refused the attachment (status " + std::to_string(status) + ")");
-         return;
-      }
-      attach_jobs_[job] = AttachJob{action.call_id, action.file_path};
-   });
-}
-
-void RecordingService::on_attach_done(void *user_data, const hdp_attachment_result_t *result) {
-   auto *self = static_cast<RecordingService *>(user_data);
-   without_exceptions(self->host_, "attachment callback", [&] { self->attach_done(result->job_id, *result); });
-}
-
-void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_t &result) {
-   auto it = attach_jobs_.find(job_id);
-   if (it == attach_jobs_.end()) return;
-   AttachJob job = std::move(it->second);
-   attach_jobs_.erase(it);
-   if (result.status == HDP_ERR_CANCELLED || stopping_) return;  // resumed after the restart
-   if (result.status != HDP_OK) {
-      attach_failed(job.call_id, "host status " + std::to_string(result.status));
+void RecordingService::attach(const Attach& action, const CallRecord& record) {
+  with_message(record, [this, action](std::optional<uint64_t> message) {
+    if (stopping_) return;
+    if (!message) {
+      attach_failed(action.call_id, "the host could not create the call's message");
       return;
-   }
-   metrics_.attachment(true);
-   metrics_.attached(job.call_id);
-   const std::string attachment_id = std::to_string(result.attachment_id);
-   const TimeMs now = host_.wall_ms();
-   unsettled(job.call_id);
-   // The attachment's record and the step that follows from it: one transaction.
-   writer_.submit(
-       [this, job, attachment_id, now](Store &store) -> StoreWriter::Continuation {
-          const bool first = store.mark_attached(job.call_id, attachment_id, now);
-          std::optional<FlowResult> result =
-              step_in_store(store, job.call_id, AttachOutcome{true, attachment_id, {}}, now, {}, config_);
-          return [this, job, first, result = std::move(result)] {
-             if (!first) host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
-             if (result) carry_out(*result);
-             std::error_code ec;
-             fs::remove(job.file_path, ec);
-             settled(job.call_id);
-          };
-       },
-       [this, call_id = job.call_id](const std::string &why) {
-          // Still attaching in the store: a restart attaches again (the key makes it safe).
-          host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not record the attachment of call " + call_id + ": " + why);
-          settled(call_id);
-       });
+    }
+    const std::string key = external_key(action.call_id);
+    const std::string file_name = "call-" + percent_encode(action.call_id) + "." + extension_for(action.content_type);
+    hdp_attachment_t attachment{};
+    attachment.struct_size = sizeof(attachment);
+    attachment.message_id = *message;
+    attachment.file_path = action.file_path.c_str();
+    attachment.file_name = file_name.c_str();
+    attachment.mime_type = action.content_type.c_str();
+    attachment.idempotency_key = key.c_str();
+    uint64_t job = 0;
+    hdp_status_t status =
+        host_.attachments()->attach_file(host_.raw(), &attachment, &RecordingService::on_attach_done, this, &job);
+    if (status != HDP_OK) {
+      attach_failed(action.call_id, "the host refused the attachment (status " + std::to_string(status) + ")");
+      return;
+    }
+    attach_jobs_[job] = AttachJob{action.call_id, action.file_path};
+  });
+}
+
+void RecordingService::on_attach_done(void* user_data, const hdp_attachment_result_t* result) {
+  auto* self = static_cast<RecordingService*>(user_data);
+  without_exceptions(self->host_, "attachment callback", [&] { self->attach_done(result->job_id, *result); });
+}
+
+void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_t& result) {
+  auto it = attach_jobs_.find(job_id);
+  if (it == attach_jobs_.end()) return;
+  AttachJob job = std::move(it->second);
+  attach_jobs_.erase(it);
+  if (result.status == HDP_ERR_CANCELLED || stopping_) return;  // resumed after the restart
+  if (result.status != HDP_OK) {
+    attach_failed(job.call_id, "host status " + std::to_string(result.status));
+    return;
+  }
+  metrics_.attachment(true);
+  metrics_.attached(job.call_id);
+  const std::string attachment_id = std::to_string(result.attachment_id);
+  const TimeMs now = host_.wall_ms();
+  unsettled(job.call_id);
+  // The attachment's record and the step that follows from it: one transaction.
+  writer_.submit(
+      [this, job, attachment_id, now](Store& store) -> StoreWriter::Continuation {
+        const bool first = store.mark_attached(job.call_id, attachment_id, now);
+        std::optional<FlowResult> result =
+            step_in_store(store, job.call_id, AttachOutcome{true, attachment_id, {}}, now, {}, config_);
+        return [this, job, first, result = std::move(result)] {
+          if (!first) host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
+          if (result) carry_out(*result);
+          std::error_code ec;
+          fs::remove(job.file_path, ec);
+          settled(job.call_id);
+        };
+      },
+      [this, call_id = job.call_id](const std::string& why) {
+        // Still attaching in the store: a restart attaches again (the key makes it safe).
+        host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not record the attachment of call " + call_id + ": " + why);
+        settled(call_id);
+      });
 }
 
 }  // namespace wavoip

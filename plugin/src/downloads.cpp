@@ -13,115 +13,115 @@ namespace fs = std::filesystem;
 
 namespace {
 
-FetchOutcome to_outcome(const FetchResult &result) {
-   FetchOutcome outcome;
-   outcome.kind = result.kind;
-   outcome.http_status = static_cast<int>(result.http_status);
-   outcome.detail = result.detail;
-   outcome.content_type = result.content_type;
-   outcome.bytes = result.bytes;
-   if (result.kind == FetchKind::ready_file) outcome.file_path = result.path;
-   return outcome;
+FetchOutcome to_outcome(const FetchResult& result) {
+  FetchOutcome outcome;
+  outcome.kind = result.kind;
+  outcome.http_status = static_cast<int>(result.http_status);
+  outcome.detail = result.detail;
+  outcome.content_type = result.content_type;
+  outcome.bytes = result.bytes;
+  if (result.kind == FetchKind::ready_file) outcome.file_path = result.path;
+  return outcome;
 }
 
 }  // namespace
 
 // The file extension an agent's player expects for a content type.
 std::string RecordingService::extension_for(std::string_view content_type) {
-   std::string type(content_type.substr(0, content_type.find(';')));
-   std::transform(type.begin(), type.end(), type.begin(),
-                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-   if (type == "audio/mpeg" || type == "audio/mp3") return "mp3";
-   if (type == "audio/wav" || type == "audio/x-wav" || type == "audio/wave") return "wav";
-   if (type == "audio/ogg" || type == "audio/opus") return "ogg";
-   if (type == "audio/mp4" || type == "audio/aac" || type == "audio/x-m4a") return "m4a";
-   if (type == "audio/webm") return "webm";
-   return "audio";
+  std::string type(content_type.substr(0, content_type.find(';')));
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (type == "audio/mpeg" || type == "audio/mp3") return "mp3";
+  if (type == "audio/wav" || type == "audio/x-wav" || type == "audio/wave") return "wav";
+  if (type == "audio/ogg" || type == "audio/opus") return "ogg";
+  if (type == "audio/mp4" || type == "audio/aac" || type == "audio/x-m4a") return "m4a";
+  if (type == "audio/webm") return "webm";
+  return "audio";
 }
 
-FetchOptions RecordingService::fetch_options(const Config &config) {
-   FetchOptions options;
-   options.allow_insecure_loopback = config.allow_insecure_loopback;
-   options.max_redirects = config.max_redirects;
-   options.max_bytes = config.max_recording_bytes;
-   options.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
-   options.low_speed_limit = static_cast<long>(config.low_speed_limit_bytes);
-   options.low_speed_time = std::chrono::seconds(config.low_speed_time_s);
-   options.max_connections = config.max_concurrent_downloads;
-   return options;
+FetchOptions RecordingService::fetch_options(const Config& config) {
+  FetchOptions options;
+  options.allow_insecure_loopback = config.allow_insecure_loopback;
+  options.max_redirects = config.max_redirects;
+  options.max_bytes = config.max_recording_bytes;
+  options.connect_timeout = std::chrono::milliseconds(config.connect_timeout_ms);
+  options.low_speed_limit = static_cast<long>(config.low_speed_limit_bytes);
+  options.low_speed_time = std::chrono::seconds(config.low_speed_time_s);
+  options.max_connections = config.max_concurrent_downloads;
+  return options;
 }
 
-size_t RecordingService::downloads_in_flight() const { return fetcher_ ? fetcher_->in_flight() : 0; }
-
-std::string RecordingService::temp_path_for(const std::string &call_id) const {
-   return (fs::path(data_dir_) / "downloads" / (percent_encode(call_id) + ".part")).string();
+size_t RecordingService::downloads_in_flight() const {
+  return fetcher_ ? fetcher_->in_flight() : 0;
 }
 
-std::string RecordingService::recording_path_for(const std::string &call_id,
-                                                 const std::string &content_type) const {
-   return (fs::path(data_dir_) / "recordings" / (percent_encode(call_id) + "." + extension_for(content_type)))
-       .string();
+std::string RecordingService::temp_path_for(const std::string& call_id) const {
+  return (fs::path(data_dir_) / "downloads" / (percent_encode(call_id) + ".part")).string();
 }
 
-void RecordingService::start_fetch(const StartFetch &action) {
-   if (free_download_slots() == 0) {
-      // The call stays `fetching` in the store (claimed); its download starts when a slot frees
-      // (or, after a crash, from resume). Only the call id and URL wait here.
-      deferred_fetches_.push_back(action);
-      return;
-   }
-   begin_fetch(action);
+std::string RecordingService::recording_path_for(const std::string& call_id, const std::string& content_type) const {
+  return (fs::path(data_dir_) / "recordings" / (percent_encode(call_id) + "." + extension_for(content_type))).string();
 }
 
-void RecordingService::begin_fetch(const StartFetch &action) {
-   host_.log(HDP_LOG_INFO, "[WaVoIP] Downloading the recording of call " + action.call_id);
-   metrics_.fetch_started();
-   FetchRequest request{action.call_id, action.url, temp_path_for(action.call_id)};
-   fetcher_->fetch(std::move(request), [this](const FetchResult &result) { on_fetch_done(result); });
+void RecordingService::start_fetch(const StartFetch& action) {
+  if (free_download_slots() == 0) {
+    // The call stays `fetching` in the store (claimed); its download starts when a slot frees
+    // (or, after a crash, from resume). Only the call id and URL wait here.
+    deferred_fetches_.push_back(action);
+    return;
+  }
+  begin_fetch(action);
+}
+
+void RecordingService::begin_fetch(const StartFetch& action) {
+  host_.log(HDP_LOG_INFO, "[WaVoIP] Downloading the recording of call " + action.call_id);
+  metrics_.fetch_started();
+  FetchRequest request{action.call_id, action.url, temp_path_for(action.call_id)};
+  fetcher_->fetch(std::move(request), [this](const FetchResult& result) { on_fetch_done(result); });
 }
 
 void RecordingService::start_deferred_fetches() {
-   while (!deferred_fetches_.empty() && downloads_in_flight() < download_limit() && !stopping_) {
-      StartFetch next = std::move(deferred_fetches_.front());
-      deferred_fetches_.pop_front();
-      begin_fetch(next);
-   }
+  while (!deferred_fetches_.empty() && downloads_in_flight() < download_limit() && !stopping_) {
+    StartFetch next = std::move(deferred_fetches_.front());
+    deferred_fetches_.pop_front();
+    begin_fetch(next);
+  }
 }
 
-void RecordingService::on_fetch_done(const FetchResult &result) {
-   FetchOutcome outcome = to_outcome(result);
-   if (outcome.kind == FetchKind::ready_file) {
-      // Out of downloads/ so that a restart's clean-up never takes a complete recording.
-      std::string final_path = recording_path_for(result.call_id, result.content_type);
-      std::error_code ec;
-      fs::rename(result.path, final_path, ec);
-      if (ec) {
-         fs::remove(result.path, ec);
-         outcome = FetchOutcome{};
-         outcome.kind = FetchKind::transient_error;
-         outcome.detail = "could not keep the downloaded file";
-      } else {
-         outcome.file_path = final_path;
-      }
-   }
-   metrics_.fetch_outcome(to_string(outcome.kind));
-   host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
-             "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
-                 describe(outcome) + ")");
-   apply(result.call_id, std::move(outcome), {});
-   // A download slot is free: downloads that waited for one first, then due polls.
-   start_deferred_fetches();
-   arm_poll_timer();
+void RecordingService::on_fetch_done(const FetchResult& result) {
+  FetchOutcome outcome = to_outcome(result);
+  if (outcome.kind == FetchKind::ready_file) {
+    // Out of downloads/ so that a restart's clean-up never takes a complete recording.
+    std::string final_path = recording_path_for(result.call_id, result.content_type);
+    std::error_code ec;
+    fs::rename(result.path, final_path, ec);
+    if (ec) {
+      fs::remove(result.path, ec);
+      outcome = FetchOutcome{};
+      outcome.kind = FetchKind::transient_error;
+      outcome.detail = "could not keep the downloaded file";
+    } else {
+      outcome.file_path = final_path;
+    }
+  }
+  metrics_.fetch_outcome(to_string(outcome.kind));
+  host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
+            "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
+                describe(outcome) + ")");
+  apply(result.call_id, std::move(outcome), {});
+  // A download slot is free: downloads that waited for one first, then due polls.
+  start_deferred_fetches();
+  arm_poll_timer();
 }
 
 size_t RecordingService::download_limit() const {
-   return static_cast<size_t>(std::max(config_.max_concurrent_downloads, 1));
+  return static_cast<size_t>(std::max(config_.max_concurrent_downloads, 1));
 }
 
 size_t RecordingService::free_download_slots() const {
-   // Deferred downloads count as busy: a new download or poll does not overtake them.
-   const size_t busy = downloads_in_flight() + deferred_fetches_.size();
-   return busy >= download_limit() ? 0 : download_limit() - busy;
+  // Deferred downloads count as busy: a new download or poll does not overtake them.
+  const size_t busy = downloads_in_flight() + deferred_fetches_.size();
+  return busy >= download_limit() ? 0 : download_limit() - busy;
 }
 
 }  // namespace wavoip

@@ -14,85 +14,85 @@ constexpr int64_t kPendingGaugeEveryMs = 10000;
 
 }  // namespace
 
-void RecordingService::on_store_batch(const StoreWriter::BatchInfo &info) {
-   if (info.deliveries > 0) metrics_.commit_batch(info.deliveries);
-   if (!info.earliest_due_known) return;
-   earliest_due_ = info.earliest_due;
-   arm_poll_timer();
+void RecordingService::on_store_batch(const StoreWriter::BatchInfo& info) {
+  if (info.deliveries > 0) metrics_.commit_batch(info.deliveries);
+  if (!info.earliest_due_known) return;
+  earliest_due_ = info.earliest_due;
+  arm_poll_timer();
 }
 
 void RecordingService::arm_poll_timer(TimeMs min_delay_ms) {
-   if (stopping_ || poll_job_pending_) return;
-   std::optional<TimeMs> due = earliest_due_;
-   const TimeMs now = host_.wall_ms();
-   // Due now but no download slot: a finished download re-arms, so nothing spins meanwhile and
-   // the due calls wait in the store, not in memory.
-   if (due && *due <= now && free_download_slots() == 0) due.reset();
-   if (poll_timer_ != 0 && poll_timer_due_ == due && min_delay_ms == 0) return;
-   if (poll_timer_ != 0) {
-      loop_.cancel_timer(poll_timer_);
-      poll_timer_ = 0;
-      poll_timer_due_.reset();
-   }
-   if (!due) return;
-   const TimeMs delay = std::max<TimeMs>(min_delay_ms, *due - now);
-   poll_timer_due_ = due;
-   poll_timer_ = loop_.start_timer(static_cast<uint64_t>(delay), [this] {
-      poll_timer_ = 0;
-      poll_timer_due_.reset();
-      on_poll_timer();
-   });
+  if (stopping_ || poll_job_pending_) return;
+  std::optional<TimeMs> due = earliest_due_;
+  const TimeMs now = host_.wall_ms();
+  // Due now but no download slot: a finished download re-arms, so nothing spins meanwhile and
+  // the due calls wait in the store, not in memory.
+  if (due && *due <= now && free_download_slots() == 0) due.reset();
+  if (poll_timer_ != 0 && poll_timer_due_ == due && min_delay_ms == 0) return;
+  if (poll_timer_ != 0) {
+    loop_.cancel_timer(poll_timer_);
+    poll_timer_ = 0;
+    poll_timer_due_.reset();
+  }
+  if (!due) return;
+  const TimeMs delay = std::max<TimeMs>(min_delay_ms, *due - now);
+  poll_timer_due_ = due;
+  poll_timer_ = loop_.start_timer(static_cast<uint64_t>(delay), [this] {
+    poll_timer_ = 0;
+    poll_timer_due_.reset();
+    on_poll_timer();
+  });
 }
 
 void RecordingService::on_poll_timer() {
-   // The count reads the whole pending index (about 6 ms per 100,000 calls): refreshed at most
-   // every kPendingGaugeEveryMs, inside the poll batch.
-   const int64_t monotonic = host_.monotonic_ms();
-   const bool count = !pending_gauge_at_ || monotonic - *pending_gauge_at_ >= kPendingGaugeEveryMs;
-   if (count) pending_gauge_at_ = monotonic;
-   const TimeMs now = host_.wall_ms();
-   // No more polls at once than there are free download slots: the rest stay due in the store.
-   const size_t limit = std::min(kPollBatch, free_download_slots());
-   if (limit == 0) return;  // a finished download re-arms
-   struct Polled {
-      std::vector<FlowResult> results;
-      size_t due = 0;
-      size_t consumed = 0;
-      std::optional<std::int64_t> pending;
-   };
-   poll_job_pending_ = true;
-   anonymous_job_started();
-   // Every due poll of this timer run, with its claim: one transaction.
-   writer_.submit(
-       [this, now, limit, count](Store &store) -> StoreWriter::Continuation {
-          auto out = std::make_shared<Polled>();
-          if (count) out->pending = store.count_pending();
-          std::vector<CallRecord> due = store.due_calls(now, limit);
-          out->due = due.size();
-          for (const CallRecord &record : due) {
-             std::optional<FlowResult> result =
-                 step_in_store(store, record.call_id, PollDue{}, now, record.message_id, config_);
-             if (!result) continue;
-             if (result->record.next_attempt_at != record.next_attempt_at) ++out->consumed;
-             out->results.push_back(std::move(*result));
-          }
-          return [this, out] {
-             poll_job_pending_ = false;
-             if (out->pending) metrics_.pending_polls(*out->pending);
-             for (const FlowResult &result : out->results) carry_out(result);
-             // A full batch may leave more due calls: the re-armed timer has no delay then, and
-             // other work on the loop runs in between. A batch of which nothing could be consumed
-             // is tried again a second later instead of at once, forever.
-             arm_poll_timer(out->due > 0 && out->consumed == 0 ? kStuckPollRetryMs : 0);
-             anonymous_job_finished();
-          };
-       },
-       [this](const std::string &why) {
+  // The count reads the whole pending index (about 6 ms per 100,000 calls): refreshed at most
+  // every kPendingGaugeEveryMs, inside the poll batch.
+  const int64_t monotonic = host_.monotonic_ms();
+  const bool count = !pending_gauge_at_ || monotonic - *pending_gauge_at_ >= kPendingGaugeEveryMs;
+  if (count) pending_gauge_at_ = monotonic;
+  const TimeMs now = host_.wall_ms();
+  // No more polls at once than there are free download slots: the rest stay due in the store.
+  const size_t limit = std::min(kPollBatch, free_download_slots());
+  if (limit == 0) return;  // a finished download re-arms
+  struct Polled {
+    std::vector<FlowResult> results;
+    size_t due = 0;
+    size_t consumed = 0;
+    std::optional<std::int64_t> pending;
+  };
+  poll_job_pending_ = true;
+  anonymous_job_started();
+  // Every due poll of this timer run, with its claim: one transaction.
+  writer_.submit(
+      [this, now, limit, count](Store& store) -> StoreWriter::Continuation {
+        auto out = std::make_shared<Polled>();
+        if (count) out->pending = store.count_pending();
+        std::vector<CallRecord> due = store.due_calls(now, limit);
+        out->due = due.size();
+        for (const CallRecord& record : due) {
+          std::optional<FlowResult> result =
+              step_in_store(store, record.call_id, PollDue{}, now, record.message_id, config_);
+          if (!result) continue;
+          if (result->record.next_attempt_at != record.next_attempt_at) ++out->consumed;
+          out->results.push_back(std::move(*result));
+        }
+        return [this, out] {
           poll_job_pending_ = false;
-          host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not take the due polls: " + why);
-          arm_poll_timer(kStuckPollRetryMs);
+          if (out->pending) metrics_.pending_polls(*out->pending);
+          for (const FlowResult& result : out->results) carry_out(result);
+          // A full batch may leave more due calls: the re-armed timer has no delay then, and
+          // other work on the loop runs in between. A batch of which nothing could be consumed
+          // is tried again a second later instead of at once, forever.
+          arm_poll_timer(out->due > 0 && out->consumed == 0 ? kStuckPollRetryMs : 0);
           anonymous_job_finished();
-       });
+        };
+      },
+      [this](const std::string& why) {
+        poll_job_pending_ = false;
+        host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not take the due polls: " + why);
+        arm_poll_timer(kStuckPollRetryMs);
+        anonymous_job_finished();
+      });
 }
 
 }  // namespace wavoip

@@ -42,180 +42,179 @@ namespace wavoip {
 // Inside a store job: claims the download of each StartFetch in `actions` for `call_id` in the
 // job's transaction, and drops (with a debug line) the ones whose claim fails because a download
 // of the call is in flight or it is attached already.
-void claim_or_drop_fetches(Store &store, const std::string &call_id, std::vector<Action> &actions, TimeMs now);
+void claim_or_drop_fetches(Store& store, const std::string& call_id, std::vector<Action>& actions, TimeMs now);
 
 class RecordingService {
-public:
-   RecordingService(const HostApi &host, EventLoop &loop, StoreWriter &writer, const Config &config,
-                    std::string data_dir);
-   ~RecordingService();
-   RecordingService(const RecordingService &) = delete;
-   RecordingService &operator=(const RecordingService &) = delete;
+ public:
+  RecordingService(const HostApi& host, EventLoop& loop, StoreWriter& writer, const Config& config,
+                   std::string data_dir);
+  ~RecordingService();
+  RecordingService(const RecordingService&) = delete;
+  RecordingService& operator=(const RecordingService&) = delete;
 
-   // After a restart (one store job, run at once on the main thread, before the writer starts): void stale download claims, delete
-   // half-written and leftover files, restart downloads and attachments whose outcome is
-   // unknown, show again on the host what a crash kept from it (host_sync marks), and arm the
-   // one poll timer.
-   void resume();
+  // After a restart (one store job, run at once on the main thread, before the writer starts): void stale download
+  // claims, delete half-written and leftover files, restart downloads and attachments whose outcome is unknown, show
+  // again on the host what a crash kept from it (host_sync marks), and arm the one poll timer.
+  void resume();
 
-   // A job about `call_id` was submitted to the store by someone else (the webhook); it must be
-   // matched by one job_finished once its continuation or failure ran.
-   void job_started(const std::string &call_id);
-   void job_finished(const std::string &call_id);
-   // Carries out what a committed step decided (the webhook's continuation).
-   void carry_out(const FlowResult &result);
+  // A job about `call_id` was submitted to the store by someone else (the webhook); it must be
+  // matched by one job_finished once its continuation or failure ran.
+  void job_started(const std::string& call_id);
+  void job_finished(const std::string& call_id);
+  // Carries out what a committed step decided (the webhook's continuation).
+  void carry_out(const FlowResult& result);
 
-   // What became of an operator's retry request.
-   enum class RetryAnswer { retrying, unknown_call, store_failed };
-   // An operator asked to try a call's recording again; `answer` runs once, later.
-   void retry(const std::string &call_id, std::function<void(RetryAnswer)> answer);
+  // What became of an operator's retry request.
+  enum class RetryAnswer { retrying, unknown_call, store_failed };
+  // An operator asked to try a call's recording again; `answer` runs once, later.
+  void retry(const std::string& call_id, std::function<void(RetryAnswer)> answer);
 
-   // After every store batch (main thread): the schedule's earliest due time, and metrics.
-   void on_store_batch(const StoreWriter::BatchInfo &info);
+  // After every store batch (main thread): the schedule's earliest due time, and metrics.
+  void on_store_batch(const StoreWriter::BatchInfo& info);
 
-   // The host is stopping: it already dropped our timers, fds, attachment jobs and message writes.
-   void shutdown();
+  // The host is stopping: it already dropped our timers, fds, attachment jobs and message writes.
+  void shutdown();
 
-   // Diagnostics for tests and metrics.
-   size_t downloads_in_flight() const;
-   bool poll_timer_armed() const { return poll_timer_ != 0; }
-   PluginMetrics &metrics() { return metrics_; }
+  // Diagnostics for tests and metrics.
+  size_t downloads_in_flight() const;
+  bool poll_timer_armed() const { return poll_timer_ != 0; }
+  PluginMetrics& metrics() { return metrics_; }
 
-private:
-   struct AttachJob {
-      std::string call_id;
-      std::string file_path;
-   };
-   // What the host shows for a call, as far as this process knows: the message id (stable for
-   // the call's external key; 0 while not known) and the recording status last sent. It spares
-   // the host writes when nothing visible changed (a poll answered 404 again). Bounded:
-   // forgotten all at once when full, and empty after a restart, which only costs the writes it
-   // saves.
-   struct Shown {
-      uint64_t message_id = 0;
-      int32_t status = -1;  // none sent by this process yet
-      std::string reason;
-   };
-   using MessageWaiter = std::function<void(std::optional<uint64_t>)>;
-   struct MessageOp;    // one hdp.messages/2 write in flight
-   struct CallMessage;  // the call's message as the host takes it
+ private:
+  struct AttachJob {
+    std::string call_id;
+    std::string file_path;
+  };
+  // What the host shows for a call, as far as this process knows: the message id (stable for
+  // the call's external key; 0 while not known) and the recording status last sent. It spares
+  // the host writes when nothing visible changed (a poll answered 404 again). Bounded:
+  // forgotten all at once when full, and empty after a restart, which only costs the writes it
+  // saves.
+  struct Shown {
+    uint64_t message_id = 0;
+    int32_t status = -1;  // none sent by this process yet
+    std::string reason;
+  };
+  using MessageWaiter = std::function<void(std::optional<uint64_t>)>;
+  struct MessageOp;    // one hdp.messages/2 write in flight
+  struct CallMessage;  // the call's message as the host takes it
 
-   // ---- recording_service.cpp: the flow's steps and what they lead to ----
+  // ---- recording_service.cpp: the flow's steps and what they lead to ----
 
-   // Submits one step of the flow for a known call; `then` runs after the commit with the result
-   // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
-   void apply(const std::string &call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
-              std::function<void(const std::string &)> failed = {});
-   // Runs on the writer, inside the batch: one step of a known call's flow with its claims.
-   static std::optional<FlowResult> step_in_store(Store &store, const std::string &call_id, const FlowInput &input,
-                                                  TimeMs now, const std::string &message_id, const Config &config);
+  // Submits one step of the flow for a known call; `then` runs after the commit with the result
+  // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
+  void apply(const std::string& call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
+             std::function<void(const std::string&)> failed = {});
+  // Runs on the writer, inside the batch: one step of a known call's flow with its claims.
+  static std::optional<FlowResult> step_in_store(Store& store, const std::string& call_id, const FlowInput& input,
+                                                 TimeMs now, const std::string& message_id, const Config& config);
 
-   // ---- call_display.cpp: showing a call on the host ----
+  // ---- call_display.cpp: showing a call on the host ----
 
-   // Shows `record` on the host: its fields when `fields`, and `status` unless nullopt.
-   void show(const CallRecord &record, bool fields, std::optional<int32_t> status);
-   void show_v1(const CallRecord &record, bool fields, std::optional<int32_t> status);
-   // Runs `waiter` with the call's message id once known (an upsert if needed), or nullopt.
-   void with_message(const CallRecord &record, MessageWaiter waiter);
-   std::optional<uint64_t> upsert_v1(const CallRecord &record);
-   static void on_message_done(void *user_data, const hdp_message_result_t *result);
-   void message_done(MessageOp &op, const hdp_message_result_t &result);
-   void remember_message(const std::string &call_id, uint64_t message_id);
-   // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
-   void show_busy_later(const CallRecord &record);
-   // The call left fetching/attaching: nothing busy to show for it any more.
-   void not_busy(const std::string &call_id);
-   void arm_busy_timer();
-   // The host's recording status for a state, and the message key of a call ("wavoip:<id>").
-   static int32_t to_host_status(RecordingState state);
-   static std::string external_key(std::string_view call_id);
+  // Shows `record` on the host: its fields when `fields`, and `status` unless nullopt.
+  void show(const CallRecord& record, bool fields, std::optional<int32_t> status);
+  void show_v1(const CallRecord& record, bool fields, std::optional<int32_t> status);
+  // Runs `waiter` with the call's message id once known (an upsert if needed), or nullopt.
+  void with_message(const CallRecord& record, MessageWaiter waiter);
+  std::optional<uint64_t> upsert_v1(const CallRecord& record);
+  static void on_message_done(void* user_data, const hdp_message_result_t* result);
+  void message_done(MessageOp& op, const hdp_message_result_t& result);
+  void remember_message(const std::string& call_id, uint64_t message_id);
+  // Shows the call as downloading once kShowBusyAfterMs passed, if it still is (one timer).
+  void show_busy_later(const CallRecord& record);
+  // The call left fetching/attaching: nothing busy to show for it any more.
+  void not_busy(const std::string& call_id);
+  void arm_busy_timer();
+  // The host's recording status for a state, and the message key of a call ("wavoip:<id>").
+  static int32_t to_host_status(RecordingState state);
+  static std::string external_key(std::string_view call_id);
 
-   // ---- host_sync.cpp: bookkeeping of the host_sync marks (see the header comment) ----
+  // ---- host_sync.cpp: bookkeeping of the host_sync marks (see the header comment) ----
 
-   void unsettled(const std::string &call_id);
-   void settled(const std::string &call_id);
-   void shown_ok(const std::string &call_id);
-   void shown_failed(const std::string &call_id);
-   void clear_sync_marks();
-   // Jobs whose calls are not known when they are submitted (the poll batch, the resume).
-   void anonymous_job_started();
-   void anonymous_job_finished();
+  void unsettled(const std::string& call_id);
+  void settled(const std::string& call_id);
+  void shown_ok(const std::string& call_id);
+  void shown_failed(const std::string& call_id);
+  void clear_sync_marks();
+  // Jobs whose calls are not known when they are submitted (the poll batch, the resume).
+  void anonymous_job_started();
+  void anonymous_job_finished();
 
-   // ---- downloads.cpp: slots, starting a download, its completion, file paths ----
+  // ---- downloads.cpp: slots, starting a download, its completion, file paths ----
 
-   // Starts the download now, or once a slot is free (max_concurrent_downloads).
-   void start_fetch(const StartFetch &action);
-   void begin_fetch(const StartFetch &action);
-   void start_deferred_fetches();
-   void on_fetch_done(const FetchResult &result);
-   size_t download_limit() const;
-   size_t free_download_slots() const;
-   std::string temp_path_for(const std::string &call_id) const;
-   std::string recording_path_for(const std::string &call_id, const std::string &content_type) const;
-   // The file extension an agent's player expects for a content type.
-   static std::string extension_for(std::string_view content_type);
-   static FetchOptions fetch_options(const Config &config);
+  // Starts the download now, or once a slot is free (max_concurrent_downloads).
+  void start_fetch(const StartFetch& action);
+  void begin_fetch(const StartFetch& action);
+  void start_deferred_fetches();
+  void on_fetch_done(const FetchResult& result);
+  size_t download_limit() const;
+  size_t free_download_slots() const;
+  std::string temp_path_for(const std::string& call_id) const;
+  std::string recording_path_for(const std::string& call_id, const std::string& content_type) const;
+  // The file extension an agent's player expects for a content type.
+  static std::string extension_for(std::string_view content_type);
+  static FetchOptions fetch_options(const Config& config);
 
-   // ---- attachments.cpp: handing a downloaded file to the host ----
+  // ---- attachments.cpp: handing a downloaded file to the host ----
 
-   void attach(const Attach &action, const CallRecord &record);
-   void attach_failed(const std::string &call_id, const std::string &detail);
-   static void on_attach_done(void *user_data, const hdp_attachment_result_t *result);
-   void attach_done(uint64_t job_id, const hdp_attachment_result_t &result);
+  void attach(const Attach& action, const CallRecord& record);
+  void attach_failed(const std::string& call_id, const std::string& detail);
+  static void on_attach_done(void* user_data, const hdp_attachment_result_t* result);
+  void attach_done(uint64_t job_id, const hdp_attachment_result_t& result);
 
-   // ---- poll_timer.cpp: the one poll timer ----
+  // ---- poll_timer.cpp: the one poll timer ----
 
-   // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
-   // every download slot is taken and a poll is already due, or a poll batch is being written,
-   // nothing is armed: the next finished download or batch re-arms it.
-   void arm_poll_timer(TimeMs min_delay_ms = 0);
-   void on_poll_timer();
+  // Arms the one poll timer for the earliest due call; no sooner than `min_delay_ms`. While
+  // every download slot is taken and a poll is already due, or a poll batch is being written,
+  // nothing is armed: the next finished download or batch re-arms it.
+  void arm_poll_timer(TimeMs min_delay_ms = 0);
+  void on_poll_timer();
 
-   const HostApi &host_;
-   EventLoop &loop_;
-   StoreWriter &writer_;
-   const Config &config_;
-   std::string data_dir_;
-   bool stopping_ = false;
-   PluginMetrics metrics_{host_};
+  const HostApi& host_;
+  EventLoop& loop_;
+  StoreWriter& writer_;
+  const Config& config_;
+  std::string data_dir_;
+  bool stopping_ = false;
+  PluginMetrics metrics_{host_};
 
-   // call_display.cpp
-   static constexpr size_t kMaxShown = 65536;
-   std::unordered_map<std::string, Shown> shown_;
-   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
-   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
-   struct BusyCall {
-      std::string call_id;
-      int64_t show_at = 0;  // host monotonic ms
-   };
-   std::deque<BusyCall> busy_;  // in show_at order: the delay is the same for all
-   struct BusyEntry {
-      int64_t show_at = 0;
-      CallRecord record;  // as it was when the call became busy
-   };
-   std::unordered_map<std::string, BusyEntry> busy_at_;  // calls still to be shown busy
-   uint64_t busy_timer_ = 0;
+  // call_display.cpp
+  static constexpr size_t kMaxShown = 65536;
+  std::unordered_map<std::string, Shown> shown_;
+  std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
+  std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
+  struct BusyCall {
+    std::string call_id;
+    int64_t show_at = 0;  // host monotonic ms
+  };
+  std::deque<BusyCall> busy_;  // in show_at order: the delay is the same for all
+  struct BusyEntry {
+    int64_t show_at = 0;
+    CallRecord record;  // as it was when the call became busy
+  };
+  std::unordered_map<std::string, BusyEntry> busy_at_;  // calls still to be shown busy
+  uint64_t busy_timer_ = 0;
 
-   // host_sync.cpp
-   std::unordered_map<std::string, int> unsettled_;  // store jobs + host writes outstanding
-   std::unordered_set<std::string> needs_clear_;     // last host write succeeded; mark to clear
-   std::vector<std::string> to_clear_;               // settled and shown: cleared at turn's end
-   uint64_t sync_timer_ = 0;
-   int anonymous_jobs_ = 0;
+  // host_sync.cpp
+  std::unordered_map<std::string, int> unsettled_;  // store jobs + host writes outstanding
+  std::unordered_set<std::string> needs_clear_;     // last host write succeeded; mark to clear
+  std::vector<std::string> to_clear_;               // settled and shown: cleared at turn's end
+  uint64_t sync_timer_ = 0;
+  int anonymous_jobs_ = 0;
 
-   // downloads.cpp
-   std::unique_ptr<RecordingFetcher> fetcher_;
-   std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+  // downloads.cpp
+  std::unique_ptr<RecordingFetcher> fetcher_;
+  std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
 
-   // attachments.cpp
-   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
+  // attachments.cpp
+  std::unordered_map<uint64_t, AttachJob> attach_jobs_;
 
-   // poll_timer.cpp
-   uint64_t poll_timer_ = 0;
-   std::optional<TimeMs> poll_timer_due_;
-   std::optional<TimeMs> earliest_due_;  // as of the last batch
-   bool poll_job_pending_ = false;
-   std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
+  // poll_timer.cpp
+  uint64_t poll_timer_ = 0;
+  std::optional<TimeMs> poll_timer_due_;
+  std::optional<TimeMs> earliest_due_;  // as of the last batch
+  bool poll_job_pending_ = false;
+  std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
 };
 
 }  // namespace wavoip

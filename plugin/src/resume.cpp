@@ -13,94 +13,94 @@ constexpr size_t kResumeBatch = 256;
 
 // Inverse of percent_encode, for the names of downloaded files. nullopt when malformed.
 std::optional<std::string> percent_decode(std::string_view text) {
-   std::string out;
-   for (size_t i = 0; i < text.size(); ++i) {
-      if (text[i] != '%') {
-         out += text[i];
-         continue;
-      }
-      if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-         return std::nullopt;
-      }
-      out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-   }
-   return out;
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
 }
 
 }  // namespace
 
 void RecordingService::resume() {
-   struct Resumed {
-      std::int64_t dropped = 0;
-      size_t removed = 0;
-      std::vector<FlowResult> restarted;
-      std::vector<CallRecord> behind;
-      std::int64_t pending = 0;
-   };
-   const TimeMs now = host_.wall_ms();
-   anonymous_job_started();
-   // Before the host serves anything: a plugin that reports ready has taken up its work again.
-   writer_.run_now(
-       [this, now, data_dir = data_dir_](Store &store) -> StoreWriter::Continuation {
-          auto out = std::make_shared<Resumed>();
-          out->dropped = store.release_all_fetch_claims();
-          // No download runs yet, so every partial file is left over from an interrupted one.
-          std::error_code ec;
-          for (const auto &entry : fs::directory_iterator(fs::path(data_dir) / "downloads", ec)) {
-             std::error_code remove_ec;
-             if (entry.path().extension() == ".part" && fs::remove(entry.path(), remove_ec)) ++out->removed;
+  struct Resumed {
+    std::int64_t dropped = 0;
+    size_t removed = 0;
+    std::vector<FlowResult> restarted;
+    std::vector<CallRecord> behind;
+    std::int64_t pending = 0;
+  };
+  const TimeMs now = host_.wall_ms();
+  anonymous_job_started();
+  // Before the host serves anything: a plugin that reports ready has taken up its work again.
+  writer_.run_now(
+      [this, now, data_dir = data_dir_](Store& store) -> StoreWriter::Continuation {
+        auto out = std::make_shared<Resumed>();
+        out->dropped = store.release_all_fetch_claims();
+        // No download runs yet, so every partial file is left over from an interrupted one.
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "downloads", ec)) {
+          std::error_code remove_ec;
+          if (entry.path().extension() == ".part" && fs::remove(entry.path(), remove_ec)) ++out->removed;
+        }
+        // A complete download is kept only while its call is attaching with exactly this file;
+        // any other file is left over from a crash between the download and its attachment.
+        for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "recordings", ec)) {
+          const std::optional<std::string> call_id = percent_decode(entry.path().stem().string());
+          std::optional<CallRecord> record = call_id ? store.load_call(*call_id) : std::nullopt;
+          const bool needed = record && record->recording == RecordingState::attaching &&
+                              fs::path(record->recording_file).filename() == entry.path().filename();
+          std::error_code remove_ec;
+          if (!needed && fs::remove(entry.path(), remove_ec)) ++out->removed;
+        }
+        std::string after;
+        for (;;) {
+          std::vector<CallRecord> page = store.calls_needing_resume(kResumeBatch, after);
+          if (page.empty()) break;
+          for (const CallRecord& record : page) {
+            if (auto result = step_in_store(store, record.call_id, Resume{}, now, record.message_id, config_)) {
+              out->restarted.push_back(std::move(*result));
+            }
           }
-          // A complete download is kept only while its call is attaching with exactly this file;
-          // any other file is left over from a crash between the download and its attachment.
-          for (const auto &entry : fs::directory_iterator(fs::path(data_dir) / "recordings", ec)) {
-             const std::optional<std::string> call_id = percent_decode(entry.path().stem().string());
-             std::optional<CallRecord> record = call_id ? store.load_call(*call_id) : std::nullopt;
-             const bool needed = record && record->recording == RecordingState::attaching &&
-                                 fs::path(record->recording_file).filename() == entry.path().filename();
-             std::error_code remove_ec;
-             if (!needed && fs::remove(entry.path(), remove_ec)) ++out->removed;
+          after = page.back().call_id;
+        }
+        after.clear();
+        for (;;) {
+          std::vector<CallRecord> page = store.calls_behind_host(kResumeBatch, after);
+          if (page.empty()) break;
+          after = page.back().call_id;
+          for (CallRecord& record : page) out->behind.push_back(std::move(record));
+        }
+        out->pending = store.count_pending();
+        return [this, out] {
+          for (const FlowResult& result : out->restarted) carry_out(result);
+          for (const CallRecord& record : out->behind) {
+            // Shown whole: the crash may have kept the message itself from the host.
+            show(record, true, to_host_status(record.recording));
           }
-          std::string after;
-          for (;;) {
-             std::vector<CallRecord> page = store.calls_needing_resume(kResumeBatch, after);
-             if (page.empty()) break;
-             for (const CallRecord &record : page) {
-                if (auto result = step_in_store(store, record.call_id, Resume{}, now, record.message_id, config_)) {
-                   out->restarted.push_back(std::move(*result));
-                }
-             }
-             after = page.back().call_id;
-          }
-          after.clear();
-          for (;;) {
-             std::vector<CallRecord> page = store.calls_behind_host(kResumeBatch, after);
-             if (page.empty()) break;
-             after = page.back().call_id;
-             for (CallRecord &record : page) out->behind.push_back(std::move(record));
-          }
-          out->pending = store.count_pending();
-          return [this, out] {
-             for (const FlowResult &result : out->restarted) carry_out(result);
-             for (const CallRecord &record : out->behind) {
-                // Shown whole: the crash may have kept the message itself from the host.
-                show(record, true, to_host_status(record.recording));
-             }
-             metrics_.pending_polls(out->pending);
-             host_.log(HDP_LOG_INFO, "[WaVoIP] Resumed: " + std::to_string(out->restarted.size()) +
-                                         " download(s) or attachment(s) restarted, " + std::to_string(out->dropped) +
-                                         " stale claim(s) voided, " + std::to_string(out->removed) +
-                                         " leftover file(s) removed, " + std::to_string(out->behind.size()) +
-                                         " call(s) shown again on the host, " + std::to_string(out->pending) +
-                                         " call(s) still waiting for a recording");
-             anonymous_job_finished();
-          };
-       },
-       [this](const std::string &why) {
-          host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not resume: " + why);
+          metrics_.pending_polls(out->pending);
+          host_.log(HDP_LOG_INFO, "[WaVoIP] Resumed: " + std::to_string(out->restarted.size()) +
+                                      " download(s) or attachment(s) restarted, " + std::to_string(out->dropped) +
+                                      " stale claim(s) voided, " + std::to_string(out->removed) +
+                                      " leftover file(s) removed, " + std::to_string(out->behind.size()) +
+                                      " call(s) shown again on the host, " + std::to_string(out->pending) +
+                                      " call(s) still waiting for a recording");
           anonymous_job_finished();
-       });
+        };
+      },
+      [this](const std::string& why) {
+        host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not resume: " + why);
+        anonymous_job_finished();
+      });
 }
 
 }  // namespace wavoip

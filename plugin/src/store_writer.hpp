@@ -37,92 +37,92 @@
 namespace wavoip {
 
 class StoreWriter {
-public:
-   using Continuation = std::function<void()>;
-   using Work = std::function<Continuation(Store &)>;
-   using Failed = std::function<void(const std::string &why)>;
+ public:
+  using Continuation = std::function<void()>;
+  using Work = std::function<Continuation(Store&)>;
+  using Failed = std::function<void(const std::string& why)>;
 
-   enum class Mode { thread, loop };
+  enum class Mode { thread, loop };
 
-   // What the main thread learns after each batch, before the batch's continuations run.
-   struct BatchInfo {
-      size_t jobs = 0;
-      size_t deliveries = 0;         // jobs submitted with delivery = true
-      std::optional<TimeMs> earliest_due;  // Store::earliest_due() right after the commit
-      bool earliest_due_known = false;     // false when that read failed
-   };
-   using BatchObserver = std::function<void(const BatchInfo &)>;
+  // What the main thread learns after each batch, before the batch's continuations run.
+  struct BatchInfo {
+    size_t jobs = 0;
+    size_t deliveries = 0;               // jobs submitted with delivery = true
+    std::optional<TimeMs> earliest_due;  // Store::earliest_due() right after the commit
+    bool earliest_due_known = false;     // false when that read failed
+  };
+  using BatchObserver = std::function<void(const BatchInfo&)>;
 
-   // Jobs written by one transaction at most.
-   static constexpr size_t kMaxBatch = 256;
+  // Jobs written by one transaction at most.
+  static constexpr size_t kMaxBatch = 256;
 
-   StoreWriter(const HostApi &host, Store &store, Mode mode);
-   ~StoreWriter();
-   StoreWriter(const StoreWriter &) = delete;
-   StoreWriter &operator=(const StoreWriter &) = delete;
+  StoreWriter(const HostApi& host, Store& store, Mode mode);
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
 
-   // Called on the main thread after every batch, before its continuations.
-   void set_batch_observer(BatchObserver observer) { observer_ = std::move(observer); }
+  // Called on the main thread after every batch, before its continuations.
+  void set_batch_observer(BatchObserver observer) { observer_ = std::move(observer); }
 
-   // Queues a job. Jobs submitted before start() wait for it. After stop() a job is dropped
-   // (neither continuation nor failed runs).
-   void submit(Work work, Failed failed, bool delivery = false);
+  // Queues a job. Jobs submitted before start() wait for it. After stop() a job is dropped
+  // (neither continuation nor failed runs).
+  void submit(Work work, Failed failed, bool delivery = false);
 
-   // Before start() only: runs one job at once on the calling thread (its own transaction), then
-   // the batch observer and its continuation. For the work a plugin's start must finish before
-   // the host serves requests (the resume after a restart).
-   void run_now(Work work, Failed failed);
+  // Before start() only: runs one job at once on the calling thread (its own transaction), then
+  // the batch observer and its continuation. For the work a plugin's start must finish before
+  // the host serves requests (the resume after a restart).
+  void run_now(Work work, Failed failed);
 
-   // Thread mode: starts the writer thread. From here on the store belongs to the writer.
-   void start();
-   // Writes what is still queued (its continuations do not run: the host is stopping) and, in
-   // thread mode, joins the writer. Idempotent.
-   void stop();
+  // Thread mode: starts the writer thread. From here on the store belongs to the writer.
+  void start();
+  // Writes what is still queued (its continuations do not run: the host is stopping) and, in
+  // thread mode, joins the writer. Idempotent.
+  void stop();
 
-   Mode mode() const { return mode_; }
-   // Jobs submitted and not yet finished on the main thread (for tests and diagnostics).
-   size_t in_flight() const { return in_flight_; }
+  Mode mode() const { return mode_; }
+  // Jobs submitted and not yet finished on the main thread (for tests and diagnostics).
+  size_t in_flight() const { return in_flight_; }
 
-private:
-   struct Job {
-      Work work;
-      Failed failed;
-      bool delivery = false;
-   };
-   struct Done {
-      BatchInfo info;
-      std::vector<Continuation> continuations;  // one per job: its continuation or its failure
-   };
+ private:
+  struct Job {
+    Work work;
+    Failed failed;
+    bool delivery = false;
+  };
+  struct Done {
+    BatchInfo info;
+    std::vector<Continuation> continuations;  // one per job: its continuation or its failure
+  };
 
-   // Runs one batch on the store (writer thread, or main thread in loop mode).
-   Done write(std::vector<Job> &batch);
-   void writer_main();
-   void request_delivery();  // asks the host to run deliver() on the main thread
-   static void on_main_thread(void *user_data);
-   void deliver();  // main thread: runs what the writer finished
-   static void on_handover(void *user_data);
-   void hand_over();  // thread mode: this turn's jobs to the writer, one wake-up
-   static void on_loop_turn(void *user_data);
-   void write_turn();  // loop mode: the jobs of the turn
+  // Runs one batch on the store (writer thread, or main thread in loop mode).
+  Done write(std::vector<Job>& batch);
+  void writer_main();
+  void request_delivery();  // asks the host to run deliver() on the main thread
+  static void on_main_thread(void* user_data);
+  void deliver();  // main thread: runs what the writer finished
+  static void on_handover(void* user_data);
+  void hand_over();  // thread mode: this turn's jobs to the writer, one wake-up
+  static void on_loop_turn(void* user_data);
+  void write_turn();  // loop mode: the jobs of the turn
 
-   const HostApi &host_;
-   Store &store_;
-   const Mode mode_;
-   BatchObserver observer_;
-   size_t in_flight_ = 0;
-   bool started_ = false;
-   bool stopped_ = false;
-   bool turn_requested_ = false;  // loop mode
-   bool handover_requested_ = false;  // thread mode
-   std::vector<Job> turn_jobs_;       // thread mode: submitted this turn, not handed over yet
+  const HostApi& host_;
+  Store& store_;
+  const Mode mode_;
+  BatchObserver observer_;
+  size_t in_flight_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+  bool turn_requested_ = false;      // loop mode
+  bool handover_requested_ = false;  // thread mode
+  std::vector<Job> turn_jobs_;       // thread mode: submitted this turn, not handed over yet
 
-   std::mutex mutex_;
-   std::condition_variable wake_;
-   std::deque<Job> queue_;         // guarded by mutex_
-   std::deque<Done> finished_;     // guarded by mutex_
-   bool delivery_requested_ = false;  // guarded by mutex_
-   bool quit_ = false;                // guarded by mutex_
-   std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;            // guarded by mutex_
+  std::deque<Done> finished_;        // guarded by mutex_
+  bool delivery_requested_ = false;  // guarded by mutex_
+  bool quit_ = false;                // guarded by mutex_
+  std::thread thread_;
 };
 
 }  // namespace wavoip

@@ -15,8 +15,7 @@
 #endif
 
 #define CHECK_SIZE(type, size) HDP_ASSERT(size_of_##type, sizeof(type) == (size));
-#define CHECK_OFFSET(type, member, offset)                                                         \
-   HDP_ASSERT(offset_of_##type##_##member, offsetof(type, member) == (offset));
+#define CHECK_OFFSET(type, member, offset) HDP_ASSERT(offset_of_##type##_##member, offsetof(type, member) == (offset));
 #define CHECK_CONSTANT(name, value) HDP_ASSERT(value_of_##name, (long long)(name) == (value));
 
 HDP_ABI_SIZES(CHECK_SIZE)
@@ -29,5 +28,5 @@ static const hdp_version_t hdp_abi_c_version = HDP_VERSION_INIT;
 
 int hdp_abi_layout_c_is_compatible(void);
 int hdp_abi_layout_c_is_compatible(void) {
-   return hdp_version_is_compatible(hdp_abi_c_version) ? 1 : 0;
+  return hdp_version_is_compatible(hdp_abi_c_version) ? 1 : 0;
 }

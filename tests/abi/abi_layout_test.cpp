@@ -16,12 +16,11 @@
 namespace {
 
 #define CHECK_SIZE(type, size) static_assert(sizeof(type) == (size), "sizeof(" #type ")");
-#define CHECK_OFFSET(type, member, offset)                                                         \
-   static_assert(offsetof(type, member) == (offset), "offsetof(" #type ", " #member ")");
-#define CHECK_CONSTANT(name, value)                                                                \
-   static_assert(static_cast<long long>(name) == (value), "value of " #name);
-#define CHECK_LAYOUT(type, size)                                                                   \
-   static_assert(std::is_standard_layout_v<type> && std::is_trivially_copyable_v<type>, #type);
+#define CHECK_OFFSET(type, member, offset) \
+  static_assert(offsetof(type, member) == (offset), "offsetof(" #type ", " #member ")");
+#define CHECK_CONSTANT(name, value) static_assert(static_cast<long long>(name) == (value), "value of " #name);
+#define CHECK_LAYOUT(type, size) \
+  static_assert(std::is_standard_layout_v<type> && std::is_trivially_copyable_v<type>, #type);
 
 HDP_ABI_SIZES(CHECK_SIZE)
 HDP_ABI_OFFSETS(CHECK_OFFSET)
@@ -48,25 +47,25 @@ static_assert(offsetof(hdp_plugin_entry_t, struct_size) == sizeof(hdp_version_t)
 static_assert(offsetof(hdp_host_t, struct_size) == sizeof(hdp_version_t));
 
 TEST(AbiVersion, SameMajorIsCompatibleWhateverTheMinors) {
-   EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR, 0, 0}));
-   EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR, 7, 3}));
-   EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t HDP_VERSION_INIT));
+  EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR, 0, 0}));
+  EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR, 7, 3}));
+  EXPECT_TRUE(hdp_version_is_compatible(hdp_version_t HDP_VERSION_INIT));
 }
 
 TEST(AbiVersion, OtherMajorsAreNot) {
-   EXPECT_FALSE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR + 1, 0, 0}));
-   EXPECT_FALSE(hdp_version_is_compatible(hdp_version_t{0, HDP_VERSION_MINOR, 0}));
+  EXPECT_FALSE(hdp_version_is_compatible(hdp_version_t{HDP_VERSION_MAJOR + 1, 0, 0}));
+  EXPECT_FALSE(hdp_version_is_compatible(hdp_version_t{0, HDP_VERSION_MINOR, 0}));
 }
 
 TEST(AbiVersion, VersionOneSizesEndAtTheLastVersionOneMember) {
-   // The minimum sizes never include tail padding, so they are the same whichever minor built
-   // the struct; no 1.0 struct ends in padding (hdp_attachment_result_t fills it with reserved).
-   EXPECT_EQ(HDP_ATTACHMENT_RESULT_V1_SIZE, sizeof(hdp_attachment_result_t));
-   EXPECT_EQ(HDP_PLUGIN_ENTRY_V1_SIZE, sizeof(hdp_plugin_entry_t));
-   EXPECT_EQ(HDP_HOST_V1_SIZE, sizeof(hdp_host_t));
-   // The 1.2 structs of hdp.messages/2 have no tail padding either.
-   EXPECT_EQ(HDP_MESSAGE_RESULT_V1_SIZE, sizeof(hdp_message_result_t));
-   EXPECT_EQ(HDP_HOST_MESSAGES2_V1_SIZE, sizeof(hdp_host_messages2_t));
+  // The minimum sizes never include tail padding, so they are the same whichever minor built
+  // the struct; no 1.0 struct ends in padding (hdp_attachment_result_t fills it with reserved).
+  EXPECT_EQ(HDP_ATTACHMENT_RESULT_V1_SIZE, sizeof(hdp_attachment_result_t));
+  EXPECT_EQ(HDP_PLUGIN_ENTRY_V1_SIZE, sizeof(hdp_plugin_entry_t));
+  EXPECT_EQ(HDP_HOST_V1_SIZE, sizeof(hdp_host_t));
+  // The 1.2 structs of hdp.messages/2 have no tail padding either.
+  EXPECT_EQ(HDP_MESSAGE_RESULT_V1_SIZE, sizeof(hdp_message_result_t));
+  EXPECT_EQ(HDP_HOST_MESSAGES2_V1_SIZE, sizeof(hdp_host_messages2_t));
 }
 
-} // namespace
+}  // namespace

@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "child_process.hpp" // tests/support: lines_containing
-#include "host_process.hpp"  // tests/support: HostProcess
-#include "raw_http.hpp"      // tests/support: RawResponse
-#include "temp_dir.hpp"      // tests/support: TempDir
+#include "child_process.hpp"  // tests/support: lines_containing
+#include "host_process.hpp"   // tests/support: HostProcess
+#include "raw_http.hpp"       // tests/support: RawResponse
+#include "temp_dir.hpp"       // tests/support: TempDir
 
 namespace hdp::test {
 
@@ -28,12 +28,12 @@ using testsupport::TempDir;
 
 // One host binary the tests can drive.
 struct HostKind {
-   std::string name; // "c_host", "stub_host"
-   std::string path;
+  std::string name;  // "c_host", "stub_host"
+  std::string path;
 };
 
-inline void PrintTo(const HostKind &host, std::ostream *out) {
-   *out << host.name;
+inline void PrintTo(const HostKind& host, std::ostream* out) {
+  *out << host.name;
 }
 
 // The hosts this build has: always the C host, the stub host when it was built.
@@ -43,9 +43,9 @@ std::vector<HostKind> AvailableHosts();
 // `plugins`, then `extra_args`; launched when the HostProcess is made (wait_until_serving() waits
 // for its port, wait_exit() for a host that refuses to start). Nothing but those options: the C
 // host has no agents, no /healthz and no virtual clock.
-testsupport::HostOptions HostOptionsFor(const HostKind &host, const std::filesystem::path &dir,
-                                        const std::vector<std::string> &plugins,
-                                        const std::vector<std::string> &extra_args = {});
+testsupport::HostOptions HostOptionsFor(const HostKind& host, const std::filesystem::path& dir,
+                                        const std::vector<std::string>& plugins,
+                                        const std::vector<std::string>& extra_args = {});
 
 // One request to a host under test on a connection of its own. Raw HTTP/1.1 rather than curl:
 // the C host answers a body over the route's limit (413) before reading it, and
@@ -54,6 +54,6 @@ RawResponse Http(int port, std::string_view method, std::string_view target, std
                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // The number after "\"name\":" in a flat JSON object, or nullopt.
-std::optional<long long> JsonNumber(const std::string &json, std::string_view name);
+std::optional<long long> JsonNumber(const std::string& json, std::string_view name);
 
-} // namespace hdp::test
+}  // namespace hdp::test

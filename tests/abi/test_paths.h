@@ -5,9 +5,8 @@
 #include <string>
 #include <string_view>
 
-#if !defined(HDP_TEST_C_HOST) || !defined(HDP_TEST_VALIDATOR) ||                                   \
-    !defined(HDP_TEST_EXAMPLE_PLUGIN) || !defined(HDP_TEST_EXAMPLE_PLUGIN_V1_0) ||                 \
-    !defined(HDP_TEST_EXAMPLE_PLUGIN_V1_7) || !defined(HDP_TEST_PLUGIN_DIR)
+#if !defined(HDP_TEST_C_HOST) || !defined(HDP_TEST_VALIDATOR) || !defined(HDP_TEST_EXAMPLE_PLUGIN) || \
+    !defined(HDP_TEST_EXAMPLE_PLUGIN_V1_0) || !defined(HDP_TEST_EXAMPLE_PLUGIN_V1_7) || !defined(HDP_TEST_PLUGIN_DIR)
 #error "tests/abi/CMakeLists.txt defines the HDP_TEST_* paths"
 #endif
 // HDP_TEST_STUB_HOST is defined only when the stub host target exists.
@@ -16,7 +15,7 @@ namespace hdp::test {
 
 // A plugin built by tests/abi (the refusal and duplicate-id plugins).
 inline std::string TestPlugin(std::string_view file_name) {
-   return std::string(HDP_TEST_PLUGIN_DIR) + "/" + std::string(file_name);
+  return std::string(HDP_TEST_PLUGIN_DIR) + "/" + std::string(file_name);
 }
 
-} // namespace hdp::test
+}  // namespace hdp::test

@@ -235,6 +235,8 @@ void Browser::screenshot(const fs::path& png) {
   std::ofstream(png, std::ios::binary) << base64_decode(result.at("data").as_string());
 }
 
-std::string Browser::log() const { return testsupport::read_file(log_); }
+std::string Browser::log() const {
+  return testsupport::read_file(log_);
+}
 
 }  // namespace browsertest

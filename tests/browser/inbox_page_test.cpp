@@ -25,7 +25,9 @@ using testsupport::eventually;
 constexpr std::chrono::seconds kSlowWait{60};
 using simtest::SimProcess;
 
-std::string js_string(const std::string& text) { return json::serialize(json::string(text)); }
+std::string js_string(const std::string& text) {
+  return json::serialize(json::string(text));
+}
 
 class InboxPage : public ::testing::Test {
  protected:
@@ -79,9 +81,7 @@ class InboxPage : public ::testing::Test {
     return false;
   }
 
-  std::string page_path() {
-    return std::string(browser_->evaluate("location.pathname + location.search").as_string());
-  }
+  std::string page_path() { return std::string(browser_->evaluate("location.pathname + location.search").as_string()); }
 
   // Types name and password into the sign-in page and sends the form, as an agent does; waits
   // for the next page to load.
@@ -201,10 +201,13 @@ TEST_F(InboxPage, CallAppearsThenThePlayerAppearsWithoutReloadAfterReady) {
   ASSERT_EQ(step.at("label"), "RECORD READY");
   ASSERT_EQ(step.at("status"), 202);
 
-  ASSERT_TRUE(eventually([&] {
-    const json::object s = seen(id);
-    return s.at("audio").is_string() && s.at("status") == "attached";
-  }, kSlowWait)) << json::serialize(seen(id));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json::object s = seen(id);
+        return s.at("audio").is_string() && s.at("status") == "attached";
+      },
+      kSlowWait))
+      << json::serialize(seen(id));
   EXPECT_TRUE(same_page()) << "the player came without a reload";
   const json::object after = seen(id);
   EXPECT_EQ(after.at("status"), "attached");
@@ -273,10 +276,13 @@ TEST_F(InboxPage, FailedRecordingShowsWhyAndTryAgainBringsThePlayer) {
   const auto hits_before = storage.hits("/" + id);
   browser_->evaluate(card(id) + ".querySelector('button.retry').click()");
 
-  ASSERT_TRUE(eventually([&] {
-    const json::object s = seen(id);
-    return s.at("audio").is_string() && s.at("status") == "attached";
-  }, kSlowWait)) << json::serialize(seen(id));
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json::object s = seen(id);
+        return s.at("audio").is_string() && s.at("status") == "attached";
+      },
+      kSlowWait))
+      << json::serialize(seen(id));
   EXPECT_TRUE(same_page());
   EXPECT_EQ(text_of(id, "status"), "attached");
   EXPECT_EQ(storage.hits("/" + id), hits_before + 1) << "one download, asked for by the button";
@@ -284,7 +290,8 @@ TEST_F(InboxPage, FailedRecordingShowsWhyAndTryAgainBringsThePlayer) {
   EXPECT_NE(log.find("Manual retry requested for call " + id + " by agent tester"), std::string::npos)
       << "the plugin's retry route ran, for the signed-in agent";
   EXPECT_TRUE(browser_->wait_for("!document.querySelector('.conv .attention')")) << "nothing needs attention any more";
-  auto file = testsupport::http_request("GET", std::string(seen(id).at("audio").as_string()), {}, host_->agent().headers());
+  auto file =
+      testsupport::http_request("GET", std::string(seen(id).at("audio").as_string()), {}, host_->agent().headers());
   EXPECT_EQ(file.status, 200);
   EXPECT_EQ(file.body, wav.body);
   EXPECT_EQ(live_text().rfind("Live", 0), 0u) << live_text();
@@ -324,7 +331,8 @@ TEST_F(InboxPage, CallsWithoutRecordingSayWhyInPlainWords) {
     ASSERT_TRUE(
         browser_->wait_for("document.querySelector('.conv[data-id=\"" + std::to_string(conversation) + "\"]')"));
     browser_->evaluate("document.querySelector('.conv[data-id=\"" + std::to_string(conversation) + "\"]').click()");
-    ASSERT_TRUE(eventually([&] { return text_of(id, "status") == e.status && text_of(id, "reason") == e.reason; }, kSlowWait))
+    ASSERT_TRUE(
+        eventually([&] { return text_of(id, "status") == e.status && text_of(id, "reason") == e.reason; }, kSlowWait))
         << json::serialize(seen(id));
     const json::object s = seen(id);
     EXPECT_EQ(s.at("badge"), e.badge);
@@ -383,8 +391,9 @@ TEST_F(InboxPage, RequestsWithoutTheCsrfTokenAreRefusedAndSignOutEndsTheSession)
   EXPECT_EQ(browser_->evaluate("fetch('/wavoip/recordings/retry?call_id=X1', {method: 'POST'}).then((r) => r.status)")
                 .as_int64(),
             403);
-  EXPECT_EQ(browser_->evaluate("fetch('/wavoip/recordings/retry?call_id=X1', {method: 'POST',"
-                               " headers: {'X-CSRF-Token': 'f'.repeat(64)}}).then((r) => r.status)")
+  EXPECT_EQ(browser_
+                ->evaluate("fetch('/wavoip/recordings/retry?call_id=X1', {method: 'POST',"
+                           " headers: {'X-CSRF-Token': 'f'.repeat(64)}}).then((r) => r.status)")
                 .as_int64(),
             403);
   EXPECT_EQ(browser_->evaluate("fetch('/logout', {method: 'POST'}).then((r) => r.status)").as_int64(), 403);

@@ -123,8 +123,7 @@ TEST(FetchClassificationTest, GuardsBlock) {
 
   address.refused_plain_http = true;
   address.refused_address = "8.8.8.8";
-  EXPECT_EQ(classify(address).detail,
-            "plain http to 8.8.8.8 is not allowed (only to loopback in development mode)");
+  EXPECT_EQ(classify(address).detail, "plain http to 8.8.8.8 is not allowed (only to loopback in development mode)");
 }
 
 TEST(FetchClassificationTest, GuardsWinOverOtherSymptoms) {

@@ -8,7 +8,11 @@
 
 namespace wavoip {
 
-inline void PrintTo(FetchKind kind, std::ostream* out) { *out << to_string(kind); }
-inline void PrintTo(AddressClass address_class, std::ostream* out) { *out << describe(address_class); }
+inline void PrintTo(FetchKind kind, std::ostream* out) {
+  *out << to_string(kind);
+}
+inline void PrintTo(AddressClass address_class, std::ostream* out) {
+  *out << describe(address_class);
+}
 
 }  // namespace wavoip

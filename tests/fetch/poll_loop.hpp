@@ -88,9 +88,9 @@ class PollLoop final : public EventLoop {
       if (revents & POLLOUT) flags |= kWrite;
       if (revents & (POLLERR | POLLHUP | POLLNVAL)) flags |= kError;
       if ((revents & POLLHUP) && (it->second.flags & kRead)) flags |= kRead;  // let EOF be read
-      flags &= it->second.flags | kError;  // interest may have shrunk since poll() returned
-      const std::shared_ptr<FdCallback> cb = it->second.cb;                    // survives unwatch
-      if (revents & POLLNVAL) fds_.erase(it);  // closed without unwatch: don't spin on it
+      flags &= it->second.flags | kError;                    // interest may have shrunk since poll() returned
+      const std::shared_ptr<FdCallback> cb = it->second.cb;  // survives unwatch
+      if (revents & POLLNVAL) fds_.erase(it);                // closed without unwatch: don't spin on it
       (*cb)(polled[i].fd, flags);
       ++callbacks;
     }

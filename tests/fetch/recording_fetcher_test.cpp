@@ -414,8 +414,8 @@ TEST_F(RecordingFetcherTest, LoopbackIsBlockedBeforeConnectOutsideDevelopmentMod
   RecordingFetcher fetcher(loop_, FetchOptions{});
   const std::string port = std::to_string(server_.port());
   uint64_t refused_before = 0;
-  for (const std::string host : {"127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost",
-                                 "[::ffff:127.0.0.1]", "0.0.0.0"}) {
+  for (const std::string host :
+       {"127.0.0.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "localhost", "[::ffff:127.0.0.1]", "0.0.0.0"}) {
     const FetchResult result = fetch_and_wait(fetcher, "https://" + host + ":" + port + "/rec");
     EXPECT_TRUE(result.blocked) << host << ": " << result.detail;
     EXPECT_EQ(result.detail.rfind("address ", 0), 0u) << result.detail;
@@ -479,15 +479,15 @@ TEST_P(RedirectGuardTest, RedirectToForbiddenAddressIsBlockedAndCanaryNeverHit) 
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Targets, RedirectGuardTest,
-    ::testing::Values("http://0.0.0.0:{port}/rec", "http://0:{port}/rec", "https://0.0.0.0:{port}/rec",
-                      "http://[::ffff:0.0.0.0]:{port}/rec", "http://[::]:{port}/rec",
-                      "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1:{port}/rec",
-                      "http://192.168.1.1/", "http://100.64.0.1/", "http://[fd00::1]/", "http://[fe80::1]/",
-                      "http://224.0.0.1/", "http://198.18.0.1/",
-                      // dev mode allows plain http to loopback only
-                      "http://8.8.8.8:{port}/rec"));
+INSTANTIATE_TEST_SUITE_P(Targets, RedirectGuardTest,
+                         ::testing::Values("http://0.0.0.0:{port}/rec", "http://0:{port}/rec",
+                                           "https://0.0.0.0:{port}/rec", "http://[::ffff:0.0.0.0]:{port}/rec",
+                                           "http://[::]:{port}/rec", "http://169.254.169.254/latest/meta-data/",
+                                           "http://10.0.0.1:{port}/rec", "http://192.168.1.1/", "http://100.64.0.1/",
+                                           "http://[fd00::1]/", "http://[fe80::1]/", "http://224.0.0.1/",
+                                           "http://198.18.0.1/",
+                                           // dev mode allows plain http to loopback only
+                                           "http://8.8.8.8:{port}/rec"));
 
 TEST_F(RecordingFetcherTest, PlainHttpToAPublicAddressIsRefusedInDevelopmentMode) {
   RecordingFetcher fetcher(loop_, dev_mode());

@@ -28,7 +28,7 @@ struct ScriptedResponse {
   std::optional<uint64_t> reset_after_bytes;  // send this much body, then a TCP reset
   std::optional<uint64_t> close_after_bytes;  // send this much body, then close (truncation)
   size_t chunk_bytes = 64 * 1024;
-  std::chrono::milliseconds chunk_delay{0};   // pause before each chunk (a slow body)
+  std::chrono::milliseconds chunk_delay{0};  // pause before each chunk (a slow body)
 };
 
 class TestHttpServer {
@@ -47,7 +47,7 @@ class TestHttpServer {
   void set_response(const std::string& path, ScriptedResponse response);
 
   uint64_t connections() const { return connections_.load(); }  // accepted
-  uint64_t hits() const { return hits_.load(); }                 // requests parsed
+  uint64_t hits() const { return hits_.load(); }                // requests parsed
   uint64_t hits(const std::string& path) const;
   std::string last_request() const;  // request line and headers of the latest request
 

@@ -145,8 +145,7 @@ TEST_F(AgentAccess, SignedOutEveryAgentRouteIsRefusedAndThePageSendsToSignIn) {
   EXPECT_EQ(login.status, 200);
   EXPECT_NE(login.body.find("<form method=\"post\" action=\"/login\""), std::string::npos);
   EXPECT_EQ(login.headers.at("x-frame-options"), "DENY");
-  EXPECT_TRUE(host.wait_for_log("refused GET /api/attachments from 127.0.0.1: not signed in", 5s))
-      << host.log();
+  EXPECT_TRUE(host.wait_for_log("refused GET /api/attachments from 127.0.0.1: not signed in", 5s)) << host.log();
   // A forged session cookie is no session.
   EXPECT_EQ(http.get(host.url("/api/conversations"), {"Cookie: hdp_session=" + std::string(64, 'a')}).status, 401);
 }
@@ -176,8 +175,9 @@ TEST_F(AgentAccess, SignedInTheAgentReachesItsRoutesWithTheCsrfTokenOnChanges) {
   EXPECT_EQ(no_token.status, 403);
   EXPECT_EQ(no_token.json().at("error"), "missing or wrong CSRF token");
   EXPECT_EQ(http.post(host.url("/change"), "", {"X-CSRF-Token: " + std::string(64, '0')}).status, 403);
-  EXPECT_EQ(http.post(host.url("/change"), "csrf_token=wrong", {"Content-Type: application/x-www-form-urlencoded"}).status,
-            403);
+  EXPECT_EQ(
+      http.post(host.url("/change"), "csrf_token=wrong", {"Content-Type: application/x-www-form-urlencoded"}).status,
+      403);
   EXPECT_TRUE(host.wait_for_log("refused POST /change of agent \"tester\" from 127.0.0.1: no CSRF token", 5s));
   EXPECT_TRUE(host.wait_for_log("refused POST /change of agent \"tester\" from 127.0.0.1: wrong CSRF token", 5s));
   EXPECT_EQ(http.post(host.url("/change"), "", {"X-CSRF-Token: " + csrf}).json().at("agent"), kTestAgent);
@@ -190,8 +190,8 @@ TEST_F(AgentAccess, SignedInTheAgentReachesItsRoutesWithTheCsrfTokenOnChanges) {
 }
 
 TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogged) {
-  const HttpResponse wrong = http.post(host.url("/login"), login_json(kTestAgent, "guess-number-one"),
-                                     {"Content-Type: application/json"});
+  const HttpResponse wrong =
+      http.post(host.url("/login"), login_json(kTestAgent, "guess-number-one"), {"Content-Type: application/json"});
   EXPECT_EQ(wrong.status, 401);
   EXPECT_EQ(wrong.json().at("error"), "wrong name or password");
   EXPECT_EQ(wrong.headers.count("set-cookie"), 0u);
@@ -203,9 +203,10 @@ TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogg
   EXPECT_EQ(sign_in(http, host).status, 429);
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=1")).status, 200);
   // The second failure in a row doubles the wait.
-  EXPECT_EQ(http.post(host.url("/login"), login_json(kTestAgent, "guess-number-two"), {"Content-Type: application/json"})
-                .status,
-            401);
+  EXPECT_EQ(
+      http.post(host.url("/login"), login_json(kTestAgent, "guess-number-two"), {"Content-Type: application/json"})
+          .status,
+      401);
   slowed = sign_in(http, host);
   EXPECT_EQ(slowed.status, 429);
   EXPECT_EQ(slowed.headers.at("retry-after"), "2");
@@ -214,12 +215,14 @@ TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogg
 
   // The address is slowed too, whatever name it tries next.
   HttpClient other;
-  EXPECT_EQ(other.post(host.url("/login"), login_json("nobody", "guess-number-three"), {"Content-Type: application/json"})
-                .status,
-            401);
-  EXPECT_EQ(other.post(host.url("/login"), login_json("someone", "guess-number-four"), {"Content-Type: application/json"})
-                .status,
-            429);
+  EXPECT_EQ(
+      other.post(host.url("/login"), login_json("nobody", "guess-number-three"), {"Content-Type: application/json"})
+          .status,
+      401);
+  EXPECT_EQ(
+      other.post(host.url("/login"), login_json("someone", "guess-number-four"), {"Content-Type: application/json"})
+          .status,
+      429);
 
   const std::string log = host.log();
   EXPECT_NE(log.find("failed sign-in for \"tester\" from 127.0.0.1: wrong name or password"), std::string::npos) << log;
@@ -256,18 +259,20 @@ TEST_F(AgentAccess, MalformedSignInsGetADefinedAnswerAndALogLine) {
   }
   EXPECT_TRUE(host.wait_for_log("refused a sign-in from 127.0.0.1: not a name and a password", 5s));
   // A name that is no agent name, and a password longer than any: wrong, not a crash.
-  EXPECT_EQ(http.post(host.url("/login"), login_json("bad\\nname", "x"), {"Content-Type: application/json"}).status, 401);
+  EXPECT_EQ(http.post(host.url("/login"), login_json("bad\\nname", "x"), {"Content-Type: application/json"}).status,
+            401);
   EXPECT_TRUE(host.wait_for_log("failed sign-in for (not a valid name) from 127.0.0.1", 5s));
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=600000")).status, 200);
-  EXPECT_EQ(http.post(host.url("/login"), login_json(kTestAgent, std::string(5000, 'p')), {"Content-Type: application/json"})
-                .status,
-            401);
+  EXPECT_EQ(
+      http.post(host.url("/login"), login_json(kTestAgent, std::string(5000, 'p')), {"Content-Type: application/json"})
+          .status,
+      401);
   EXPECT_EQ(http.post(host.url("/login"), std::string(20000, 'x'), {"Content-Type: application/json"}).status, 413)
       << "a sign-in body is small";
   // The form: a wrong password sends back to the page with a message.
   EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=600000")).status, 200);
   const HttpResponse form = http.post(host.url("/login"), std::string("name=tester&password=nope"),
-                                    {"Content-Type: application/x-www-form-urlencoded"});
+                                      {"Content-Type: application/x-www-form-urlencoded"});
   EXPECT_EQ(form.status, 303);
   EXPECT_EQ(form.headers.at("location"), "/login?error=wrong");
   EXPECT_NE(http.get(host.url("/login?error=wrong")).body.find("Wrong name or password."), std::string::npos);
@@ -283,7 +288,8 @@ TEST_F(AgentAccess, SignOutEndsTheSessionForGood) {
   HttpClient copy;  // someone holding a copy of the cookie
   EXPECT_EQ(copy.get(host.url("/api/conversations"), {"Cookie: " + cookie}).status, 200);
 
-  const HttpResponse out = http.post(host.url("/logout"), "", {"X-CSRF-Token: " + csrf, "Content-Type: application/json"});
+  const HttpResponse out =
+      http.post(host.url("/logout"), "", {"X-CSRF-Token: " + csrf, "Content-Type: application/json"});
   EXPECT_EQ(out.status, 200);
   EXPECT_NE(out.headers.at("set-cookie").find("Max-Age=0"), std::string::npos);
   EXPECT_EQ(copy.get(host.url("/api/conversations"), {"Cookie: " + cookie}).status, 401) << "ended on the host";
@@ -332,8 +338,8 @@ TEST(AgentAccessHttps, TheCookieIsSecureWhenServedOverHttps) {
   HostProcess host(with_agent(probe_host({"--served-over-https"})));
   ASSERT_TRUE(host.started()) << host.log();
   HttpClient http;
-  const HttpResponse r = http.post(host.url("/login"), login_json(kTestAgent, kTestAgentPassword),
-                                 {"Content-Type: application/json"});
+  const HttpResponse r =
+      http.post(host.url("/login"), login_json(kTestAgent, kTestAgentPassword), {"Content-Type: application/json"});
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.headers.at("set-cookie").find("; Secure"), std::string::npos) << r.headers.at("set-cookie");
 }
@@ -341,16 +347,18 @@ TEST(AgentAccessHttps, TheCookieIsSecureWhenServedOverHttps) {
 TEST(PublicListener, ServesOnlyPublicPluginRoutesAndHealthz) {
   TempDir dir;
   const auto port_file = dir.path() / "public.port";
-  HostProcess host(with_agent(probe_host({"--public-listen", "127.0.0.1:0", "--public-port-file", port_file.string()})));
+  HostProcess host(
+      with_agent(probe_host({"--public-listen", "127.0.0.1:0", "--public-port-file", port_file.string()})));
   ASSERT_TRUE(host.started()) << host.log();
   const int port = read_port(port_file);
   ASSERT_GT(port, 0);
   ASSERT_NE(port, host.port());
   const std::string pub = "http://127.0.0.1:" + std::to_string(port);
   HttpClient http;
-  EXPECT_EQ(json_int(http.post(host.url("/probe/route?whoami=1&method=GET&path=/agent-route&access=1")).json(), "status"),
+  EXPECT_EQ(
+      json_int(http.post(host.url("/probe/route?whoami=1&method=GET&path=/agent-route&access=1")).json(), "status"), 0);
+  EXPECT_EQ(json_int(http.post(host.url("/probe/route?whoami=1&method=GET&path=/either&access=2")).json(), "status"),
             0);
-  EXPECT_EQ(json_int(http.post(host.url("/probe/route?whoami=1&method=GET&path=/either&access=2")).json(), "status"), 0);
   EXPECT_EQ(json_int(http.post(host.url("/probe/route?whoami=1&method=GET&path=/old&v1=1")).json(), "status"), 0);
   ASSERT_EQ(sign_in(http, host).status, 200);  // a session changes nothing there
 
@@ -359,8 +367,9 @@ TEST(PublicListener, ServesOnlyPublicPluginRoutesAndHealthz) {
     const HttpResponse r = http.get(pub + path);
     EXPECT_EQ(r.status, 404) << path;
   }
-  EXPECT_EQ(http.post(pub + "/login", login_json(kTestAgent, kTestAgentPassword), {"Content-Type: application/json"}).status,
-            404);
+  EXPECT_EQ(
+      http.post(pub + "/login", login_json(kTestAgent, kTestAgentPassword), {"Content-Type: application/json"}).status,
+      404);
   EXPECT_EQ(http.post(pub + "/logout").status, 404);
   EXPECT_EQ(http.get(pub + "/healthz").status, 200);
   EXPECT_EQ(http.post(pub + "/probe/echo", "webhook").body, "webhook") << "a public plugin route";

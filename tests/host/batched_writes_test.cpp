@@ -38,7 +38,8 @@ class BatchedWritesTest : public ::testing::TestWithParam<bool> {
 
   void SetUp() override {
     std::unique_ptr<HelpdeskStore> writer_store;
-    if (GetParam()) writer_store = std::make_unique<HelpdeskStore>(dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; });
+    if (GetParam())
+      writer_store = std::make_unique<HelpdeskStore>(dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; });
     writes = std::make_unique<BatchedWrites>(io, store, log, nullptr, std::move(writer_store));
   }
   void TearDown() override {
@@ -47,12 +48,17 @@ class BatchedWritesTest : public ::testing::TestWithParam<bool> {
   }
 
   uint64_t upsert(uint64_t owner, const std::string& key) {
-    return writes->start(owner, "", [key](HelpdeskStore& s) {
-      CallMessageUpsert u;
-      u.plugin_id = "p";
-      u.external_key = key;
-      return WriteResult{HDP_OK, s.upsert_call_message(u), false, false};
-    }, [this](uint64_t id, const WriteResult& r) { seen.push_back({id, r}); });
+    return writes->start(
+        owner, "",
+        [key](HelpdeskStore& s) {
+          CallMessageUpsert u;
+          u.plugin_id = "p";
+          u.external_key = key;
+          return WriteResult{HDP_OK, s.upsert_call_message(u), false, false};
+        },
+        [this](uint64_t id, const WriteResult& r) {
+          seen.push_back({id, r});
+        });
   }
 
   // Runs the loop until `n` completions were seen (the writer thread posts them back).
@@ -99,10 +105,15 @@ TEST_P(BatchedWritesTest, FlushMakesTheQueuedWritesDurableBeforeItReturns) {
 
 TEST_P(BatchedWritesTest, AFailedWriteIsReportedAloneAndTheOthersCommit) {
   upsert(1, "good-1");
-  writes->start(1, "", [](HelpdeskStore& s) {
-    s.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"});  // no message 4242
-    return WriteResult{};
-  }, [this](uint64_t id, const WriteResult& r) { seen.push_back({id, r}); });
+  writes->start(
+      1, "",
+      [](HelpdeskStore& s) {
+        s.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"});  // no message 4242
+        return WriteResult{};
+      },
+      [this](uint64_t id, const WriteResult& r) {
+        seen.push_back({id, r});
+      });
   upsert(1, "good-2");
   run_until(3);
   ASSERT_EQ(seen.size(), 3u);

@@ -20,10 +20,14 @@ constexpr uint64_t kSize = 10000;
 // header and the whole decision.
 std::string describe(const ByteRangeDecision& d) {
   switch (d.kind) {
-    case Kind::whole: return "whole";
-    case Kind::partial: return "partial " + std::to_string(d.first) + "-" + std::to_string(d.last);
-    case Kind::unsatisfiable: return "unsatisfiable";
-    case Kind::invalid: return "invalid";
+    case Kind::whole:
+      return "whole";
+    case Kind::partial:
+      return "partial " + std::to_string(d.first) + "-" + std::to_string(d.last);
+    case Kind::unsatisfiable:
+      return "unsatisfiable";
+    case Kind::invalid:
+      return "invalid";
   }
   return "?";
 }
@@ -94,10 +98,10 @@ TEST(ByteRange, LastBeforeFirstIsInvalid) {
 }
 
 TEST(ByteRange, MalformedBytesRangesAreInvalid) {
-  for (const char* field : {"bytes", "bytes=", "bytes= ", "bytes=,", "bytes= , ,", "bytes=-",
-                            "bytes=abc", "bytes=a-b", "bytes=1", "bytes=1-2-3", "bytes=--5",
-                            "bytes=-+5", "bytes=+1-2", "bytes=-1-2", "bytes=0x10-", "bytes=1.5-2",
-                            "bytes=1e3-", "bytes==0-1", "bytes=0-1=", "bytes=\xff-1"}) {
+  for (const char* field :
+       {"bytes",       "bytes=",      "bytes= ",     "bytes=,",    "bytes= , ,", "bytes=-",     "bytes=abc",
+        "bytes=a-b",   "bytes=1",     "bytes=1-2-3", "bytes=--5",  "bytes=-+5",  "bytes=+1-2",  "bytes=-1-2",
+        "bytes=0x10-", "bytes=1.5-2", "bytes=1e3-",  "bytes==0-1", "bytes=0-1=", "bytes=\xff-1"}) {
     EXPECT_EQ(decide(field), "invalid") << field;
   }
 }

@@ -34,7 +34,9 @@ class Pipe {
   int fds_[2] = {-1, -1};
 };
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+bool is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1;
+}
 
 TEST(FdWatches, LevelTriggeredUntilDrained) {
   boost::asio::io_context io;

@@ -132,8 +132,7 @@ TEST_F(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
     a = store.upsert_call_message(call("batch-a", "1"));
     EXPECT_TRUE(store.set_recording_status("p", a, 3, "in batch"));
     // A write that fails (no message 4242: foreign key) undoes only itself.
-    EXPECT_THROW(store.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"}),
-                 SQLite::Exception);
+    EXPECT_THROW(store.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"}), SQLite::Exception);
     b = store.upsert_call_message(call("batch-b", "2"));
     batch.commit();
   }

@@ -58,7 +58,9 @@ TEST_F(ProbeHelpdesk, UpsertIsIdempotentAndTheContactMovesTheCall) {
   const auto conversations = http.get(host.url("/api/conversations")).json().at("conversations").as_array();
   ASSERT_EQ(conversations.size(), 1U);  // the empty unknown-contact conversation is gone
   EXPECT_EQ(conversations[0].at("contact").as_string(), "5511999990000");
-  const auto listed = http.get(host.url("/api/conversations/" + std::to_string(m.at("conversation_id").as_int64()) + "/messages")).json();
+  const auto listed =
+      http.get(host.url("/api/conversations/" + std::to_string(m.at("conversation_id").as_int64()) + "/messages"))
+          .json();
   ASSERT_EQ(listed.at("messages").as_array().size(), 1U);
   EXPECT_EQ(listed.at("messages").as_array()[0].at("id").as_int64(), id);
 
@@ -79,7 +81,10 @@ TEST_F(ProbeHelpdesk, BadMessagesAreRefused) {
 TEST_F(ProbeHelpdesk, RecordingStatusAndReasonReachTheAgent) {
   const int64_t id = upsert("key=wavoip:r&contact=551100");
   EXPECT_EQ(json_int(http.post(host.url("/probe/recording?message_id=" + std::to_string(id) +
-                                        "&status=4&reason=No+recording+after+4+h")).json(), "status"), 0);
+                                        "&status=4&reason=No+recording+after+4+h"))
+                         .json(),
+                     "status"),
+            0);
   const auto m = message(id);
   EXPECT_EQ(m.at("recording_status").as_string(), "failed");
   EXPECT_EQ(m.at("recording_reason").as_string(), "No recording after 4 h");
@@ -92,7 +97,8 @@ TEST_F(ProbeHelpdesk, AttachmentsAreIdempotentAndTheBytesComeBack) {
   for (int i = 0; i < 40000; ++i) bytes += static_cast<char>(i * 7 % 256);
   const auto started = http.post(host.url("/probe/attach?message_id=" + std::to_string(id) +
                                           "&key=call-att&name=call.mp3&mime=audio/mpeg&times=2"),
-                                 bytes).json();
+                                 bytes)
+                           .json();
   const auto& jobs = started.at("jobs").as_array();
   ASSERT_EQ(jobs.size(), 2U);
   EXPECT_EQ(jobs[0].at("status").as_int64(), 0);
@@ -138,10 +144,12 @@ TEST_F(ProbeHelpdesk, AttachingToAnUnknownMessageCompletesWithNotFound) {
 
 TEST_F(ProbeHelpdesk, InvalidAttachmentsAreRefusedWithoutAJob) {
   const int64_t id = upsert("key=wavoip:inv");
-  const auto bad_name = http.post(host.url("/probe/attach?message_id=" + std::to_string(id) +
-                                           "&key=k&name=..%2Fescape.mp3&times=1"), "x").json();
+  const auto bad_name =
+      http.post(host.url("/probe/attach?message_id=" + std::to_string(id) + "&key=k&name=..%2Fescape.mp3&times=1"), "x")
+          .json();
   EXPECT_EQ(bad_name.at("jobs").as_array()[0].at("status").as_int64(), -1);
-  const auto no_key = http.post(host.url("/probe/attach?message_id=" + std::to_string(id) + "&key=&times=1"), "x").json();
+  const auto no_key =
+      http.post(host.url("/probe/attach?message_id=" + std::to_string(id) + "&key=&times=1"), "x").json();
   EXPECT_EQ(no_key.at("jobs").as_array()[0].at("status").as_int64(), -1);
   EXPECT_EQ(json_int(http.get(host.url("/probe/attach-results")).json(), "pending"), 0);
 }

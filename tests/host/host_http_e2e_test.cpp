@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 struct Exchange {
   std::string status_line;
   std::map<std::string, std::string> headers;  // names lower-case
-  std::string body;                             // every byte after the header
+  std::string body;                            // every byte after the header
 };
 
 // RawConnection::read_response would wait for the body a HEAD answer announces; this reads until
@@ -41,7 +41,8 @@ Exchange exchange(int port, const std::string& request, std::chrono::millisecond
       ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{fd, POLLIN, 0};
       if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
       char chunk[4096];
@@ -178,8 +179,10 @@ TEST_F(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
   EXPECT_EQ(refused->status, 413);
   // Chunked: refused once the chunks pass the limit.
   RawConnection chunked(host.port());
-  ASSERT_TRUE(chunked.send("POST /probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "800\r\n" + std::string(0x800, 'b') + "\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      chunked.send("POST /probe/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "800\r\n" +
+                   std::string(0x800, 'b') + "\r\n0\r\n\r\n"));
   auto refused_chunked = chunked.read_response(5s);
   ASSERT_TRUE(refused_chunked);
   EXPECT_EQ(refused_chunked->status, 413);

@@ -24,7 +24,9 @@ namespace {
 using namespace std::chrono_literals;
 
 // Position of the first stderr line containing needle (npos when absent).
-size_t position(const std::string& log, const std::string& needle) { return log.find(needle); }
+size_t position(const std::string& log, const std::string& needle) {
+  return log.find(needle);
+}
 
 HostOptions no_wait(std::vector<std::string> args) {
   HostOptions options = stub_host(std::move(args));
@@ -80,7 +82,9 @@ struct BadPluginCase {
   const char* reason;
 };
 
-void PrintTo(const BadPluginCase& c, std::ostream* out) { *out << c.variant; }
+void PrintTo(const BadPluginCase& c, std::ostream* out) {
+  *out << c.variant;
+}
 
 class RefusedPlugin : public ::testing::TestWithParam<BadPluginCase> {};
 
@@ -95,19 +99,20 @@ TEST_P(RefusedPlugin, OneLogLineNamingFileAndReasonAndExitTwo) {
   EXPECT_EQ(host.log().find("listening on"), std::string::npos);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    BadPlugins, RefusedPlugin,
-    ::testing::Values(BadPluginCase{"no_symbol", "no hdp_plugin_entry_v1 symbol"},
-                      BadPluginCase{"other_major", "built against ABI 2.0"},
-                      BadPluginCase{"small_entry", "entry struct_size"},
-                      BadPluginCase{"null_id", "no plugin id"},
-                      BadPluginCase{"null_callback", "create_plugin is NULL"},
-                      BadPluginCase{"entry_init_false", "entry init refused"},
-                      BadPluginCase{"create_null", "create_plugin returned NULL"},
-                      BadPluginCase{"small_plugin", "plugin struct_size"},
-                      BadPluginCase{"init_fails", "plugin init failed: HDP_ERR_IO"},
-                      BadPluginCase{"start_fails", "plugin start failed: HDP_ERR_IO"}),
-    [](const ::testing::TestParamInfo<BadPluginCase>& info) { return std::string(info.param.variant); });
+INSTANTIATE_TEST_SUITE_P(BadPlugins, RefusedPlugin,
+                         ::testing::Values(BadPluginCase{"no_symbol", "no hdp_plugin_entry_v1 symbol"},
+                                           BadPluginCase{"other_major", "built against ABI 2.0"},
+                                           BadPluginCase{"small_entry", "entry struct_size"},
+                                           BadPluginCase{"null_id", "no plugin id"},
+                                           BadPluginCase{"null_callback", "create_plugin is NULL"},
+                                           BadPluginCase{"entry_init_false", "entry init refused"},
+                                           BadPluginCase{"create_null", "create_plugin returned NULL"},
+                                           BadPluginCase{"small_plugin", "plugin struct_size"},
+                                           BadPluginCase{"init_fails", "plugin init failed: HDP_ERR_IO"},
+                                           BadPluginCase{"start_fails", "plugin start failed: HDP_ERR_IO"}),
+                         [](const ::testing::TestParamInfo<BadPluginCase>& info) {
+                           return std::string(info.param.variant);
+                         });
 
 TEST(HostLifecycle, AFailedStartIsCleanedUpWithoutStop) {
   HostProcess host(no_wait({"--virtual-clock", "--plugin", bad_plugin_path("start_fails")}));
@@ -216,13 +221,15 @@ TEST(HostLifecycle, SigtermWithWorkPendingShutsDownInAbiOrder) {
   http.post(host.url("/__test/clock/advance?ms=250"));
   EXPECT_EQ(json_int(http.post(host.url("/probe/fd")).json(), "status"), 0);
   const int64_t message = json_int(http.post(host.url("/probe/message?key=call-1")).json(), "message_id");
-  const auto attach = http.post(host.url("/probe/attach?message_id=" + std::to_string(message) + "&key=k&times=2"), "bytes").json();
+  const auto attach =
+      http.post(host.url("/probe/attach?message_id=" + std::to_string(message) + "&key=k&times=2"), "bytes").json();
   EXPECT_EQ(attach.at("jobs").as_array()[0].at("status").as_int64(), 0);
   auto deferred = std::async(std::launch::async, [url = host.url("/probe/defer")] {
     HttpClient client;
     return client.post(url, "", {}, 20s);
   });
-  ASSERT_TRUE(eventually([&] { return json_ints(http.get(host.url("/probe/deferred")).json(), "pending").size() == 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return json_ints(http.get(host.url("/probe/deferred")).json(), "pending").size() == 1; }));
 
   host.signal(SIGTERM);
   const HttpResponse answer = deferred.get();
@@ -237,8 +244,9 @@ TEST(HostLifecycle, SigtermWithWorkPendingShutsDownInAbiOrder) {
   EXPECT_EQ(host.log_lines("status=-60").size(), 2U) << log;
   EXPECT_LT(position(log, "status=-60"), stop);
   // ...and the timers and the fd watch were already cancelled when stop looked.
-  EXPECT_NE(position(log, "probe: stop timers_still_armed=0/2 fd_still_watched=0 deferred_pending=0 "
-                          "attach_pending=0 main_thread_callback=-20"),
+  EXPECT_NE(position(log,
+                     "probe: stop timers_still_armed=0/2 fd_still_watched=0 deferred_pending=0 "
+                     "attach_pending=0 main_thread_callback=-20"),
             std::string::npos)
       << log;
   EXPECT_LT(position(log, "shutting down (SIGTERM)"), stop);

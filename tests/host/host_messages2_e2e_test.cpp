@@ -51,7 +51,9 @@ class Messages2 : public ::testing::Test {
   }
   boost::json::value results() { return http.get(host.url("/probe/message-results")).json(); }
   size_t result_count() { return results().at("results").as_array().size(); }
-  bool wait_results(size_t n) { return eventually([&] { return result_count() >= n; }); }
+  bool wait_results(size_t n) {
+    return eventually([&] { return result_count() >= n; });
+  }
   // The callback's result for op id.
   boost::json::object result_of(int64_t op) {
     const boost::json::value all = results();
@@ -82,8 +84,9 @@ TEST_F(Messages2, TheHostOffersMessages2) {
 }
 
 TEST_F(Messages2, AnUpsertCompletesLaterWithTheMessageCreatedWithItsStatus) {
-  const auto started = ops("upsert key=wavoip:n1&contact=%2B5511999&direction=1&call_status=ENDED"
-                           "&duration_s=7&recording=1&reason=Waiting+for+WaVoIP");
+  const auto started =
+      ops("upsert key=wavoip:n1&contact=%2B5511999&direction=1&call_status=ENDED"
+          "&duration_s=7&recording=1&reason=Waiting+for+WaVoIP");
   ASSERT_EQ(started.size(), 1U);
   EXPECT_EQ(started[0].status, 0);
   EXPECT_GT(started[0].id, 0);
@@ -114,13 +117,19 @@ TEST_F(Messages2, OperationsCompleteInTheOrderTheyWereStartedAndTheLastWriteWins
   const std::string ida = std::to_string(a);
   const std::string idb = std::to_string(b);
   const size_t before = result_count();
-  const auto started = ops("upsert key=order-a&recording=1&reason=one\n"
-                           "status message_id=" + ida + "&status=2&reason=two\n"
-                           "upsert key=order-a&recording=4&reason=three\n"
-                           "upsert key=order-b&recording=5&reason=b-one\n"
-                           "status message_id=" + idb + "&status=6&reason=b-two\n"
-                           "upsert key=order-c&recording=1\n"
-                           "status message_id=" + ida + "&status=3&reason=four\n");
+  const auto started =
+      ops("upsert key=order-a&recording=1&reason=one\n"
+          "status message_id=" +
+          ida +
+          "&status=2&reason=two\n"
+          "upsert key=order-a&recording=4&reason=three\n"
+          "upsert key=order-b&recording=5&reason=b-one\n"
+          "status message_id=" +
+          idb +
+          "&status=6&reason=b-two\n"
+          "upsert key=order-c&recording=1\n"
+          "status message_id=" +
+          ida + "&status=3&reason=four\n");
   ASSERT_EQ(started.size(), 7U);
   for (size_t i = 0; i < started.size(); ++i) {
     EXPECT_EQ(started[i].status, 0) << i;
@@ -162,10 +171,14 @@ TEST_F(Messages2, AnUnknownMessageIsReportedThroughTheCallback) {
 }
 
 TEST_F(Messages2, InvalidArgumentsAreRefusedAtOnceWithoutACallback) {
-  const auto started = ops("upsert key=\n"
-                           "upsert key=k&contact=not-digits\n"
-                           "upsert key=" + std::string(256, 'k') + "\n"
-                           "status message_id=1&status=1&reason=" + std::string(1025, 'r') + "\n");
+  const auto started =
+      ops("upsert key=\n"
+          "upsert key=k&contact=not-digits\n"
+          "upsert key=" +
+          std::string(256, 'k') +
+          "\n"
+          "status message_id=1&status=1&reason=" +
+          std::string(1025, 'r') + "\n");
   ASSERT_EQ(started.size(), 4U);
   for (const Op& op : started) {
     EXPECT_EQ(op.status, -1);
@@ -201,8 +214,11 @@ TEST_F(Messages2, AV1CallLandsAfterTheV2OperationsStartedBeforeIt) {
   const std::string ida = std::to_string(a);
   // In one turn: a /2 status, then a /1 status of the same message: the /1 one must win. A /2
   // upsert of a new key, then a /1 upsert of another: the /2 one was written first.
-  const auto started = ops("status message_id=" + ida + "&status=2&reason=async\n"
-                           "status1 message_id=" + ida + "&status=4&reason=sync\n"
+  const auto started = ops("status message_id=" + ida +
+                           "&status=2&reason=async\n"
+                           "status1 message_id=" +
+                           ida +
+                           "&status=4&reason=sync\n"
                            "upsert key=mix-new-async&recording=1\n"
                            "upsert1 key=mix-new-sync\n");
   ASSERT_EQ(started.size(), 4U);
@@ -224,9 +240,8 @@ TEST_F(Messages2, AttachmentRowsAreWrittenInTheTurnsBatch) {
   const double commits = sample(before, "hdp_host_store_batch_writes_count").value_or(-1);
   const double writes = sample(before, "hdp_host_store_batch_writes_sum").value_or(-1);
   http.post(host.url("/probe/attach?message_id=" + std::to_string(id) + "&key=file-1&times=1"), "bytes");
-  ASSERT_TRUE(eventually([&] {
-    return http.get(host.url("/probe/attach-results")).json().at("results").as_array().size() == 1;
-  }));
+  ASSERT_TRUE(eventually(
+      [&] { return http.get(host.url("/probe/attach-results")).json().at("results").as_array().size() == 1; }));
   const auto attached = http.get(host.url("/probe/attach-results")).json();
   EXPECT_EQ(attached.at("results").as_array()[0].at("status").as_int64(), 0);
   const std::string after = metrics();
@@ -283,13 +298,12 @@ TEST(Messages2Lifecycle, SigtermAfterOperationsLeavesThemCommittedAndNoCallbackA
     const std::string log = host.log();
     // Each completed normally or, if still queued at SIGTERM, as a cancellation before stop.
     EXPECT_EQ(host.log_lines("probe: message op=").size(), 20U) << log;
-    EXPECT_EQ(host.log_lines("status=0 message=").size() + host.log_lines("status=-60 message=0").size(), 20U)
-        << log;
+    EXPECT_EQ(host.log_lines("status=0 message=").size() + host.log_lines("status=-60 message=0").size(), 20U) << log;
     EXPECT_NE(log.find("messages_pending=0"), std::string::npos) << log;
     EXPECT_EQ(log.find("message callback after stop"), std::string::npos) << log;
   }
-  ASSERT_EQ(testsupport::add_agent(stub_host_path(), data_dir, testsupport::kTestAgent, testsupport::kTestAgentPassword),
-            0);
+  ASSERT_EQ(
+      testsupport::add_agent(stub_host_path(), data_dir, testsupport::kTestAgent, testsupport::kTestAgentPassword), 0);
   HostProcess again(stub_host({"--virtual-clock", "--data-dir", data_dir}));
   ASSERT_TRUE(again.started()) << again.log();
   HttpClient http;

@@ -30,8 +30,8 @@ class AttachmentRanges : public ::testing::Test {
     EXPECT_EQ(json_int(upserted, "status"), 0);
     const int64_t message = json_int(upserted, "message_id");
     const size_t before = results().size();
-    const auto started = http.post(host.url("/probe/attach?message_id=" + std::to_string(message) + "&key=" +
-                                            key + "&name=call.ogg&mime=audio/ogg&times=1"),
+    const auto started = http.post(host.url("/probe/attach?message_id=" + std::to_string(message) + "&key=" + key +
+                                            "&name=call.ogg&mime=audio/ogg&times=1"),
                                    bytes);
     EXPECT_EQ(started.status, 200) << started.body;
     EXPECT_TRUE(eventually([&] { return results().size() == before + 1; }));
@@ -41,12 +41,10 @@ class AttachmentRanges : public ::testing::Test {
     return "/api/attachments/" + std::to_string(all[before].at("attachment_id").as_int64()) + "/file";
   }
 
-  boost::json::array results() {
-    return http.get(host.url("/probe/attach-results")).json().at("results").as_array();
-  }
+  boost::json::array results() { return http.get(host.url("/probe/attach-results")).json().at("results").as_array(); }
 
   HttpResponse get_range(const std::string& path, const std::string& range,
-                       std::vector<std::string> extra_headers = {}) {
+                         std::vector<std::string> extra_headers = {}) {
     extra_headers.push_back("Range: " + range);
     return http.get(host.url(path), extra_headers);
   }
@@ -95,14 +93,14 @@ TEST_F(AttachmentRanges, ASingleRangeAnswers206WithExactlyThoseBytes) {
   const std::vector<Case> cases = {
       {"bytes=0-0", 0, 0},
       {"bytes=0-1023", 0, 1023},
-      {"bytes=100-16483", 100, 16483},          // across a chunk boundary
-      {"bytes=16384-49151", 16384, 49151},      // whole chunks, aligned
-      {"bytes=250001-", 250001, 599999},        // to the end
-      {"bytes=-10", 599990, 599999},            // suffix
-      {"bytes=599999-599999", 599999, 599999},  // the last byte
+      {"bytes=100-16483", 100, 16483},             // across a chunk boundary
+      {"bytes=16384-49151", 16384, 49151},         // whole chunks, aligned
+      {"bytes=250001-", 250001, 599999},           // to the end
+      {"bytes=-10", 599990, 599999},               // suffix
+      {"bytes=599999-599999", 599999, 599999},     // the last byte
       {"bytes=590000-999999999", 590000, 599999},  // last clamped to the end
-      {"bytes=-1000000", 0, 599999},            // suffix longer than the file
-      {"Bytes = 7-8 ", 7, 8},                   // unit case and whitespace
+      {"bytes=-1000000", 0, 599999},               // suffix longer than the file
+      {"Bytes = 7-8 ", 7, 8},                      // unit case and whitespace
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.range);

@@ -128,9 +128,7 @@ TEST(ProbeTimersRealClock, TestClockRoutesNeedTheVirtualClock) {
   // Real timers still fire.
   const auto r = http.post(host.url("/probe/timer?delay_ms=10"));
   EXPECT_EQ(json_int(r.json(), "status"), 0);
-  EXPECT_TRUE(eventually([&] {
-    return !http.get(host.url("/probe/fired")).json().at("fired").as_array().empty();
-  }));
+  EXPECT_TRUE(eventually([&] { return !http.get(host.url("/probe/fired")).json().at("fired").as_array().empty(); }));
 }
 
 }  // namespace

@@ -11,7 +11,9 @@
 namespace hdp::host {
 namespace {
 
-ParsedOptions parse(std::vector<std::string_view> args) { return parse_command_line(args); }
+ParsedOptions parse(std::vector<std::string_view> args) {
+  return parse_command_line(args);
+}
 
 TEST(Options, Defaults) {
   const auto parsed = parse({});
@@ -37,12 +39,32 @@ TEST(Options, LoopLagIntervalAndDisabledExtensions) {
 }
 
 TEST(Options, EveryOption) {
-  const auto parsed = parse({"--listen", "[::1]:0", "--port-file", "/tmp/p", "--data-dir=/d",
-                             "--plugin", "/a.so", "--plugin-config-json", R"({"k":1})", "--plugin",
-                             "/b.so", "--virtual-clock", "--virtual-clock-start-ms", "1000",
-                             "--check", "--log-level", "debug", "--log-format", "json",
-                             "--header-timeout-ms", "1500", "--idle-timeout-ms=900",
-                             "--max-connections", "4", "--test-attach-delay-ms", "5"});
+  const auto parsed = parse({"--listen",
+                             "[::1]:0",
+                             "--port-file",
+                             "/tmp/p",
+                             "--data-dir=/d",
+                             "--plugin",
+                             "/a.so",
+                             "--plugin-config-json",
+                             R"({"k":1})",
+                             "--plugin",
+                             "/b.so",
+                             "--virtual-clock",
+                             "--virtual-clock-start-ms",
+                             "1000",
+                             "--check",
+                             "--log-level",
+                             "debug",
+                             "--log-format",
+                             "json",
+                             "--header-timeout-ms",
+                             "1500",
+                             "--idle-timeout-ms=900",
+                             "--max-connections",
+                             "4",
+                             "--test-attach-delay-ms",
+                             "5"});
   ASSERT_FALSE(parsed.error) << *parsed.error;
   const HostOptions& o = parsed.options;
   EXPECT_EQ(o.listen_host, "::1");

@@ -9,13 +9,25 @@
 namespace hdp::host {
 namespace {
 
-bool entry_init(const char*) { return true; }
+bool entry_init(const char*) {
+  return true;
+}
 void entry_deinit() {}
-const hdp_plugin_t* create(const hdp_host_t*) { return nullptr; }
+const hdp_plugin_t* create(const hdp_host_t*) {
+  return nullptr;
+}
 
 hdp_plugin_entry_t good_entry() {
-  return hdp_plugin_entry_t{HDP_VERSION_INIT, sizeof(hdp_plugin_entry_t), "org.example.good", "Good", "", "1", "", entry_init,
-                            entry_deinit, create};
+  return hdp_plugin_entry_t{HDP_VERSION_INIT,
+                            sizeof(hdp_plugin_entry_t),
+                            "org.example.good",
+                            "Good",
+                            "",
+                            "1",
+                            "",
+                            entry_init,
+                            entry_deinit,
+                            create};
 }
 
 std::string refusal(const hdp_plugin_entry_t& entry, std::vector<std::string> loaded = {}) {

@@ -77,8 +77,7 @@ class RouterTest : public ::testing::Test {
   Router router{timers, log, RouterLimits{4096, 1000}};
   Seen seen;
 
-  uint64_t add_plugin_route(const std::string& method, const std::string& path, RouteMatch match,
-                            uint64_t owner = 7) {
+  uint64_t add_plugin_route(const std::string& method, const std::string& path, RouteMatch match, uint64_t owner = 7) {
     PluginRouteTarget target;
     target.owner = owner;
     target.owner_name = "test.plugin";
@@ -97,8 +96,8 @@ class RouterTest : public ::testing::Test {
   };
   Exchange dispatch(const std::string& method, const std::string& path, const std::string& query = {}) {
     Exchange exchange;
-    exchange.responder = std::make_shared<Responder>(
-        [delivered = exchange.delivered](HttpResponse&& r) { *delivered = std::move(r); });
+    exchange.responder =
+        std::make_shared<Responder>([delivered = exchange.delivered](HttpResponse&& r) { *delivered = std::move(r); });
     HttpRequest request;
     request.method = method;
     request.path = path;
@@ -120,41 +119,53 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, ExactBeatsPrefixAndLongerPrefixBeatsShorter) {
-  router.add_host_route({"GET", "/a", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "a*"); });
-  router.add_host_route({"GET", "/a/b", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "ab*"); });
-  router.add_host_route({"GET", "/a/b/c", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "abc"); });
+  router.add_host_route({"GET", "/a", RouteMatch::prefix, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "a*"); });
+  router.add_host_route({"GET", "/a/b", RouteMatch::prefix, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "ab*"); });
+  router.add_host_route({"GET", "/a/b/c", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "abc"); });
   EXPECT_EQ(dispatch("GET", "/a/b/c").delivered->value().body, "abc");
   EXPECT_EQ(dispatch("GET", "/a/b/c/d").delivered->value().body, "ab*");
   EXPECT_EQ(dispatch("GET", "/a/x").delivered->value().body, "a*");
 }
 
 TEST_F(RouterTest, NamedMethodBeatsStarAndStarCatchesTheRest) {
-  router.add_host_route({"*", "/r", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
-  router.add_host_route({"POST", "/r", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
+  router.add_host_route({"*", "/r", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
+  router.add_host_route({"POST", "/r", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
   EXPECT_EQ(dispatch("POST", "/r").delivered->value().body, "post");
   EXPECT_EQ(dispatch("DELETE", "/r").delivered->value().body, "star");
 }
 
 TEST_F(RouterTest, NotFoundAndMethodNotAllowed) {
-  router.add_host_route({"GET", "/only-get", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
-  router.add_host_route({"PUT", "/only-get", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+  router.add_host_route({"GET", "/only-get", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+  router.add_host_route({"PUT", "/only-get", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, ""); });
   EXPECT_EQ(dispatch("GET", "/nowhere").delivered->value().status, 404U);
   const auto exchange = dispatch("POST", "/only-get");
   EXPECT_EQ(exchange.delivered->value().status, 405U);
   ASSERT_EQ(exchange.delivered->value().headers.size(), 1U);
   EXPECT_EQ(exchange.delivered->value().headers[0], (HttpHeader{"Allow", "GET, PUT"}));
   // A less specific route that takes the method wins over 405.
-  router.add_host_route({"*", "/", RouteMatch::prefix, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "fallback"); });
+  router.add_host_route({"*", "/", RouteMatch::prefix, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "fallback"); });
   EXPECT_EQ(dispatch("POST", "/only-get").delivered->value().body, "fallback");
 }
 
 TEST_F(RouterTest, HeadIsServedByTheGetRouteUnlessAHeadRouteExists) {
-  router.add_host_route({"GET", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest& r) { return HttpResponse::text(200, "get saw " + r.method); });
-  router.add_host_route({"*", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
-  router.add_host_route({"POST", "/form", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
+  router.add_host_route({"GET", "/page", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest& r) { return HttpResponse::text(200, "get saw " + r.method); });
+  router.add_host_route({"*", "/page", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "star"); });
+  router.add_host_route({"POST", "/form", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "post"); });
   // The handler sees the request as sent; the HTTP layer leaves the body out.
   EXPECT_EQ(dispatch("HEAD", "/page").delivered->value().body, "get saw HEAD");
-  router.add_host_route({"HEAD", "/page", RouteMatch::exact, 0, RouteAccess::open}, [](const HttpRequest&) { return HttpResponse::text(200, "head"); });
+  router.add_host_route({"HEAD", "/page", RouteMatch::exact, 0, RouteAccess::open},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "head"); });
   EXPECT_EQ(dispatch("HEAD", "/page").delivered->value().body, "head");
   EXPECT_EQ(dispatch("HEAD", "/form").delivered->value().status, 405U);
 }
@@ -165,11 +176,15 @@ TEST_F(RouterTest, DuplicatesAndInvalidRoutesAreRefused) {
   target.owner = 8;
   target.on_request = on_request;
   uint64_t id = 0;
-  EXPECT_EQ(router.add_plugin_route({"POST", "/hook", RouteMatch::prefix, 0, RouteAccess::open}, target, &id), HDP_ERR_ALREADY_EXISTS);
+  EXPECT_EQ(router.add_plugin_route({"POST", "/hook", RouteMatch::prefix, 0, RouteAccess::open}, target, &id),
+            HDP_ERR_ALREADY_EXISTS);
   EXPECT_EQ(router.add_plugin_route({"GET", "/hook", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_OK);
-  EXPECT_EQ(router.add_plugin_route({"GET", "no-slash", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(router.add_plugin_route({"G ET", "/x", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(router.add_plugin_route({"GET", "/x", static_cast<RouteMatch>(9), 0}, target, &id), HDP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(router.add_plugin_route({"GET", "no-slash", RouteMatch::exact, 0, RouteAccess::open}, target, &id),
+            HDP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(router.add_plugin_route({"G ET", "/x", RouteMatch::exact, 0, RouteAccess::open}, target, &id),
+            HDP_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(router.add_plugin_route({"GET", "/x", static_cast<RouteMatch>(9), 0}, target, &id),
+            HDP_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(router.remove_route(7, id), HDP_ERR_NOT_FOUND);  // owner 8's route
   EXPECT_EQ(router.remove_route(8, id), HDP_OK);
   EXPECT_EQ(router.remove_route(8, id), HDP_ERR_NOT_FOUND);
@@ -267,7 +282,8 @@ TEST_F(RouterTest, RespondValidatesTheResponse) {
 }
 
 TEST_F(RouterTest, BodyLimitComesFromTheRoute) {
-  router.add_host_route({"POST", "/small", RouteMatch::exact, 10}, [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+  router.add_host_route({"POST", "/small", RouteMatch::exact, 10},
+                        [](const HttpRequest&) { return HttpResponse::text(200, ""); });
   EXPECT_EQ(router.body_limit("POST", "/small"), 10U);
   EXPECT_EQ(router.body_limit("POST", "/unknown"), 4096U);
 }
@@ -290,7 +306,8 @@ class HeaderGate final : public AccessGate {
 };
 
 TEST_F(RouterTest, RoutesThatAreNotOpenRefuseEveryoneWithoutAGate) {
-  router.add_host_route({"GET", "/agents", RouteMatch::exact, 0}, [](const HttpRequest&) { return HttpResponse::text(200, "in"); });
+  router.add_host_route({"GET", "/agents", RouteMatch::exact, 0},
+                        [](const HttpRequest&) { return HttpResponse::text(200, "in"); });
   EXPECT_EQ(dispatch("GET", "/agents").delivered->value().status, 401U) << "the default access is for agents";
 }
 
@@ -311,9 +328,13 @@ TEST_F(RouterTest, TheGateDecidesOnAgentRoutesAndNamesTheAgentToThePlugin) {
   };
   target.user_data = &seen;
   uint64_t id = 0;
-  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/agent", RouteMatch::exact, 0, RouteAccess::agent}, target, &id), HDP_OK);
-  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/either", RouteMatch::exact, 0, RouteAccess::agent_or_plugin}, target, &id), HDP_OK);
-  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/open", RouteMatch::exact, 0, RouteAccess::open}, target, &id), HDP_OK);
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/agent", RouteMatch::exact, 0, RouteAccess::agent}, target, &id),
+            HDP_OK);
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/either", RouteMatch::exact, 0, RouteAccess::agent_or_plugin},
+                                    target, &id),
+            HDP_OK);
+  ASSERT_EQ(router.add_plugin_route(RouteSpec{"POST", "/open", RouteMatch::exact, 0, RouteAccess::open}, target, &id),
+            HDP_OK);
 
   EXPECT_EQ(dispatch("POST", "/agent").delivered->value().status, 401U);
   EXPECT_TRUE(seen.requests.empty()) << "refused before dispatch";

@@ -4,8 +4,12 @@
 
 namespace hdp::test {
 
-std::string stub_host_path() { return HDP_STUB_HOST_PATH; }
-std::string probe_plugin_path() { return HDP_PROBE_PLUGIN_PATH; }
+std::string stub_host_path() {
+  return HDP_STUB_HOST_PATH;
+}
+std::string probe_plugin_path() {
+  return HDP_PROBE_PLUGIN_PATH;
+}
 std::string bad_plugin_path(const std::string& variant) {
   return std::string(HDP_BAD_PLUGIN_DIR) + "/bad_" + variant + ".so";
 }

@@ -69,11 +69,9 @@ TEST_F(VirtualTimersTest, PeriodicTimerFiresOncePerPeriodPassed) {
   const uint64_t once = timers.arm(1, 120, 0, record());
   timers.advance(400);
   // In due order:
-  EXPECT_EQ(fired, (std::vector<Fired>{{periodic, 50'000},
-                                       {once, 120'000},
-                                       {periodic, 150'000},
-                                       {periodic, 250'000},
-                                       {periodic, 350'000}}));
+  EXPECT_EQ(fired,
+            (std::vector<Fired>{
+                {periodic, 50'000}, {once, 120'000}, {periodic, 150'000}, {periodic, 250'000}, {periodic, 350'000}}));
   EXPECT_EQ(timers.armed_count(), 1U);
 }
 
@@ -90,7 +88,7 @@ TEST_F(VirtualTimersTest, TimersArmedInsideACallbackFireInTheSameAdvanceWhenDue)
 TEST_F(VirtualTimersTest, CancelIsIdempotentAndStaleIdsAreNotFound) {
   const uint64_t id = timers.arm(1, 100, 0, record());
   EXPECT_TRUE(timers.cancel(id));
-  EXPECT_FALSE(timers.cancel(id));   // already cancelled
+  EXPECT_FALSE(timers.cancel(id));    // already cancelled
   EXPECT_FALSE(timers.cancel(9999));  // never armed
   timers.advance(1000);
   EXPECT_TRUE(fired.empty());

@@ -19,48 +19,48 @@
 namespace e2e {
 
 // The plugin's id, as the host names its data directory and its timers.
-inline constexpr const char *kPluginId = "com.wavoip.recordings";
+inline constexpr const char* kPluginId = "com.wavoip.recordings";
 
 // A recording body of `size` bytes that is recognisable (not all zeros).
 std::string recording_bytes(size_t size, char seed = 'a');
 
 class PluginHost : public ::testing::Test {
-protected:
-   void SetUp() override;
-   void TearDown() override;
+ protected:
+  void SetUp() override;
+  void TearDown() override;
 
-   // Starts the host with the plugin. `config_overrides` is merged into the default test
-   // configuration (base_url on the local storage server, loopback dev mode).
-   void start_host(const boost::json::object &config_overrides = {}, bool virtual_clock = false,
-                   long long virtual_start_ms = 0);
-   void restart_host();
+  // Starts the host with the plugin. `config_overrides` is merged into the default test
+  // configuration (base_url on the local storage server, loopback dev mode).
+  void start_host(const boost::json::object& config_overrides = {}, bool virtual_clock = false,
+                  long long virtual_start_ms = 0);
+  void restart_host();
 
-   testsupport::HttpResponse post_webhook(const std::string &json, const std::string &path = "/webhooks/wavoip",
-                                          const std::vector<std::string> &headers = {"Content-Type: application/json"});
+  testsupport::HttpResponse post_webhook(const std::string& json, const std::string& path = "/webhooks/wavoip",
+                                         const std::vector<std::string>& headers = {"Content-Type: application/json"});
 
-   // The host's view of the call's message (GET /api/messages?external_key=wavoip:<id>), or
-   // nullopt when it does not exist.
-   std::optional<boost::json::object> message(const std::string &call_id);
-   std::string recording_status(const std::string &call_id);
-   size_t attachment_count(const std::string &call_id);
-   // The bytes of the call's first attachment, downloaded from the host.
-   testsupport::HttpResponse attachment_file(const std::string &call_id);
-   bool wait_for_status(const std::string &call_id, const std::string &status,
-                        std::chrono::milliseconds timeout = std::chrono::seconds(15));
-   size_t count_in_log(const std::string &needle) const;
+  // The host's view of the call's message (GET /api/messages?external_key=wavoip:<id>), or
+  // nullopt when it does not exist.
+  std::optional<boost::json::object> message(const std::string& call_id);
+  std::string recording_status(const std::string& call_id);
+  size_t attachment_count(const std::string& call_id);
+  // The bytes of the call's first attachment, downloaded from the host.
+  testsupport::HttpResponse attachment_file(const std::string& call_id);
+  bool wait_for_status(const std::string& call_id, const std::string& status,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  size_t count_in_log(const std::string& needle) const;
 
-   // Under the virtual clock: the host's wall time, moving it forward to `wall`, and the timers
-   // the plugin has armed right now (GET /__test/timers; -1 when the plugin is not listed).
-   long long wall_ms();
-   void advance_to(long long wall);
-   long long plugin_timers();
+  // Under the virtual clock: the host's wall time, moving it forward to `wall`, and the timers
+  // the plugin has armed right now (GET /__test/timers; -1 when the plugin is not listed).
+  long long wall_ms();
+  void advance_to(long long wall);
+  long long plugin_timers();
 
-   std::unique_ptr<testsupport::TempDir> dir_;
-   std::unique_ptr<wavoip::test::TestHttpServer> storage_;
-   std::unique_ptr<testsupport::HostProcess> host_;
-   boost::json::object config_;
-   bool virtual_clock_ = false;
-   long long virtual_start_ms_ = 0;
+  std::unique_ptr<testsupport::TempDir> dir_;
+  std::unique_ptr<wavoip::test::TestHttpServer> storage_;
+  std::unique_ptr<testsupport::HostProcess> host_;
+  boost::json::object config_;
+  bool virtual_clock_ = false;
+  long long virtual_start_ms_ = 0;
 };
 
 }  // namespace e2e

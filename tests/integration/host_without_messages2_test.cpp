@@ -13,70 +13,80 @@ namespace json = boost::json;
 using testsupport::eventually;
 
 struct HostVariant {
-   std::string name;
-   std::vector<std::string> extra_args;
+  std::string name;
+  std::vector<std::string> extra_args;
 };
 
-void PrintTo(const HostVariant &variant, std::ostream *out) { *out << variant.name; }
+void PrintTo(const HostVariant& variant, std::ostream* out) {
+  *out << variant.name;
+}
 
 class MessagesTable : public ::testing::TestWithParam<HostVariant> {
-protected:
-   void SetUp() override {
-      dir_ = std::make_unique<testsupport::TempDir>("wavoip-messages2");
-      testsupport::HostOptions options;
-      options.host_binary = HDP_STUB_HOST_PATH;
-      options.plugins = {WAVOIP_PLUGIN_PATH};
-      // Nothing here downloads: a closed loopback port as storage.
-      options.plugin_config_json = R"({"base_url":"http://127.0.0.1:9/","allow_insecure_loopback":true})";
-      options.data_dir = dir_->path() / "host";
-      options.extra_args = GetParam().extra_args;
-      host_ = std::make_unique<testsupport::HostProcess>(options);
-      ASSERT_TRUE(host_->start()) << host_->log();
-   }
-   void TearDown() override {
-      if (host_ && host_->running()) {
-         EXPECT_EQ(host_->stop(), 0) << host_->log();
-      }
-      if (HasFailure() && host_) std::cerr << "---- host log ----\n" << host_->log() << "\n";
-   }
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<testsupport::TempDir>("wavoip-messages2");
+    testsupport::HostOptions options;
+    options.host_binary = HDP_STUB_HOST_PATH;
+    options.plugins = {WAVOIP_PLUGIN_PATH};
+    // Nothing here downloads: a closed loopback port as storage.
+    options.plugin_config_json = R"({"base_url":"http://127.0.0.1:9/","allow_insecure_loopback":true})";
+    options.data_dir = dir_->path() / "host";
+    options.extra_args = GetParam().extra_args;
+    host_ = std::make_unique<testsupport::HostProcess>(options);
+    ASSERT_TRUE(host_->start()) << host_->log();
+  }
+  void TearDown() override {
+    if (host_ && host_->running()) {
+      EXPECT_EQ(host_->stop(), 0) << host_->log();
+    }
+    if (HasFailure() && host_) std::cerr << "---- host log ----\n" << host_->log() << "\n";
+  }
 
-   long webhook(const json::object &body) {
-      return testsupport::http_post(host_->base_url() + "/webhooks/wavoip", json::serialize(body)).status;
-   }
-   std::optional<json::object> message(const std::string &call_id) {
-      auto r = host_->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
-      if (r.status != 200) return std::nullopt;
-      return json::parse(r.body).as_object();
-   }
+  long webhook(const json::object& body) {
+    return testsupport::http_post(host_->base_url() + "/webhooks/wavoip", json::serialize(body)).status;
+  }
+  std::optional<json::object> message(const std::string& call_id) {
+    auto r = host_->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
+    if (r.status != 200) return std::nullopt;
+    return json::parse(r.body).as_object();
+  }
 
-   std::unique_ptr<testsupport::TempDir> dir_;
-   std::unique_ptr<testsupport::HostProcess> host_;
+  std::unique_ptr<testsupport::TempDir> dir_;
+  std::unique_ptr<testsupport::HostProcess> host_;
 };
 
 TEST_P(MessagesTable, TheCallsMessageIsShownWithItsContactAndRecordingStatus) {
-   const std::string id = "m2-" + GetParam().name;
-   ASSERT_EQ(webhook({{"type", "CALL"}, {"action", "CREATE"}, {"whatsapp_call_id", id}, {"id_session", 789},
-                      {"caller", "5511999990001"}, {"receiver", "5511888880002"},
-                      {"status", "INCOMING_RING"}, {"direction", "INCOMING"}}),
-             202);
-   ASSERT_TRUE(eventually([&] { return message(id).has_value(); })) << host_->log();
-   auto m = *message(id);
-   EXPECT_EQ(m.at("contact"), "5511999990001");
-   EXPECT_EQ(m.at("direction"), "incoming");
+  const std::string id = "m2-" + GetParam().name;
+  ASSERT_EQ(webhook({{"type", "CALL"},
+                     {"action", "CREATE"},
+                     {"whatsapp_call_id", id},
+                     {"id_session", 789},
+                     {"caller", "5511999990001"},
+                     {"receiver", "5511888880002"},
+                     {"status", "INCOMING_RING"},
+                     {"direction", "INCOMING"}}),
+            202);
+  ASSERT_TRUE(eventually([&] { return message(id).has_value(); })) << host_->log();
+  auto m = *message(id);
+  EXPECT_EQ(m.at("contact"), "5511999990001");
+  EXPECT_EQ(m.at("direction"), "incoming");
 
-   ASSERT_EQ(webhook({{"type", "RECORD"}, {"action", "UPDATE"}, {"whatsapp_call_id", id},
-                      {"id_session", 789}, {"record_status", "DISABLED"}}),
-             202);
-   ASSERT_TRUE(eventually([&] { return message(id)->at("recording_status") == "disabled"; }))
-       << json::serialize(*message(id));
-   EXPECT_EQ(message(id)->at("contact"), "5511999990001");
-   EXPECT_EQ(host_->log().find("refusing plugin"), std::string::npos);
+  ASSERT_EQ(webhook({{"type", "RECORD"},
+                     {"action", "UPDATE"},
+                     {"whatsapp_call_id", id},
+                     {"id_session", 789},
+                     {"record_status", "DISABLED"}}),
+            202);
+  ASSERT_TRUE(eventually([&] { return message(id)->at("recording_status") == "disabled"; }))
+      << json::serialize(*message(id));
+  EXPECT_EQ(message(id)->at("contact"), "5511999990001");
+  EXPECT_EQ(host_->log().find("refusing plugin"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hosts, MessagesTable,
                          ::testing::Values(HostVariant{"with_messages2", {}},
                                            HostVariant{"without_messages2",
                                                        {"--test-disable-extension", "hdp.messages/2"}}),
-                         [](const ::testing::TestParamInfo<HostVariant> &info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<HostVariant>& info) { return info.param.name; });
 
 }  // namespace

@@ -35,31 +35,31 @@
 namespace security {
 
 struct CorpusCase {
-   std::string name;  // file name without .case
-   std::string description;
-   int expect = 0;
-   std::optional<std::string> error;
-   std::string method = "POST";
-   std::string path = "/webhooks/wavoip/{key}";
-   std::vector<std::string> headers;
-   std::optional<std::string> content_type = std::string("application/json");
-   std::vector<std::string> logs;
-   bool chunked = false;
-   std::string body;
+  std::string name;  // file name without .case
+  std::string description;
+  int expect = 0;
+  std::optional<std::string> error;
+  std::string method = "POST";
+  std::string path = "/webhooks/wavoip/{key}";
+  std::vector<std::string> headers;
+  std::optional<std::string> content_type = std::string("application/json");
+  std::vector<std::string> logs;
+  bool chunked = false;
+  std::string body;
 };
 
 // Reads and checks one case file; throws std::runtime_error naming the file and the problem.
-CorpusCase load_case(const std::filesystem::path &file);
+CorpusCase load_case(const std::filesystem::path& file);
 
 // Every *.case file under `dir`, sorted by name.
-std::vector<CorpusCase> load_corpus(const std::filesystem::path &dir);
+std::vector<CorpusCase> load_corpus(const std::filesystem::path& dir);
 
 // Replaces every {name} of `values` in `text`.
-std::string substitute(std::string text, const std::map<std::string, std::string> &values);
+std::string substitute(std::string text, const std::map<std::string, std::string>& values);
 
 // Bodies too big or too regular to commit: "pad N" (a valid RECORD event padded to N bytes),
 // "nest-arrays N" / "nest-objects N" (a CALL whose extra field nests N levels),
 // "open-brackets N" (N '[' and nothing else), "many-keys N" (a RECORD with N extra keys).
-std::string generate_body(const std::string &kind, size_t n);
+std::string generate_body(const std::string& kind, size_t n);
 
 }  // namespace security

@@ -3,15 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *volatile sink;
+static void* volatile sink;
 
 static void __attribute__((noinline)) leak(void) {
-   sink = malloc(4096);
-   memset(sink, 1, 4096);
-   sink = NULL;
+  sink = malloc(4096);
+  memset(sink, 1, 4096);
+  sink = NULL;
 }
 
 int main(void) {
-   leak();
-   return 0;
+  leak();
+  return 0;
 }

@@ -27,18 +27,18 @@ inline const std::string kAllowedHost = "storage.wavoip.invalid";
 boost::json::array both_keys();
 
 // Production settings: development mode off, base_url and allowed_hosts on kAllowedHost.
-boost::json::object production_config(const boost::json::array &keys);
+boost::json::object production_config(const boost::json::array& keys);
 
 // {key}, {key2} and the near misses of {key} used by the corpus and the auth tests.
 std::map<std::string, std::string> key_placeholders();
 
 // Every character of `text` as %XX.
-std::string encode_every_byte(const std::string &text);
+std::string encode_every_byte(const std::string& text);
 
 // The plugin's database under the host's data directory.
-std::filesystem::path plugin_database(const std::filesystem::path &host_data_dir);
+std::filesystem::path plugin_database(const std::filesystem::path& host_data_dir);
 
 // The raw bodies of every row of `deliveries`, in insertion order.
-std::vector<std::string> stored_delivery_bodies(const std::filesystem::path &database);
+std::vector<std::string> stored_delivery_bodies(const std::filesystem::path& database);
 
 }  // namespace security

@@ -58,7 +58,9 @@ int SimProcess::stop() {
   return child_->terminate(std::chrono::seconds(20)) ? *exit_status() : -1;
 }
 
-std::string SimProcess::output() const { return testsupport::read_file(log_); }
+std::string SimProcess::output() const {
+  return testsupport::read_file(log_);
+}
 
 long SimProcess::start_webhooks(const std::string& webhook_url) {
   return testsupport::http_post(url("/__sim/start"), json::serialize(json::object{{"webhook_url", webhook_url}}))

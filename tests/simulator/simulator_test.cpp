@@ -181,10 +181,13 @@ TEST_F(Simulator, WebhookLostNeverSendsReadyYetServesTheFileAndWaitsForItsDownlo
   // Playing the plugin's part: poll until the file is there. The simulator ends once it has
   // served that download, so a later poll may find it gone: its exit status is the verdict.
   bool downloaded = false;
-  ASSERT_TRUE(eventually([&] {
-    downloaded = downloaded || testsupport::http_get(sim.url("/" + id)).status == 200;
-    return downloaded || sim.wait_exit(std::chrono::milliseconds(0)).has_value();
-  }, kSlowWait)) << sim.output();
+  ASSERT_TRUE(eventually(
+      [&] {
+        downloaded = downloaded || testsupport::http_get(sim.url("/" + id)).status == 200;
+        return downloaded || sim.wait_exit(std::chrono::milliseconds(0)).has_value();
+      },
+      kSlowWait))
+      << sim.output();
   const std::optional<int> status = sim.exit_status() ? sim.exit_status() : sim.wait_exit();
   EXPECT_EQ(status, 0) << "the download it waited for happened:\n" << sim.output();
   EXPECT_EQ(labels(receiver.received()), (std::vector<std::string>{"CALL INCOMING_RING", "CALL ACTIVE", "CALL ENDED",

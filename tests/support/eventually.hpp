@@ -8,8 +8,7 @@ namespace testsupport {
 
 // Checks `condition` every `interval` until it holds or `timeout` passes, then once more: true as
 // soon as it held. The timeout only bounds a failing wait; it is never the expected duration.
-bool eventually(const std::function<bool()> &condition,
-                std::chrono::milliseconds timeout = std::chrono::seconds(15),
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(15),
                 std::chrono::milliseconds interval = std::chrono::milliseconds(20));
 
 }  // namespace testsupport

@@ -17,7 +17,9 @@ TEST(FetchOutcomeDescribe, ShortTextForTheAgent) {
 }
 
 TEST(FetchOutcomePlainFailure, HttpRefusalsInPlainWords) {
-  auto plain = [](int status) { return plain_failure(FetchOutcome{FetchKind::permanent_error, status, "", "", "", 0}); };
+  auto plain = [](int status) {
+    return plain_failure(FetchOutcome{FetchKind::permanent_error, status, "", "", "", 0});
+  };
   EXPECT_EQ(plain(410), "WaVoIP no longer has this recording");
   EXPECT_EQ(plain(404), "WaVoIP does not have this recording (yet)");
   EXPECT_EQ(plain(403), "WaVoIP did not allow this helpdesk to download the recording");

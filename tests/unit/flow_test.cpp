@@ -70,7 +70,9 @@ RecordEvent record(const std::string& status, std::optional<std::string> url = s
   return ev;
 }
 
-FetchOutcome not_ready(int status = 404) { return FetchOutcome{FetchKind::not_ready, status, "", "", "", 0}; }
+FetchOutcome not_ready(int status = 404) {
+  return FetchOutcome{FetchKind::not_ready, status, "", "", "", 0};
+}
 
 FetchOutcome ready_file() {
   return FetchOutcome{FetchKind::ready_file, 200, "audio/mpeg", "/data/rec/" + kId + ".mp3", "audio/mpeg", 48000};

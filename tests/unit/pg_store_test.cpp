@@ -35,7 +35,9 @@ Event record_event(const std::string& id, const std::string& status) {
   return ev;
 }
 
-FlowResult unchanged(const CallRecord& r) { return FlowResult{r, {}}; }
+FlowResult unchanged(const CallRecord& r) {
+  return FlowResult{r, {}};
+}
 
 class PgStoreTest : public ::testing::Test {
  protected:

@@ -32,7 +32,9 @@ PostgresEnvironment* environment() {
 
 }  // namespace
 
-testsupport::PostgresServer& shared_postgres() { return environment()->server(); }
+testsupport::PostgresServer& shared_postgres() {
+  return environment()->server();
+}
 
 std::string new_postgres_database() {
   static int counter = 0;

@@ -127,9 +127,13 @@ HttpServer::HttpServer(const std::string& address, std::uint16_t port, Handler h
   impl_->acceptor.listen();
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
-std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t HttpServer::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 void HttpServer::start(std::function<void(int)> on_signal) {
   impl_->on_signal = std::move(on_signal);

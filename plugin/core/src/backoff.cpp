@@ -30,7 +30,9 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 BackoffPolicy::BackoffPolicy(PollSettings settings) : settings_(settings) {}
 
-TimeMs BackoffPolicy::deadline_for(TimeMs ended_at) const { return ended_at + seconds_to_ms(settings_.deadline_s); }
+TimeMs BackoffPolicy::deadline_for(TimeMs ended_at) const {
+  return ended_at + seconds_to_ms(settings_.deadline_s);
+}
 
 std::int64_t BackoffPolicy::base_wait_ms(std::uint32_t attempt) const {
   if (attempt == 0) return seconds_to_ms(settings_.first_delay_s);

@@ -36,8 +36,10 @@ bool is_call_end(CallStatus s) {
     case CallStatus::not_answered:
     case CallStatus::failed:
     case CallStatus::handled_remotely:
-    case CallStatus::connection_lost: return true;
-    default: return false;
+    case CallStatus::connection_lost:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -45,10 +47,14 @@ bool is_call_end(CallStatus s) {
 // of polling for 4 hours and then reporting a failure.
 std::optional<std::string_view> no_recording_reason(CallStatus end_status) {
   switch (end_status) {
-    case CallStatus::rejected: return "No recording: the call was rejected";
-    case CallStatus::not_answered: return "No recording: the call was not answered";
-    case CallStatus::handled_remotely: return "No recording: the call was answered on another device";
-    default: return std::nullopt;
+    case CallStatus::rejected:
+      return "No recording: the call was rejected";
+    case CallStatus::not_answered:
+      return "No recording: the call was not answered";
+    case CallStatus::handled_remotely:
+      return "No recording: the call was answered on another device";
+    default:
+      return std::nullopt;
   }
 }
 
@@ -136,8 +142,8 @@ class Step {
       // hand-edited file) is consumed here, or the poll timer would find the same row forever.
       if (r_.next_attempt_at && *r_.next_attempt_at <= now_) {
         r_.next_attempt_at.reset();
-        log(LogLevel::warning, "dropped a stale poll of call " + r_.call_id + " in state " +
-                                   std::string(to_string(r_.recording)));
+        log(LogLevel::warning,
+            "dropped a stale poll of call " + r_.call_id + " in state " + std::string(to_string(r_.recording)));
       }
       return;
     }
@@ -365,9 +371,12 @@ bool is_final(RecordingState state) {
 
 std::string CallRecord::contact() const {
   switch (direction) {
-    case CallDirection::incoming: return caller;
-    case CallDirection::outgoing: return receiver;
-    case CallDirection::unknown: break;
+    case CallDirection::incoming:
+      return caller;
+    case CallDirection::outgoing:
+      return receiver;
+    case CallDirection::unknown:
+      break;
   }
   return "";
 }

@@ -59,8 +59,8 @@ bool all_zero(const Ipv6Bytes& b, size_t from, size_t to) {
 }
 
 uint32_t ipv4_at(const Ipv6Bytes& b, size_t offset) {
-  return (uint32_t{b[offset]} << 24) | (uint32_t{b[offset + 1]} << 16) |
-         (uint32_t{b[offset + 2]} << 8) | uint32_t{b[offset + 3]};
+  return (uint32_t{b[offset]} << 24) | (uint32_t{b[offset + 1]} << 16) | (uint32_t{b[offset + 2]} << 8) |
+         uint32_t{b[offset + 3]};
 }
 
 AddressClass classify_ipv6(const Ipv6Bytes& b) {
@@ -72,17 +72,17 @@ AddressClass classify_ipv6(const Ipv6Bytes& b) {
   if (all_zero(b, 0, 8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) {
     return classify_ipv4(ipv4_at(b, 12));  // IPv4-translated ::ffff:0:a.b.c.d
   }
-  if (all_zero(b, 0, 12)) return classify_ipv4(ipv4_at(b, 12));  // IPv4-compatible ::a.b.c.d
+  if (all_zero(b, 0, 12)) return classify_ipv4(ipv4_at(b, 12));           // IPv4-compatible ::a.b.c.d
   if (b[0] == 0x20 && b[1] == 0x02) return classify_ipv4(ipv4_at(b, 2));  // 6to4 2002::/16
 
   if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) {
-    if (all_zero(b, 4, 12)) return AddressClass::nat64;                 // 64:ff9b::/96
-    if (b[4] == 0x00 && b[5] == 0x01) return AddressClass::nat64;       // 64:ff9b:1::/48
+    if (all_zero(b, 4, 12)) return AddressClass::nat64;            // 64:ff9b::/96
+    if (b[4] == 0x00 && b[5] == 0x01) return AddressClass::nat64;  // 64:ff9b:1::/48
   }
-  if ((b[0] & 0xfe) == 0xfc) return AddressClass::private_network;                   // fc00::/7
+  if ((b[0] & 0xfe) == 0xfc) return AddressClass::private_network;             // fc00::/7
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return AddressClass::link_local;  // fe80::/10
-  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return AddressClass::reserved;   // fec0::/10
-  if (b[0] == 0xff) return AddressClass::multicast;                          // ff00::/8
+  if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return AddressClass::reserved;    // fec0::/10
+  if (b[0] == 0xff) return AddressClass::multicast;                            // ff00::/8
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) {
     return AddressClass::documentation;  // 2001:db8::/32
   }
@@ -153,19 +153,32 @@ bool is_forbidden_address(std::string_view literal, bool allow_loopback) {
 
 std::string_view describe(AddressClass address_class) {
   switch (address_class) {
-    case AddressClass::public_address: return "public internet";
-    case AddressClass::unspecified: return "unspecified (\"this network\")";
-    case AddressClass::loopback: return "loopback";
-    case AddressClass::private_network: return "private network";
-    case AddressClass::shared_cgnat: return "carrier-grade NAT";
-    case AddressClass::link_local: return "link-local";
-    case AddressClass::multicast: return "multicast";
-    case AddressClass::broadcast: return "broadcast";
-    case AddressClass::reserved: return "reserved";
-    case AddressClass::documentation: return "documentation-only";
-    case AddressClass::benchmarking: return "benchmarking";
-    case AddressClass::nat64: return "NAT64";
-    case AddressClass::not_internet: return "not an internet address";
+    case AddressClass::public_address:
+      return "public internet";
+    case AddressClass::unspecified:
+      return "unspecified (\"this network\")";
+    case AddressClass::loopback:
+      return "loopback";
+    case AddressClass::private_network:
+      return "private network";
+    case AddressClass::shared_cgnat:
+      return "carrier-grade NAT";
+    case AddressClass::link_local:
+      return "link-local";
+    case AddressClass::multicast:
+      return "multicast";
+    case AddressClass::broadcast:
+      return "broadcast";
+    case AddressClass::reserved:
+      return "reserved";
+    case AddressClass::documentation:
+      return "documentation-only";
+    case AddressClass::benchmarking:
+      return "benchmarking";
+    case AddressClass::nat64:
+      return "NAT64";
+    case AddressClass::not_internet:
+      return "not an internet address";
   }
   return "unknown";
 }

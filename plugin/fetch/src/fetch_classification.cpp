@@ -13,7 +13,9 @@ namespace {
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kMiB = 1024 * 1024;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -23,18 +25,25 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 // http_status, so it is written once, where the outcome is shown.
 std::string http_detail(long status) {
   switch (status) {
-    case 401: return "not authorized";
-    case 403: return "access denied";
-    case 410: return "recording removed";
-    case 429: return "too many requests";
-    default: break;
+    case 401:
+      return "not authorized";
+    case 403:
+      return "access denied";
+    case 410:
+      return "recording removed";
+    case 429:
+      return "too many requests";
+    default:
+      break;
   }
   if (status >= 500 && status <= 599) return "server error";
   return {};
 }
 
 // A download guard's refusal: permanent, and said so.
-Classification blocked(std::string detail) { return {FetchKind::permanent_error, std::move(detail), true}; }
+Classification blocked(std::string detail) {
+  return {FetchKind::permanent_error, std::move(detail), true};
+}
 
 // `{"status":"RECORDING"}` -> "RECORDING". Only for the agent-facing detail; the flow gets the
 // whole preview.
@@ -86,18 +95,23 @@ Classification classify_by_status(const TransferFacts& f) {
 
 std::string connect_failure(long os_errno) {
   switch (os_errno) {
-    case ECONNREFUSED: return "connection refused";
-    case ENETUNREACH: return "network unreachable";
-    case EHOSTUNREACH: return "server unreachable";
-    case ETIMEDOUT: return "connection timed out";
-    default: return "could not connect to the server";
+    case ECONNREFUSED:
+      return "connection refused";
+    case ENETUNREACH:
+      return "network unreachable";
+    case EHOSTUNREACH:
+      return "server unreachable";
+    case ETIMEDOUT:
+      return "connection timed out";
+    default:
+      return "could not connect to the server";
   }
 }
 
 std::string timeout_detail(const TransferFacts& f, const FetchOptions& options, std::string_view curl_error) {
   if (starts_with(curl_error, "Operation too slow")) {
-    return "download stalled (under " + format_size(static_cast<uint64_t>(options.low_speed_limit)) +
-           "/s for " + format_duration(options.low_speed_time) + ")";
+    return "download stalled (under " + format_size(static_cast<uint64_t>(options.low_speed_limit)) + "/s for " +
+           format_duration(options.low_speed_time) + ")";
   }
   if (starts_with(curl_error, "Resolving timed out")) {
     return "looking up " + (f.host.empty() ? std::string("the server") : f.host) + " timed out";
@@ -175,8 +189,7 @@ Classification classify_transfer(const TransferFacts& f, const FetchOptions& opt
     if (f.refused_plain_http) {
       return blocked("plain http to " + f.refused_address + " is not allowed (only to loopback in development mode)");
     }
-    return blocked("address " + f.refused_address + " is not allowed (" + std::string(describe(f.refused_class)) +
-                   ")");
+    return blocked("address " + f.refused_address + " is not allowed (" + std::string(describe(f.refused_class)) + ")");
   }
   if (f.write_errno != 0) {
     return {FetchKind::transient_error,

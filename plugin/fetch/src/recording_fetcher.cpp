@@ -176,7 +176,7 @@ struct RecordingFetcher::Impl {
   MultiHandle multi;
   std::unordered_map<uint64_t, std::unique_ptr<Transfer>> transfers;
   std::unordered_map<curl_socket_t, uint32_t> watched;  // socket -> interest we gave the loop
-  std::deque<Completion> completed;                    // finished, callback not yet run
+  std::deque<Completion> completed;                     // finished, callback not yet run
   uint64_t curl_timer = 0;
   uint64_t delivery_timer = 0;
   uint64_t next_id = 1;
@@ -652,12 +652,20 @@ uint64_t RecordingFetcher::fetch(FetchRequest request, DoneCallback on_done) {
   return impl_->start(std::move(request), std::move(on_done));
 }
 
-bool RecordingFetcher::cancel(uint64_t id) { return impl_->cancel(id); }
+bool RecordingFetcher::cancel(uint64_t id) {
+  return impl_->cancel(id);
+}
 
-size_t RecordingFetcher::in_flight() const { return impl_->transfers.size() + impl_->completed.size(); }
+size_t RecordingFetcher::in_flight() const {
+  return impl_->transfers.size() + impl_->completed.size();
+}
 
-uint64_t RecordingFetcher::refused_connections() const { return impl_->refused_total; }
+uint64_t RecordingFetcher::refused_connections() const {
+  return impl_->refused_total;
+}
 
-const FetchOptions& RecordingFetcher::options() const { return impl_->options; }
+const FetchOptions& RecordingFetcher::options() const {
+  return impl_->options;
+}
 
 }  // namespace wavoip

@@ -218,7 +218,9 @@ std::array<std::string, kStmtCount> statement_sql() {
   return s;
 }
 
-std::string statement_name(int index) { return "wavoip_" + std::to_string(index); }
+std::string statement_name(int index) {
+  return "wavoip_" + std::to_string(index);
+}
 
 std::string trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
@@ -765,9 +767,13 @@ std::optional<FlowResult> PgStore::apply_to_call(std::string_view call_id, const
   return result;
 }
 
-std::optional<CallRecord> PgStore::load_call(std::string_view call_id) { return impl_->load(call_id, kSelectCall); }
+std::optional<CallRecord> PgStore::load_call(std::string_view call_id) {
+  return impl_->load(call_id, kSelectCall);
+}
 
-void PgStore::save_call(const CallRecord& record) { impl_->save(record); }
+void PgStore::save_call(const CallRecord& record) {
+  impl_->save(record);
+}
 
 bool PgStore::claim_fetch(std::string_view call_id, TimeMs now) {
   TxScope<Impl> tx(*impl_, "store_call");
@@ -782,9 +788,13 @@ bool PgStore::claim_fetch(std::string_view call_id, TimeMs now) {
   return claimed;
 }
 
-void PgStore::release_fetch(std::string_view call_id) { impl_->exec(kRelease, Params().text(call_id)); }
+void PgStore::release_fetch(std::string_view call_id) {
+  impl_->exec(kRelease, Params().text(call_id));
+}
 
-std::int64_t PgStore::release_all_fetch_claims() { return impl_->exec(kReleaseAll).affected(); }
+std::int64_t PgStore::release_all_fetch_claims() {
+  return impl_->exec(kReleaseAll).affected();
+}
 
 bool PgStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
   TxScope<Impl> tx(*impl_, "store_call");
@@ -800,7 +810,9 @@ std::optional<std::string> PgStore::attachment_of(std::string_view call_id) {
   return r.text(0, 0);
 }
 
-std::optional<TimeMs> PgStore::earliest_due() { return impl_->exec(kEarliest).optional(0, 0); }
+std::optional<TimeMs> PgStore::earliest_due() {
+  return impl_->exec(kEarliest).optional(0, 0);
+}
 
 std::vector<CallRecord> PgStore::due_calls(TimeMs now, std::size_t limit) {
   return read_calls(impl_->exec(kDue, Params().integer(now).integer(clamp_limit(limit))));
@@ -810,9 +822,13 @@ std::vector<CallRecord> PgStore::calls_needing_resume(std::size_t limit, std::st
   return read_calls(impl_->exec(kInFlight, Params().text(after_call_id).integer(clamp_limit(limit))));
 }
 
-std::int64_t PgStore::count_pending() { return impl_->exec(kPending).integer(0, 0); }
+std::int64_t PgStore::count_pending() {
+  return impl_->exec(kPending).integer(0, 0);
+}
 
-std::int64_t PgStore::delivery_count() { return impl_->exec(kDeliveries).integer(0, 0); }
+std::int64_t PgStore::delivery_count() {
+  return impl_->exec(kDeliveries).integer(0, 0);
+}
 
 std::int64_t PgStore::prune_deliveries(TimeMs before) {
   return impl_->exec(kPrune, Params().integer(before)).affected();
@@ -871,6 +887,8 @@ int PgStore::backend_pid() {
   return impl_->conn != nullptr && PQstatus(impl_->conn) == CONNECTION_OK ? PQbackendPID(impl_->conn) : 0;
 }
 
-int PgStore::connections_made() const { return impl_->connections; }
+int PgStore::connections_made() const {
+  return impl_->connections;
+}
 
 }  // namespace wavoip

@@ -601,9 +601,13 @@ std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, c
   return result;
 }
 
-std::optional<CallRecord> SqliteStore::load_call(std::string_view call_id) { return impl_->load(call_id); }
+std::optional<CallRecord> SqliteStore::load_call(std::string_view call_id) {
+  return impl_->load(call_id);
+}
 
-void SqliteStore::save_call(const CallRecord& record) { impl_->save(record); }
+void SqliteStore::save_call(const CallRecord& record) {
+  impl_->save(record);
+}
 
 bool SqliteStore::claim_fetch(std::string_view call_id, TimeMs now) {
   Use s(impl_->claim);
@@ -618,7 +622,9 @@ void SqliteStore::release_fetch(std::string_view call_id) {
   s->exec();
 }
 
-std::int64_t SqliteStore::release_all_fetch_claims() { return impl_->db.exec("DELETE FROM fetch_claims"); }
+std::int64_t SqliteStore::release_all_fetch_claims() {
+  return impl_->db.exec("DELETE FROM fetch_claims");
+}
 
 bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
   TxScope tx(impl_->control);
@@ -758,14 +764,20 @@ bool SqliteStore::release_claim(std::string_view call_id, std::int64_t fence) {
   return s->exec() == 1;
 }
 
-std::string SqliteStore::journal_mode() { return impl_->db.execAndGet("PRAGMA journal_mode").getString(); }
+std::string SqliteStore::journal_mode() {
+  return impl_->db.execAndGet("PRAGMA journal_mode").getString();
+}
 
-int SqliteStore::synchronous_level() { return impl_->db.execAndGet("PRAGMA synchronous").getInt(); }
+int SqliteStore::synchronous_level() {
+  return impl_->db.execAndGet("PRAGMA synchronous").getInt();
+}
 
 std::vector<std::string> SqliteStore::hot_query_plans() {
   std::vector<std::string> plans;
-  const std::pair<const char*, SQLite::Statement*> hot[] = {
-      {"earliest", &impl_->earliest}, {"due", &impl_->due}, {"in_flight", &impl_->in_flight}, {"pending", &impl_->pending}};
+  const std::pair<const char*, SQLite::Statement*> hot[] = {{"earliest", &impl_->earliest},
+                                                            {"due", &impl_->due},
+                                                            {"in_flight", &impl_->in_flight},
+                                                            {"pending", &impl_->pending}};
   for (const auto& [name, statement] : hot) {
     SQLite::Statement explain(impl_->db, "EXPLAIN QUERY PLAN " + statement->getQuery());
     std::string plan = std::string(name) + ":";

@@ -4,126 +4,123 @@
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
-bool key_ok(const char *key) {
-   return key != NULL && key[0] != '\0' && strlen(key) <= MAX_KEY_BYTES;
+bool key_ok(const char* key) {
+  return key != NULL && key[0] != '\0' && strlen(key) <= MAX_KEY_BYTES;
 }
 
-call_message_t *find_message(const loaded_plugin_t *p, uint64_t id) {
-   size_t i;
-   for (i = 0; i < g_host.messages.len; ++i) {
-      call_message_t *m = (call_message_t *)g_host.messages.items[i];
-      if (m->id == id && m->owner == p) {
-         return m;
-      }
-   }
-   return NULL;
+call_message_t* find_message(const loaded_plugin_t* p, uint64_t id) {
+  size_t i;
+  for (i = 0; i < g_host.messages.len; ++i) {
+    call_message_t* m = (call_message_t*)g_host.messages.items[i];
+    if (m->id == id && m->owner == p) {
+      return m;
+    }
+  }
+  return NULL;
 }
 
-static bool replace_string(char **field, const char *value) {
-   char *copy = str_dup(value);
-   if (copy == NULL) {
-      return false;
-   }
-   free(*field);
-   *field = copy;
-   return true;
+static bool replace_string(char** field, const char* value) {
+  char* copy = str_dup(value);
+  if (copy == NULL) {
+    return false;
+  }
+  free(*field);
+  *field = copy;
+  return true;
 }
 
 /* The write of an upsert, arguments already checked. */
-static hdp_status_t upsert_now(loaded_plugin_t *p, const hdp_call_message_t *message,
-                               uint64_t *out_message_id) {
-   call_message_t *m = NULL;
-   size_t i;
-   for (i = 0; i < g_host.messages.len; ++i) {
-      call_message_t *candidate = (call_message_t *)g_host.messages.items[i];
-      if (candidate->owner == p && strcmp(candidate->external_key, message->external_key) == 0) {
-         m = candidate;
-         break;
-      }
-   }
-   if (m == NULL) {
-      m = (call_message_t *)calloc(1, sizeof *m);
-      if (m == NULL) {
-         return HDP_ERR_NO_MEMORY;
-      }
-      m->external_key = str_dup(message->external_key);
-      m->inbox = str_dup(message->inbox != NULL ? message->inbox : "");
-      m->contact = str_dup("");
-      m->call_status = str_dup("");
-      m->reason = str_dup("");
-      if (m->external_key == NULL || m->inbox == NULL || m->contact == NULL ||
-          m->call_status == NULL || m->reason == NULL || !vec_push(&g_host.messages, m)) {
-         free(m->external_key);
-         free(m->inbox);
-         free(m->contact);
-         free(m->call_status);
-         free(m->reason);
-         free(m);
-         return HDP_ERR_NO_MEMORY;
-      }
-      m->id = ++g_host.next_message_id;
-      m->owner = p;
-      m->duration_s = -1;
-      plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " created for %s", m->id, m->external_key);
-   }
-   /* Unknown directions are tolerated and, like UNKNOWN, leave the stored value. */
-   if (message->direction == HDP_CALL_DIRECTION_INCOMING ||
-       message->direction == HDP_CALL_DIRECTION_OUTGOING) {
-      m->direction = message->direction;
-   }
-   if (message->duration_s >= 0) {
-      m->duration_s = message->duration_s;
-   }
-   if ((message->contact != NULL && message->contact[0] != '\0' &&
-        !replace_string(&m->contact, message->contact)) ||
-       (message->call_status != NULL && !replace_string(&m->call_status, message->call_status))) {
+static hdp_status_t upsert_now(loaded_plugin_t* p, const hdp_call_message_t* message, uint64_t* out_message_id) {
+  call_message_t* m = NULL;
+  size_t i;
+  for (i = 0; i < g_host.messages.len; ++i) {
+    call_message_t* candidate = (call_message_t*)g_host.messages.items[i];
+    if (candidate->owner == p && strcmp(candidate->external_key, message->external_key) == 0) {
+      m = candidate;
+      break;
+    }
+  }
+  if (m == NULL) {
+    m = (call_message_t*)calloc(1, sizeof *m);
+    if (m == NULL) {
       return HDP_ERR_NO_MEMORY;
-   }
-   *out_message_id = m->id;
-   return HDP_OK;
+    }
+    m->external_key = str_dup(message->external_key);
+    m->inbox = str_dup(message->inbox != NULL ? message->inbox : "");
+    m->contact = str_dup("");
+    m->call_status = str_dup("");
+    m->reason = str_dup("");
+    if (m->external_key == NULL || m->inbox == NULL || m->contact == NULL || m->call_status == NULL ||
+        m->reason == NULL || !vec_push(&g_host.messages, m)) {
+      free(m->external_key);
+      free(m->inbox);
+      free(m->contact);
+      free(m->call_status);
+      free(m->reason);
+      free(m);
+      return HDP_ERR_NO_MEMORY;
+    }
+    m->id = ++g_host.next_message_id;
+    m->owner = p;
+    m->duration_s = -1;
+    plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " created for %s", m->id, m->external_key);
+  }
+  /* Unknown directions are tolerated and, like UNKNOWN, leave the stored value. */
+  if (message->direction == HDP_CALL_DIRECTION_INCOMING || message->direction == HDP_CALL_DIRECTION_OUTGOING) {
+    m->direction = message->direction;
+  }
+  if (message->duration_s >= 0) {
+    m->duration_s = message->duration_s;
+  }
+  if ((message->contact != NULL && message->contact[0] != '\0' && !replace_string(&m->contact, message->contact)) ||
+      (message->call_status != NULL && !replace_string(&m->call_status, message->call_status))) {
+    return HDP_ERR_NO_MEMORY;
+  }
+  *out_message_id = m->id;
+  return HDP_OK;
 }
 
-static hdp_status_t messages_upsert(const hdp_host_t *host, const hdp_call_message_t *message,
-                                    uint64_t *out_message_id) {
-   loaded_plugin_t *p = plugin_of(host);
-   if (message == NULL || out_message_id == NULL ||
-       message->struct_size < HDP_CALL_MESSAGE_V1_SIZE || !key_ok(message->external_key)) {
-      return HDP_ERR_INVALID_ARGUMENT;
-   }
-   if (!may_register(p)) {
-      return HDP_ERR_BAD_STATE;
-   }
-   apply_message_ops(); /* a /1 call lands after the /2 operations started before it */
-   return upsert_now(p, message, out_message_id);
+static hdp_status_t messages_upsert(const hdp_host_t* host, const hdp_call_message_t* message,
+                                    uint64_t* out_message_id) {
+  loaded_plugin_t* p = plugin_of(host);
+  if (message == NULL || out_message_id == NULL || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE ||
+      !key_ok(message->external_key)) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  if (!may_register(p)) {
+    return HDP_ERR_BAD_STATE;
+  }
+  apply_message_ops(); /* a /1 call lands after the /2 operations started before it */
+  return upsert_now(p, message, out_message_id);
 }
 
 /* The write of a status, arguments already checked. */
-static hdp_status_t set_status_now(loaded_plugin_t *p, uint64_t message_id,
-                                   int32_t recording_status, const char *reason) {
-   call_message_t *m = find_message(p, message_id);
-   if (m == NULL) {
-      return HDP_ERR_NOT_FOUND;
-   }
-   if (!replace_string(&m->reason, reason != NULL ? reason : "")) {
-      return HDP_ERR_NO_MEMORY;
-   }
-   m->recording_status = recording_status; /* unknown values are stored as given */
-   plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " recording status %" PRId32 " (%s)", m->id,
-              recording_status, m->reason);
-   return HDP_OK;
+static hdp_status_t set_status_now(loaded_plugin_t* p, uint64_t message_id, int32_t recording_status,
+                                   const char* reason) {
+  call_message_t* m = find_message(p, message_id);
+  if (m == NULL) {
+    return HDP_ERR_NOT_FOUND;
+  }
+  if (!replace_string(&m->reason, reason != NULL ? reason : "")) {
+    return HDP_ERR_NO_MEMORY;
+  }
+  m->recording_status = recording_status; /* unknown values are stored as given */
+  plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " recording status %" PRId32 " (%s)", m->id, recording_status,
+             m->reason);
+  return HDP_OK;
 }
 
-static hdp_status_t messages_set_recording_status(const hdp_host_t *host, uint64_t message_id,
-                                                  int32_t recording_status, const char *reason) {
-   loaded_plugin_t *p = plugin_of(host);
-   if (reason != NULL && strlen(reason) > MAX_REASON_BYTES) {
-      return HDP_ERR_INVALID_ARGUMENT;
-   }
-   if (!may_register(p)) {
-      return HDP_ERR_BAD_STATE;
-   }
-   apply_message_ops();
-   return set_status_now(p, message_id, recording_status, reason);
+static hdp_status_t messages_set_recording_status(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                                  const char* reason) {
+  loaded_plugin_t* p = plugin_of(host);
+  if (reason != NULL && strlen(reason) > MAX_REASON_BYTES) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  if (!may_register(p)) {
+    return HDP_ERR_BAD_STATE;
+  }
+  apply_message_ops();
+  return set_status_now(p, message_id, recording_status, reason);
 }
 
 const hdp_host_messages_t g_messages_ext = {
@@ -134,96 +131,92 @@ const hdp_host_messages_t g_messages_ext = {
 
 /* ---- hdp.messages/2 -------------------------------------------------------------------------- */
 
-void free_message_op(void *item) {
-   message_op_t *op = (message_op_t *)item;
-   free(op->external_key);
-   free(op->inbox);
-   free(op->contact);
-   free(op->call_status);
-   free(op->reason);
-   free(op);
+void free_message_op(void* item) {
+  message_op_t* op = (message_op_t*)item;
+  free(op->external_key);
+  free(op->inbox);
+  free(op->contact);
+  free(op->call_status);
+  free(op->reason);
+  free(op);
 }
 
-bool message_op_is_dead(const void *item) {
-   return ((const message_op_t *)item)->dead;
+bool message_op_is_dead(const void* item) {
+  return ((const message_op_t*)item)->dead;
 }
 
 /* Queues op (its strings copied by the caller) and names it; NO_MEMORY frees it. */
-static hdp_status_t queue_message_op(loaded_plugin_t *p, message_op_t *op,
-                                     hdp_message_callback_t callback, void *user_data,
-                                     uint64_t *out_op_id) {
-   if (!vec_push(&g_host.message_ops, op)) {
-      free_message_op(op);
-      return HDP_ERR_NO_MEMORY;
-   }
-   op->id = ++g_host.next_message_op_id;
-   op->owner = p;
-   op->callback = callback;
-   op->user_data = user_data;
-   *out_op_id = op->id;
-   return HDP_OK;
+static hdp_status_t queue_message_op(loaded_plugin_t* p, message_op_t* op, hdp_message_callback_t callback,
+                                     void* user_data, uint64_t* out_op_id) {
+  if (!vec_push(&g_host.message_ops, op)) {
+    free_message_op(op);
+    return HDP_ERR_NO_MEMORY;
+  }
+  op->id = ++g_host.next_message_op_id;
+  op->owner = p;
+  op->callback = callback;
+  op->user_data = user_data;
+  *out_op_id = op->id;
+  return HDP_OK;
 }
 
-static hdp_status_t messages2_upsert(const hdp_host_t *host, const hdp_call_message_t *message,
-                                     int32_t recording_status, const char *reason,
-                                     hdp_message_callback_t callback, void *user_data,
-                                     uint64_t *out_op_id) {
-   loaded_plugin_t *p = plugin_of(host);
-   message_op_t *op;
-   if (message == NULL || callback == NULL || out_op_id == NULL ||
-       message->struct_size < HDP_CALL_MESSAGE_V1_SIZE || !key_ok(message->external_key) ||
-       (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
-      return HDP_ERR_INVALID_ARGUMENT;
-   }
-   if (!may_register(p)) {
-      return HDP_ERR_BAD_STATE;
-   }
-   op = (message_op_t *)calloc(1, sizeof *op);
-   if (op == NULL) {
-      return HDP_ERR_NO_MEMORY;
-   }
-   op->is_upsert = true;
-   op->external_key = str_dup(message->external_key);
-   op->inbox = str_dup(message->inbox != NULL ? message->inbox : "");
-   op->contact = str_dup(message->contact != NULL ? message->contact : "");
-   op->call_status = message->call_status != NULL ? str_dup(message->call_status) : NULL;
-   op->reason = str_dup(reason != NULL ? reason : "");
-   op->direction = message->direction;
-   op->duration_s = message->duration_s;
-   op->recording_status = recording_status;
-   if (op->external_key == NULL || op->inbox == NULL || op->contact == NULL || op->reason == NULL ||
-       (message->call_status != NULL && op->call_status == NULL)) {
-      free_message_op(op);
-      return HDP_ERR_NO_MEMORY;
-   }
-   return queue_message_op(p, op, callback, user_data, out_op_id);
+static hdp_status_t messages2_upsert(const hdp_host_t* host, const hdp_call_message_t* message,
+                                     int32_t recording_status, const char* reason, hdp_message_callback_t callback,
+                                     void* user_data, uint64_t* out_op_id) {
+  loaded_plugin_t* p = plugin_of(host);
+  message_op_t* op;
+  if (message == NULL || callback == NULL || out_op_id == NULL || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE ||
+      !key_ok(message->external_key) || (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  if (!may_register(p)) {
+    return HDP_ERR_BAD_STATE;
+  }
+  op = (message_op_t*)calloc(1, sizeof *op);
+  if (op == NULL) {
+    return HDP_ERR_NO_MEMORY;
+  }
+  op->is_upsert = true;
+  op->external_key = str_dup(message->external_key);
+  op->inbox = str_dup(message->inbox != NULL ? message->inbox : "");
+  op->contact = str_dup(message->contact != NULL ? message->contact : "");
+  op->call_status = message->call_status != NULL ? str_dup(message->call_status) : NULL;
+  op->reason = str_dup(reason != NULL ? reason : "");
+  op->direction = message->direction;
+  op->duration_s = message->duration_s;
+  op->recording_status = recording_status;
+  if (op->external_key == NULL || op->inbox == NULL || op->contact == NULL || op->reason == NULL ||
+      (message->call_status != NULL && op->call_status == NULL)) {
+    free_message_op(op);
+    return HDP_ERR_NO_MEMORY;
+  }
+  return queue_message_op(p, op, callback, user_data, out_op_id);
 }
 
-static hdp_status_t messages2_set_recording_status(const hdp_host_t *host, uint64_t message_id,
-                                                   int32_t recording_status, const char *reason,
-                                                   hdp_message_callback_t callback,
-                                                   void *user_data, uint64_t *out_op_id) {
-   loaded_plugin_t *p = plugin_of(host);
-   message_op_t *op;
-   if (callback == NULL || out_op_id == NULL ||
-       (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
-      return HDP_ERR_INVALID_ARGUMENT;
-   }
-   if (!may_register(p)) {
-      return HDP_ERR_BAD_STATE;
-   }
-   op = (message_op_t *)calloc(1, sizeof *op);
-   if (op == NULL) {
-      return HDP_ERR_NO_MEMORY;
-   }
-   op->message_id = message_id;
-   op->recording_status = recording_status;
-   op->reason = str_dup(reason != NULL ? reason : "");
-   if (op->reason == NULL) {
-      free_message_op(op);
-      return HDP_ERR_NO_MEMORY;
-   }
-   return queue_message_op(p, op, callback, user_data, out_op_id);
+static hdp_status_t messages2_set_recording_status(const hdp_host_t* host, uint64_t message_id,
+                                                   int32_t recording_status, const char* reason,
+                                                   hdp_message_callback_t callback, void* user_data,
+                                                   uint64_t* out_op_id) {
+  loaded_plugin_t* p = plugin_of(host);
+  message_op_t* op;
+  if (callback == NULL || out_op_id == NULL || (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+    return HDP_ERR_INVALID_ARGUMENT;
+  }
+  if (!may_register(p)) {
+    return HDP_ERR_BAD_STATE;
+  }
+  op = (message_op_t*)calloc(1, sizeof *op);
+  if (op == NULL) {
+    return HDP_ERR_NO_MEMORY;
+  }
+  op->message_id = message_id;
+  op->recording_status = recording_status;
+  op->reason = str_dup(reason != NULL ? reason : "");
+  if (op->reason == NULL) {
+    free_message_op(op);
+    return HDP_ERR_NO_MEMORY;
+  }
+  return queue_message_op(p, op, callback, user_data, out_op_id);
 }
 
 const hdp_host_messages2_t g_messages2_ext = {
@@ -234,64 +227,64 @@ const hdp_host_messages2_t g_messages2_ext = {
 
 /* Applies every queued operation not applied yet, in start order; completions come later. */
 void apply_message_ops(void) {
-   size_t i;
-   for (i = 0; i < g_host.message_ops.len; ++i) {
-      message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
-      if (op->dead || op->applied) {
-         continue;
+  size_t i;
+  for (i = 0; i < g_host.message_ops.len; ++i) {
+    message_op_t* op = (message_op_t*)g_host.message_ops.items[i];
+    if (op->dead || op->applied) {
+      continue;
+    }
+    op->applied = true;
+    if (op->is_upsert) {
+      hdp_call_message_t m;
+      memset(&m, 0, sizeof m);
+      m.struct_size = (uint32_t)sizeof m;
+      m.external_key = op->external_key;
+      m.inbox = op->inbox;
+      m.contact = op->contact;
+      m.direction = op->direction;
+      m.call_status = op->call_status;
+      m.duration_s = op->duration_s;
+      op->status = upsert_now(op->owner, &m, &op->message_id);
+      if (op->status == HDP_OK && op->recording_status != HDP_RECORDING_UNCHANGED) {
+        op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
       }
-      op->applied = true;
-      if (op->is_upsert) {
-         hdp_call_message_t m;
-         memset(&m, 0, sizeof m);
-         m.struct_size = (uint32_t)sizeof m;
-         m.external_key = op->external_key;
-         m.inbox = op->inbox;
-         m.contact = op->contact;
-         m.direction = op->direction;
-         m.call_status = op->call_status;
-         m.duration_s = op->duration_s;
-         op->status = upsert_now(op->owner, &m, &op->message_id);
-         if (op->status == HDP_OK && op->recording_status != HDP_RECORDING_UNCHANGED) {
-            op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
-         }
-      } else {
-         op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
-      }
-   }
+    } else {
+      op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
+    }
+  }
 }
 
-void complete_message_op(message_op_t *op) {
-   hdp_message_result_t result;
-   memset(&result, 0, sizeof result);
-   result.struct_size = (uint32_t)sizeof result;
-   result.status = op->status;
-   result.op_id = op->id;
-   result.message_id = op->status == HDP_OK ? op->message_id : 0;
-   op->dead = true;
-   op->callback(op->user_data, &result);
+void complete_message_op(message_op_t* op) {
+  hdp_message_result_t result;
+  memset(&result, 0, sizeof result);
+  result.struct_size = (uint32_t)sizeof result;
+  result.status = op->status;
+  result.op_id = op->id;
+  result.message_id = op->status == HDP_OK ? op->message_id : 0;
+  op->dead = true;
+  op->callback(op->user_data, &result);
 }
 
 /* End of a turn: applies the operations queued before it, then completes them in start order; an
  * operation queued by a completion waits for the next turn. */
 void run_message_ops(void) {
-   size_t count = g_host.message_ops.len;
-   size_t i;
-   apply_message_ops();
-   for (i = 0; i < count; ++i) {
-      message_op_t *op = (message_op_t *)g_host.message_ops.items[i];
-      if (!op->dead && op->applied) {
-         complete_message_op(op);
-      }
-   }
+  size_t count = g_host.message_ops.len;
+  size_t i;
+  apply_message_ops();
+  for (i = 0; i < count; ++i) {
+    message_op_t* op = (message_op_t*)g_host.message_ops.items[i];
+    if (!op->dead && op->applied) {
+      complete_message_op(op);
+    }
+  }
 }
 
 bool has_pending_message_ops(void) {
-   size_t i;
-   for (i = 0; i < g_host.message_ops.len; ++i) {
-      if (!((const message_op_t *)g_host.message_ops.items[i])->dead) {
-         return true;
-      }
-   }
-   return false;
+  size_t i;
+  for (i = 0; i < g_host.message_ops.len; ++i) {
+    if (!((const message_op_t*)g_host.message_ops.items[i])->dead) {
+      return true;
+    }
+  }
+  return false;
 }

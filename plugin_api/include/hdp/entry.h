@@ -35,39 +35,39 @@ extern "C" {
 #endif
 
 typedef struct hdp_plugin_entry {
-   /* The ABI version the plugin was built against. Set to HDP_VERSION_INIT. */
-   hdp_version_t abi_version;
+  /* The ABI version the plugin was built against. Set to HDP_VERSION_INIT. */
+  hdp_version_t abi_version;
 
-   /* sizeof(hdp_plugin_entry_t) as the plugin compiled it. */
-   uint32_t struct_size;
+  /* sizeof(hdp_plugin_entry_t) as the plugin compiled it. */
+  uint32_t struct_size;
 
-   /* Metadata, readable without running plugin code. NUL-terminated UTF-8, static storage.
-    * id is mandatory and unique among loaded plugins, reverse-DNS style ("com.example.wavoip");
-    * the others may be empty strings but not NULL. */
-   const char *id;
-   const char *name;
-   const char *vendor;
-   const char *version;
-   const char *description;
+  /* Metadata, readable without running plugin code. NUL-terminated UTF-8, static storage.
+   * id is mandatory and unique among loaded plugins, reverse-DNS style ("com.example.wavoip");
+   * the others may be empty strings but not NULL. */
+  const char* id;
+  const char* name;
+  const char* vendor;
+  const char* version;
+  const char* description;
 
-   /* Called once after dlopen, before anything else. plugin_path is the .so's path (borrowed).
-    * Returns false to refuse loading; the host then logs and never calls create_plugin or deinit.
-    * [main-thread] */
-   bool (*init)(const char *plugin_path);
+  /* Called once after dlopen, before anything else. plugin_path is the .so's path (borrowed).
+   * Returns false to refuse loading; the host then logs and never calls create_plugin or deinit.
+   * [main-thread] */
+  bool (*init)(const char* plugin_path);
 
-   /* Called once after a successful init, when the host is done with the module: after the last
-    * plugin object is destroyed, and also when create_plugin returned NULL or the plugin object
-    * was refused. Not called when init returned false.
-    * [main-thread] */
-   void (*deinit)(void);
+  /* Called once after a successful init, when the host is done with the module: after the last
+   * plugin object is destroyed, and also when create_plugin returned NULL or the plugin object
+   * was refused. Not called when init returned false.
+   * [main-thread] */
+  void (*deinit)(void);
 
-   /* Creates the plugin object bound to this host table. Returns NULL on failure. A returned
-    * object whose struct_size is below HDP_PLUGIN_V1_SIZE is refused and, since its destroy
-    * cannot be trusted, leaked.
-    * OWNERSHIP: host is the host's and stays valid until plugin->destroy returns; the returned
-    * object is the plugin's, freed by plugin->destroy.
-    * [main-thread] */
-   const hdp_plugin_t *(*create_plugin)(const hdp_host_t *host);
+  /* Creates the plugin object bound to this host table. Returns NULL on failure. A returned
+   * object whose struct_size is below HDP_PLUGIN_V1_SIZE is refused and, since its destroy
+   * cannot be trusted, leaked.
+   * OWNERSHIP: host is the host's and stays valid until plugin->destroy returns; the returned
+   * object is the plugin's, freed by plugin->destroy.
+   * [main-thread] */
+  const hdp_plugin_t* (*create_plugin)(const hdp_host_t* host);
 } hdp_plugin_entry_t;
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,

@@ -10,11 +10,11 @@ extern "C" {
 
 /* Crosses the ABI as int32_t. A host maps unknown values to the nearest known level. */
 enum {
-   HDP_LOG_TRACE = 0,
-   HDP_LOG_DEBUG = 1,
-   HDP_LOG_INFO = 2,
-   HDP_LOG_WARNING = 3,
-   HDP_LOG_ERROR = 4,
+  HDP_LOG_TRACE = 0,
+  HDP_LOG_DEBUG = 1,
+  HDP_LOG_INFO = 2,
+  HDP_LOG_WARNING = 3,
+  HDP_LOG_ERROR = 4,
 };
 
 #ifdef __cplusplus

@@ -41,36 +41,36 @@ extern "C" {
 typedef struct hdp_plugin hdp_plugin_t;
 
 struct hdp_plugin {
-   /* sizeof(hdp_plugin_t) as the plugin compiled it. */
-   uint32_t struct_size;
+  /* sizeof(hdp_plugin_t) as the plugin compiled it. */
+  uint32_t struct_size;
 
-   /* Reserved for the plugin. The host never reads or writes it. */
-   void *plugin_data;
+  /* Reserved for the plugin. The host never reads or writes it. */
+  void* plugin_data;
 
-   /* Prepares the plugin: reads its configuration, opens its storage. Must not register routes,
-    * timers or fds yet. A non-OK status refuses the plugin; the host logs it and calls destroy.
-    * [main-thread] */
-   hdp_status_t (*init)(const hdp_plugin_t *plugin);
+  /* Prepares the plugin: reads its configuration, opens its storage. Must not register routes,
+   * timers or fds yet. A non-OK status refuses the plugin; the host logs it and calls destroy.
+   * [main-thread] */
+  hdp_status_t (*init)(const hdp_plugin_t* plugin);
 
-   /* Registers routes, timers and fd watches and resumes pending work. A non-OK status refuses the
-    * plugin; the host cancels whatever it registered and calls destroy.
-    * [main-thread] */
-   hdp_status_t (*start)(const hdp_plugin_t *plugin);
+  /* Registers routes, timers and fd watches and resumes pending work. A non-OK status refuses the
+   * plugin; the host cancels whatever it registered and calls destroy.
+   * [main-thread] */
+  hdp_status_t (*start)(const hdp_plugin_t* plugin);
 
-   /* The host has already cancelled the plugin's timers and fd watches and failed its pending
-    * operations. The plugin releases what it holds; no callback reaches it afterwards.
-    * [main-thread] */
-   void (*stop)(const hdp_plugin_t *plugin);
+  /* The host has already cancelled the plugin's timers and fd watches and failed its pending
+   * operations. The plugin releases what it holds; no callback reaches it afterwards.
+   * [main-thread] */
+  void (*stop)(const hdp_plugin_t* plugin);
 
-   /* Frees the plugin object. The pointer is invalid afterwards.
-    * [main-thread] */
-   void (*destroy)(const hdp_plugin_t *plugin);
+  /* Frees the plugin object. The pointer is invalid afterwards.
+   * [main-thread] */
+  void (*destroy)(const hdp_plugin_t* plugin);
 
-   /* Returns the plugin's table for extension_id, or NULL. Version 1.0 defines no plugin-side
-    * extension; the member exists so later minors can add some. May itself be NULL.
-    * OWNERSHIP: the returned table is the plugin's, valid until destroy.
-    * [main-thread] */
-   const void *(*get_extension)(const hdp_plugin_t *plugin, const char *extension_id);
+  /* Returns the plugin's table for extension_id, or NULL. Version 1.0 defines no plugin-side
+   * extension; the member exists so later minors can add some. May itself be NULL.
+   * OWNERSHIP: the returned table is the plugin's, valid until destroy.
+   * [main-thread] */
+  const void* (*get_extension)(const hdp_plugin_t* plugin, const char* extension_id);
 };
 
 /* Version-1.0 sizes: the smallest struct_size a reader accepts (the end of the last 1.0 member,

@@ -19,12 +19,13 @@ extern "C" {
 #define HDP_VERSION_PATCH 0
 
 typedef struct hdp_version {
-   uint32_t major;
-   uint32_t minor;
-   uint32_t patch;
+  uint32_t major;
+  uint32_t minor;
+  uint32_t patch;
 } hdp_version_t;
 
-#define HDP_VERSION_INIT {HDP_VERSION_MAJOR, HDP_VERSION_MINOR, HDP_VERSION_PATCH}
+#define HDP_VERSION_INIT \
+  { HDP_VERSION_MAJOR, HDP_VERSION_MINOR, HDP_VERSION_PATCH }
 
 /* The size of `type` up to the end of `member`, without the tail padding that follows it: the
  * smallest struct_size a reader accepts for the version that ended at `member` (each header's
@@ -33,12 +34,12 @@ typedef struct hdp_version {
 #ifdef __cplusplus
 #define HDP_V1_SIZE(type, member) (offsetof(type, member) + sizeof(type::member))
 #else
-#define HDP_V1_SIZE(type, member) (offsetof(type, member) + sizeof(((const type *)0)->member))
+#define HDP_V1_SIZE(type, member) (offsetof(type, member) + sizeof(((const type*)0)->member))
 #endif
 
 /* True when code built against `other` can run with code built against this header. */
 static inline bool hdp_version_is_compatible(hdp_version_t other) {
-   return other.major == HDP_VERSION_MAJOR;
+  return other.major == HDP_VERSION_MAJOR;
 }
 
 #ifdef __cplusplus

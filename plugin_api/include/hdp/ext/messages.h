@@ -21,59 +21,59 @@ extern "C" {
 
 /* Call direction; crosses the ABI as int32_t. */
 enum {
-   HDP_CALL_DIRECTION_UNKNOWN = 0,
-   HDP_CALL_DIRECTION_INCOMING = 1,
-   HDP_CALL_DIRECTION_OUTGOING = 2,
+  HDP_CALL_DIRECTION_UNKNOWN = 0,
+  HDP_CALL_DIRECTION_INCOMING = 1,
+  HDP_CALL_DIRECTION_OUTGOING = 2,
 };
 
 /* What the agent sees about the call's recording; crosses the ABI as int32_t. Hosts show an
  * unknown value like HDP_RECORDING_NONE plus the reason text. */
 enum {
-   HDP_RECORDING_NONE = 0,        /* nothing known yet */
-   HDP_RECORDING_WAITING = 1,     /* WaVoIP is still recording or processing */
-   HDP_RECORDING_DOWNLOADING = 2, /* being fetched */
-   HDP_RECORDING_ATTACHED = 3,    /* playable from the message's attachment */
-   HDP_RECORDING_FAILED = 4,      /* gave up; the reason says why and what to do */
-   HDP_RECORDING_DISABLED = 5,    /* recording is switched off for the device */
-   HDP_RECORDING_EMPTY = 6,       /* the call was too short to record */
+  HDP_RECORDING_NONE = 0,        /* nothing known yet */
+  HDP_RECORDING_WAITING = 1,     /* WaVoIP is still recording or processing */
+  HDP_RECORDING_DOWNLOADING = 2, /* being fetched */
+  HDP_RECORDING_ATTACHED = 3,    /* playable from the message's attachment */
+  HDP_RECORDING_FAILED = 4,      /* gave up; the reason says why and what to do */
+  HDP_RECORDING_DISABLED = 5,    /* recording is switched off for the device */
+  HDP_RECORDING_EMPTY = 6,       /* the call was too short to record */
 };
 
 typedef struct hdp_call_message {
-   uint32_t struct_size;
-   /* Idempotency key of the call, unique per plugin. NUL-terminated, at most 255 bytes. */
-   const char *external_key;
-   /* The inbox the conversation belongs to; NULL or "" for the host's default inbox. */
-   const char *inbox;
-   /* The contact's phone number, digits only; NULL or "" when not known yet (a later upsert
-    * may fill it in). */
-   const char *contact;
-   /* HDP_CALL_DIRECTION_* */
-   int32_t direction;
-   /* The call's status as the provider says it ("ACTIVE", "ENDED", ...); NULL = unchanged. */
-   const char *call_status;
-   /* Duration in seconds; negative = unknown/unchanged. */
-   int64_t duration_s;
+  uint32_t struct_size;
+  /* Idempotency key of the call, unique per plugin. NUL-terminated, at most 255 bytes. */
+  const char* external_key;
+  /* The inbox the conversation belongs to; NULL or "" for the host's default inbox. */
+  const char* inbox;
+  /* The contact's phone number, digits only; NULL or "" when not known yet (a later upsert
+   * may fill it in). */
+  const char* contact;
+  /* HDP_CALL_DIRECTION_* */
+  int32_t direction;
+  /* The call's status as the provider says it ("ACTIVE", "ENDED", ...); NULL = unchanged. */
+  const char* call_status;
+  /* Duration in seconds; negative = unknown/unchanged. */
+  int64_t duration_s;
 } hdp_call_message_t;
 
 typedef struct hdp_host_messages {
-   /* sizeof(hdp_host_messages_t) as the host compiled it. */
-   uint32_t struct_size;
+  /* sizeof(hdp_host_messages_t) as the host compiled it. */
+  uint32_t struct_size;
 
-   /* Creates the call's message, or finds it by external_key and updates the fields given
-    * (empty contact, NULL status, negative duration and UNKNOWN direction leave the stored values
-    * as they are). *out_message_id is stable for the key and never 0.
-    * OWNERSHIP: message and its strings are borrowed for the call.
-    * [main-thread] */
-   hdp_status_t (*upsert_call_message)(const hdp_host_t *host, const hdp_call_message_t *message,
-                                       uint64_t *out_message_id);
+  /* Creates the call's message, or finds it by external_key and updates the fields given
+   * (empty contact, NULL status, negative duration and UNKNOWN direction leave the stored values
+   * as they are). *out_message_id is stable for the key and never 0.
+   * OWNERSHIP: message and its strings are borrowed for the call.
+   * [main-thread] */
+  hdp_status_t (*upsert_call_message)(const hdp_host_t* host, const hdp_call_message_t* message,
+                                      uint64_t* out_message_id);
 
-   /* Sets what the agent sees about the recording: an HDP_RECORDING_* value and a reason in
-    * plain words (NUL-terminated UTF-8, may be NULL or "" when none is needed, at most 1024
-    * bytes). HDP_ERR_NOT_FOUND for an unknown message id.
-    * OWNERSHIP: reason borrowed for the call.
-    * [main-thread] */
-   hdp_status_t (*set_recording_status)(const hdp_host_t *host, uint64_t message_id,
-                                        int32_t recording_status, const char *reason);
+  /* Sets what the agent sees about the recording: an HDP_RECORDING_* value and a reason in
+   * plain words (NUL-terminated UTF-8, may be NULL or "" when none is needed, at most 1024
+   * bytes). HDP_ERR_NOT_FOUND for an unknown message id.
+   * OWNERSHIP: reason borrowed for the call.
+   * [main-thread] */
+  hdp_status_t (*set_recording_status)(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                       const char* reason);
 } hdp_host_messages_t;
 
 /* ---- hdp.messages/2 (ABI 1.2): the same writes, completed later --------------------------------
@@ -103,43 +103,41 @@ typedef struct hdp_host_messages {
 #define HDP_RECORDING_UNCHANGED (-1)
 
 typedef struct hdp_message_result {
-   uint32_t struct_size;
-   /* HDP_OK, HDP_ERR_NOT_FOUND (set_recording_status: no such message), HDP_ERR_IO,
-    * HDP_ERR_CANCELLED (the host is stopping), ... */
-   hdp_status_t status;
-   /* The operation's id, as *out_op_id gave it. */
-   uint64_t op_id;
-   /* The call's message when status is HDP_OK: the id it was created or found with (stable for the
-    * external key, never 0), or the id that set_recording_status was given. */
-   uint64_t message_id;
+  uint32_t struct_size;
+  /* HDP_OK, HDP_ERR_NOT_FOUND (set_recording_status: no such message), HDP_ERR_IO,
+   * HDP_ERR_CANCELLED (the host is stopping), ... */
+  hdp_status_t status;
+  /* The operation's id, as *out_op_id gave it. */
+  uint64_t op_id;
+  /* The call's message when status is HDP_OK: the id it was created or found with (stable for the
+   * external key, never 0), or the id that set_recording_status was given. */
+  uint64_t message_id;
 } hdp_message_result_t;
 
 /* Runs on the main thread, exactly once per accepted operation, never inside the call that
  * started it. OWNERSHIP: result is borrowed for the call. */
-typedef void (*hdp_message_callback_t)(void *user_data, const hdp_message_result_t *result);
+typedef void (*hdp_message_callback_t)(void* user_data, const hdp_message_result_t* result);
 
 typedef struct hdp_host_messages2 {
-   /* sizeof(hdp_host_messages2_t) as the host compiled it. */
-   uint32_t struct_size;
+  /* sizeof(hdp_host_messages2_t) as the host compiled it. */
+  uint32_t struct_size;
 
-   /* Creates the call's message or finds it by external_key and updates the fields given, as in
-    * /1; then, unless recording_status is HDP_RECORDING_UNCHANGED, sets what the message shows
-    * about the recording (an HDP_RECORDING_* value and reason, as set_recording_status). One
-    * operation: a new call's message appears with its recording status, never without it.
-    * OWNERSHIP: message, its strings and reason borrowed for the call; user_data passed back.
-    * [main-thread] */
-   hdp_status_t (*upsert_call_message)(const hdp_host_t *host, const hdp_call_message_t *message,
-                                       int32_t recording_status, const char *reason,
-                                       hdp_message_callback_t callback, void *user_data,
-                                       uint64_t *out_op_id);
+  /* Creates the call's message or finds it by external_key and updates the fields given, as in
+   * /1; then, unless recording_status is HDP_RECORDING_UNCHANGED, sets what the message shows
+   * about the recording (an HDP_RECORDING_* value and reason, as set_recording_status). One
+   * operation: a new call's message appears with its recording status, never without it.
+   * OWNERSHIP: message, its strings and reason borrowed for the call; user_data passed back.
+   * [main-thread] */
+  hdp_status_t (*upsert_call_message)(const hdp_host_t* host, const hdp_call_message_t* message,
+                                      int32_t recording_status, const char* reason, hdp_message_callback_t callback,
+                                      void* user_data, uint64_t* out_op_id);
 
-   /* Sets what the agent sees about the recording of a message, as /1 does.
-    * OWNERSHIP: reason borrowed for the call; user_data passed back.
-    * [main-thread] */
-   hdp_status_t (*set_recording_status)(const hdp_host_t *host, uint64_t message_id,
-                                        int32_t recording_status, const char *reason,
-                                        hdp_message_callback_t callback, void *user_data,
-                                        uint64_t *out_op_id);
+  /* Sets what the agent sees about the recording of a message, as /1 does.
+   * OWNERSHIP: reason borrowed for the call; user_data passed back.
+   * [main-thread] */
+  hdp_status_t (*set_recording_status)(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                       const char* reason, hdp_message_callback_t callback, void* user_data,
+                                       uint64_t* out_op_id);
 } hdp_host_messages2_t;
 
 /* Version-1 sizes: the smallest struct_size a reader accepts (the end of the last member the struct

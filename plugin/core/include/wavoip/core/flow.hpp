@@ -15,28 +15,34 @@
 //
 // | state              | input                                   | new state  | actions |
 // |--------------------|-----------------------------------------|------------|---------|
-// | none               | CALL end status, call answered or the status may follow a live call | waiting | SchedulePoll(first_poll_at(ended_at)), SetRecordingStatus |
-// | none               | CALL REJECTED / NOT_ANSWERED / HANDLED_REMOTELY, never ACTIVE and duration 0/absent | none | SetRecordingStatus(none, reason); no poll (no audio was ever recorded here) |
-// | waiting (0 polls)  | CALL end status                         | waiting    | re-anchor the first poll and deadline to ended_at: SchedulePoll |
-// | none (ended unanswered) | a later CALL shows it was answered (duration > 0) | waiting | SchedulePoll(first_poll_at(ended_at)), SetRecordingStatus |
-// | none               | RECORDING / MIXING                      | waiting    | SchedulePoll (safety net), SetRecordingStatus |
-// | waiting            | RECORDING / MIXING                      | waiting    | SetRecordingStatus if the text changed; SchedulePoll only if none is armed |
-// | none/waiting       | READY                                   | fetching   | CancelPoll (if armed), StartFetch(url), SetRecordingStatus, LogLine |
-// | failed             | READY                                   | fetching   | new 4 h window from now; StartFetch(url), SetRecordingStatus |
-// | fetching/attaching/attached | READY (duplicate or late)      | unchanged  | LogLine only |
-// | none/waiting/failed| DISABLED                                | disabled   | CancelPoll (if armed), SetRecordingStatus("Recording is disabled for this WaVoIP device") |
-// | none/waiting/failed| EMPTY_RECORDING                         | empty      | CancelPoll (if armed), SetRecordingStatus("Call too short: WaVoIP made no recording") |
-// | fetching..attached, empty, disabled | RECORDING/MIXING/DISABLED/EMPTY | unchanged | (forward only: a late MIXING after READY changes nothing) |
-// | waiting            | PollDue (next_attempt_at <= now)        | fetching   | StartFetch(url), SetRecordingStatus |
-// | any other state    | PollDue with a due next_attempt_at      | unchanged  | next_attempt_at cleared (a due row is always consumed), LogLine |
-// | fetching           | FetchOutcome ready_file                 | attaching  | Attach(file), SetRecordingStatus |
-// | fetching           | FetchOutcome not_ready / transient_error| waiting    | SchedulePoll(next by BackoffPolicy), SetRecordingStatus |
-// | fetching           | same, but the deadline has passed       | failed     | SetRecordingStatus("No recording after 4 h 0 min (14 attempts)", detail "HTTP 404"), LogLine |
-// | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("WaVoIP no longer has this recording", detail "HTTP 410"), LogLine |
-// | attaching          | AttachOutcome ok                        | attached   | SetRecordingStatus(attached), LogLine("... ✅ Recording attached successfully") |
-// | attaching          | AttachOutcome failed                    | waiting/failed | as a transient fetch error (the file is fetched again) |
-// | none/waiting/failed| ManualRetry                             | fetching   | new window from now; StartFetch(url) |
-// | fetching/attaching | Resume (after a restart)                | unchanged  | StartFetch again / Attach again (the call id is the idempotency key) |
+// | none               | CALL end status, call answered or the status may follow a live call | waiting |
+// SchedulePoll(first_poll_at(ended_at)), SetRecordingStatus | | none               | CALL REJECTED / NOT_ANSWERED /
+// HANDLED_REMOTELY, never ACTIVE and duration 0/absent | none | SetRecordingStatus(none, reason); no poll (no audio was
+// ever recorded here) | | waiting (0 polls)  | CALL end status                         | waiting    | re-anchor the
+// first poll and deadline to ended_at: SchedulePoll | | none (ended unanswered) | a later CALL shows it was answered
+// (duration > 0) | waiting | SchedulePoll(first_poll_at(ended_at)), SetRecordingStatus | | none               |
+// RECORDING / MIXING                      | waiting    | SchedulePoll (safety net), SetRecordingStatus | | waiting |
+// RECORDING / MIXING                      | waiting    | SetRecordingStatus if the text changed; SchedulePoll only if
+// none is armed | | none/waiting       | READY                                   | fetching   | CancelPoll (if armed),
+// StartFetch(url), SetRecordingStatus, LogLine | | failed             | READY                                   |
+// fetching   | new 4 h window from now; StartFetch(url), SetRecordingStatus | | fetching/attaching/attached | READY
+// (duplicate or late)      | unchanged  | LogLine only | | none/waiting/failed| DISABLED | disabled   | CancelPoll (if
+// armed), SetRecordingStatus("Recording is disabled for this WaVoIP device") | | none/waiting/failed| EMPTY_RECORDING
+// | empty      | CancelPoll (if armed), SetRecordingStatus("Call too short: WaVoIP made no recording") | |
+// fetching..attached, empty, disabled | RECORDING/MIXING/DISABLED/EMPTY | unchanged | (forward only: a late MIXING
+// after READY changes nothing) | | waiting            | PollDue (next_attempt_at <= now)        | fetching   |
+// StartFetch(url), SetRecordingStatus | | any other state    | PollDue with a due next_attempt_at      | unchanged  |
+// next_attempt_at cleared (a due row is always consumed), LogLine | | fetching           | FetchOutcome ready_file |
+// attaching  | Attach(file), SetRecordingStatus | | fetching           | FetchOutcome not_ready / transient_error|
+// waiting    | SchedulePoll(next by BackoffPolicy), SetRecordingStatus | | fetching           | same, but the deadline
+// has passed       | failed     | SetRecordingStatus("No recording after 4 h 0 min (14 attempts)", detail "HTTP 404"),
+// LogLine | | fetching           | FetchOutcome permanent_error            | failed     | SetRecordingStatus("WaVoIP no
+// longer has this recording", detail "HTTP 410"), LogLine | | attaching          | AttachOutcome ok | attached   |
+// SetRecordingStatus(attached), LogLine("... ✅ Recording attached successfully") | | attaching          | AttachOutcome
+// failed                    | waiting/failed | as a transient fetch error (the file is fetched again) | |
+// none/waiting/failed| ManualRetry                             | fetching   | new window from now; StartFetch(url) | |
+// fetching/attaching | Resume (after a restart)                | unchanged  | StartFetch again / Attach again (the call
+// id is the idempotency key) |
 //
 // Call end statuses: ENDED, REJECTED, NOT_ANSWERED, FAILED, HANDLED_REMOTELY, CONNECTION_LOST.
 // The first one sets `ended_at`; after it, later call statuses (a late ACTIVE) are ignored.

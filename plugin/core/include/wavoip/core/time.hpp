@@ -11,6 +11,8 @@ using TimeMs = std::int64_t;
 
 inline constexpr TimeMs kMsPerSecond = 1000;
 
-constexpr TimeMs seconds_to_ms(std::int64_t seconds) { return seconds * kMsPerSecond; }
+constexpr TimeMs seconds_to_ms(std::int64_t seconds) {
+  return seconds * kMsPerSecond;
+}
 
 }  // namespace wavoip

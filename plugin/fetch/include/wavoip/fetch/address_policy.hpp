@@ -18,18 +18,18 @@ namespace wavoip {
 // the development mode).
 enum class AddressClass {
   public_address,
-  unspecified,    // 0.0.0.0/8 ("this network"), ::
-  loopback,       // 127.0.0.0/8, ::1
-  private_network,        // 10/8, 172.16/12, 192.168/16, fc00::/7 (unique local)
-  shared_cgnat,    // 100.64.0.0/10
-  link_local,      // 169.254/16, fe80::/10
-  multicast,      // 224/4, ff00::/8
-  broadcast,      // 255.255.255.255
-  reserved,       // 240/4, 192.0.0.0/24 (IETF protocol assignments), fec0::/10 (old site-local)
-  documentation,  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
-  benchmarking,   // 198.18.0.0/15
-  nat64,          // 64:ff9b::/96, 64:ff9b:1::/48 (would reach an IPv4 address we cannot see)
-  not_internet,    // not an IPv4/IPv6 socket address at all (AF_UNIX, ...)
+  unspecified,      // 0.0.0.0/8 ("this network"), ::
+  loopback,         // 127.0.0.0/8, ::1
+  private_network,  // 10/8, 172.16/12, 192.168/16, fc00::/7 (unique local)
+  shared_cgnat,     // 100.64.0.0/10
+  link_local,       // 169.254/16, fe80::/10
+  multicast,        // 224/4, ff00::/8
+  broadcast,        // 255.255.255.255
+  reserved,         // 240/4, 192.0.0.0/24 (IETF protocol assignments), fec0::/10 (old site-local)
+  documentation,    // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
+  benchmarking,     // 198.18.0.0/15
+  nat64,            // 64:ff9b::/96, 64:ff9b:1::/48 (would reach an IPv4 address we cannot see)
+  not_internet,     // not an IPv4/IPv6 socket address at all (AF_UNIX, ...)
 };
 
 // Classifies a socket address. IPv4-mapped (::ffff:a.b.c.d), IPv4-translated

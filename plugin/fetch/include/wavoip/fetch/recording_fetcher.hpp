@@ -55,16 +55,16 @@ struct FetchResult {
   // What the answer means (the table in fetch_classification.hpp): ready_file when the file at
   // `path` is complete; not_ready, transient_error or permanent_error otherwise.
   FetchKind kind = FetchKind::transient_error;
-  bool blocked = false;       // permanent_error because a download guard refused it
-  long http_status = 0;       // of the last response; 0 when none arrived
-  std::string content_type;   // of the last response, as sent; empty when none
-  uint64_t bytes = 0;         // body bytes received from the last response
-  std::string path;           // dest_path when kind == ready_file, else empty (the file is gone)
+  bool blocked = false;      // permanent_error because a download guard refused it
+  long http_status = 0;      // of the last response; 0 when none arrived
+  std::string content_type;  // of the last response, as sent; empty when none
+  uint64_t bytes = 0;        // body bytes received from the last response
+  std::string path;          // dest_path when kind == ready_file, else empty (the file is gone)
   // What else is known, short and readable by an agent, without the HTTP status (which is
   // http_status): "server error", "timed out after 30 s", "" for a plain 404.
   std::string detail;
-  std::string body_preview;   // first bytes (<= 1 KiB) of a non-audio body, e.g. a JSON status
-  int64_t elapsed_ms = 0;     // by the event loop's clock
+  std::string body_preview;  // first bytes (<= 1 KiB) of a non-audio body, e.g. a JSON status
+  int64_t elapsed_ms = 0;    // by the event loop's clock
 };
 
 // One per plugin instance, used on the loop thread only. The loop must outlive the fetcher.
