@@ -166,14 +166,22 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
     SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO host_sync (call_id) VALUES ('MARKED')");
     raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 5
+    // The same tables with rowids, as versions 1 to 3 created them.
     for (const char* table : {"calls", "host_sync"}) {
       const std::string t = table;
-      raw.exec("CREATE TABLE " + t + "_old AS SELECT * FROM " + t);
+      std::string sql =
+          raw.execAndGet("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = '" + t + "'").getString();
+      sql = "CREATE TABLE " + t + "_old " + sql.substr(sql.find('('));
+      sql.erase(sql.find(" WITHOUT ROWID"));
+      raw.exec(sql);
+      raw.exec("INSERT INTO " + t + "_old SELECT * FROM " + t);
       raw.exec("DROP TABLE " + t);
       raw.exec("ALTER TABLE " + t + "_old RENAME TO " + t);
     }
     raw.exec("CREATE INDEX deliveries_by_call ON deliveries(call_id) WHERE call_id IS NOT NULL");
     raw.exec("PRAGMA user_version = 3");
+    const std::string calls = raw.execAndGet("SELECT sql FROM sqlite_master WHERE name = 'calls'").getString();
+    ASSERT_EQ(calls.find("WITHOUT ROWID"), std::string::npos) << calls;
   }
   r.reason_detail.clear();  // a version-3 file has none
   EXPECT_EQ(*store().load_call("OLD"), r);

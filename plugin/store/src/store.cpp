@@ -94,41 +94,10 @@ CREATE INDEX calls_leased ON calls(lease_until, call_id) WHERE lease_until IS NO
 // Schema version 4: fewer b-trees to write for each delivery. `calls` and `host_sync` are
 // keyed by the call id itself (WITHOUT ROWID: no separate index from the id to a rowid), and
 // the index of deliveries by call, which nothing reads, is gone (a lookup by call scans).
+// The new `calls` is created from the old one's own definition (the columns of versions 1 and
+// 3) with WITHOUT ROWID added; then the rows, indexes and the other tables follow.
 constexpr const char* kSchemaV4 = R"sql(
-CREATE TABLE calls_v4 (
-  call_id           TEXT PRIMARY KEY NOT NULL,
-  inbox             TEXT NOT NULL DEFAULT '',
-  direction         TEXT NOT NULL DEFAULT 'UNKNOWN',
-  caller            TEXT NOT NULL DEFAULT '',
-  receiver          TEXT NOT NULL DEFAULT '',
-  session_id        TEXT NOT NULL DEFAULT '',
-  call_kind         TEXT NOT NULL DEFAULT '',
-  call_status       TEXT NOT NULL DEFAULT '',
-  answered          INTEGER NOT NULL DEFAULT 0,
-  duration_s        INTEGER,
-  ended_at          INTEGER,
-  recording         TEXT NOT NULL DEFAULT 'none',
-  reason            TEXT NOT NULL DEFAULT '',
-  record_url        TEXT NOT NULL DEFAULT '',
-  attempt           INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at   INTEGER,
-  deadline_at       INTEGER,
-  last_result       TEXT NOT NULL DEFAULT '',
-  recording_file    TEXT NOT NULL DEFAULT '',
-  content_type      TEXT NOT NULL DEFAULT '',
-  recording_bytes   INTEGER NOT NULL DEFAULT 0,
-  message_requested INTEGER NOT NULL DEFAULT 0,
-  message_id        TEXT NOT NULL DEFAULT '',
-  created_at        INTEGER NOT NULL,
-  updated_at        INTEGER NOT NULL,
-  owner             TEXT,
-  lease_until       INTEGER,
-  fence             INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-INSERT INTO calls_v4 SELECT call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status,
-  answered, duration_s, ended_at, recording, reason, record_url, attempt, next_attempt_at, deadline_at,
-  last_result, recording_file, content_type, recording_bytes, message_requested, message_id, created_at,
-  updated_at, owner, lease_until, fence FROM calls;
+INSERT INTO calls_v4 SELECT * FROM calls;
 DROP TABLE calls;
 ALTER TABLE calls_v4 RENAME TO calls;
 CREATE INDEX calls_due ON calls(next_attempt_at, call_id) WHERE next_attempt_at IS NOT NULL;
@@ -145,6 +114,21 @@ ALTER TABLE host_sync_v4 RENAME TO host_sync;
 
 DROP INDEX IF EXISTS deliveries_by_call;
 )sql";
+
+// CREATE TABLE calls_v4 (...) WITHOUT ROWID, from the stored definition of `calls` (SQLite keeps
+// the text of CREATE TABLE, with the columns ALTER TABLE added; a renamed table's name quoted).
+std::string calls_v4_definition(SQLite::Database& db) {
+  const std::string sql =
+      db.execAndGet("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'calls'").getString();
+  const std::size_t open = sql.find('(');
+  const std::string head = open == std::string::npos ? sql : sql.substr(0, open);
+  if (head.find("calls") == std::string::npos || head.rfind("CREATE TABLE", 0) != 0) {
+    throw std::runtime_error("unexpected definition of calls: " + sql);
+  }
+  std::string out = "CREATE TABLE calls_v4 " + sql.substr(open);
+  if (out.find("WITHOUT ROWID") == std::string::npos) out += " WITHOUT ROWID";
+  return out;
+}
 
 // Schema version 5: the technical detail of a call's reason (an HTTP status, a curl error) is a
 // field of its own, so that a restart shows the same thing.
@@ -358,6 +342,7 @@ void migrate(SQLite::Database& db) {
     db.exec("PRAGMA user_version = 3");
   }
   if (version < 4) {
+    db.exec(calls_v4_definition(db));
     db.exec(kSchemaV4);
     db.exec("PRAGMA user_version = 4");
   }
