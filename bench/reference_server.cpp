@@ -6,15 +6,14 @@
 // ratio plugin/reference is what parsing, persisting and the host's plumbing cost.
 //
 //   bench_reference_server [--port-file FILE] [--port N]
+#include "local_server.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <csignal>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,19 +78,9 @@ void accept(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string port_file;
-  unsigned short port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--port-file") == 0) port_file = argv[i + 1];
-    if (std::strcmp(argv[i], "--port") == 0) port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
-  }
+  const bench::ServerOptions options = bench::server_options(argc, argv);
   asio::io_context io(1);
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << acceptor.local_endpoint().port() << "\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-  }
+  tcp::acceptor acceptor = bench::listen_on_loopback(io, options);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](beast::error_code, int) { io.stop(); });
   accept(acceptor);

@@ -13,6 +13,8 @@
 //
 // first_us/last_us: CLOCK_REALTIME microseconds of the first and the latest request counted
 // since the last reset (the poll-drain benchmark divides by their difference).
+#include "local_server.hpp"
+
 #include <boost/asio.hpp>
 
 #include <algorithm>
@@ -22,7 +24,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -196,21 +197,11 @@ awaitable<void> listener(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string port_file;
-  unsigned short port = 0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--port-file") == 0) port_file = argv[i + 1];
-    if (std::strcmp(argv[i], "--port") == 0) port = static_cast<unsigned short>(std::stoi(argv[i + 1]));
-  }
+  const bench::ServerOptions options = bench::server_options(argc, argv);
   for (std::size_t i = 0; i < g_pattern.size(); ++i) g_pattern[i] = static_cast<char>(i % 251);
 
   asio::io_context io(1);
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  acceptor.listen(asio::socket_base::max_listen_connections);
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << acceptor.local_endpoint().port() << "\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-  }
+  tcp::acceptor acceptor = bench::listen_on_loopback(io, options);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](const boost::system::error_code&, int) { io.stop(); });
   asio::co_spawn(io, listener(acceptor), asio::detached);

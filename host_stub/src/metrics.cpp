@@ -260,13 +260,21 @@ MetricsRegistry::Series* MetricsRegistry::series_for(uint64_t owner, uint64_t id
   return &family.series.emplace(std::move(key), std::move(series)).first->second;
 }
 
+MetricsRegistry::Series* MetricsRegistry::series_to_update(uint64_t owner, uint64_t id, MetricType type,
+                                                           std::span<const std::string_view> labels, bool value_ok,
+                                                           hdp_status_t* status) {
+  if (!value_ok) {
+    *status = handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
+    return nullptr;
+  }
+  return series_for(owner, id, type, labels, status);
+}
+
 hdp_status_t MetricsRegistry::counter_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
                                           double delta) {
-  if (!std::isfinite(delta) || delta < 0) {
-    return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
-  }
   hdp_status_t status = HDP_OK;
-  Series* series = series_for(owner, id, MetricType::counter, labels, &status);
+  Series* series =
+      series_to_update(owner, id, MetricType::counter, labels, std::isfinite(delta) && delta >= 0, &status);
   if (series == nullptr) return status;
   series->value += delta;
   return HDP_OK;
@@ -274,9 +282,8 @@ hdp_status_t MetricsRegistry::counter_add(uint64_t owner, uint64_t id, std::span
 
 hdp_status_t MetricsRegistry::gauge_set(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
                                         double value) {
-  if (std::isnan(value)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
-  Series* series = series_for(owner, id, MetricType::gauge, labels, &status);
+  Series* series = series_to_update(owner, id, MetricType::gauge, labels, !std::isnan(value), &status);
   if (series == nullptr) return status;
   series->value = value;
   return HDP_OK;
@@ -284,9 +291,8 @@ hdp_status_t MetricsRegistry::gauge_set(uint64_t owner, uint64_t id, std::span<c
 
 hdp_status_t MetricsRegistry::gauge_add(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
                                         double delta) {
-  if (!std::isfinite(delta)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
-  Series* series = series_for(owner, id, MetricType::gauge, labels, &status);
+  Series* series = series_to_update(owner, id, MetricType::gauge, labels, std::isfinite(delta), &status);
   if (series == nullptr) return status;
   series->value += delta;
   return HDP_OK;
@@ -294,9 +300,8 @@ hdp_status_t MetricsRegistry::gauge_add(uint64_t owner, uint64_t id, std::span<c
 
 hdp_status_t MetricsRegistry::observe(uint64_t owner, uint64_t id, std::span<const std::string_view> labels,
                                       double value) {
-  if (std::isnan(value)) return handles_.contains(id) ? HDP_ERR_INVALID_ARGUMENT : HDP_ERR_NOT_FOUND;
   hdp_status_t status = HDP_OK;
-  Series* series = series_for(owner, id, MetricType::histogram, labels, &status);
+  Series* series = series_to_update(owner, id, MetricType::histogram, labels, !std::isnan(value), &status);
   if (series == nullptr) return status;
   const Family& family = families_.at(handles_.at(id).family);
   const auto& bounds = family.spec.buckets;

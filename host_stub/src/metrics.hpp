@@ -116,6 +116,10 @@ class MetricsRegistry {
   // The series for an update, created if new; nullptr with *status set otherwise.
   Series* series_for(uint64_t owner, uint64_t id, MetricType type, std::span<const std::string_view> labels,
                      hdp_status_t* status);
+  // series_for, after the update's value was checked: a value that is not value_ok is
+  // HDP_ERR_INVALID_ARGUMENT for a known id, HDP_ERR_NOT_FOUND for an unknown one.
+  Series* series_to_update(uint64_t owner, uint64_t id, MetricType type, std::span<const std::string_view> labels,
+                           bool value_ok, hdp_status_t* status);
   hdp_status_t validate(bool host_family, const MetricSpec& spec) const;
 
   Limits limits_;

@@ -1,5 +1,7 @@
 #include "recording_service.hpp"
 
+#include <wavoip/core/recording_url.hpp>
+
 #include <filesystem>
 #include <system_error>
 
@@ -10,24 +12,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kResumeBatch = 256;
-
-// Inverse of percent_encode, for the names of downloaded files. nullopt when malformed.
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size() || !std::isxdigit(static_cast<unsigned char>(text[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -54,6 +38,7 @@ void RecordingService::resume() {
         }
         // A complete download is kept only while its call is attaching with exactly this file;
         // any other file is left over from a crash between the download and its attachment.
+        // The file names are percent_encode(call id); one that does not decode is no call's.
         for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "recordings", ec)) {
           const std::optional<std::string> call_id = percent_decode(entry.path().stem().string());
           std::optional<CallRecord> record = call_id ? store.load_call(*call_id) : std::nullopt;

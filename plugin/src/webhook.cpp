@@ -5,6 +5,7 @@
 
 #include <wavoip/core/flow.hpp>
 #include <wavoip/core/payload.hpp>
+#include <wavoip/core/recording_url.hpp>
 #include <wavoip/store/store.hpp>
 
 #include <boost/json.hpp>
@@ -68,26 +69,6 @@ std::string_view header_value(const hdp_http_request_t* request, std::string_vie
 }
 
 }  // namespace
-
-std::optional<std::string> percent_decode(std::string_view raw, bool plus_is_space) {
-  std::string out;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char c = raw[i];
-    if (c == '+' && plus_is_space) {
-      out += ' ';
-    } else if (c == '%') {
-      if (i + 2 >= raw.size() || !std::isxdigit(static_cast<unsigned char>(raw[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(raw[i + 2]))) {
-        return std::nullopt;
-      }
-      out += static_cast<char>(std::stoi(std::string(raw.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::optional<std::string> query_param(std::string_view query, std::string_view name) {
   std::string_view raw = query_value(query, name);

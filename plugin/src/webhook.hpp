@@ -86,10 +86,6 @@ class WebhookHandler {
 // length itself is not secret).
 bool constant_time_equal(std::string_view a, std::string_view b);
 
-// Decodes %XX escapes (and '+' as a space when plus_is_space, as in a query); nullopt when an
-// escape is malformed.
-std::optional<std::string> percent_decode(std::string_view raw, bool plus_is_space);
-
 // The value of `name` in a raw query string, percent-decoded; nullopt when absent or malformed.
 std::optional<std::string> query_param(std::string_view query, std::string_view name);
 

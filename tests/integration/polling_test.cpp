@@ -10,6 +10,7 @@
 // test waits until the plugin logged its outcome (the callback that handles it runs on the
 // host's one loop, so the next request is served after it).
 #include "e2e_fixture.hpp"
+#include "prometheus_text.hpp"  // tests/support
 
 #include <wavoip/core/backoff.hpp>
 #include <wavoip/core/config.hpp>
@@ -18,6 +19,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <variant>
 #include <vector>
 
 namespace {
@@ -85,23 +87,27 @@ class Polling : public e2e::PluginHost {
     start_host(overrides, true, kStartMs);
   }
 
-  // hdp_host_message_writes_total{operation="..."} from the host's /metrics.
+  // The host's /metrics, read with the strict Prometheus text reader.
+  promtext::Exposition host_metrics() {
+    const promtext::ParseResult parsed = promtext::parse(testsupport::http_get(host_->base_url() + "/metrics").body);
+    if (const auto* error = std::get_if<std::string>(&parsed)) {
+      ADD_FAILURE() << "GET /metrics is not Prometheus text: " << *error;
+      return {};
+    }
+    return std::get<promtext::Exposition>(parsed);
+  }
+  // hdp_host_message_writes_total{operation="..."} from the host's /metrics (0 when absent).
   double message_writes(const std::string& operation) {
-    const std::string text = testsupport::http_get(host_->base_url() + "/metrics").body;
-    const std::string series = "hdp_host_message_writes_total{operation=\"" + operation + "\"} ";
-    const size_t at = text.find(series);
-    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size()));
+    return host_metrics().value("hdp_host_message_writes_total", {{"operation", operation}}).value_or(0);
   }
   // Every message write of the host, whatever the operation: with hdp.messages/2 one upsert
   // carries the status, with /1 a status is its own write.
   double all_writes() {
-    const std::string text = testsupport::http_get(host_->base_url() + "/metrics").body;
-    const std::string prefix = "hdp_host_message_writes_total{";
+    const promtext::Exposition metrics = host_metrics();
+    const promtext::Family* family = metrics.family("hdp_host_message_writes_total");
     double sum = 0;
-    for (size_t at = text.find("\n" + prefix); at != std::string::npos; at = text.find("\n" + prefix, at + 1)) {
-      const size_t end = text.find('\n', at + 1);
-      const std::string line = text.substr(at + 1, end - at - 1);
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    if (family != nullptr) {
+      for (const promtext::Sample& sample : family->samples) sum += sample.value;
     }
     return sum;
   }

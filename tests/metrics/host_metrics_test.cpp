@@ -2,7 +2,7 @@
 // without a running host: escaping, number formatting, the exact text of a small registry, that
 // the output reads back through a strict parser, and what register and update refuse.
 #include "metrics.hpp"
-#include "prometheus_text.hpp"
+#include "prometheus_text.hpp"  // tests/support
 
 #include <gtest/gtest.h>
 

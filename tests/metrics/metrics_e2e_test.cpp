@@ -3,8 +3,8 @@
 // plugin's families by exactly one. Then the same plugin in the C host, which has no
 // hdp.metrics/1: the recording is attached all the same.
 #include "e2e_fixture.hpp"
-#include "hosts.hpp"  // tests/abi
-#include "prometheus_text.hpp"
+#include "hosts.hpp"            // tests/abi
+#include "prometheus_text.hpp"  // tests/support
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

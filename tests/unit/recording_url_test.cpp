@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
+
 namespace wavoip {
 namespace {
 
@@ -60,6 +63,50 @@ TEST(RecordingUrlBuild, CallIdIsPercentEncoded) {
   EXPECT_EQ(recording_url_for_call("https://storage.wavoip.com/", "123456"), "https://storage.wavoip.com/123456");
   EXPECT_EQ(recording_url_for_call("https://storage.wavoip.com", "a:b"), "https://storage.wavoip.com/a%3Ab");
   EXPECT_EQ(percent_encode("a b/ç~-._"), "a%20b%2F%C3%A7~-._");
+}
+
+TEST(PercentDecode, DecodesEscapesOfEitherCase) {
+  EXPECT_EQ(percent_decode("a%20b%2F%2f"), "a b//");
+  EXPECT_EQ(percent_decode("%00"), std::string(1, '\0'));
+  EXPECT_EQ(percent_decode(""), "");
+  EXPECT_EQ(percent_decode("plain-text_~."), "plain-text_~.");
+  // Characters that should have been escaped pass through as they are.
+  EXPECT_EQ(percent_decode("a b/ç"), "a b/ç");
+}
+
+TEST(PercentDecode, Utf8) {
+  EXPECT_EQ(percent_decode("%C3%A7%c3%a7"), "çç");
+  EXPECT_EQ(percent_decode("%E2%82%AC"), "€");
+  // Bytes, not characters: an escape that is not valid UTF-8 still decodes.
+  EXPECT_EQ(percent_decode("%FF"), std::string(1, '\xff'));
+}
+
+TEST(PercentDecode, RefusesMalformedEscapes) {
+  EXPECT_EQ(percent_decode("%zz"), std::nullopt);
+  EXPECT_EQ(percent_decode("%4g"), std::nullopt);
+  EXPECT_EQ(percent_decode("a%zzb"), std::nullopt);
+  EXPECT_EQ(percent_decode("%4"), std::nullopt);
+  EXPECT_EQ(percent_decode("ab%4"), std::nullopt);
+  EXPECT_EQ(percent_decode("%"), std::nullopt);
+  EXPECT_EQ(percent_decode("ab%"), std::nullopt);
+  EXPECT_EQ(percent_decode("a%b"), std::nullopt);
+  EXPECT_EQ(percent_decode("%zz", true), std::nullopt);
+  EXPECT_EQ(percent_decode("+%4", true), std::nullopt);
+}
+
+TEST(PercentDecode, PlusIsASpaceOnlyWhenAsked) {
+  EXPECT_EQ(percent_decode("a+b"), "a+b");
+  EXPECT_EQ(percent_decode("a+b", false), "a+b");
+  EXPECT_EQ(percent_decode("a+b", true), "a b");
+  EXPECT_EQ(percent_decode("a%2Bb", true), "a+b");
+}
+
+TEST(PercentDecode, InverseOfPercentEncode) {
+  const std::string texts[] = {"", "123456", "a b/ç~-._", "100%", "+plus+", std::string("\0\x01\xff", 3)};
+  for (const std::string& text : texts) {
+    EXPECT_EQ(percent_decode(percent_encode(text)), text) << text;
+    EXPECT_EQ(percent_decode(percent_encode(text), true), text) << text;
+  }
 }
 
 TEST(RecordingUrlChoose, RecordUrlOnlyWhenAllowed) {

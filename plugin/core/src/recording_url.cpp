@@ -1,7 +1,11 @@
 #include "wavoip/core/recording_url.hpp"
 
 #include <algorithm>
+#include <boost/url/decode_view.hpp>
+#include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/pct_string_view.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 
 namespace wavoip {
@@ -53,21 +57,18 @@ std::optional<std::string> url_refusal(std::string_view url, const UrlPolicy& po
 }
 
 std::string percent_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0x0f]);
-    }
-  }
-  return out;
+  // Upper-case hex digits, no '+' for spaces: Boost.URL's defaults.
+  return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
+}
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  // make_pct_string_view checks only the escapes: each '%' followed by two hex digits.
+  const auto checked = boost::urls::make_pct_string_view(boost::urls::string_view(text.data(), text.size()));
+  if (!checked) return std::nullopt;
+  boost::urls::encoding_opts options;
+  options.space_as_plus = plus_is_space;
+  const boost::urls::decode_view decoded(*checked, options);
+  return std::string(decoded.begin(), decoded.end());
 }
 
 std::string recording_url_for_call(std::string_view base_url, std::string_view call_id) {

@@ -30,6 +30,11 @@ bool is_loopback_host(std::string_view host);
 // Percent-encodes everything outside RFC 3986 "unreserved" (A-Z a-z 0-9 - . _ ~).
 std::string percent_encode(std::string_view text);
 
+// Decodes %XX escapes (either case of hex digit; any byte, %00 included), and '+' as a space
+// when plus_is_space (as in a query). nullopt when an escape is malformed ("%zz") or cut short
+// ("%4", a trailing "%"). Every other character passes through as it is.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space = false);
+
 // base_url (ending in '/') + percent-encoded call id.
 std::string recording_url_for_call(std::string_view base_url, std::string_view call_id);
 
