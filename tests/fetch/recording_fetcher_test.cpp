@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -179,6 +180,37 @@ TEST_F(RecordingFetcherTest, NotFoundIsNotReadyAndLeavesNoFile) {
   EXPECT_EQ(result.detail, "");
   EXPECT_TRUE(result.path.empty());
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
+}
+
+// Most polls are answered 404: such a poll must not create (and then unlink) a file, which costs
+// the file system more than the HTTP exchange. Only a response that brings audio creates one.
+TEST_F(RecordingFetcherTest, OnlyAnAudioAnswerCreatesAFile) {
+  const int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(::inotify_add_watch(watch, dir_.path().c_str(), IN_CREATE), 0);
+  auto created = [&] {
+    alignas(inotify_event) char buffer[4096];
+    size_t events = 0;
+    for (ssize_t n; (n = ::read(watch, buffer, sizeof buffer)) > 0;) {
+      for (ssize_t at = 0; at < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        ++events;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+    }
+    return events;
+  };
+  RecordingFetcher fetcher(loop_, dev_mode());
+  server_.set_response("/rec/json", answer(200, "application/json", R"({"status":"MIXING"})"));
+  EXPECT_EQ(fetch_and_wait(fetcher, server_.url("/rec/missing")).kind, FetchKind::not_ready);
+  EXPECT_EQ(fetch_and_wait(fetcher, server_.url("/rec/json")).kind, FetchKind::not_ready);
+  EXPECT_EQ(created(), 0u) << "a file was created for an answer without audio";
+  server_.set_response("/rec", audio(1000));
+  const FetchResult ready = fetch_and_wait(fetcher, server_.url("/rec"));
+  ASSERT_EQ(ready.kind, FetchKind::ready_file);
+  EXPECT_TRUE(file_matches_generated_body(ready.path, 1000));
+  EXPECT_EQ(created(), 1u);
+  ::close(watch);
 }
 
 TEST_F(RecordingFetcherTest, JsonStatusBodyIsNotReady) {

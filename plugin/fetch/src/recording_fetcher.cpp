@@ -94,6 +94,13 @@ void remove_file(const std::string& path) {
   if (!path.empty()) ::unlink(path.c_str());
 }
 
+// The folder a file would be created in ("." for a bare name).
+std::string parent_dir(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 bool starts_with_ci(const char* text, std::string_view prefix) {
   for (char expected : prefix) {
     char c = *text++;
@@ -147,7 +154,8 @@ struct RecordingFetcher::Impl {
     std::string host;
     EasyHandle easy;
     bool in_multi = false;
-    UniqueFd file;
+    UniqueFd file;         // opened when the first audio byte arrives: a poll answered 404 touches no file
+    bool created = false;  // dest_path exists (this transfer created it)
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     // The response being received; reset at each status line (redirect hops, 1xx).
@@ -248,9 +256,10 @@ struct RecordingFetcher::Impl {
       return id;
     }
 
-    transfer->file = UniqueFd(
-        ::open(transfer->request.dest_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!transfer->file.valid()) {
+    // The file itself is created with the first audio byte (most polls are answered 404 and
+    // would create and unlink a file for nothing); a destination that cannot be written to is
+    // refused here all the same, before anything is requested.
+    if (::access(parent_dir(transfer->request.dest_path).c_str(), W_OK | X_OK) != 0) {
       finish_early(std::move(transfer), FetchKind::transient_error,
                    std::string("could not create the recording file: ") + std::strerror(errno));
       return id;
@@ -340,7 +349,7 @@ struct RecordingFetcher::Impl {
     }
     t.easy.reset();
     t.file.reset();
-    remove_file(t.request.dest_path);
+    if (t.created) remove_file(t.request.dest_path);
   }
 
   // ---- completion ----
@@ -371,9 +380,19 @@ struct RecordingFetcher::Impl {
       result.kind = FetchKind::transient_error;
       result.detail = std::string("could not write the recording to disk: ") + std::strerror(close_errno);
     }
+    if (result.kind == FetchKind::ready_file && !t->created) {
+      // Audio with an empty body: the file is made now, empty, as before.
+      if (const int open_errno = create_file(*t); open_errno != 0) {
+        result.kind = FetchKind::transient_error;
+        result.detail = std::string("could not create the recording file: ") + std::strerror(open_errno);
+      } else if (const int close_errno = t->file.close_checked(); close_errno != 0) {
+        result.kind = FetchKind::transient_error;
+        result.detail = std::string("could not write the recording to disk: ") + std::strerror(close_errno);
+      }
+    }
     if (result.kind == FetchKind::ready_file) {
       result.path = t->request.dest_path;
-    } else {
+    } else if (t->created) {
       remove_file(t->request.dest_path);
     }
     completed.push_back(Completion{std::move(t->on_done), std::move(result)});
@@ -591,6 +610,14 @@ struct RecordingFetcher::Impl {
     return ::socket(address.family, address.socktype | SOCK_CLOEXEC, address.protocol);
   }
 
+  // Creates (or truncates) the destination file; errno on failure, 0 on success.
+  static int create_file(Transfer& t) {
+    t.file = UniqueFd(::open(t.request.dest_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!t.file.valid()) return errno;
+    t.created = true;
+    return 0;
+  }
+
   // A new status line: whatever came before belonged to a redirect or interim response.
   static void start_response(Transfer& t) noexcept {
     if (t.sink == Transfer::Sink::file && t.body_bytes > 0) {
@@ -627,6 +654,12 @@ struct RecordingFetcher::Impl {
     if (t.body_bytes + length > options.max_bytes) {
       t.size_cap_hit = true;
       return 0;
+    }
+    if (!t.file.valid()) {
+      if (const int open_errno = create_file(t); open_errno != 0) {
+        t.write_errno = open_errno;
+        return 0;
+      }
     }
     size_t written = 0;
     while (written < length) {
