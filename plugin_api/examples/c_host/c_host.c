@@ -355,6 +355,7 @@ static void free_message(void* item) {
   free(m->contact);
   free(m->call_status);
   free(m->reason);
+  free(m->detail);
   free(m);
 }
 
