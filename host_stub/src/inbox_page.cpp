@@ -160,20 +160,6 @@ function size(bytes) {
   if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
   return Math.max(1, Math.round(bytes / 1024)) + " KB";
 }
-// The plugin's reasons end with the technical part ("; last answer: HTTP 404"): shown smaller.
-function splitReason(text) {
-  text = String(text || "");
-  let detail = "", i = text.indexOf("; last answer: ");
-  if (i >= 0) { detail = text.slice(i + 15); text = text.slice(0, i); }
-  else if ((i = text.indexOf(" (last answer: ")) >= 0 && text.endsWith(")")) {
-    detail = text.slice(i + 15, -1); text = text.slice(0, i);
-  }
-  const twice = detail.match(/^(.+) \((.+)\)$/);
-  if (twice && twice[1] === twice[2]) detail = twice[1];
-  // The badge already says "No recording": keep only the why.
-  if (text.startsWith("No recording: ")) text = text.charAt(14).toUpperCase() + text.slice(15);
-  return [text, detail ? "Last answer from the recording server: " + detail : ""];
-}
 function callId(m) {
   return m.external_key && m.external_key.startsWith("wavoip:") ? m.external_key.slice(7) : null;
 }
@@ -237,7 +223,8 @@ function callHtml(m) {
   const status = m.call_status ? (CALL_STATUS[m.call_status] || m.call_status.toLowerCase().replace(/_/g, " ")) : "";
   const dur = m.duration_s > 0 ? duration(m.duration_s) : "";
   const label = recordingLabel(m);
-  const [reason, detail] = splitReason(m.recording_reason);
+  // Shown as the plugin wrote them: the reason, and the technical detail on a smaller line.
+  const reason = m.recording_reason || "", detail = m.recording_detail || "";
   const note = notes.get(m.id);
   const id = callId(m);
   const retry = m.recording_status === "failed" && id

@@ -494,8 +494,8 @@ TEST_F(Polling, NeverAnsweredCallsSayWhyAndAreNotPolledUntilSomethingSaysOtherwi
   ASSERT_EQ(post_webhook(call_event("REJ0", "REJECTED")).status, 202);
   ASSERT_EQ(post_webhook(call_event("NA0", "NOT_ANSWERED", 0)).status, 202);
   ASSERT_EQ(post_webhook(call_event("LATE0", "REJECTED")).status, 202);
-  ASSERT_TRUE(eventually([&] { return reason("REJ0") == "No recording: the call was rejected"; })) << reason("REJ0");
-  ASSERT_TRUE(eventually([&] { return reason("NA0") == "No recording: the call was not answered"; }));
+  ASSERT_TRUE(eventually([&] { return reason("REJ0") == "The call was rejected"; })) << reason("REJ0");
+  ASSERT_TRUE(eventually([&] { return reason("NA0") == "The call was not answered"; }));
   EXPECT_EQ(recording_status("REJ0"), "none");
   EXPECT_EQ(plugin_timers(), 0);
 
