@@ -35,6 +35,7 @@ struct CallMessageUpsert {
   std::optional<int32_t> recording_status;
   std::string recording_reason;
   std::string recording_detail;  // the technical part, apart from the reason (/3); "" for /2
+  std::string retry_path;        // where an agent's "try again" posts (/3); "" for none
 };
 
 struct ConversationRow {
@@ -59,6 +60,7 @@ struct MessageRow {
   int32_t recording_status = 0;
   std::string recording_reason;
   std::string recording_detail;
+  std::string retry_path;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 };
@@ -123,7 +125,7 @@ class HelpdeskStore {
 
   // False when plugin_id has no message message_id.
   bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason,
-                            std::string_view detail = {});
+                            std::string_view detail = {}, std::string_view retry_path = {});
   bool message_belongs_to(std::string_view plugin_id, int64_t message_id);
 
   std::optional<MessageRow> message(int64_t message_id);

@@ -59,6 +59,18 @@ bool read_upsert(PluginContext* context, const hdp_call_message_t* message, Call
   return true;
 }
 
+// NULL, "", or a path (and query) of the plugin's own: starts with one '/', no spaces or control
+// characters.
+bool valid_retry_path(std::string_view path) {
+  if (path.empty()) return true;
+  // Not "//host/..." nor "/\\host": a page would take either for another site.
+  if (path.starts_with("//") || path.starts_with("/\\")) return false;
+  return path.front() == '/' && path.size() <= kMaxReasonBytes && std::none_of(path.begin(), path.end(), [](char c) {
+           const auto u = static_cast<unsigned char>(c);
+           return u <= 0x20 || u == 0x7f;
+         });
+}
+
 bool valid_status_target(std::string_view reason, uint64_t message_id) {
   return reason.size() <= kMaxReasonBytes && message_id <= static_cast<uint64_t>(INT64_MAX);
 }
@@ -124,22 +136,24 @@ BatchedWrites::Done report_to(hdp_message_callback_t callback, void* user_data) 
 }
 
 hdp_status_t upsert_call_message_v3(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
-                                    const char* reason, const char* detail, hdp_message_callback_t callback,
-                                    void* user_data, uint64_t* out_op_id) {
+                                    const char* reason, const char* detail, const char* retry_path,
+                                    hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
   CallMessageUpsert upsert;
   const std::string_view text = view(reason);
   const std::string_view detail_text = view(detail);
+  const std::string_view retry = view(retry_path);
   if (callback == nullptr || out_op_id == nullptr || text.size() > kMaxReasonBytes ||
-      detail_text.size() > kMaxReasonBytes || !read_upsert(context, message, upsert)) {
+      detail_text.size() > kMaxReasonBytes || !valid_retry_path(retry) || !read_upsert(context, message, upsert)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (recording_status != HDP_RECORDING_UNCHANGED) {
     upsert.recording_status = recording_status;
     upsert.recording_reason = text;
     upsert.recording_detail = detail_text;
+    upsert.retry_path = retry;
   }
   *out_op_id = context->services().writes.start(
       context->owner(), "upsert_call_message_async",
@@ -151,22 +165,24 @@ hdp_status_t upsert_call_message_v3(const hdp_host_t* host, const hdp_call_messa
 }
 
 hdp_status_t set_recording_status_v3(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
-                                     const char* reason, const char* detail, hdp_message_callback_t callback,
-                                     void* user_data, uint64_t* out_op_id) {
+                                     const char* reason, const char* detail, const char* retry_path,
+                                     hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("set_recording_status"); s != HDP_OK) return s;
   const std::string_view text = view(reason);
   const std::string_view detail_text = view(detail);
+  const std::string_view retry = view(retry_path);
   if (callback == nullptr || out_op_id == nullptr || !valid_status_target(text, message_id) ||
-      detail_text.size() > kMaxReasonBytes) {
+      detail_text.size() > kMaxReasonBytes || !valid_retry_path(retry)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   *out_op_id = context->services().writes.start(
       context->owner(), "set_recording_status_async",
       [plugin_id = context->id(), id = static_cast<int64_t>(message_id), recording_status,
-       reason_text = std::string(text), detail_text = std::string(detail_text)](HelpdeskStore& store) {
-        if (!store.set_recording_status(plugin_id, id, recording_status, reason_text, detail_text)) {
+       reason_text = std::string(text), detail_text = std::string(detail_text),
+       retry_text = std::string(retry)](HelpdeskStore& store) {
+        if (!store.set_recording_status(plugin_id, id, recording_status, reason_text, detail_text, retry_text)) {
           return WriteResult{HDP_ERR_NOT_FOUND, 0, false, false};
         }
         return WriteResult{HDP_OK, id, true, false};
@@ -179,13 +195,15 @@ hdp_status_t set_recording_status_v3(const hdp_host_t* host, uint64_t message_id
 hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
                                     const char* reason, hdp_message_callback_t callback, void* user_data,
                                     uint64_t* out_op_id) {
-  return upsert_call_message_v3(host, message, recording_status, reason, nullptr, callback, user_data, out_op_id);
+  return upsert_call_message_v3(host, message, recording_status, reason, nullptr, nullptr, callback, user_data,
+                                out_op_id);
 }
 
 hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
                                      const char* reason, hdp_message_callback_t callback, void* user_data,
                                      uint64_t* out_op_id) {
-  return set_recording_status_v3(host, message_id, recording_status, reason, nullptr, callback, user_data, out_op_id);
+  return set_recording_status_v3(host, message_id, recording_status, reason, nullptr, nullptr, callback, user_data,
+                                 out_op_id);
 }
 
 const hdp_host_messages_t kMessages = {

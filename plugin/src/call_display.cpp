@@ -57,14 +57,20 @@ std::string host_detail(const CallRecord& record) {
 }
 
 // What a host shows of the record's reason: reason and detail apart (hdp.messages/3), or joined.
+// With it, where the agent's "try again" goes (a failed recording only): the host's page then
+// needs to know nothing of the plugin's keys or routes.
 struct ShownReason {
   ShownReason(const CallRecord& record, bool apart)
-      : reason(apart ? record.reason : host_reason(record)), detail(apart ? host_detail(record) : std::string()) {}
-  // The shown-state cache's key: both texts (a '\n' cannot end a reason, so no two pairs collide).
-  std::string key() const { return detail.empty() ? reason : reason + '\n' + detail; }
+      : reason(apart ? record.reason : host_reason(record)),
+        detail(apart ? host_detail(record) : std::string()),
+        retry(apart && record.recording == RecordingState::failed ? RecordingService::retry_path(record.call_id)
+                                                                  : std::string()) {}
+  // The shown-state cache's key: every text (a '\n' cannot end a reason, so no two sets collide).
+  std::string key() const { return detail.empty() && retry.empty() ? reason : reason + '\n' + detail + '\n' + retry; }
 
   std::string reason;
   std::string detail;
+  std::string retry;
 };
 
 }  // namespace
@@ -92,6 +98,23 @@ int32_t RecordingService::to_host_status(RecordingState state) {
 
 std::string RecordingService::external_key(std::string_view call_id) {
   return "wavoip:" + std::string(call_id);
+}
+
+std::string RecordingService::retry_path(std::string_view call_id) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string path = std::string(kRetryPath) + "?call_id=";
+  for (const char c : call_id) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      path += c;
+    } else {
+      path += '%';
+      path += kHex[u >> 4];
+      path += kHex[u & 0xF];
+    }
+  }
+  return path;
 }
 
 // One hdp.messages/2 or /3 write in flight; owned by the host's callback (deleted there).
@@ -162,9 +185,9 @@ void RecordingService::show(const CallRecord& record, bool fields, std::optional
   const char* reason_text = status ? reason.reason.c_str() : nullptr;
   const hdp_status_t started =
       host_.messages3() != nullptr
-          ? host_.messages3()->upsert_call_message(host_.raw(), &message, host_status, reason_text,
-                                                   status ? reason.detail.c_str() : nullptr,
-                                                   &RecordingService::on_message_done, op.get(), &op_id)
+          ? host_.messages3()->upsert_call_message(
+                host_.raw(), &message, host_status, reason_text, status ? reason.detail.c_str() : nullptr,
+                status ? reason.retry.c_str() : nullptr, &RecordingService::on_message_done, op.get(), &op_id)
           : host_.messages2()->upsert_call_message(host_.raw(), &message, host_status, reason_text,
                                                    &RecordingService::on_message_done, op.get(), &op_id);
   if (started != HDP_OK) {

@@ -19,7 +19,7 @@ namespace wavoip {
 
 namespace {
 
-constexpr const char* kRetryPath = "/wavoip/recordings/retry";
+constexpr const char* kRetryPath = RecordingService::kRetryPath;
 
 void respond_json(const HostApi& host, uint64_t request_id, uint16_t status, const std::string& body) {
   hdp_http_response_t response{};

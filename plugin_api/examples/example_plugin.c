@@ -468,7 +468,7 @@ static void example_set_attached(example_t* ex, uint64_t message_id) {
   if (ex->messages3 != NULL) {
     uint64_t op_id = 0;
     hdp_status_t st = ex->messages3->set_recording_status(ex->host, message_id, HDP_RECORDING_ATTACHED, reason,
-                                                          "stored by the host's attachments table",
+                                                          "stored by the host's attachments table", NULL,
                                                           example_on_status_written, ex, &op_id);
     if (st != HDP_OK) {
       example_log(ex, HDP_LOG_WARNING, "set_recording_status failed with status %" PRId32, st);
@@ -631,7 +631,7 @@ static void example_on_attach(void* user_data, const hdp_http_request_t* request
     /* The message is written later; the attachment starts from the callback. */
     uint64_t op_id = 0;
     st = ex->messages3 != NULL ? ex->messages3->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
-                                                                    "example attachment on its way", NULL,
+                                                                    "example attachment on its way", NULL, NULL,
                                                                     example_on_message_written, job, &op_id)
                                : ex->messages2->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
                                                                     "example attachment on its way",

@@ -95,8 +95,11 @@ TEST_F(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
   EXPECT_EQ(store.message(id)->recording_detail, "HTTP 410");
   store.upsert_call_message(call("k"));  // no status: reason and detail stay
   EXPECT_EQ(store.message(id)->recording_detail, "HTTP 410");
+  EXPECT_TRUE(store.set_recording_status("p", id, 4, "Gave up", "HTTP 410", "/x/retry?id=1"));
+  EXPECT_EQ(store.message(id)->retry_path, "/x/retry?id=1");
   EXPECT_TRUE(store.set_recording_status("p", id, 4, "one text"));
   EXPECT_EQ(store.message(id)->recording_detail, "");
+  EXPECT_EQ(store.message(id)->retry_path, "");
 }
 
 // A file written before recording_detail existed (ABI 1.2 hosts) gets the column on open, once,
@@ -124,6 +127,7 @@ TEST(HelpdeskStoreMigration, AFileWithoutTheDetailColumnGetsIt) {
     ASSERT_TRUE(row);
     EXPECT_EQ(row->recording_reason, "gave up; last answer: HTTP 404");
     EXPECT_EQ(row->recording_detail, "");
+    EXPECT_EQ(row->retry_path, "");
     EXPECT_TRUE(store.set_recording_status("p", 7, 1, "waiting", "HTTP 404"));
   }
   // The second open finds the column there and what was written into it.
@@ -131,6 +135,7 @@ TEST(HelpdeskStoreMigration, AFileWithoutTheDetailColumnGetsIt) {
   ASSERT_TRUE(store.message(7));
   EXPECT_EQ(store.message(7)->recording_reason, "waiting");
   EXPECT_EQ(store.message(7)->recording_detail, "HTTP 404");
+  EXPECT_EQ(store.message(7)->retry_path, "");
 }
 
 TEST_F(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {

@@ -361,6 +361,18 @@ TEST_F(Messages2, Messages3KeepsTheDetailApartFromTheReason) {
   ASSERT_EQ(ops("status1 message_id=" + std::to_string(id) + "&status=4&reason=Through+v1").at(0).status, 0);
   EXPECT_EQ(message(id).at("recording_detail").as_string(), "");
 
+  // The retry path: served as retry_url while the status that gave it lasts.
+  ops("status3 message_id=" + std::to_string(id) + "&status=4&reason=Gave+up&retry=%2Fprobe%2Fretry%3Fid%3D7");
+  ASSERT_TRUE(wait_results(6));
+  EXPECT_EQ(message(id).at("retry_url").as_string(), "/probe/retry?id=7");
+  ops("status3 message_id=" + std::to_string(id) + "&status=1&reason=Again");
+  ASSERT_TRUE(wait_results(7));
+  EXPECT_TRUE(message(id).at("retry_url").is_null());
+  // Only a path of this site: never another origin, a relative path, spaces.
+  for (const std::string bad : {"%2F%2Fevil.example%2Fx", "%2F%5Cevil.example", "retry", "%2Fa+b"}) {
+    EXPECT_EQ(ops("status3 message_id=" + std::to_string(id) + "&status=4&retry=" + bad).at(0).status, -1) << bad;
+  }
+
   // Over the limits: refused at once, like a reason.
   const std::string long_detail(1025, 'x');
   EXPECT_EQ(ops("status3 message_id=" + std::to_string(id) + "&status=1&detail=" + long_detail).at(0).status,

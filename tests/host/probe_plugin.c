@@ -18,7 +18,7 @@
  *        status message_id=N&status=S[&reason=R]           (hdp.messages/2; no recording =
  *                                                           HDP_RECORDING_UNCHANGED)
  *        upsert1 ..., status1 ...                          (the same through hdp.messages/1)
- *        upsert3 ...&detail=T, status3 ...&detail=T        (the same through hdp.messages/3)
+ *        upsert3 ...&detail=T&retry=P, status3 ...         (the same through hdp.messages/3)
  *                                              answers what each call returned, and how many
  *                                              /2 callbacks ran inside the calls (must be 0)
  *   GET  /probe/message-results                /2 callbacks so far, in the order they ran
@@ -376,7 +376,8 @@ static void on_message_written(void* user_data, const hdp_message_result_t* resu
 /* Runs one line of POST /probe/ops; params is a query string. Appends its answer to b. */
 static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* params, size_t params_len, buf_t* b) {
   hdp_http_request_t q;
-  char key[300], contact[64], inbox[64], call_status[64], duration[32], reason[1100], detail[1100], rec[16];
+  char key[300], contact[64], inbox[64], call_status[64], duration[32], reason[1100], detail[1100], retry[1100],
+      rec[16];
   hdp_call_message_t m;
   uint64_t id = 0;
   hdp_status_t s = HDP_ERR_INVALID_ARGUMENT;
@@ -397,6 +398,7 @@ static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* pa
   m.duration_s = query_param(&q, "duration_s", duration, sizeof duration) ? (int64_t)strtoll(duration, NULL, 10) : -1;
   if (!query_param(&q, "reason", reason, sizeof reason)) reason[0] = '\0';
   if (!query_param(&q, "detail", detail, sizeof detail)) detail[0] = '\0';
+  if (!query_param(&q, "retry", retry, sizeof retry)) retry[0] = '\0';
   p->in_messages2_call = 1;
   if (verb_len == 6 && memcmp(verb, "upsert", 6) == 0 && p->messages2 != NULL) {
     int32_t recording =
@@ -410,11 +412,11 @@ static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* pa
   } else if (verb_len == 7 && memcmp(verb, "upsert3", 7) == 0 && p->messages3 != NULL) {
     int32_t recording =
         query_param(&q, "recording", rec, sizeof rec) ? (int32_t)strtol(rec, NULL, 10) : HDP_RECORDING_UNCHANGED;
-    s = p->messages3->upsert_call_message(p->host, &m, recording, reason, detail, on_message_written, p, &id);
+    s = p->messages3->upsert_call_message(p->host, &m, recording, reason, detail, retry, on_message_written, p, &id);
     v2 = 1;
   } else if (verb_len == 7 && memcmp(verb, "status3", 7) == 0 && p->messages3 != NULL) {
     s = p->messages3->set_recording_status(p->host, query_u64(&q, "message_id", 0), (int32_t)query_u64(&q, "status", 0),
-                                           reason, detail, on_message_written, p, &id);
+                                           reason, detail, retry, on_message_written, p, &id);
     v2 = 1;
   } else if (verb_len == 7 && memcmp(verb, "upsert1", 7) == 0) {
     s = p->messages->upsert_call_message(p->host, &m, &id);

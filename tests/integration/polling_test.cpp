@@ -301,6 +301,8 @@ TEST_F(Polling, GoneIsPermanentAndTheOperatorCanRetryOnDemand) {
   ASSERT_TRUE(wait_for_status(id, "failed"));
   EXPECT_EQ(reason(id), "WaVoIP no longer has this recording");
   EXPECT_EQ(detail(id), "Last answer from the recording server: HTTP 410 (recording removed)");
+  // The host's page learns where "Try again" goes from the plugin, not from the call's key.
+  EXPECT_EQ(std::string(message(id)->at("retry_url").as_string()), "/wavoip/recordings/retry?call_id=" + id);
   ASSERT_TRUE(host_->advance_ms(5 * 3600 * kSec));
   EXPECT_EQ(polls_started(id), 1u) << "a permanent answer stops the polling";
 
@@ -315,6 +317,7 @@ TEST_F(Polling, GoneIsPermanentAndTheOperatorCanRetryOnDemand) {
   EXPECT_EQ(retry.status, 202) << retry.body;
   ASSERT_TRUE(wait_for_status(id, "attached")) << reason(id);
   EXPECT_EQ(attachment_file(id).body, body);
+  EXPECT_TRUE(message(id)->at("retry_url").is_null());
 }
 
 TEST_F(Polling, WithWebhookKeysTheRetryRouteWantsAKey) {

@@ -356,6 +356,7 @@ static void free_message(void* item) {
   free(m->call_status);
   free(m->reason);
   free(m->detail);
+  free(m->retry_path);
   free(m);
 }
 

@@ -166,7 +166,8 @@ typedef struct call_message {
   int64_t duration_s;
   int32_t recording_status;
   char* reason;
-  char* detail; /* hdp.messages/3; "" after a /1 or /2 write */
+  char* detail;     /* hdp.messages/3; "" after a /1 or /2 write */
+  char* retry_path; /* hdp.messages/3; "" after a /1 or /2 write */
 } call_message_t;
 
 typedef struct stored_attachment {
@@ -205,7 +206,8 @@ typedef struct message_op {
   uint64_t message_id; /* set_recording_status: the target; both: the result */
   int32_t recording_status;
   char* reason;
-  char* detail; /* "" for a /2 operation */
+  char* detail;     /* "" for a /2 operation */
+  char* retry_path; /* "" for a /2 operation */
   hdp_message_callback_t callback;
   void* user_data;
   bool applied;

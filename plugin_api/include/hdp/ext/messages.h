@@ -148,7 +148,12 @@ typedef struct hdp_host_messages2 {
  * on a line of its own). Everything else is /2's rules, word for word (completion by callback, in
  * start order, durable on HDP_OK). A host that serves /3 also serves /2 and /1; a plugin that finds
  * no /3 (a 1.2 host) falls back to /2 with the two texts joined. A write through /1 or /2 leaves
- * the message with an empty detail. */
+ * the message with an empty detail.
+ *
+ * Each status write also says where an agent's "try again" goes, if anywhere: retry_path, the path
+ * and query of one of the plugin's own HTTP routes (e.g. "/x/retry?id=42"), which the host's agent
+ * UI may POST to with the agent's session; NULL or "" for none. The host's page needs to know
+ * nothing of the plugin's keys or routes. It lasts until the next status write of the message. */
 
 #define HDP_EXT_MESSAGES_V3 "hdp.messages/3"
 
@@ -157,20 +162,24 @@ typedef struct hdp_host_messages3 {
   uint32_t struct_size;
 
   /* /2's upsert_call_message; unless recording_status is HDP_RECORDING_UNCHANGED, the message
-   * shows reason and detail (each NUL-terminated UTF-8, NULL or "" for none, at most 1024 bytes).
-   * OWNERSHIP: message, its strings, reason and detail borrowed for the call; user_data passed back.
+   * shows reason and detail (each NUL-terminated UTF-8, NULL or "" for none, at most 1024 bytes)
+   * and retry_path (see above: starts with one '/', not "//" nor "/\\", at most 1024 bytes, no
+   * spaces or control characters; NULL or "" for none). Anything else: HDP_ERR_INVALID_ARGUMENT.
+   * OWNERSHIP: message, its strings, reason, detail and retry_path borrowed for the call;
+   * user_data passed back.
    * [main-thread] */
   hdp_status_t (*upsert_call_message)(const hdp_host_t* host, const hdp_call_message_t* message,
                                       int32_t recording_status, const char* reason, const char* detail,
-                                      hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id);
+                                      const char* retry_path, hdp_message_callback_t callback, void* user_data,
+                                      uint64_t* out_op_id);
 
-  /* /2's set_recording_status, with the technical detail apart from the reason (same limits as in
-   * upsert_call_message).
-   * OWNERSHIP: reason and detail borrowed for the call; user_data passed back.
+  /* /2's set_recording_status, with the technical detail apart from the reason and the retry path
+   * (same limits as in upsert_call_message).
+   * OWNERSHIP: reason, detail and retry_path borrowed for the call; user_data passed back.
    * [main-thread] */
   hdp_status_t (*set_recording_status)(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
-                                       const char* reason, const char* detail, hdp_message_callback_t callback,
-                                       void* user_data, uint64_t* out_op_id);
+                                       const char* reason, const char* detail, const char* retry_path,
+                                       hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id);
 } hdp_host_messages3_t;
 
 /* Version-1 sizes: the smallest struct_size a reader accepts (the end of the last member the struct
