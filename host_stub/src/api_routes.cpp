@@ -114,6 +114,13 @@ json::object message_json(HelpdeskStore& store, const MessageRow& row) {
   o["recording_status"] = recording_status_name(row.recording_status);
   o["recording_status_code"] = row.recording_status;
   o["recording_reason"] = row.recording_reason;
+  o["recording_detail"] = row.recording_detail;
+  // Where the page's "Try again" posts, as the plugin said (hdp.messages/3); null for none.
+  if (row.retry_path.empty()) {
+    o["retry_url"] = nullptr;
+  } else {
+    o["retry_url"] = row.retry_path;
+  }
   o["created_at_ms"] = row.created_at_ms;
   o["updated_at_ms"] = row.updated_at_ms;
   json::array attachments;

@@ -13,6 +13,7 @@ const hdp_host_posix_fd_t* posix_fd_extension();
 const hdp_host_http_t* http_extension();
 const hdp_host_messages_t* messages_extension();
 const hdp_host_messages2_t* messages2_extension();
+const hdp_host_messages3_t* messages3_extension();
 const hdp_host_attachments_t* attachments_extension();
 const hdp_host_metrics_t* metrics_extension();
 

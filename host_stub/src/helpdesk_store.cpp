@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS messages (
   duration_s       INTEGER,
   recording_status INTEGER NOT NULL DEFAULT 0,
   recording_reason TEXT    NOT NULL DEFAULT '',
+  recording_detail TEXT    NOT NULL DEFAULT '',  -- added in 1.3; see add_missing_columns
+  retry_path       TEXT    NOT NULL DEFAULT '',  -- added in 1.3; see add_missing_columns
   created_at_ms    INTEGER NOT NULL,
   updated_at_ms    INTEGER NOT NULL,
   UNIQUE (plugin_id, external_key)
@@ -53,7 +55,8 @@ CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments(message_id);
 constexpr const char* kMessageColumns =
     "m.id, m.conversation_id, c.inbox, c.contact, m.plugin_id, m.external_key, m.direction, "
     "m.call_status, m.duration_s, m.recording_status, m.recording_reason, m.created_at_ms, "
-    "m.updated_at_ms FROM messages m JOIN conversations c ON c.id = m.conversation_id";
+    "m.updated_at_ms, m.recording_detail, m.retry_path FROM messages m JOIN conversations c ON c.id = "
+    "m.conversation_id";
 
 constexpr const char* kConversationColumns =
     "c.id, c.inbox, c.contact, c.created_at_ms, c.last_activity_ms, "
@@ -78,6 +81,8 @@ MessageRow read_message(SQLite::Statement& q) {
   row.recording_reason = q.getColumn(10).getString();
   row.created_at_ms = q.getColumn(11).getInt64();
   row.updated_at_ms = q.getColumn(12).getInt64();
+  row.recording_detail = q.getColumn(13).getString();
+  row.retry_path = q.getColumn(14).getString();
   return row;
 }
 
@@ -104,6 +109,28 @@ AttachmentRow read_attachment(SQLite::Statement& q) {
   row.stored_path = q.getColumn(7).getString();
   row.created_at_ms = q.getColumn(8).getInt64();
   return row;
+}
+
+// A file made before a column existed gets it (CREATE TABLE IF NOT EXISTS leaves an existing table
+// as it is). Inside one write transaction, so two stores opening the same file add it once.
+void add_missing_columns(SQLite::Database& db) {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    bool has_detail = false;
+    bool has_retry_path = false;
+    SQLite::Statement columns(db, "PRAGMA table_info(messages)");
+    while (columns.executeStep()) {
+      const std::string name = columns.getColumn(1).getString();
+      has_detail = has_detail || name == "recording_detail";
+      has_retry_path = has_retry_path || name == "retry_path";
+    }
+    if (!has_detail) db.exec("ALTER TABLE messages ADD COLUMN recording_detail TEXT NOT NULL DEFAULT ''");
+    if (!has_retry_path) db.exec("ALTER TABLE messages ADD COLUMN retry_path TEXT NOT NULL DEFAULT ''");
+    db.exec("COMMIT");
+  } catch (...) {
+    db.exec("ROLLBACK");
+    throw;
+  }
 }
 
 std::string text(std::string_view s) {
@@ -208,6 +235,7 @@ HelpdeskStore::HelpdeskStore(const std::filesystem::path& database_file, std::fu
   db_->exec("PRAGMA temp_store = MEMORY");  // a batch's savepoint journals: no temporary files
   db_->setBusyTimeout(5000);
   db_->exec(kSchema);
+  add_missing_columns(*db_);
 }
 
 HelpdeskStore::~HelpdeskStore() = default;
@@ -255,8 +283,10 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   {
     Reused q_use(
         prepared("INSERT INTO messages (conversation_id, plugin_id, external_key, direction, call_status, "
-                 "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, '')) "
+                 "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason, "
+                 "recording_detail, retry_path) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, ''), COALESCE(?11, ''), "
+                 "COALESCE(?12, '')) "
                  "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
                  "conversation_id = excluded.conversation_id, "
                  "direction = CASE WHEN excluded.direction = 0 THEN direction ELSE excluded.direction END, "
@@ -264,6 +294,8 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
                  "duration_s = COALESCE(excluded.duration_s, duration_s), "
                  "recording_status = COALESCE(?9, recording_status), "
                  "recording_reason = COALESCE(?10, recording_reason), "
+                 "recording_detail = COALESCE(?11, recording_detail), "
+                 "retry_path = COALESCE(?12, retry_path), "
                  "updated_at_ms = excluded.updated_at_ms "
                  "RETURNING id"));
     SQLite::Statement& q = *q_use;
@@ -286,9 +318,13 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
     if (upsert.recording_status) {
       q.bind(9, *upsert.recording_status);
       q.bind(10, upsert.recording_reason);
+      q.bind(11, upsert.recording_detail);
+      q.bind(12, upsert.retry_path);
     } else {
       q.bind(9);
       q.bind(10);
+      q.bind(11);
+      q.bind(12);
     }
     q.executeStep();
     message_id = q.getColumn(0).getInt64();
@@ -309,18 +345,21 @@ int64_t HelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
 }
 
 bool HelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status,
-                                         std::string_view reason) {
+                                         std::string_view reason, std::string_view detail,
+                                         std::string_view retry_path) {
   const int64_t now = now_ms_();
   WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
   Reused q_use(
-      prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, "
-               "updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
+      prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, recording_detail = ?, "
+               "retry_path = ?, updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
   SQLite::Statement& q = *q_use;
   q.bind(1, status);
   q.bind(2, text(reason));
-  q.bind(3, now);
-  q.bind(4, message_id);
-  q.bind(5, text(plugin_id));
+  q.bind(3, text(detail));
+  q.bind(4, text(retry_path));
+  q.bind(5, now);
+  q.bind(6, message_id);
+  q.bind(7, text(plugin_id));
   const bool found = q.exec() > 0;
   if (found) {
     Reused touch_use(

@@ -30,9 +30,12 @@ struct CallMessageUpsert {
   int32_t direction = 0;                   // 0 (unknown) keeps the stored value
   std::optional<std::string> call_status;  // nullopt keeps the stored value
   std::optional<int64_t> duration_s;       // nullopt keeps the stored value
-  // Set together with the message (hdp.messages/2); nullopt keeps the stored status and reason.
+  // Set together with the message (hdp.messages/2 and /3); nullopt keeps the stored status,
+  // reason and detail.
   std::optional<int32_t> recording_status;
   std::string recording_reason;
+  std::string recording_detail;  // the technical part, apart from the reason (/3); "" for /2
+  std::string retry_path;        // where an agent's "try again" posts (/3); "" for none
 };
 
 struct ConversationRow {
@@ -56,6 +59,8 @@ struct MessageRow {
   std::optional<int64_t> duration_s;
   int32_t recording_status = 0;
   std::string recording_reason;
+  std::string recording_detail;
+  std::string retry_path;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 };
@@ -119,7 +124,8 @@ class HelpdeskStore {
   int64_t upsert_call_message(const CallMessageUpsert& upsert);
 
   // False when plugin_id has no message message_id.
-  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason);
+  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason,
+                            std::string_view detail = {}, std::string_view retry_path = {});
   bool message_belongs_to(std::string_view plugin_id, int64_t message_id);
 
   std::optional<MessageRow> message(int64_t message_id);

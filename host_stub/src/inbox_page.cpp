@@ -160,23 +160,6 @@ function size(bytes) {
   if (bytes >= 1048576) return (bytes / 1048576).toFixed(1) + " MB";
   return Math.max(1, Math.round(bytes / 1024)) + " KB";
 }
-// The plugin's reasons end with the technical part ("; last answer: HTTP 404"): shown smaller.
-function splitReason(text) {
-  text = String(text || "");
-  let detail = "", i = text.indexOf("; last answer: ");
-  if (i >= 0) { detail = text.slice(i + 15); text = text.slice(0, i); }
-  else if ((i = text.indexOf(" (last answer: ")) >= 0 && text.endsWith(")")) {
-    detail = text.slice(i + 15, -1); text = text.slice(0, i);
-  }
-  const twice = detail.match(/^(.+) \((.+)\)$/);
-  if (twice && twice[1] === twice[2]) detail = twice[1];
-  // The badge already says "No recording": keep only the why.
-  if (text.startsWith("No recording: ")) text = text.charAt(14).toUpperCase() + text.slice(15);
-  return [text, detail ? "Last answer from the recording server: " + detail : ""];
-}
-function callId(m) {
-  return m.external_key && m.external_key.startsWith("wavoip:") ? m.external_key.slice(7) : null;
-}
 
 let current = Number((location.hash.match(/^#c(\d+)$/) || [])[1]) || null;
 let conversations = [];
@@ -237,11 +220,12 @@ function callHtml(m) {
   const status = m.call_status ? (CALL_STATUS[m.call_status] || m.call_status.toLowerCase().replace(/_/g, " ")) : "";
   const dur = m.duration_s > 0 ? duration(m.duration_s) : "";
   const label = recordingLabel(m);
-  const [reason, detail] = splitReason(m.recording_reason);
+  // Shown as the plugin wrote them: the reason, and the technical detail on a smaller line.
+  const reason = m.recording_reason || "", detail = m.recording_detail || "";
   const note = notes.get(m.id);
-  const id = callId(m);
-  const retry = m.recording_status === "failed" && id
-    ? `<button class="retry" data-call-id="${esc(id)}"${note && !note.error ? " disabled" : ""}>Try again</button>` : "";
+  // "Try again" posts where the plugin said (retry_url), for whatever status it gave one.
+  const retry = m.retry_url
+    ? `<button class="retry"${note && !note.error ? " disabled" : ""}>Try again</button>` : "";
   return {
     icon: outgoing ? "outgoing" : missed ? "missed" : "incoming",
     arrow: outgoing ? "&#8599;" : "&#8601;",
@@ -259,7 +243,8 @@ function callHtml(m) {
       ${note ? `<span class="note${note.error ? " error" : ""}">${esc(note.text)}</span>` : ""}
     </div>
     ${detail ? `<div class="detail">${esc(detail)}</div>` : ""}`,
-    foot: id ? `WaVoIP call ${esc(id)}` : "",
+    // The plugin's key for the call, as it gave it (the page knows no plugin's key format).
+    foot: m.external_key ? `Call ${esc(m.external_key)}` : "",
   };
 }
 
@@ -313,7 +298,7 @@ function renderMessages(conversation, messages) {
       card.dataset.externalKey = m.external_key;
       card.dataset.recordingStatus = m.recording_status;
       const button = card.querySelector("button.retry");
-      if (button) button.onclick = () => retry(m, button.dataset.callId);
+      if (button) button.onclick = () => retry(m);
     }
     updateMedia(card, m);
     if (list.children[i] !== card) list.insertBefore(card, list.children[i] || null);
@@ -339,14 +324,13 @@ $("#sign-out").onclick = async () => {
   location.href = "/login?error=out";
 };
 
-async function retry(m, id) {
+async function retry(m) {
   notes.set(m.id, { text: "Retry requested…", error: false, status: m.recording_status });
   tick();
   let text = "", error = true;
   try {
     if (!csrf) await loadSession();
-    const r = await fetch(`/wavoip/recordings/retry?call_id=${encodeURIComponent(id)}`,
-                          { method: "POST", headers: { "X-CSRF-Token": csrf } });
+    const r = await fetch(m.retry_url, { method: "POST", headers: { "X-CSRF-Token": csrf } });
     if (r.ok) { text = "Retry requested: checking WaVoIP again…"; error = false; }
     else if (r.status === 401) text = "Your sign-in has ended: reload the page and sign in again.";
     else if (r.status === 403) text = "This page's sign-in is out of date: reload the page.";

@@ -1,5 +1,6 @@
-// ext/messages.h on top of HelpdeskStore: /1 writes inside the call, /2 queues the write on
-// BatchedWrites (one transaction per loop turn) and reports through a callback.
+// ext/messages.h on top of HelpdeskStore: /1 writes inside the call, /2 and /3 queue the write on
+// BatchedWrites (one transaction per loop turn) and report through a callback; /3 keeps the
+// technical detail apart from the reason (/1 and /2 leave it empty).
 #include <algorithm>
 #include <cstring>
 #include <string_view>
@@ -56,6 +57,18 @@ bool read_upsert(PluginContext* context, const hdp_call_message_t* message, Call
   if (message->call_status != nullptr) upsert.call_status = std::string(call_status);
   if (message->duration_s >= 0) upsert.duration_s = message->duration_s;
   return true;
+}
+
+// NULL, "", or a path (and query) of the plugin's own: starts with one '/', no spaces or control
+// characters.
+bool valid_retry_path(std::string_view path) {
+  if (path.empty()) return true;
+  // Not "//host/..." nor "/\\host": a page would take either for another site.
+  if (path.starts_with("//") || path.starts_with("/\\")) return false;
+  return path.front() == '/' && path.size() <= kMaxReasonBytes && std::none_of(path.begin(), path.end(), [](char c) {
+           const auto u = static_cast<unsigned char>(c);
+           return u <= 0x20 || u == 0x7f;
+         });
 }
 
 bool valid_status_target(std::string_view reason, uint64_t message_id) {
@@ -122,21 +135,25 @@ BatchedWrites::Done report_to(hdp_message_callback_t callback, void* user_data) 
   };
 }
 
-hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
-                                    const char* reason, hdp_message_callback_t callback, void* user_data,
-                                    uint64_t* out_op_id) {
+hdp_status_t upsert_call_message_v3(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
+                                    const char* reason, const char* detail, const char* retry_path,
+                                    hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("upsert_call_message"); s != HDP_OK) return s;
   CallMessageUpsert upsert;
   const std::string_view text = view(reason);
+  const std::string_view detail_text = view(detail);
+  const std::string_view retry = view(retry_path);
   if (callback == nullptr || out_op_id == nullptr || text.size() > kMaxReasonBytes ||
-      !read_upsert(context, message, upsert)) {
+      detail_text.size() > kMaxReasonBytes || !valid_retry_path(retry) || !read_upsert(context, message, upsert)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (recording_status != HDP_RECORDING_UNCHANGED) {
     upsert.recording_status = recording_status;
     upsert.recording_reason = text;
+    upsert.recording_detail = detail_text;
+    upsert.retry_path = retry;
   }
   *out_op_id = context->services().writes.start(
       context->owner(), "upsert_call_message_async",
@@ -147,27 +164,46 @@ hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_messa
   return HDP_OK;
 }
 
-hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
-                                     const char* reason, hdp_message_callback_t callback, void* user_data,
-                                     uint64_t* out_op_id) {
+hdp_status_t set_recording_status_v3(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                     const char* reason, const char* detail, const char* retry_path,
+                                     hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   PluginContext* context = PluginContext::from(host);
   if (context == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   if (const hdp_status_t s = context->check_may_register("set_recording_status"); s != HDP_OK) return s;
   const std::string_view text = view(reason);
-  if (callback == nullptr || out_op_id == nullptr || !valid_status_target(text, message_id)) {
+  const std::string_view detail_text = view(detail);
+  const std::string_view retry = view(retry_path);
+  if (callback == nullptr || out_op_id == nullptr || !valid_status_target(text, message_id) ||
+      detail_text.size() > kMaxReasonBytes || !valid_retry_path(retry)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   *out_op_id = context->services().writes.start(
       context->owner(), "set_recording_status_async",
       [plugin_id = context->id(), id = static_cast<int64_t>(message_id), recording_status,
-       reason_text = std::string(text)](HelpdeskStore& store) {
-        if (!store.set_recording_status(plugin_id, id, recording_status, reason_text)) {
+       reason_text = std::string(text), detail_text = std::string(detail_text),
+       retry_text = std::string(retry)](HelpdeskStore& store) {
+        if (!store.set_recording_status(plugin_id, id, recording_status, reason_text, detail_text, retry_text)) {
           return WriteResult{HDP_ERR_NOT_FOUND, 0, false, false};
         }
         return WriteResult{HDP_OK, id, true, false};
       },
       report_to(callback, user_data));
   return HDP_OK;
+}
+
+// /2 is /3 without a detail.
+hdp_status_t upsert_call_message_v2(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
+                                    const char* reason, hdp_message_callback_t callback, void* user_data,
+                                    uint64_t* out_op_id) {
+  return upsert_call_message_v3(host, message, recording_status, reason, nullptr, nullptr, callback, user_data,
+                                out_op_id);
+}
+
+hdp_status_t set_recording_status_v2(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                     const char* reason, hdp_message_callback_t callback, void* user_data,
+                                     uint64_t* out_op_id) {
+  return set_recording_status_v3(host, message_id, recording_status, reason, nullptr, nullptr, callback, user_data,
+                                 out_op_id);
 }
 
 const hdp_host_messages_t kMessages = {
@@ -182,6 +218,12 @@ const hdp_host_messages2_t kMessages2 = {
     set_recording_status_v2,
 };
 
+const hdp_host_messages3_t kMessages3 = {
+    sizeof(hdp_host_messages3_t),
+    upsert_call_message_v3,
+    set_recording_status_v3,
+};
+
 }  // namespace
 
 const hdp_host_messages_t* messages_extension() {
@@ -189,6 +231,9 @@ const hdp_host_messages_t* messages_extension() {
 }
 const hdp_host_messages2_t* messages2_extension() {
   return &kMessages2;
+}
+const hdp_host_messages3_t* messages3_extension() {
+  return &kMessages3;
 }
 
 }  // namespace hdp::host

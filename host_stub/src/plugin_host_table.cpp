@@ -237,6 +237,7 @@ const void* PluginContext::get_extension(const hdp_host_t* host, const char* ext
   if (std::strcmp(extension_id, HDP_EXT_HTTP) == 0) return http_extension();
   if (std::strcmp(extension_id, HDP_EXT_MESSAGES) == 0) return messages_extension();
   if (std::strcmp(extension_id, HDP_EXT_MESSAGES_V2) == 0) return messages2_extension();
+  if (std::strcmp(extension_id, HDP_EXT_MESSAGES_V3) == 0) return messages3_extension();
   if (std::strcmp(extension_id, HDP_EXT_ATTACHMENTS) == 0) return attachments_extension();
   if (std::strcmp(extension_id, HDP_EXT_METRICS) == 0) {
     return from(host)->services().metrics != nullptr ? metrics_extension() : nullptr;

@@ -40,14 +40,38 @@ std::optional<uint64_t> stored_message_id(const CallRecord& record) {
   return stored;
 }
 
-// The recording status as one text, for a host that takes the reason only: the technical detail
-// follows the reason as agents have always read it ("...; last answer: HTTP 404" once failed,
-// "... (last answer: HTTP 404)" while waiting). The one place the two are put together.
+// The recording status as one text, for a host that takes the reason only (no hdp.messages/3): the
+// technical detail follows the reason as agents have always read it ("...; last answer: HTTP 404"
+// once failed, "... (last answer: HTTP 404)" while waiting). The one place the two are put
+// together.
 std::string host_reason(const CallRecord& record) {
   if (record.reason_detail.empty()) return record.reason;
   if (record.recording == RecordingState::failed) return record.reason + "; last answer: " + record.reason_detail;
   return record.reason + " (last answer: " + record.reason_detail + ")";
 }
+
+// The technical detail in words an agent can place, for a host that shows it apart.
+std::string host_detail(const CallRecord& record) {
+  if (record.reason_detail.empty()) return {};
+  return "Last answer from the recording server: " + record.reason_detail;
+}
+
+// What a host shows of the record's reason: reason and detail apart (hdp.messages/3), or joined.
+// With it, where the agent's "try again" goes (a failed recording only): the host's page then
+// needs to know nothing of the plugin's keys or routes.
+struct ShownReason {
+  ShownReason(const CallRecord& record, bool apart)
+      : reason(apart ? record.reason : host_reason(record)),
+        detail(apart ? host_detail(record) : std::string()),
+        retry(apart && record.recording == RecordingState::failed ? RecordingService::retry_path(record.call_id)
+                                                                  : std::string()) {}
+  // The shown-state cache's key: every text (a '\n' cannot end a reason, so no two sets collide).
+  std::string key() const { return detail.empty() && retry.empty() ? reason : reason + '\n' + detail + '\n' + retry; }
+
+  std::string reason;
+  std::string detail;
+  std::string retry;
+};
 
 }  // namespace
 
@@ -76,7 +100,24 @@ std::string RecordingService::external_key(std::string_view call_id) {
   return "wavoip:" + std::string(call_id);
 }
 
-// One hdp.messages/2 write in flight; owned by the host's callback (deleted there).
+std::string RecordingService::retry_path(std::string_view call_id) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string path = std::string(kRetryPath) + "?call_id=";
+  for (const char c : call_id) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || c == '-' || c == '_' ||
+        c == '.' || c == '~') {
+      path += c;
+    } else {
+      path += '%';
+      path += kHex[u >> 4];
+      path += kHex[u & 0xF];
+    }
+  }
+  return path;
+}
+
+// One hdp.messages/2 or /3 write in flight; owned by the host's callback (deleted there).
 struct RecordingService::MessageOp {
   RecordingService* service = nullptr;
   std::string call_id;
@@ -124,25 +165,31 @@ struct RecordingService::CallMessage {
 
 void RecordingService::show(const CallRecord& record, bool fields, std::optional<int32_t> status) {
   if (stopping_) return;
-  if (host_.messages2() == nullptr) {
+  if (host_.messages2() == nullptr && host_.messages3() == nullptr) {
     show_v1(record, fields, status);
     return;
   }
+  const ShownReason reason(record, host_.messages3() != nullptr);
   auto known = shown_.find(record.call_id);
   if (!fields && status && known != shown_.end() && known->second.message_id != 0 && known->second.status == *status &&
-      known->second.reason == host_reason(record)) {
+      known->second.reason == reason.key()) {
     return;  // the host shows this already
   }
   const CallMessage call_message(*this, record);
   const hdp_call_message_t& message = call_message.view;
-  const std::string reason = host_reason(record);
   auto op = std::make_unique<MessageOp>();
   op->service = this;
   op->call_id = record.call_id;
   uint64_t op_id = 0;
-  const hdp_status_t started = host_.messages2()->upsert_call_message(
-      host_.raw(), &message, status.value_or(HDP_RECORDING_UNCHANGED), status ? reason.c_str() : nullptr,
-      &RecordingService::on_message_done, op.get(), &op_id);
+  const int32_t host_status = status.value_or(HDP_RECORDING_UNCHANGED);
+  const char* reason_text = status ? reason.reason.c_str() : nullptr;
+  const hdp_status_t started =
+      host_.messages3() != nullptr
+          ? host_.messages3()->upsert_call_message(
+                host_.raw(), &message, host_status, reason_text, status ? reason.detail.c_str() : nullptr,
+                status ? reason.retry.c_str() : nullptr, &RecordingService::on_message_done, op.get(), &op_id)
+          : host_.messages2()->upsert_call_message(host_.raw(), &message, host_status, reason_text,
+                                                   &RecordingService::on_message_done, op.get(), &op_id);
   if (started != HDP_OK) {
     host_.log(HDP_LOG_ERROR,
               "[WaVoIP] The host could not show call " + record.call_id + " (status " + std::to_string(started) + ")");
@@ -157,7 +204,7 @@ void RecordingService::show(const CallRecord& record, bool fields, std::optional
     // What the host will show once the write lands; a failed write forgets it again.
     Shown& shown = shown_[record.call_id];
     shown.status = *status;
-    shown.reason = reason;
+    shown.reason = reason.key();
   }
 }
 
@@ -266,7 +313,7 @@ void RecordingService::with_message(const CallRecord& record, MessageWaiter wait
     waiter(it->second.message_id);
     return;
   }
-  if (host_.messages2() == nullptr) {
+  if (host_.messages2() == nullptr && host_.messages3() == nullptr) {
     std::optional<uint64_t> id = stored_message_id(record);
     if (id) {
       remember_message(record.call_id, *id);

@@ -15,6 +15,7 @@ HostApi::HostApi(const hdp_host_t* host) : host_(host) {
   http_ = find<hdp_host_http_t>(HDP_EXT_HTTP, HDP_HOST_HTTP_V1_SIZE);
   messages_ = find<hdp_host_messages_t>(HDP_EXT_MESSAGES, HDP_HOST_MESSAGES_V1_SIZE);
   messages2_ = find<hdp_host_messages2_t>(HDP_EXT_MESSAGES_V2, HDP_HOST_MESSAGES2_V1_SIZE);  // optional
+  messages3_ = find<hdp_host_messages3_t>(HDP_EXT_MESSAGES_V3, HDP_HOST_MESSAGES3_V1_SIZE);  // optional
   attachments_ = find<hdp_host_attachments_t>(HDP_EXT_ATTACHMENTS, HDP_HOST_ATTACHMENTS_V1_SIZE);
   metrics_ = find<hdp_host_metrics_t>(HDP_EXT_METRICS, HDP_HOST_METRICS_V1_SIZE);  // optional
 }

@@ -32,6 +32,8 @@ class HostApi {
   const hdp_host_messages_t* messages() const { return messages_; }
   // ABI 1.2, preferred when offered: message writes completed later. Null in older hosts.
   const hdp_host_messages2_t* messages2() const { return messages2_; }
+  // ABI 1.3, preferred over /2 when offered: /2 with the technical detail apart from the reason.
+  const hdp_host_messages3_t* messages3() const { return messages3_; }
   const hdp_host_attachments_t* attachments() const { return attachments_; }
   // Optional (ABI 1.1): null when the host has no metrics; see metrics.hpp.
   const hdp_host_metrics_t* metrics() const { return metrics_; }
@@ -49,6 +51,7 @@ class HostApi {
   const hdp_host_http_t* http_ = nullptr;
   const hdp_host_messages_t* messages_ = nullptr;
   const hdp_host_messages2_t* messages2_ = nullptr;
+  const hdp_host_messages3_t* messages3_ = nullptr;
   const hdp_host_attachments_t* attachments_ = nullptr;
   const hdp_host_metrics_t* metrics_ = nullptr;
 };

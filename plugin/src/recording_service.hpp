@@ -46,6 +46,10 @@ void claim_or_drop_fetches(Store& store, const std::string& call_id, std::vector
 
 class RecordingService {
  public:
+  // The operator's retry route, and its address for one call (the agent's "try again" on the host).
+  static constexpr const char* kRetryPath = "/wavoip/recordings/retry";
+  static std::string retry_path(std::string_view call_id);
+
   RecordingService(const HostApi& host, EventLoop& loop, StoreWriter& writer, const Config& config,
                    std::string data_dir);
   ~RecordingService();

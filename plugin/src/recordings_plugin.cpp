@@ -19,7 +19,7 @@ namespace wavoip {
 
 namespace {
 
-constexpr const char* kRetryPath = "/wavoip/recordings/retry";
+constexpr const char* kRetryPath = RecordingService::kRetryPath;
 
 void respond_json(const HostApi& host, uint64_t request_id, uint16_t status, const std::string& body) {
   hdp_http_response_t response{};
@@ -120,11 +120,12 @@ hdp_status_t RecordingsPlugin::start() {
   // The resume job goes first; from here on the store belongs to the writer.
   service_->resume();
   writer_->start();
-  host_.log(HDP_LOG_INFO,
-            "[WaVoIP] Ready: webhooks on POST /webhooks/wavoip (store writer: " +
-                std::string(writer_->mode() == StoreWriter::Mode::thread ? "thread" : "loop") +
-                (host_.messages2() != nullptr ? ", host messages: hdp.messages/2" : ", host messages: hdp.messages/1") +
-                ")");
+  host_.log(HDP_LOG_INFO, "[WaVoIP] Ready: webhooks on POST /webhooks/wavoip (store writer: " +
+                              std::string(writer_->mode() == StoreWriter::Mode::thread ? "thread" : "loop") +
+                              (host_.messages3() != nullptr   ? ", host messages: hdp.messages/3"
+                               : host_.messages2() != nullptr ? ", host messages: hdp.messages/2"
+                                                              : ", host messages: hdp.messages/1") +
+                              ")");
   return HDP_OK;
 }
 

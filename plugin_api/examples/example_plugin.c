@@ -134,6 +134,8 @@ typedef struct example {
   const hdp_host_messages_t* messages;
   /* hdp.messages/2 when the host offers it (preferred), else NULL and messages is used. */
   const hdp_host_messages2_t* messages2;
+  /* hdp.messages/3 when the host offers it (preferred over /2: the detail goes apart), else NULL. */
+  const hdp_host_messages3_t* messages3;
   const hdp_host_attachments_t* attachments;
 
   uint64_t route_ids[EXAMPLE_ROUTE_COUNT];
@@ -459,9 +461,20 @@ static void example_on_status_written(void* user_data, const hdp_message_result_
   }
 }
 
-/* Shows the attachment on the message: through /2 when offered (completes later), else /1. */
+/* Shows the attachment on the message: through /3 (the detail apart) or /2 when offered (completes
+ * later), else /1. */
 static void example_set_attached(example_t* ex, uint64_t message_id) {
   static const char reason[] = "example attachment stored";
+  if (ex->messages3 != NULL) {
+    uint64_t op_id = 0;
+    hdp_status_t st = ex->messages3->set_recording_status(ex->host, message_id, HDP_RECORDING_ATTACHED, reason,
+                                                          "stored by the host's attachments table", NULL,
+                                                          example_on_status_written, ex, &op_id);
+    if (st != HDP_OK) {
+      example_log(ex, HDP_LOG_WARNING, "set_recording_status failed with status %" PRId32, st);
+    }
+    return;
+  }
   if (ex->messages2 != NULL) {
     uint64_t op_id = 0;
     hdp_status_t st = ex->messages2->set_recording_status(ex->host, message_id, HDP_RECORDING_ATTACHED, reason,
@@ -580,7 +593,7 @@ static void example_on_attach(void* user_data, const hdp_http_request_t* request
   hdp_status_t st;
   size_t i;
 
-  if ((ex->messages == NULL && ex->messages2 == NULL) || ex->attachments == NULL) {
+  if ((ex->messages == NULL && ex->messages2 == NULL && ex->messages3 == NULL) || ex->attachments == NULL) {
     example_respond_text(ex, request->request_id, 501, "this host offers no messages or attachments");
     return;
   }
@@ -614,11 +627,15 @@ static void example_on_attach(void* user_data, const hdp_http_request_t* request
   job->ex = ex;
   job->request_id = request->request_id;
   snprintf(job->key, sizeof job->key, "%s", key);
-  if (ex->messages2 != NULL) {
+  if (ex->messages3 != NULL || ex->messages2 != NULL) {
     /* The message is written later; the attachment starts from the callback. */
     uint64_t op_id = 0;
-    st = ex->messages2->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
-                                            "example attachment on its way", example_on_message_written, job, &op_id);
+    st = ex->messages3 != NULL ? ex->messages3->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
+                                                                    "example attachment on its way", NULL, NULL,
+                                                                    example_on_message_written, job, &op_id)
+                               : ex->messages2->upsert_call_message(ex->host, &message, HDP_RECORDING_DOWNLOADING,
+                                                                    "example attachment on its way",
+                                                                    example_on_message_written, job, &op_id);
     if (st != HDP_OK) {
       free(job);
       example_log(ex, HDP_LOG_ERROR, "upserting message %s failed with status %" PRId32, key, st);
@@ -676,10 +693,17 @@ static hdp_status_t example_init(const hdp_plugin_t* plugin) {
   if (ex->messages2 != NULL && ex->messages2->struct_size < HDP_HOST_MESSAGES2_V1_SIZE) {
     ex->messages2 = NULL;
   }
+  /* Optional since ABI 1.3; a 1.2 host offers /2 only. */
+  ex->messages3 = (const hdp_host_messages3_t*)ex->host->get_extension(ex->host, HDP_EXT_MESSAGES_V3);
+  if (ex->messages3 != NULL && ex->messages3->struct_size < HDP_HOST_MESSAGES3_V1_SIZE) {
+    ex->messages3 = NULL;
+  }
 #endif
-  if (ex->messages != NULL || ex->messages2 != NULL) {
+  if (ex->messages != NULL || ex->messages2 != NULL || ex->messages3 != NULL) {
     example_log(ex, HDP_LOG_INFO, "writes messages through %s",
-                ex->messages2 != NULL ? HDP_EXT_MESSAGES_V2 : HDP_EXT_MESSAGES);
+                ex->messages3 != NULL   ? HDP_EXT_MESSAGES_V3
+                : ex->messages2 != NULL ? HDP_EXT_MESSAGES_V2
+                                        : HDP_EXT_MESSAGES);
   }
 #if defined(HDP_EXAMPLE_AS_V1_7)
   /* A newer plugin asks for what only newer hosts offer, and copes with NULL. */

@@ -228,6 +228,7 @@ static const known_extension_t g_known_extensions[] = {
     {HDP_EXT_ATTACHMENTS, 0, NULL},
     {HDP_EXT_METRICS, 1, NULL},
     {HDP_EXT_MESSAGES_V2, 2, HDP_EXT_MESSAGES},
+    {HDP_EXT_MESSAGES_V3, 3, HDP_EXT_MESSAGES_V2},
 };
 #define KNOWN_EXTENSION_COUNT (sizeof g_known_extensions / sizeof g_known_extensions[0])
 

@@ -66,6 +66,7 @@ TEST(AbiVersion, VersionOneSizesEndAtTheLastVersionOneMember) {
   // The 1.2 structs of hdp.messages/2 have no tail padding either.
   EXPECT_EQ(HDP_MESSAGE_RESULT_V1_SIZE, sizeof(hdp_message_result_t));
   EXPECT_EQ(HDP_HOST_MESSAGES2_V1_SIZE, sizeof(hdp_host_messages2_t));
+  EXPECT_EQ(HDP_HOST_MESSAGES3_V1_SIZE, sizeof(hdp_host_messages3_t));
 }
 
 }  // namespace

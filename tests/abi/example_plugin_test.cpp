@@ -146,19 +146,37 @@ TEST_P(ExamplePluginTest, AttachStoresTheFileOnceAndIsIdempotent) {
   }
 }
 
-TEST_P(ExamplePluginTest, WritesMessagesThroughMessages2WhenOffered) {
+TEST_P(ExamplePluginTest, WritesMessagesThroughMessages3WhenOffered) {
   StartHost();
+  auto first = Post("/example/attach", "call-v3");
+  ASSERT_EQ(first.status, 200) << first.error << first.body;
+  EXPECT_GT(JsonNumber(first.body, "message_id").value_or(0), 0);
+  // The status with its detail apart is written after the attachment: the host takes it (no
+  // warning from the plugin's completion callback).
+  std::this_thread::sleep_for(200ms);
+  const std::string log = host_->log();
+  EXPECT_EQ(lines_containing(log, "not written").size(), 0u) << log;
+  EXPECT_EQ(lines_containing(log, "set_recording_status failed").size(), 0u) << log;
+  EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/3").size(), 1u) << log;
+  EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/2").size(), 0u) << log;
+}
+
+// A 1.2 host: no /3, the example falls back to /2.
+TEST_P(ExamplePluginTest, FallsBackToMessages2InAHostWithoutMessages3) {
+  const std::string flag = GetParam().name == "c_host" ? "--disable-extension" : "--test-disable-extension";
+  StartHost(HDP_TEST_EXAMPLE_PLUGIN, {flag, "hdp.messages/3"});
   auto first = Post("/example/attach", "call-v2");
   ASSERT_EQ(first.status, 200) << first.error << first.body;
   EXPECT_GT(JsonNumber(first.body, "message_id").value_or(0), 0);
   const std::string log = host_->log();
   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/2").size(), 1u) << log;
-  EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/1").size(), 0u) << log;
+  EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/3").size(), 0u) << log;
 }
 
+// A 1.0 or 1.1 host: neither /2 nor /3.
 TEST_P(ExamplePluginTest, FallsBackToMessages1InAHostWithoutMessages2) {
-  StartHost(HDP_TEST_EXAMPLE_PLUGIN,
-            {GetParam().name == "c_host" ? "--disable-extension" : "--test-disable-extension", "hdp.messages/2"});
+  const std::string flag = GetParam().name == "c_host" ? "--disable-extension" : "--test-disable-extension";
+  StartHost(HDP_TEST_EXAMPLE_PLUGIN, {flag, "hdp.messages/2", flag, "hdp.messages/3"});
   auto first = Post("/example/attach", "call-v1");
   ASSERT_EQ(first.status, 200) << first.error << first.body;
   EXPECT_EQ(JsonNumber(first.body, "already_attached"), 0);
@@ -169,6 +187,7 @@ TEST_P(ExamplePluginTest, FallsBackToMessages1InAHostWithoutMessages2) {
   const std::string log = host_->log();
   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/1").size(), 1u) << log;
   EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/2").size(), 0u) << log;
+  EXPECT_EQ(lines_containing(log, "writes messages through hdp.messages/3").size(), 0u) << log;
 }
 
 TEST_P(ExamplePluginTest, UnknownPathIsNotFound) {

@@ -54,8 +54,8 @@ TEST_P(MinorVersionTest, LoadsAndServesRoutesAndTimers) {
   EXPECT_NE(host.log().find(build.created_line), std::string::npos) << host.log();
 }
 
-// A 1.0 plugin knows only hdp.messages/1 and keeps working in a host that also serves /2; a newer
-// one uses /2. Either way the message and its attachment are written.
+// A 1.0 plugin knows only hdp.messages/1 and keeps working in a host that also serves /2 and /3; a
+// newer one uses /3. Either way the message and its attachment are written.
 TEST_P(MinorVersionTest, WritesMessagesThroughTheTableItKnows) {
   const auto& [host_kind, build] = GetParam();
   TempDir dir;
@@ -77,7 +77,7 @@ INSTANTIATE_TEST_SUITE_P(
                                            "hdp.messages/1"},
                                      Build{"v1_7_larger", HDP_TEST_EXAMPLE_PLUGIN_V1_7,
                                            "created (ABI 1.7 (larger structs), entry 96 bytes, plugin 72 bytes)",
-                                           "hdp.messages/2"})),
+                                           "hdp.messages/3"})),
     ParamName);
 
 }  // namespace

@@ -108,9 +108,10 @@ TEST(Validator, AllowRefusalAcceptsACleanRefusal) {
 TEST(Validator, ListsTheExtensionsAskedForWithTheMinorThatIntroducedThem) {
   auto run = Validate({HDP_TEST_EXAMPLE_PLUGIN});
   EXPECT_EQ(run.exit_status, 0) << run.output;
+  EXPECT_EQ(lines_containing(run.output, "asked for extension \"hdp.messages/3\" (ABI 1.3)").size(), 1u) << run.output;
   EXPECT_EQ(lines_containing(run.output, "asked for extension \"hdp.messages/2\" (ABI 1.2)").size(), 1u) << run.output;
   EXPECT_EQ(lines_containing(run.output, "asked for extension \"hdp.messages/1\" (ABI 1.0)").size(), 1u) << run.output;
-  // The example falls back to /1, so no warning.
+  // The example falls back to /2 and /1, so no warning.
   EXPECT_EQ(lines_containing(run.output, "WARN").size(), 0u) << run.output;
 }
 

@@ -3,6 +3,7 @@
 // recording status, and batches: many writes in one transaction, each undone alone when it fails.
 #include <gtest/gtest.h>
 
+#include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 
 #include "helpdesk_store.hpp"
@@ -79,6 +80,62 @@ TEST_F(HelpdeskStoreTest, RecordingStatusIsPerPlugin) {
   EXPECT_FALSE(store.set_recording_status("p", id + 100, 3, ""));
   EXPECT_EQ(store.message(id)->recording_status, 4);
   EXPECT_EQ(store.message(id)->recording_reason, "gave up after 4 h");
+}
+
+TEST_F(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
+  const int64_t id = store.upsert_call_message(call("k", "1"));
+  EXPECT_TRUE(store.set_recording_status("p", id, 1, "Not ready yet", "HTTP 404"));
+  EXPECT_EQ(store.message(id)->recording_reason, "Not ready yet");
+  EXPECT_EQ(store.message(id)->recording_detail, "HTTP 404");
+  CallMessageUpsert u = call("k");
+  u.recording_status = 4;
+  u.recording_reason = "Gave up";
+  u.recording_detail = "HTTP 410";
+  store.upsert_call_message(u);
+  EXPECT_EQ(store.message(id)->recording_detail, "HTTP 410");
+  store.upsert_call_message(call("k"));  // no status: reason and detail stay
+  EXPECT_EQ(store.message(id)->recording_detail, "HTTP 410");
+  EXPECT_TRUE(store.set_recording_status("p", id, 4, "Gave up", "HTTP 410", "/x/retry?id=1"));
+  EXPECT_EQ(store.message(id)->retry_path, "/x/retry?id=1");
+  EXPECT_TRUE(store.set_recording_status("p", id, 4, "one text"));
+  EXPECT_EQ(store.message(id)->recording_detail, "");
+  EXPECT_EQ(store.message(id)->retry_path, "");
+}
+
+// A file written before recording_detail existed (ABI 1.2 hosts) gets the column on open, once,
+// with its rows kept and an empty detail.
+TEST(HelpdeskStoreMigration, AFileWithoutTheDetailColumnGetsIt) {
+  test::TempDir dir;
+  const auto file = dir.path() / "old.sqlite3";
+  {
+    SQLite::Database db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, inbox TEXT NOT NULL, contact TEXT NOT NULL, "
+        "created_at_ms INTEGER NOT NULL, last_activity_ms INTEGER NOT NULL, UNIQUE (inbox, contact));"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES "
+        "conversations(id), plugin_id TEXT NOT NULL, external_key TEXT NOT NULL, direction INTEGER NOT NULL "
+        "DEFAULT 0, call_status TEXT, duration_s INTEGER, recording_status INTEGER NOT NULL DEFAULT 0, "
+        "recording_reason TEXT NOT NULL DEFAULT '', created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT "
+        "NULL, UNIQUE (plugin_id, external_key));"
+        "INSERT INTO conversations VALUES (1, 'default', '55', 1, 1);"
+        "INSERT INTO messages (id, conversation_id, plugin_id, external_key, recording_status, recording_reason, "
+        "created_at_ms, updated_at_ms) VALUES (7, 1, 'p', 'old', 4, 'gave up; last answer: HTTP 404', 1, 1);");
+  }
+  {
+    HelpdeskStore store(file, [] { return int64_t{2000}; });
+    const auto row = store.message(7);
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->recording_reason, "gave up; last answer: HTTP 404");
+    EXPECT_EQ(row->recording_detail, "");
+    EXPECT_EQ(row->retry_path, "");
+    EXPECT_TRUE(store.set_recording_status("p", 7, 1, "waiting", "HTTP 404"));
+  }
+  // The second open finds the column there and what was written into it.
+  HelpdeskStore store(file, [] { return int64_t{3000}; });
+  ASSERT_TRUE(store.message(7));
+  EXPECT_EQ(store.message(7)->recording_reason, "waiting");
+  EXPECT_EQ(store.message(7)->recording_detail, "HTTP 404");
+  EXPECT_EQ(store.message(7)->retry_path, "");
 }
 
 TEST_F(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {

@@ -324,6 +324,71 @@ TEST(Messages2Lifecycle, AHostWithoutMessages2AnswersNull) {
   EXPECT_EQ(json_int(http.post(host.url("/probe/message?key=still-v1")).json(), "status"), 0);
 }
 
+// hdp.messages/3 (ABI 1.3): /2 with the technical detail apart from the reason. The host stores and
+// serves the two as given; a /1 or /2 write (a 1.2 plugin) leaves the detail empty.
+TEST_F(Messages2, Messages3KeepsTheDetailApartFromTheReason) {
+  EXPECT_EQ(json_int(results(), "offered3"), 1);
+  const auto started = ops("upsert3 key=wavoip:d1&contact=551100&recording=1&reason=Not+ready+yet&detail=HTTP+404");
+  ASSERT_EQ(started.at(0).status, 0);
+  ASSERT_TRUE(wait_results(1));
+  const int64_t id = result_of(started[0].id).at("message_id").as_int64();
+  auto m = message(id);
+  EXPECT_EQ(m.at("recording_status").as_string(), "waiting");
+  EXPECT_EQ(m.at("recording_reason").as_string(), "Not ready yet");
+  EXPECT_EQ(m.at("recording_detail").as_string(), "HTTP 404");
+
+  // An upsert that leaves the status unchanged keeps reason and detail.
+  ops("upsert3 key=wavoip:d1&call_status=ENDED&detail=ignored");
+  ASSERT_TRUE(wait_results(2));
+  EXPECT_EQ(message(id).at("recording_detail").as_string(), "HTTP 404");
+
+  const auto failed = ops("status3 message_id=" + std::to_string(id) + "&status=4&reason=Gave+up&detail=HTTP+410");
+  ASSERT_TRUE(wait_results(3));
+  EXPECT_EQ(result_of(failed[0].id).at("status").as_int64(), 0);
+  m = message(id);
+  EXPECT_EQ(m.at("recording_status").as_string(), "failed");
+  EXPECT_EQ(m.at("recording_reason").as_string(), "Gave up");
+  EXPECT_EQ(m.at("recording_detail").as_string(), "HTTP 410");
+
+  // What a 1.2 plugin writes: one text, no detail left over from before.
+  ops("status message_id=" + std::to_string(id) + "&status=1&reason=Joined+(last+answer:+HTTP+404)");
+  ASSERT_TRUE(wait_results(4));
+  m = message(id);
+  EXPECT_EQ(m.at("recording_reason").as_string(), "Joined (last answer: HTTP 404)");
+  EXPECT_EQ(m.at("recording_detail").as_string(), "");
+  ops("status3 message_id=" + std::to_string(id) + "&status=1&reason=Again&detail=HTTP+404");
+  ASSERT_TRUE(wait_results(5));
+  ASSERT_EQ(ops("status1 message_id=" + std::to_string(id) + "&status=4&reason=Through+v1").at(0).status, 0);
+  EXPECT_EQ(message(id).at("recording_detail").as_string(), "");
+
+  // The retry path: served as retry_url while the status that gave it lasts.
+  ops("status3 message_id=" + std::to_string(id) + "&status=4&reason=Gave+up&retry=%2Fprobe%2Fretry%3Fid%3D7");
+  ASSERT_TRUE(wait_results(6));
+  EXPECT_EQ(message(id).at("retry_url").as_string(), "/probe/retry?id=7");
+  ops("status3 message_id=" + std::to_string(id) + "&status=1&reason=Again");
+  ASSERT_TRUE(wait_results(7));
+  EXPECT_TRUE(message(id).at("retry_url").is_null());
+  // Only a path of this site: never another origin, a relative path, spaces.
+  for (const std::string bad : {"%2F%2Fevil.example%2Fx", "%2F%5Cevil.example", "retry", "%2Fa+b"}) {
+    EXPECT_EQ(ops("status3 message_id=" + std::to_string(id) + "&status=4&retry=" + bad).at(0).status, -1) << bad;
+  }
+
+  // Over the limits: refused at once, like a reason.
+  const std::string long_detail(1025, 'x');
+  EXPECT_EQ(ops("status3 message_id=" + std::to_string(id) + "&status=1&detail=" + long_detail).at(0).status,
+            -1);  // HDP_ERR_INVALID_ARGUMENT
+  EXPECT_EQ(ops("upsert3 key=wavoip:d2&recording=1&detail=" + long_detail).at(0).status, -1);
+}
+
+TEST(Messages2Lifecycle, AHostWithoutMessages3StillServesMessages2) {
+  HostProcess host(probe_host({"--test-disable-extension", "hdp.messages/3"}));
+  ASSERT_TRUE(host.started()) << host.log();
+  HttpClient http;
+  const auto v = http.get(host.url("/probe/message-results")).json();
+  EXPECT_EQ(json_int(v, "offered3"), 0);
+  EXPECT_EQ(json_int(v, "offered"), 1);
+}
+
 // hdp_loop_lag_seconds: the probe timer measures how late the loop got to it.
 TEST(LoopLag, AHeldLoopShowsUpAsLagAndAnIdleOneDoesNot) {
   HostProcess host(probe_host({"--loop-lag-interval-ms", "20"}));

@@ -18,6 +18,7 @@
  *        status message_id=N&status=S[&reason=R]           (hdp.messages/2; no recording =
  *                                                           HDP_RECORDING_UNCHANGED)
  *        upsert1 ..., status1 ...                          (the same through hdp.messages/1)
+ *        upsert3 ...&detail=T&retry=P, status3 ...         (the same through hdp.messages/3)
  *                                              answers what each call returned, and how many
  *                                              /2 callbacks ran inside the calls (must be 0)
  *   GET  /probe/message-results                /2 callbacks so far, in the order they ran
@@ -98,6 +99,7 @@ typedef struct probe {
   const hdp_host_messages_t* messages;
   const hdp_host_attachments_t* attachments;
   const hdp_host_messages2_t* messages2; /* NULL when the host does not offer hdp.messages/2 */
+  const hdp_host_messages3_t* messages3; /* NULL when the host does not offer hdp.messages/3 */
 
   message_result_t message_results[MAX_MESSAGE_RESULTS];
   size_t message_result_count;
@@ -374,7 +376,8 @@ static void on_message_written(void* user_data, const hdp_message_result_t* resu
 /* Runs one line of POST /probe/ops; params is a query string. Appends its answer to b. */
 static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* params, size_t params_len, buf_t* b) {
   hdp_http_request_t q;
-  char key[300], contact[64], inbox[64], call_status[64], duration[32], reason[1100], rec[16];
+  char key[300], contact[64], inbox[64], call_status[64], duration[32], reason[1100], detail[1100], retry[1100],
+      rec[16];
   hdp_call_message_t m;
   uint64_t id = 0;
   hdp_status_t s = HDP_ERR_INVALID_ARGUMENT;
@@ -394,6 +397,8 @@ static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* pa
   m.call_status = query_param(&q, "call_status", call_status, sizeof call_status) ? call_status : NULL;
   m.duration_s = query_param(&q, "duration_s", duration, sizeof duration) ? (int64_t)strtoll(duration, NULL, 10) : -1;
   if (!query_param(&q, "reason", reason, sizeof reason)) reason[0] = '\0';
+  if (!query_param(&q, "detail", detail, sizeof detail)) detail[0] = '\0';
+  if (!query_param(&q, "retry", retry, sizeof retry)) retry[0] = '\0';
   p->in_messages2_call = 1;
   if (verb_len == 6 && memcmp(verb, "upsert", 6) == 0 && p->messages2 != NULL) {
     int32_t recording =
@@ -403,6 +408,15 @@ static void run_op(probe_t* p, const char* verb, size_t verb_len, const char* pa
   } else if (verb_len == 6 && memcmp(verb, "status", 6) == 0 && p->messages2 != NULL) {
     s = p->messages2->set_recording_status(p->host, query_u64(&q, "message_id", 0), (int32_t)query_u64(&q, "status", 0),
                                            reason, on_message_written, p, &id);
+    v2 = 1;
+  } else if (verb_len == 7 && memcmp(verb, "upsert3", 7) == 0 && p->messages3 != NULL) {
+    int32_t recording =
+        query_param(&q, "recording", rec, sizeof rec) ? (int32_t)strtol(rec, NULL, 10) : HDP_RECORDING_UNCHANGED;
+    s = p->messages3->upsert_call_message(p->host, &m, recording, reason, detail, retry, on_message_written, p, &id);
+    v2 = 1;
+  } else if (verb_len == 7 && memcmp(verb, "status3", 7) == 0 && p->messages3 != NULL) {
+    s = p->messages3->set_recording_status(p->host, query_u64(&q, "message_id", 0), (int32_t)query_u64(&q, "status", 0),
+                                           reason, detail, retry, on_message_written, p, &id);
     v2 = 1;
   } else if (verb_len == 7 && memcmp(verb, "upsert1", 7) == 0) {
     s = p->messages->upsert_call_message(p->host, &m, &id);
@@ -441,8 +455,8 @@ static void command_ops(probe_t* p, const hdp_http_request_t* r) {
 static void command_message_results(probe_t* p, const hdp_http_request_t* r) {
   buf_t b = {NULL, 0, 0};
   size_t i;
-  buf_printf(&b, "{\"offered\":%d,\"pending\":%u,\"callbacks_inside_calls\":%u,\"results\":[", p->messages2 != NULL,
-             (unsigned)p->messages_pending, p->callbacks_inside_call);
+  buf_printf(&b, "{\"offered\":%d,\"offered3\":%d,\"pending\":%u,\"callbacks_inside_calls\":%u,\"results\":[",
+             p->messages2 != NULL, p->messages3 != NULL, (unsigned)p->messages_pending, p->callbacks_inside_call);
   for (i = 0; i < p->message_result_count; ++i) {
     const message_result_t* x = &p->message_results[i];
     buf_printf(&b, "%s{\"op\":%llu,\"status\":%d,\"message_id\":%llu}", i == 0 ? "" : ",", (unsigned long long)x->op_id,
@@ -756,6 +770,8 @@ static hdp_status_t probe_init(const hdp_plugin_t* plugin) {
   p->attachments = (const hdp_host_attachments_t*)p->host->get_extension(p->host, HDP_EXT_ATTACHMENTS);
   p->messages2 = (const hdp_host_messages2_t*)p->host->get_extension(p->host, HDP_EXT_MESSAGES_V2);
   if (p->messages2 != NULL && p->messages2->struct_size < HDP_HOST_MESSAGES2_V1_SIZE) p->messages2 = NULL;
+  p->messages3 = (const hdp_host_messages3_t*)p->host->get_extension(p->host, HDP_EXT_MESSAGES_V3);
+  if (p->messages3 != NULL && p->messages3->struct_size < HDP_HOST_MESSAGES3_V1_SIZE) p->messages3 = NULL;
   if (p->timers == NULL || p->fds == NULL || p->http == NULL || p->messages == NULL || p->attachments == NULL ||
       p->timers->struct_size < HDP_HOST_TIMERS_V1_SIZE || p->fds->struct_size < HDP_HOST_POSIX_FD_V1_SIZE ||
       p->http->struct_size < HDP_HOST_HTTP_V1_SIZE || p->messages->struct_size < HDP_HOST_MESSAGES_V1_SIZE ||

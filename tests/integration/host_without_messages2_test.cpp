@@ -1,7 +1,8 @@
-// The built WaVoIP plugin in the real stub host, with and without hdp.messages/2 (ABI 1.2): the
-// call's message is shown either way, with its contact, direction and recording status. A host
-// without /2 (--test-disable-extension) is what a 1.0 or 1.1 host offers; the plugin must fall
-// back to hdp.messages/1 there, or keep using it.
+// The built WaVoIP plugin in the real stub host, with and without hdp.messages/3 (ABI 1.3) and /2
+// (ABI 1.2): the call's message is shown either way, with its contact, direction and recording
+// status. A host without /3 (--test-disable-extension) is what a 1.2 host offers, one without /2
+// and /3 what a 1.0 or 1.1 host offers; the plugin must fall back to /2 or /1 there. Only /3 takes
+// the technical detail apart; with the older tables the plugin joins it to the reason, as before.
 #include "e2e_fixture.hpp"
 
 #include <string>
@@ -15,6 +16,7 @@ using testsupport::eventually;
 struct HostVariant {
   std::string name;
   std::vector<std::string> extra_args;
+  bool detail_apart = false;  // the host offers hdp.messages/3
 };
 
 void PrintTo(const HostVariant& variant, std::ostream* out) {
@@ -83,10 +85,38 @@ TEST_P(MessagesTable, TheCallsMessageIsShownWithItsContactAndRecordingStatus) {
   EXPECT_EQ(host_->log().find("refusing plugin"), std::string::npos);
 }
 
+TEST_P(MessagesTable, TheTechnicalDetailIsApartOnlyWhereTheHostTakesIt) {
+  const std::string id = "det-" + GetParam().name;
+  // READY downloads at once from the closed port: a transport error, retried later, with a detail.
+  ASSERT_EQ(webhook({{"type", "RECORD"}, {"action", "UPDATE"}, {"whatsapp_call_id", id}, {"record_status", "READY"}}),
+            202);
+  ASSERT_TRUE(eventually([&] {
+    auto m = message(id);
+    return m && m->at("recording_status") == "waiting" && !m->at("recording_reason").as_string().empty();
+  })) << host_->log();
+  const auto m = *message(id);
+  const std::string reason(m.at("recording_reason").as_string());
+  const std::string detail(m.at("recording_detail").as_string());
+  if (GetParam().detail_apart) {
+    EXPECT_EQ(reason.find("last answer"), std::string::npos) << reason;
+    EXPECT_EQ(detail.rfind("Last answer from the recording server: ", 0), 0U) << detail;
+    EXPECT_GT(detail.size(), std::string("Last answer from the recording server: ").size()) << detail;
+  } else {
+    // The joined text of ABI 1.2 and before.
+    EXPECT_NE(reason.find(" (last answer: "), std::string::npos) << reason;
+    EXPECT_EQ(reason.back(), ')') << reason;
+    EXPECT_EQ(detail, "");
+  }
+  EXPECT_TRUE(m.at("retry_url").is_null());  // not failed: nothing to try again
+}
+
 INSTANTIATE_TEST_SUITE_P(Hosts, MessagesTable,
-                         ::testing::Values(HostVariant{"with_messages2", {}},
+                         ::testing::Values(HostVariant{"with_messages3", {}, true},
+                                           HostVariant{"without_messages3",
+                                                       {"--test-disable-extension", "hdp.messages/3"}},
                                            HostVariant{"without_messages2",
-                                                       {"--test-disable-extension", "hdp.messages/2"}}),
+                                                       {"--test-disable-extension", "hdp.messages/2",
+                                                        "--test-disable-extension", "hdp.messages/3"}}),
                          [](const ::testing::TestParamInfo<HostVariant>& info) { return info.param.name; });
 
 }  // namespace

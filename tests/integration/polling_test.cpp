@@ -122,6 +122,11 @@ class Polling : public e2e::PluginHost {
     auto m = message(id);
     return m ? std::string(m->at("recording_reason").as_string()) : "(no message)";
   }
+  // The technical detail, shown apart from the reason (hdp.messages/3).
+  std::string detail(const std::string& id) {
+    auto m = message(id);
+    return m ? std::string(m->at("recording_detail").as_string()) : "(no message)";
+  }
 
   // Proves that poll number `n` (0-based) of `id` happens exactly at `at`: not 1 ms before,
   // and at `at`; then waits until the plugin has handled the storage's answer.
@@ -195,11 +200,13 @@ TEST_F(Polling, TheFourHourScheduleRunsAtThePolicysTimesAndFailsAtTheDeadlineNot
     ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, times[n], n));
     if (n + 1 < times.size()) {
       ASSERT_TRUE(wait_for_status(id, "waiting"));
-      EXPECT_EQ(reason(id), "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)");
+      EXPECT_EQ(reason(id), "Waiting for WaVoIP to finish the recording");
+      EXPECT_EQ(detail(id), "Last answer from the recording server: HTTP 404");
     }
   }
   ASSERT_TRUE(wait_for_status(id, "failed")) << recording_status(id);
-  EXPECT_EQ(reason(id), "No recording after 4 h 0 min (14 attempts); last answer: HTTP 404");
+  EXPECT_EQ(reason(id), "No recording after 4 h 0 min (14 attempts)");
+  EXPECT_EQ(detail(id), "Last answer from the recording server: HTTP 404");
   EXPECT_EQ(count_in_log("recording failed for call " + id + ": No recording after 4 h 0 min"), 1u);
   EXPECT_EQ(storage_->hits("/" + id), 14u);
   EXPECT_TRUE(eventually([&] { return plugin_timers() == 0; })) << "no timer after giving up";
@@ -251,21 +258,23 @@ TEST_F(Polling, NotReadyThenTransientAnswersAreRetriedUntilTheAudioIsAttached) {
   struct Step {
     ScriptedResponse response;
     std::string reason_after;
+    std::string detail_after;  // its start
   };
+  const std::string last = "Last answer from the recording server: ";
   std::vector<Step> steps;
   for (int i = 0; i < not_found; ++i) {
     steps.push_back(
-        {answer(404, "text/plain", "not found"), "Waiting for WaVoIP to finish the recording (last answer: HTTP 404)"});
+        {answer(404, "text/plain", "not found"), "Waiting for WaVoIP to finish the recording", last + "HTTP 404"});
   }
   steps.push_back({answer(200, "application/json", R"({"status":"RECORDING"})"),
-                   "Waiting for WaVoIP to finish the recording (last answer: HTTP 200 (recording not ready yet "
-                   "(status RECORDING)))"});
+                   "Waiting for WaVoIP to finish the recording",
+                   last + "HTTP 200 (recording not ready yet (status RECORDING))"});
   steps.push_back({answer(403, "application/xml", "<Error><Code>AccessDenied</Code></Error>"),
-                   "Waiting for WaVoIP to finish the recording (last answer: HTTP 403 (access denied))"});
-  steps.push_back({answer(500, "text/plain", "oops"),
-                   "WaVoIP's server had a problem, will retry (last answer: HTTP 500 (server error))"});
-  steps.push_back({reset, "Download failed, will retry (last answer: HTTP 200 ("});
-  steps.push_back({truncated, "Download failed, will retry (last answer: HTTP 200 ("});
+                   "Waiting for WaVoIP to finish the recording", last + "HTTP 403 (access denied)"});
+  steps.push_back({answer(500, "text/plain", "oops"), "WaVoIP's server had a problem, will retry",
+                   last + "HTTP 500 (server error)"});
+  steps.push_back({reset, "Download failed, will retry", last + "HTTP 200 ("});
+  steps.push_back({truncated, "Download failed, will retry", last + "HTTP 200 ("});
 
   ASSERT_NO_FATAL_FAILURE(end_call(id));
   wavoip::PollSettings settings;
@@ -275,7 +284,8 @@ TEST_F(Polling, NotReadyThenTransientAnswersAreRetriedUntilTheAudioIsAttached) {
     storage_->set_response(path, steps[n].response);
     ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, times[n], n));
     ASSERT_TRUE(wait_for_status(id, "waiting")) << "after answer " << n << ": " << recording_status(id);
-    EXPECT_EQ(reason(id).rfind(steps[n].reason_after, 0), 0u) << "after answer " << n << ": " << reason(id);
+    EXPECT_EQ(reason(id), steps[n].reason_after) << "after answer " << n;
+    EXPECT_EQ(detail(id).rfind(steps[n].detail_after, 0), 0u) << "after answer " << n << ": " << detail(id);
   }
   storage_->set_response(path, audio(body));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, times[steps.size()], steps.size()));
@@ -284,6 +294,7 @@ TEST_F(Polling, NotReadyThenTransientAnswersAreRetriedUntilTheAudioIsAttached) {
   EXPECT_EQ(attachment_count(id), 1u);
   EXPECT_EQ(attachment_file(id).body, body);
   EXPECT_EQ(reason(id), "");
+  EXPECT_EQ(detail(id), "");
   EXPECT_TRUE(eventually([&] { return plugin_timers() == 0; }));
 }
 
@@ -294,7 +305,10 @@ TEST_F(Polling, GoneIsPermanentAndTheOperatorCanRetryOnDemand) {
   ASSERT_NO_FATAL_FAILURE(end_call(id));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   ASSERT_TRUE(wait_for_status(id, "failed"));
-  EXPECT_EQ(reason(id), "WaVoIP no longer has this recording; last answer: HTTP 410 (recording removed)");
+  EXPECT_EQ(reason(id), "WaVoIP no longer has this recording");
+  EXPECT_EQ(detail(id), "Last answer from the recording server: HTTP 410 (recording removed)");
+  // The host's page learns where "Try again" goes from the plugin, not from the call's key.
+  EXPECT_EQ(std::string(message(id)->at("retry_url").as_string()), "/wavoip/recordings/retry?call_id=" + id);
   ASSERT_TRUE(host_->advance_ms(5 * 3600 * kSec));
   EXPECT_EQ(polls_started(id), 1u) << "a permanent answer stops the polling";
 
@@ -309,6 +323,7 @@ TEST_F(Polling, GoneIsPermanentAndTheOperatorCanRetryOnDemand) {
   EXPECT_EQ(retry.status, 202) << retry.body;
   ASSERT_TRUE(wait_for_status(id, "attached")) << reason(id);
   EXPECT_EQ(attachment_file(id).body, body);
+  EXPECT_TRUE(message(id)->at("retry_url").is_null());
 }
 
 TEST_F(Polling, WithWebhookKeysTheRetryRouteWantsAKey) {
@@ -320,7 +335,8 @@ TEST_F(Polling, WithWebhookKeysTheRetryRouteWantsAKey) {
   ASSERT_TRUE(wait_for_status(id, "waiting"));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   ASSERT_TRUE(wait_for_status(id, "failed"));
-  EXPECT_EQ(reason(id), "No recording after 1 min (1 attempt); last answer: HTTP 404");
+  EXPECT_EQ(reason(id), "No recording after 1 min (1 attempt)");
+  EXPECT_EQ(detail(id), "Last answer from the recording server: HTTP 404");
 
   const std::string url = host_->base_url() + "/wavoip/recordings/retry?call_id=" + id;
   EXPECT_EQ(testsupport::http_request("POST", url, "").status, 401);
@@ -339,8 +355,8 @@ TEST_F(Polling, LargeNonAudioAnswerIsPolledAgainNotFailed) {
   ASSERT_NO_FATAL_FAILURE(end_call(id));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   EXPECT_EQ(recording_status(id), "waiting");
-  EXPECT_NE(reason(id).find("recording not ready yet (server sent text/html, not audio)"), std::string::npos)
-      << reason(id);
+  EXPECT_NE(detail(id).find("recording not ready yet (server sent text/html, not audio)"), std::string::npos)
+      << detail(id);
   storage_->set_response("/" + id, audio(recording_bytes(9000, 'r')));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
   ASSERT_TRUE(wait_for_status(id, "attached")) << reason(id);
@@ -370,7 +386,7 @@ TEST_F(Polling, APollThatFindsNothingIsNotShownAsADownloadAndRewritesNothing) {
   const double before = status_writes();
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   // The 404 changed the reason (it names the last answer): one write, no "downloading" and back.
-  ASSERT_TRUE(eventually([&] { return reason(id).find("HTTP 404") != std::string::npos; })) << reason(id);
+  ASSERT_TRUE(eventually([&] { return detail(id).find("HTTP 404") != std::string::npos; })) << detail(id);
   EXPECT_EQ(status_writes(), before + 1);
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
   ASSERT_TRUE(eventually([&] { return plugin_timers() == 1; }));
@@ -402,7 +418,7 @@ TEST_F(Polling, AfterARestartThePolledCallKeepsItsMessageAndCostsOneWriteAtMost)
   const std::string id = "AGAIN0001";
   ASSERT_NO_FATAL_FAILURE(end_call(id));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
-  ASSERT_TRUE(eventually([&] { return reason(id).find("HTTP 404") != std::string::npos; })) << reason(id);
+  ASSERT_TRUE(eventually([&] { return detail(id).find("HTTP 404") != std::string::npos; })) << detail(id);
   const int64_t message_id = message(id)->at("id").as_int64();
   ASSERT_EQ(host_->stop(), 0);
   restart_host();  // the clock starts again at kStartMs; the host's counters at zero
@@ -487,8 +503,8 @@ TEST_F(Polling, NeverAnsweredCallsSayWhyAndAreNotPolledUntilSomethingSaysOtherwi
   ASSERT_EQ(post_webhook(call_event("REJ0", "REJECTED")).status, 202);
   ASSERT_EQ(post_webhook(call_event("NA0", "NOT_ANSWERED", 0)).status, 202);
   ASSERT_EQ(post_webhook(call_event("LATE0", "REJECTED")).status, 202);
-  ASSERT_TRUE(eventually([&] { return reason("REJ0") == "No recording: the call was rejected"; })) << reason("REJ0");
-  ASSERT_TRUE(eventually([&] { return reason("NA0") == "No recording: the call was not answered"; }));
+  ASSERT_TRUE(eventually([&] { return reason("REJ0") == "The call was rejected"; })) << reason("REJ0");
+  ASSERT_TRUE(eventually([&] { return reason("NA0") == "The call was not answered"; }));
   EXPECT_EQ(recording_status("REJ0"), "none");
   EXPECT_EQ(plugin_timers(), 0);
 

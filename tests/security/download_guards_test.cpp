@@ -38,8 +38,11 @@ std::string ready(const std::string& call_id, const std::string& url) {
       json::object{{"type", "RECORD"}, {"whatsapp_call_id", call_id}, {"record_status", "READY"}, {"record_url", url}});
 }
 
+// What the agent reads: the reason, then the technical detail on its own line.
 std::string reason(const std::optional<json::object>& message) {
-  return message ? std::string(message->at("recording_reason").as_string()) : "(no message)";
+  if (!message) return "(no message)";
+  return std::string(message->at("recording_reason").as_string()) + "\n" +
+         std::string(message->at("recording_detail").as_string());
 }
 
 using DownloadGuards = e2e::PluginHost;

@@ -183,9 +183,9 @@ TEST_F(FlowTest, NonEndStatusesDoNotEndTheCall) {
 
 TEST_F(FlowTest, UnansweredCallsSayWhyThereIsNoRecordingInsteadOfPolling) {
   const std::pair<const char*, const char*> cases[] = {
-      {"REJECTED", "No recording: the call was rejected"},
-      {"NOT_ANSWERED", "No recording: the call was not answered"},
-      {"HANDLED_REMOTELY", "No recording: the call was answered on another device"},
+      {"REJECTED", "The call was rejected"},
+      {"NOT_ANSWERED", "The call was not answered"},
+      {"HANDLED_REMOTELY", "The call was answered on another device"},
   };
   for (const auto& [status, reason] : cases) {
     rec = new_call_record(kId);

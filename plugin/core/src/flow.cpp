@@ -44,15 +44,16 @@ bool is_call_end(CallStatus s) {
 }
 
 // For calls that never connected on this device there is nothing to record: say why instead
-// of polling for 4 hours and then reporting a failure.
+// of polling for 4 hours and then reporting a failure. Shown next to a "no recording" status, so
+// the reason only says why.
 std::optional<std::string_view> no_recording_reason(CallStatus end_status) {
   switch (end_status) {
     case CallStatus::rejected:
-      return "No recording: the call was rejected";
+      return "The call was rejected";
     case CallStatus::not_answered:
-      return "No recording: the call was not answered";
+      return "The call was not answered";
     case CallStatus::handled_remotely:
-      return "No recording: the call was answered on another device";
+      return "The call was answered on another device";
     default:
       return std::nullopt;
   }

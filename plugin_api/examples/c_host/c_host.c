@@ -355,6 +355,8 @@ static void free_message(void* item) {
   free(m->contact);
   free(m->call_status);
   free(m->reason);
+  free(m->detail);
+  free(m->retry_path);
   free(m);
 }
 

@@ -166,6 +166,8 @@ typedef struct call_message {
   int64_t duration_s;
   int32_t recording_status;
   char* reason;
+  char* detail;     /* hdp.messages/3; "" after a /1 or /2 write */
+  char* retry_path; /* hdp.messages/3; "" after a /1 or /2 write */
 } call_message_t;
 
 typedef struct stored_attachment {
@@ -204,6 +206,8 @@ typedef struct message_op {
   uint64_t message_id; /* set_recording_status: the target; both: the result */
   int32_t recording_status;
   char* reason;
+  char* detail;     /* "" for a /2 operation */
+  char* retry_path; /* "" for a /2 operation */
   hdp_message_callback_t callback;
   void* user_data;
   bool applied;
@@ -317,6 +321,7 @@ void expire_connections(void);
 
 /* messages.c: hdp.messages/1 and hdp.messages/2 */
 extern const hdp_host_messages2_t g_messages2_ext;
+extern const hdp_host_messages3_t g_messages3_ext;
 extern const hdp_host_messages_t g_messages_ext;
 bool key_ok(const char* key);
 call_message_t* find_message(const loaded_plugin_t* p, uint64_t id);

@@ -118,6 +118,8 @@ const void* core_get_extension(const hdp_host_t* host, const char* extension_id)
     table = &g_messages_ext;
   } else if (strcmp(extension_id, HDP_EXT_MESSAGES_V2) == 0) {
     table = &g_messages2_ext;
+  } else if (strcmp(extension_id, HDP_EXT_MESSAGES_V3) == 0) {
+    table = &g_messages3_ext;
   } else if (strcmp(extension_id, HDP_EXT_ATTACHMENTS) == 0) {
     table = &g_attachments_ext;
   }

@@ -1,5 +1,5 @@
-/* messages.c - hdp.messages/1 (written at once) and hdp.messages/2 (applied at the end of the loop
- * turn, completed in start order), in memory. */
+/* messages.c - hdp.messages/1 (written at once) and hdp.messages/2 and /3 (applied at the end of
+ * the loop turn, completed in start order), in memory. */
 #include "c_host.h"
 
 /* ---- messages -------------------------------------------------------------------------------- */
@@ -50,13 +50,17 @@ static hdp_status_t upsert_now(loaded_plugin_t* p, const hdp_call_message_t* mes
     m->contact = str_dup("");
     m->call_status = str_dup("");
     m->reason = str_dup("");
+    m->detail = str_dup("");
+    m->retry_path = str_dup("");
     if (m->external_key == NULL || m->inbox == NULL || m->contact == NULL || m->call_status == NULL ||
-        m->reason == NULL || !vec_push(&g_host.messages, m)) {
+        m->reason == NULL || m->detail == NULL || m->retry_path == NULL || !vec_push(&g_host.messages, m)) {
       free(m->external_key);
       free(m->inbox);
       free(m->contact);
       free(m->call_status);
       free(m->reason);
+      free(m->detail);
+      free(m->retry_path);
       free(m);
       return HDP_ERR_NO_MEMORY;
     }
@@ -94,19 +98,27 @@ static hdp_status_t messages_upsert(const hdp_host_t* host, const hdp_call_messa
   return upsert_now(p, message, out_message_id);
 }
 
-/* The write of a status, arguments already checked. */
+/* The write of a status, arguments already checked; detail and retry_path NULL (a /1 or /2 write)
+ * empty them. */
 static hdp_status_t set_status_now(loaded_plugin_t* p, uint64_t message_id, int32_t recording_status,
-                                   const char* reason) {
+                                   const char* reason, const char* detail, const char* retry_path) {
   call_message_t* m = find_message(p, message_id);
   if (m == NULL) {
     return HDP_ERR_NOT_FOUND;
   }
-  if (!replace_string(&m->reason, reason != NULL ? reason : "")) {
+  if (!replace_string(&m->reason, reason != NULL ? reason : "") ||
+      !replace_string(&m->detail, detail != NULL ? detail : "") ||
+      !replace_string(&m->retry_path, retry_path != NULL ? retry_path : "")) {
     return HDP_ERR_NO_MEMORY;
   }
   m->recording_status = recording_status; /* unknown values are stored as given */
-  plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " recording status %" PRId32 " (%s)", m->id, recording_status,
-             m->reason);
+  if (m->detail[0] != '\0') {
+    plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " recording status %" PRId32 " (%s) detail (%s)", m->id,
+               recording_status, m->reason, m->detail);
+  } else {
+    plugin_log(p, HDP_LOG_DEBUG, "message %" PRIu64 " recording status %" PRId32 " (%s)", m->id, recording_status,
+               m->reason);
+  }
   return HDP_OK;
 }
 
@@ -120,7 +132,7 @@ static hdp_status_t messages_set_recording_status(const hdp_host_t* host, uint64
     return HDP_ERR_BAD_STATE;
   }
   apply_message_ops();
-  return set_status_now(p, message_id, recording_status, reason);
+  return set_status_now(p, message_id, recording_status, reason, NULL, NULL);
 }
 
 const hdp_host_messages_t g_messages_ext = {
@@ -138,6 +150,8 @@ void free_message_op(void* item) {
   free(op->contact);
   free(op->call_status);
   free(op->reason);
+  free(op->detail);
+  free(op->retry_path);
   free(op);
 }
 
@@ -160,13 +174,33 @@ static hdp_status_t queue_message_op(loaded_plugin_t* p, message_op_t* op, hdp_m
   return HDP_OK;
 }
 
-static hdp_status_t messages2_upsert(const hdp_host_t* host, const hdp_call_message_t* message,
-                                     int32_t recording_status, const char* reason, hdp_message_callback_t callback,
-                                     void* user_data, uint64_t* out_op_id) {
+/* NULL, "", or a path of the plugin's own: starts with one '/' (not "//" nor "/\\": another site
+ * to a browser), no spaces or control characters. */
+static bool retry_path_ok(const char* path) {
+  size_t i;
+  if (path == NULL || path[0] == '\0') {
+    return true;
+  }
+  if (path[0] != '/' || path[1] == '/' || path[1] == '\\' || strlen(path) > MAX_REASON_BYTES) {
+    return false;
+  }
+  for (i = 0; path[i] != '\0'; ++i) {
+    if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The upsert of /2 and /3 (detail and retry_path NULL for /2). */
+static hdp_status_t queue_upsert(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
+                                 const char* reason, const char* detail, const char* retry_path,
+                                 hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   loaded_plugin_t* p = plugin_of(host);
   message_op_t* op;
   if (message == NULL || callback == NULL || out_op_id == NULL || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE ||
-      !key_ok(message->external_key) || (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+      !key_ok(message->external_key) || (reason != NULL && strlen(reason) > MAX_REASON_BYTES) ||
+      (detail != NULL && strlen(detail) > MAX_REASON_BYTES) || !retry_path_ok(retry_path)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {
@@ -182,24 +216,27 @@ static hdp_status_t messages2_upsert(const hdp_host_t* host, const hdp_call_mess
   op->contact = str_dup(message->contact != NULL ? message->contact : "");
   op->call_status = message->call_status != NULL ? str_dup(message->call_status) : NULL;
   op->reason = str_dup(reason != NULL ? reason : "");
+  op->detail = str_dup(detail != NULL ? detail : "");
+  op->retry_path = str_dup(retry_path != NULL ? retry_path : "");
   op->direction = message->direction;
   op->duration_s = message->duration_s;
   op->recording_status = recording_status;
   if (op->external_key == NULL || op->inbox == NULL || op->contact == NULL || op->reason == NULL ||
-      (message->call_status != NULL && op->call_status == NULL)) {
+      op->detail == NULL || op->retry_path == NULL || (message->call_status != NULL && op->call_status == NULL)) {
     free_message_op(op);
     return HDP_ERR_NO_MEMORY;
   }
   return queue_message_op(p, op, callback, user_data, out_op_id);
 }
 
-static hdp_status_t messages2_set_recording_status(const hdp_host_t* host, uint64_t message_id,
-                                                   int32_t recording_status, const char* reason,
-                                                   hdp_message_callback_t callback, void* user_data,
-                                                   uint64_t* out_op_id) {
+/* The set_recording_status of /2 and /3 (detail and retry_path NULL for /2). */
+static hdp_status_t queue_set_status(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                     const char* reason, const char* detail, const char* retry_path,
+                                     hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   loaded_plugin_t* p = plugin_of(host);
   message_op_t* op;
-  if (callback == NULL || out_op_id == NULL || (reason != NULL && strlen(reason) > MAX_REASON_BYTES)) {
+  if (callback == NULL || out_op_id == NULL || (reason != NULL && strlen(reason) > MAX_REASON_BYTES) ||
+      (detail != NULL && strlen(detail) > MAX_REASON_BYTES) || !retry_path_ok(retry_path)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {
@@ -212,17 +249,40 @@ static hdp_status_t messages2_set_recording_status(const hdp_host_t* host, uint6
   op->message_id = message_id;
   op->recording_status = recording_status;
   op->reason = str_dup(reason != NULL ? reason : "");
-  if (op->reason == NULL) {
+  op->detail = str_dup(detail != NULL ? detail : "");
+  op->retry_path = str_dup(retry_path != NULL ? retry_path : "");
+  if (op->reason == NULL || op->detail == NULL || op->retry_path == NULL) {
     free_message_op(op);
     return HDP_ERR_NO_MEMORY;
   }
   return queue_message_op(p, op, callback, user_data, out_op_id);
 }
 
+static hdp_status_t messages2_upsert(const hdp_host_t* host, const hdp_call_message_t* message,
+                                     int32_t recording_status, const char* reason, hdp_message_callback_t callback,
+                                     void* user_data, uint64_t* out_op_id) {
+  return queue_upsert(host, message, recording_status, reason, NULL, NULL, callback, user_data, out_op_id);
+}
+
+static hdp_status_t messages2_set_recording_status(const hdp_host_t* host, uint64_t message_id,
+                                                   int32_t recording_status, const char* reason,
+                                                   hdp_message_callback_t callback, void* user_data,
+                                                   uint64_t* out_op_id) {
+  return queue_set_status(host, message_id, recording_status, reason, NULL, NULL, callback, user_data, out_op_id);
+}
+
 const hdp_host_messages2_t g_messages2_ext = {
     (uint32_t)sizeof(hdp_host_messages2_t),
     messages2_upsert,
     messages2_set_recording_status,
+};
+
+/* ---- hdp.messages/3: /2 with the detail apart ------------------------------------------------ */
+
+const hdp_host_messages3_t g_messages3_ext = {
+    (uint32_t)sizeof(hdp_host_messages3_t),
+    queue_upsert,
+    queue_set_status,
 };
 
 /* Applies every queued operation not applied yet, in start order; completions come later. */
@@ -246,10 +306,12 @@ void apply_message_ops(void) {
       m.duration_s = op->duration_s;
       op->status = upsert_now(op->owner, &m, &op->message_id);
       if (op->status == HDP_OK && op->recording_status != HDP_RECORDING_UNCHANGED) {
-        op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
+        op->status =
+            set_status_now(op->owner, op->message_id, op->recording_status, op->reason, op->detail, op->retry_path);
       }
     } else {
-      op->status = set_status_now(op->owner, op->message_id, op->recording_status, op->reason);
+      op->status =
+          set_status_now(op->owner, op->message_id, op->recording_status, op->reason, op->detail, op->retry_path);
     }
   }
 }

@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define HDP_VERSION_MAJOR 1
-#define HDP_VERSION_MINOR 2
+#define HDP_VERSION_MINOR 3
 #define HDP_VERSION_PATCH 0
 
 typedef struct hdp_version {

@@ -140,13 +140,56 @@ typedef struct hdp_host_messages2 {
                                        uint64_t* out_op_id);
 } hdp_host_messages2_t;
 
+/* ---- hdp.messages/3 (ABI 1.3): the /2 writes with the technical detail apart ------------------
+ *
+ * /1 and /2 take one reason text, so a plugin with a reason for people ("Not ready yet") and a
+ * technical detail ("HTTP 404") must join them, and a host that shows them apart would parse the
+ * text back. /3 takes both: the host keeps them apart and shows the detail as it chooses (smaller,
+ * on a line of its own). Everything else is /2's rules, word for word (completion by callback, in
+ * start order, durable on HDP_OK). A host that serves /3 also serves /2 and /1; a plugin that finds
+ * no /3 (a 1.2 host) falls back to /2 with the two texts joined. A write through /1 or /2 leaves
+ * the message with an empty detail.
+ *
+ * Each status write also says where an agent's "try again" goes, if anywhere: retry_path, the path
+ * and query of one of the plugin's own HTTP routes (e.g. "/x/retry?id=42"), which the host's agent
+ * UI may POST to with the agent's session; NULL or "" for none. The host's page needs to know
+ * nothing of the plugin's keys or routes. It lasts until the next status write of the message. */
+
+#define HDP_EXT_MESSAGES_V3 "hdp.messages/3"
+
+typedef struct hdp_host_messages3 {
+  /* sizeof(hdp_host_messages3_t) as the host compiled it. */
+  uint32_t struct_size;
+
+  /* /2's upsert_call_message; unless recording_status is HDP_RECORDING_UNCHANGED, the message
+   * shows reason and detail (each NUL-terminated UTF-8, NULL or "" for none, at most 1024 bytes)
+   * and retry_path (see above: starts with one '/', not "//" nor "/\\", at most 1024 bytes, no
+   * spaces or control characters; NULL or "" for none). Anything else: HDP_ERR_INVALID_ARGUMENT.
+   * OWNERSHIP: message, its strings, reason, detail and retry_path borrowed for the call;
+   * user_data passed back.
+   * [main-thread] */
+  hdp_status_t (*upsert_call_message)(const hdp_host_t* host, const hdp_call_message_t* message,
+                                      int32_t recording_status, const char* reason, const char* detail,
+                                      const char* retry_path, hdp_message_callback_t callback, void* user_data,
+                                      uint64_t* out_op_id);
+
+  /* /2's set_recording_status, with the technical detail apart from the reason and the retry path
+   * (same limits as in upsert_call_message).
+   * OWNERSHIP: reason, detail and retry_path borrowed for the call; user_data passed back.
+   * [main-thread] */
+  hdp_status_t (*set_recording_status)(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
+                                       const char* reason, const char* detail, const char* retry_path,
+                                       hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id);
+} hdp_host_messages3_t;
+
 /* Version-1 sizes: the smallest struct_size a reader accepts (the end of the last member the struct
  * first shipped with, without tail padding, so it is the same whichever minor compiled it). The
- * /2 structs first shipped in 1.2.0. */
+ * /2 structs first shipped in 1.2.0, the /3 table in 1.3.0. */
 #define HDP_CALL_MESSAGE_V1_SIZE HDP_V1_SIZE(hdp_call_message_t, duration_s)
 #define HDP_HOST_MESSAGES_V1_SIZE HDP_V1_SIZE(hdp_host_messages_t, set_recording_status)
 #define HDP_MESSAGE_RESULT_V1_SIZE HDP_V1_SIZE(hdp_message_result_t, message_id)
 #define HDP_HOST_MESSAGES2_V1_SIZE HDP_V1_SIZE(hdp_host_messages2_t, set_recording_status)
+#define HDP_HOST_MESSAGES3_V1_SIZE HDP_V1_SIZE(hdp_host_messages3_t, set_recording_status)
 
 #ifdef __cplusplus
 }
