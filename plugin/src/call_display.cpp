@@ -1,5 +1,7 @@
 #include "recording_service.hpp"
 
+#include <wavoip/core/recording_url.hpp>
+
 #include <algorithm>
 #include <charconv>
 
@@ -101,20 +103,7 @@ std::string RecordingService::external_key(std::string_view call_id) {
 }
 
 std::string RecordingService::retry_path(std::string_view call_id) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string path = std::string(kRetryPath) + "?call_id=";
-  for (const char c : call_id) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || c == '-' || c == '_' ||
-        c == '.' || c == '~') {
-      path += c;
-    } else {
-      path += '%';
-      path += kHex[u >> 4];
-      path += kHex[u & 0xF];
-    }
-  }
-  return path;
+  return std::string(kRetryPath) + "?call_id=" + percent_encode(call_id);
 }
 
 // One hdp.messages/2 or /3 write in flight; owned by the host's callback (deleted there).
