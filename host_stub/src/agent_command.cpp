@@ -104,8 +104,7 @@ int run_agent_command(std::span<const std::string_view> args, std::FILE* in, std
       case AgentStore::AddResult::bad_password:
         std::fprintf(err, "the password must have %zu to %zu bytes\n", kMinPasswordBytes, kMaxPasswordBytes);
         return 1;
-      case AgentStore::AddResult::bad_name:
-        break;
+      case AgentStore::AddResult::bad_name: break;
     }
     std::fputs("the name is not valid\n", err);
     return 1;

@@ -46,32 +46,22 @@ namespace {
 
 const char* direction_name(int32_t direction) {
   switch (direction) {
-    case HDP_CALL_DIRECTION_INCOMING:
-      return "incoming";
-    case HDP_CALL_DIRECTION_OUTGOING:
-      return "outgoing";
-    default:
-      return "unknown";
+    case HDP_CALL_DIRECTION_INCOMING: return "incoming";
+    case HDP_CALL_DIRECTION_OUTGOING: return "outgoing";
+    default: return "unknown";
   }
 }
 
 // ext/messages.h: hosts show an unknown value like "none" plus the reason.
 const char* recording_status_name(int32_t status) {
   switch (status) {
-    case HDP_RECORDING_WAITING:
-      return "waiting";
-    case HDP_RECORDING_DOWNLOADING:
-      return "downloading";
-    case HDP_RECORDING_ATTACHED:
-      return "attached";
-    case HDP_RECORDING_FAILED:
-      return "failed";
-    case HDP_RECORDING_DISABLED:
-      return "disabled";
-    case HDP_RECORDING_EMPTY:
-      return "empty";
-    default:
-      return "none";
+    case HDP_RECORDING_WAITING: return "waiting";
+    case HDP_RECORDING_DOWNLOADING: return "downloading";
+    case HDP_RECORDING_ATTACHED: return "attached";
+    case HDP_RECORDING_FAILED: return "failed";
+    case HDP_RECORDING_DISABLED: return "disabled";
+    case HDP_RECORDING_EMPTY: return "empty";
+    default: return "none";
   }
 }
 

@@ -31,12 +31,8 @@ hdp_status_t register_route(const hdp_host_t* host, const hdp_http_route_t* rout
       spec.access = RouteAccess::open;
       spec.on_internet_listener = true;
       break;
-    case HDP_HTTP_ACCESS_AGENT_OR_PLUGIN:
-      spec.access = RouteAccess::agent_or_plugin;
-      break;
-    case HDP_HTTP_ACCESS_AGENT:
-      spec.access = RouteAccess::agent;
-      break;
+    case HDP_HTTP_ACCESS_AGENT_OR_PLUGIN: spec.access = RouteAccess::agent_or_plugin; break;
+    case HDP_HTTP_ACCESS_AGENT: spec.access = RouteAccess::agent; break;
     default:
       // From a newer minor: the strictest meaning we know.
       context->log(LogLevel::warning, std::string("register_route ") + route->method + " " + route->path +

@@ -33,16 +33,11 @@ using tcp = asio::ip::tcp;
 
 std::string_view refusal_name(HttpRefusal refusal) {
   switch (refusal) {
-    case HttpRefusal::bad_request:
-      return "bad_request";
-    case HttpRefusal::header_too_large:
-      return "header_too_large";
-    case HttpRefusal::body_too_large:
-      return "body_too_large";
-    case HttpRefusal::header_timeout:
-      return "header_timeout";
-    case HttpRefusal::body_timeout:
-      return "body_timeout";
+    case HttpRefusal::bad_request: return "bad_request";
+    case HttpRefusal::header_too_large: return "header_too_large";
+    case HttpRefusal::body_too_large: return "body_too_large";
+    case HttpRefusal::header_timeout: return "header_timeout";
+    case HttpRefusal::body_timeout: return "body_timeout";
   }
   return "unknown";
 }

@@ -32,12 +32,9 @@ bool is_digit(char c) {
 
 const char* type_name(MetricType type) {
   switch (type) {
-    case MetricType::counter:
-      return "counter";
-    case MetricType::gauge:
-      return "gauge";
-    case MetricType::histogram:
-      return "histogram";
+    case MetricType::counter: return "counter";
+    case MetricType::gauge: return "gauge";
+    case MetricType::histogram: return "histogram";
   }
   return "untyped";
 }

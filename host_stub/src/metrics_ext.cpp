@@ -31,11 +31,8 @@ MetricsRegistry* registry_for(const hdp_host_t* host, const char* function, Plug
     case PluginState::initialized:
     case PluginState::starting:
     case PluginState::started:
-    case PluginState::stopping:
-      break;
-    default:
-      *status = HDP_ERR_BAD_STATE;
-      return nullptr;
+    case PluginState::stopping: break;
+    default: *status = HDP_ERR_BAD_STATE; return nullptr;
   }
   *out = context;
   return context->services().metrics;
@@ -53,17 +50,10 @@ hdp_status_t register_metric(const hdp_host_t* host, const hdp_metric_family_t* 
   }
   MetricSpec spec;
   switch (family->type) {
-    case HDP_METRIC_COUNTER:
-      spec.type = MetricType::counter;
-      break;
-    case HDP_METRIC_GAUGE:
-      spec.type = MetricType::gauge;
-      break;
-    case HDP_METRIC_HISTOGRAM:
-      spec.type = MetricType::histogram;
-      break;
-    default:
-      return HDP_ERR_INVALID_ARGUMENT;
+    case HDP_METRIC_COUNTER: spec.type = MetricType::counter; break;
+    case HDP_METRIC_GAUGE: spec.type = MetricType::gauge; break;
+    case HDP_METRIC_HISTOGRAM: spec.type = MetricType::histogram; break;
+    default: return HDP_ERR_INVALID_ARGUMENT;
   }
   spec.name = family->name;
   if (family->help != nullptr) spec.help = family->help;

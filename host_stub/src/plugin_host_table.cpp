@@ -26,44 +26,19 @@ const char* host_version() {
 std::string status_text(hdp_status_t status) {
   const char* name = "unknown status";
   switch (status) {
-    case HDP_OK:
-      name = "HDP_OK";
-      break;
-    case HDP_ERR_INVALID_ARGUMENT:
-      name = "HDP_ERR_INVALID_ARGUMENT";
-      break;
-    case HDP_ERR_NOT_FOUND:
-      name = "HDP_ERR_NOT_FOUND";
-      break;
-    case HDP_ERR_ALREADY_EXISTS:
-      name = "HDP_ERR_ALREADY_EXISTS";
-      break;
-    case HDP_ERR_BAD_STATE:
-      name = "HDP_ERR_BAD_STATE";
-      break;
-    case HDP_ERR_UNSUPPORTED:
-      name = "HDP_ERR_UNSUPPORTED";
-      break;
-    case HDP_ERR_LIMIT:
-      name = "HDP_ERR_LIMIT";
-      break;
-    case HDP_ERR_IO:
-      name = "HDP_ERR_IO";
-      break;
-    case HDP_ERR_CANCELLED:
-      name = "HDP_ERR_CANCELLED";
-      break;
-    case HDP_ERR_TIMEOUT:
-      name = "HDP_ERR_TIMEOUT";
-      break;
-    case HDP_ERR_NO_MEMORY:
-      name = "HDP_ERR_NO_MEMORY";
-      break;
-    case HDP_ERR_INTERNAL:
-      name = "HDP_ERR_INTERNAL";
-      break;
-    default:
-      break;
+    case HDP_OK: name = "HDP_OK"; break;
+    case HDP_ERR_INVALID_ARGUMENT: name = "HDP_ERR_INVALID_ARGUMENT"; break;
+    case HDP_ERR_NOT_FOUND: name = "HDP_ERR_NOT_FOUND"; break;
+    case HDP_ERR_ALREADY_EXISTS: name = "HDP_ERR_ALREADY_EXISTS"; break;
+    case HDP_ERR_BAD_STATE: name = "HDP_ERR_BAD_STATE"; break;
+    case HDP_ERR_UNSUPPORTED: name = "HDP_ERR_UNSUPPORTED"; break;
+    case HDP_ERR_LIMIT: name = "HDP_ERR_LIMIT"; break;
+    case HDP_ERR_IO: name = "HDP_ERR_IO"; break;
+    case HDP_ERR_CANCELLED: name = "HDP_ERR_CANCELLED"; break;
+    case HDP_ERR_TIMEOUT: name = "HDP_ERR_TIMEOUT"; break;
+    case HDP_ERR_NO_MEMORY: name = "HDP_ERR_NO_MEMORY"; break;
+    case HDP_ERR_INTERNAL: name = "HDP_ERR_INTERNAL"; break;
+    default: break;
   }
   return std::string(name) + " (" + std::to_string(status) + ")";
 }

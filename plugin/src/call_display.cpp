@@ -14,12 +14,9 @@ constexpr int64_t kShowBusyAfterMs = 1000;
 
 int32_t to_host_direction(CallDirection direction) {
   switch (direction) {
-    case CallDirection::incoming:
-      return HDP_CALL_DIRECTION_INCOMING;
-    case CallDirection::outgoing:
-      return HDP_CALL_DIRECTION_OUTGOING;
-    case CallDirection::unknown:
-      break;
+    case CallDirection::incoming: return HDP_CALL_DIRECTION_INCOMING;
+    case CallDirection::outgoing: return HDP_CALL_DIRECTION_OUTGOING;
+    case CallDirection::unknown: break;
   }
   return HDP_CALL_DIRECTION_UNKNOWN;
 }
@@ -79,21 +76,14 @@ struct ShownReason {
 
 int32_t RecordingService::to_host_status(RecordingState state) {
   switch (state) {
-    case RecordingState::none:
-      return HDP_RECORDING_NONE;
-    case RecordingState::waiting:
-      return HDP_RECORDING_WAITING;
+    case RecordingState::none: return HDP_RECORDING_NONE;
+    case RecordingState::waiting: return HDP_RECORDING_WAITING;
     case RecordingState::fetching:
-    case RecordingState::attaching:
-      return HDP_RECORDING_DOWNLOADING;
-    case RecordingState::attached:
-      return HDP_RECORDING_ATTACHED;
-    case RecordingState::empty:
-      return HDP_RECORDING_EMPTY;
-    case RecordingState::disabled:
-      return HDP_RECORDING_DISABLED;
-    case RecordingState::failed:
-      return HDP_RECORDING_FAILED;
+    case RecordingState::attaching: return HDP_RECORDING_DOWNLOADING;
+    case RecordingState::attached: return HDP_RECORDING_ATTACHED;
+    case RecordingState::empty: return HDP_RECORDING_EMPTY;
+    case RecordingState::disabled: return HDP_RECORDING_DISABLED;
+    case RecordingState::failed: return HDP_RECORDING_FAILED;
   }
   return HDP_RECORDING_NONE;
 }

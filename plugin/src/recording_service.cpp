@@ -11,14 +11,10 @@ namespace {
 
 int32_t to_host_level(LogLevel level) {
   switch (level) {
-    case LogLevel::debug:
-      return HDP_LOG_DEBUG;
-    case LogLevel::info:
-      return HDP_LOG_INFO;
-    case LogLevel::warning:
-      return HDP_LOG_WARNING;
-    case LogLevel::error:
-      return HDP_LOG_ERROR;
+    case LogLevel::debug: return HDP_LOG_DEBUG;
+    case LogLevel::info: return HDP_LOG_INFO;
+    case LogLevel::warning: return HDP_LOG_WARNING;
+    case LogLevel::error: return HDP_LOG_ERROR;
   }
   return HDP_LOG_INFO;
 }

@@ -201,8 +201,7 @@ void RecordingsPlugin::handle_retry(const hdp_http_request_t* request) {
       case RecordingService::RetryAnswer::store_failed:
         respond_json(host_, request_id, 503, R"({"error":"could not store the retry, try again"})");
         return;
-      case RecordingService::RetryAnswer::retrying:
-        break;
+      case RecordingService::RetryAnswer::retrying: break;
     }
     host_.log(HDP_LOG_INFO, "[WaVoIP] Manual retry requested for call " + id +
                                 (by_agent.empty() ? std::string() : " by agent " + by_agent));

@@ -20,14 +20,10 @@ constexpr uint64_t kSize = 10000;
 // header and the whole decision.
 std::string describe(const ByteRangeDecision& d) {
   switch (d.kind) {
-    case Kind::whole:
-      return "whole";
-    case Kind::partial:
-      return "partial " + std::to_string(d.first) + "-" + std::to_string(d.last);
-    case Kind::unsatisfiable:
-      return "unsatisfiable";
-    case Kind::invalid:
-      return "invalid";
+    case Kind::whole: return "whole";
+    case Kind::partial: return "partial " + std::to_string(d.first) + "-" + std::to_string(d.last);
+    case Kind::unsatisfiable: return "unsatisfiable";
+    case Kind::invalid: return "invalid";
   }
   return "?";
 }

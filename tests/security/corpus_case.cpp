@@ -31,21 +31,11 @@ std::string unescape(const std::string& text, const std::string& file) {
     }
     const char next = text[++i];
     switch (next) {
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case '0':
-        out += '\0';
-        break;
-      case '\\':
-        out += '\\';
-        break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '0': out += '\0'; break;
+      case '\\': out += '\\'; break;
       case 'x': {
         if (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0) {
           throw std::runtime_error(file + ": bad \\x escape");
@@ -54,9 +44,7 @@ std::string unescape(const std::string& text, const std::string& file) {
         i += 2;
         break;
       }
-      default:
-        out += '\\';
-        out += next;  // JSON's own escapes (\" \u0041 ...) stay as they are
+      default: out += '\\'; out += next;  // JSON's own escapes (\" \u0041 ...) stay as they are
     }
   }
   return out;

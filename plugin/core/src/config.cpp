@@ -24,21 +24,14 @@ struct Invalid {
 
 std::string describe_kind(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null:
-      return "null";
-    case json::kind::bool_:
-      return "a boolean";
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
     case json::kind::int64:
-    case json::kind::uint64:
-      return "an integer";
-    case json::kind::double_:
-      return "a fractional number";
-    case json::kind::string:
-      return "a string";
-    case json::kind::array:
-      return "an array";
-    case json::kind::object:
-      return "an object";
+    case json::kind::uint64: return "an integer";
+    case json::kind::double_: return "a fractional number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
   }
   return "something else";
 }

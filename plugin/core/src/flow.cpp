@@ -36,10 +36,8 @@ bool is_call_end(CallStatus s) {
     case CallStatus::not_answered:
     case CallStatus::failed:
     case CallStatus::handled_remotely:
-    case CallStatus::connection_lost:
-      return true;
-    default:
-      return false;
+    case CallStatus::connection_lost: return true;
+    default: return false;
   }
 }
 
@@ -48,14 +46,10 @@ bool is_call_end(CallStatus s) {
 // the reason only says why.
 std::optional<std::string_view> no_recording_reason(CallStatus end_status) {
   switch (end_status) {
-    case CallStatus::rejected:
-      return "The call was rejected";
-    case CallStatus::not_answered:
-      return "The call was not answered";
-    case CallStatus::handled_remotely:
-      return "The call was answered on another device";
-    default:
-      return std::nullopt;
+    case CallStatus::rejected: return "The call was rejected";
+    case CallStatus::not_answered: return "The call was not answered";
+    case CallStatus::handled_remotely: return "The call was answered on another device";
+    default: return std::nullopt;
   }
 }
 
@@ -102,9 +96,7 @@ class Step {
         set_status(RecordingState::attaching, kReasonAttaching);
         emit(Attach{r_.call_id, r_.recording_file, r_.content_type, r_.recording_bytes});
         break;
-      case FetchKind::not_ready:
-        retry_later(std::string(kReasonWaiting), r_.last_result);
-        break;
+      case FetchKind::not_ready: retry_later(std::string(kReasonWaiting), r_.last_result); break;
       case FetchKind::transient_error:
         retry_later((o.http_status >= 400 ? plain_failure(o) : std::string("Download failed")) + ", will retry",
                     r_.last_result);
@@ -372,12 +364,9 @@ bool is_final(RecordingState state) {
 
 std::string CallRecord::contact() const {
   switch (direction) {
-    case CallDirection::incoming:
-      return caller;
-    case CallDirection::outgoing:
-      return receiver;
-    case CallDirection::unknown:
-      break;
+    case CallDirection::incoming: return caller;
+    case CallDirection::outgoing: return receiver;
+    case CallDirection::unknown: break;
   }
   return "";
 }

@@ -402,14 +402,10 @@ ParseResult parse_event(std::string_view body, const ParseLimits& limits) {
   const json::object& obj = doc.get_object();
 
   switch (*kind) {
-    case Kind::call:
-      return parse_call(obj, limits, other_type);
-    case Kind::record:
-      return parse_record(obj, limits);
-    case Kind::device:
-      return parse_device(obj, limits);
-    case Kind::other:
-      break;
+    case Kind::call: return parse_call(obj, limits, other_type);
+    case Kind::record: return parse_record(obj, limits);
+    case Kind::device: return parse_device(obj, limits);
+    case Kind::other: break;
   }
   return Event{UnknownEvent{other_type}};  // not reached: `kind` is never `other` here
 }
@@ -437,18 +433,12 @@ std::optional<std::string_view> event_call_id(const Event& event) {
 
 std::string_view to_string(ParseErrorCode code) {
   switch (code) {
-    case ParseErrorCode::invalid_json:
-      return "invalid_json";
-    case ParseErrorCode::not_object:
-      return "not_object";
-    case ParseErrorCode::too_deep:
-      return "too_deep";
-    case ParseErrorCode::missing_field:
-      return "missing_field";
-    case ParseErrorCode::bad_field_type:
-      return "bad_field_type";
-    case ParseErrorCode::bad_call_id:
-      return "bad_call_id";
+    case ParseErrorCode::invalid_json: return "invalid_json";
+    case ParseErrorCode::not_object: return "not_object";
+    case ParseErrorCode::too_deep: return "too_deep";
+    case ParseErrorCode::missing_field: return "missing_field";
+    case ParseErrorCode::bad_field_type: return "bad_field_type";
+    case ParseErrorCode::bad_call_id: return "bad_call_id";
   }
   return "unknown";
 }
@@ -462,12 +452,9 @@ std::string_view to_string(CallStatus status) {
 
 std::string_view to_string(CallDirection direction) {
   switch (direction) {
-    case CallDirection::incoming:
-      return "INCOMING";
-    case CallDirection::outgoing:
-      return "OUTGOING";
-    case CallDirection::unknown:
-      break;
+    case CallDirection::incoming: return "INCOMING";
+    case CallDirection::outgoing: return "OUTGOING";
+    case CallDirection::unknown: break;
   }
   return "UNKNOWN";
 }

@@ -153,32 +153,19 @@ bool is_forbidden_address(std::string_view literal, bool allow_loopback) {
 
 std::string_view describe(AddressClass address_class) {
   switch (address_class) {
-    case AddressClass::public_address:
-      return "public internet";
-    case AddressClass::unspecified:
-      return "unspecified (\"this network\")";
-    case AddressClass::loopback:
-      return "loopback";
-    case AddressClass::private_network:
-      return "private network";
-    case AddressClass::shared_cgnat:
-      return "carrier-grade NAT";
-    case AddressClass::link_local:
-      return "link-local";
-    case AddressClass::multicast:
-      return "multicast";
-    case AddressClass::broadcast:
-      return "broadcast";
-    case AddressClass::reserved:
-      return "reserved";
-    case AddressClass::documentation:
-      return "documentation-only";
-    case AddressClass::benchmarking:
-      return "benchmarking";
-    case AddressClass::nat64:
-      return "NAT64";
-    case AddressClass::not_internet:
-      return "not an internet address";
+    case AddressClass::public_address: return "public internet";
+    case AddressClass::unspecified: return "unspecified (\"this network\")";
+    case AddressClass::loopback: return "loopback";
+    case AddressClass::private_network: return "private network";
+    case AddressClass::shared_cgnat: return "carrier-grade NAT";
+    case AddressClass::link_local: return "link-local";
+    case AddressClass::multicast: return "multicast";
+    case AddressClass::broadcast: return "broadcast";
+    case AddressClass::reserved: return "reserved";
+    case AddressClass::documentation: return "documentation-only";
+    case AddressClass::benchmarking: return "benchmarking";
+    case AddressClass::nat64: return "NAT64";
+    case AddressClass::not_internet: return "not an internet address";
   }
   return "unknown";
 }

@@ -25,16 +25,11 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 // http_status, so it is written once, where the outcome is shown.
 std::string http_detail(long status) {
   switch (status) {
-    case 401:
-      return "not authorized";
-    case 403:
-      return "access denied";
-    case 410:
-      return "recording removed";
-    case 429:
-      return "too many requests";
-    default:
-      break;
+    case 401: return "not authorized";
+    case 403: return "access denied";
+    case 410: return "recording removed";
+    case 429: return "too many requests";
+    default: break;
   }
   if (status >= 500 && status <= 599) return "server error";
   return {};
@@ -95,16 +90,11 @@ Classification classify_by_status(const TransferFacts& f) {
 
 std::string connect_failure(long os_errno) {
   switch (os_errno) {
-    case ECONNREFUSED:
-      return "connection refused";
-    case ENETUNREACH:
-      return "network unreachable";
-    case EHOSTUNREACH:
-      return "server unreachable";
-    case ETIMEDOUT:
-      return "connection timed out";
-    default:
-      return "could not connect to the server";
+    case ECONNREFUSED: return "connection refused";
+    case ENETUNREACH: return "network unreachable";
+    case EHOSTUNREACH: return "server unreachable";
+    case ETIMEDOUT: return "connection timed out";
+    default: return "could not connect to the server";
   }
 }
 
@@ -199,10 +189,8 @@ Classification classify_transfer(const TransferFacts& f, const FetchOptions& opt
   if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && f.non_audio_body_cut)) return classify_by_status(f);
 
   switch (code) {
-    case CURLE_OPERATION_TIMEDOUT:
-      return {FetchKind::transient_error, timeout_detail(f, options, f.curl_error)};
-    case CURLE_COULDNT_CONNECT:
-      return {FetchKind::transient_error, connect_failure(f.os_errno)};
+    case CURLE_OPERATION_TIMEDOUT: return {FetchKind::transient_error, timeout_detail(f, options, f.curl_error)};
+    case CURLE_COULDNT_CONNECT: return {FetchKind::transient_error, connect_failure(f.os_errno)};
     case CURLE_COULDNT_RESOLVE_HOST:
       return {FetchKind::transient_error,
               "could not find the server " + (f.host.empty() ? std::string("name") : f.host)};
@@ -216,21 +204,15 @@ Classification classify_transfer(const TransferFacts& f, const FetchOptions& opt
     case CURLE_SEND_ERROR:
       if (f.os_errno == ECONNRESET || f.os_errno == EPIPE) return {FetchKind::transient_error, "connection reset"};
       return {FetchKind::transient_error, "connection lost"};
-    case CURLE_GOT_NOTHING:
-      return {FetchKind::transient_error, "server closed the connection without answering"};
-    case CURLE_SSL_CONNECT_ERROR:
-      return {FetchKind::transient_error, "secure connection (TLS) failed"};
-    case CURLE_PEER_FAILED_VERIFICATION:
-      return {FetchKind::transient_error, "server certificate not trusted"};
+    case CURLE_GOT_NOTHING: return {FetchKind::transient_error, "server closed the connection without answering"};
+    case CURLE_SSL_CONNECT_ERROR: return {FetchKind::transient_error, "secure connection (TLS) failed"};
+    case CURLE_PEER_FAILED_VERIFICATION: return {FetchKind::transient_error, "server certificate not trusted"};
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_BAD_CONTENT_ENCODING:
-      return {FetchKind::transient_error, "invalid answer from the server"};
-    case CURLE_URL_MALFORMAT:
-      return {FetchKind::permanent_error, "invalid recording URL"};
-    default:
-      break;
+    case CURLE_BAD_CONTENT_ENCODING: return {FetchKind::transient_error, "invalid answer from the server"};
+    case CURLE_URL_MALFORMAT: return {FetchKind::permanent_error, "invalid recording URL"};
+    default: break;
   }
   return {FetchKind::transient_error, std::string("download failed (") + curl_easy_strerror(code) + ")"};
 }

@@ -19,32 +19,19 @@ refuse(const char* path, const char* fmt, ...) {
 
 static const char* status_name(hdp_status_t status) {
   switch (status) {
-    case HDP_OK:
-      return "HDP_OK";
-    case HDP_ERR_INVALID_ARGUMENT:
-      return "HDP_ERR_INVALID_ARGUMENT";
-    case HDP_ERR_NOT_FOUND:
-      return "HDP_ERR_NOT_FOUND";
-    case HDP_ERR_ALREADY_EXISTS:
-      return "HDP_ERR_ALREADY_EXISTS";
-    case HDP_ERR_BAD_STATE:
-      return "HDP_ERR_BAD_STATE";
-    case HDP_ERR_UNSUPPORTED:
-      return "HDP_ERR_UNSUPPORTED";
-    case HDP_ERR_LIMIT:
-      return "HDP_ERR_LIMIT";
-    case HDP_ERR_IO:
-      return "HDP_ERR_IO";
-    case HDP_ERR_CANCELLED:
-      return "HDP_ERR_CANCELLED";
-    case HDP_ERR_TIMEOUT:
-      return "HDP_ERR_TIMEOUT";
-    case HDP_ERR_NO_MEMORY:
-      return "HDP_ERR_NO_MEMORY";
-    case HDP_ERR_INTERNAL:
-      return "HDP_ERR_INTERNAL";
-    default:
-      return "an unknown failure";
+    case HDP_OK: return "HDP_OK";
+    case HDP_ERR_INVALID_ARGUMENT: return "HDP_ERR_INVALID_ARGUMENT";
+    case HDP_ERR_NOT_FOUND: return "HDP_ERR_NOT_FOUND";
+    case HDP_ERR_ALREADY_EXISTS: return "HDP_ERR_ALREADY_EXISTS";
+    case HDP_ERR_BAD_STATE: return "HDP_ERR_BAD_STATE";
+    case HDP_ERR_UNSUPPORTED: return "HDP_ERR_UNSUPPORTED";
+    case HDP_ERR_LIMIT: return "HDP_ERR_LIMIT";
+    case HDP_ERR_IO: return "HDP_ERR_IO";
+    case HDP_ERR_CANCELLED: return "HDP_ERR_CANCELLED";
+    case HDP_ERR_TIMEOUT: return "HDP_ERR_TIMEOUT";
+    case HDP_ERR_NO_MEMORY: return "HDP_ERR_NO_MEMORY";
+    case HDP_ERR_INTERNAL: return "HDP_ERR_INTERNAL";
+    default: return "an unknown failure";
   }
 }
 

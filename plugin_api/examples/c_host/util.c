@@ -100,16 +100,11 @@ int32_t g_log_level = HDP_LOG_INFO;
 
 static const char* level_name(int32_t level) {
   switch (level) {
-    case HDP_LOG_TRACE:
-      return "trace";
-    case HDP_LOG_DEBUG:
-      return "debug";
-    case HDP_LOG_INFO:
-      return "info";
-    case HDP_LOG_WARNING:
-      return "warning";
-    default:
-      return "error";
+    case HDP_LOG_TRACE: return "trace";
+    case HDP_LOG_DEBUG: return "debug";
+    case HDP_LOG_INFO: return "info";
+    case HDP_LOG_WARNING: return "warning";
+    default: return "error";
   }
 }
 
