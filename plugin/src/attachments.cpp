@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 
 void RecordingService::attach_failed(const std::string& call_id, const std::string& detail) {
   metrics_.attachment(false);
-  apply(call_id, AttachOutcome{false, {}, detail}, {});
+  apply(call_id, AttachOutcome{false, {}, detail}, {}, {}, true);
 }
 
 void RecordingService::attach(const Attach& action, const CallRecord& record) {
@@ -60,16 +60,28 @@ void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_
   metrics_.attached(job.call_id);
   const std::string attachment_id = std::to_string(result.attachment_id);
   const TimeMs now = host_.wall_ms();
+  const std::optional<std::int64_t> held = held_claim(job.call_id);
+  if (!held) {
+    // Another node took the call over (this node's lease ended): it attaches the recording under
+    // the same idempotency key, so the host keeps one attachment; nothing of this one is written.
+    StepResult lost;
+    lost.lost = true;
+    note_claim(job.call_id, std::nullopt, lost);
+    std::error_code ec;
+    fs::remove(job.file_path, ec);
+    return;
+  }
   unsettled(job.call_id);
-  // The attachment's record and the step that follows from it: one transaction.
+  // The attachment's record and the step that follows from it: one transaction, under the claim.
   writer_.submit(
-      [this, job, attachment_id, now](Store& store) -> StoreWriter::Continuation {
-        const bool first = store.mark_attached(job.call_id, attachment_id, now);
-        std::optional<FlowResult> result =
-            step_in_store(store, job.call_id, AttachOutcome{true, attachment_id, {}}, now, {}, config_);
-        return [this, job, first, result = std::move(result)] {
-          if (!first) host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
-          if (result) carry_out(*result);
+      [this, job, attachment_id, now, held](Store& store) -> StoreWriter::Continuation {
+        StepResult step =
+            step_in_store(store, job.call_id, AttachOutcome{true, attachment_id, {}}, now, {}, config_, claims_, held);
+        const bool first = step.result && store.mark_attached(job.call_id, attachment_id, now);
+        return [this, job, held, first, step = std::move(step)] {
+          if (step.result && !first) host_.log(HDP_LOG_INFO, "[WaVoIP] Call " + job.call_id + " was already attached");
+          note_claim(job.call_id, held, step);
+          if (step.result) carry_out(*step.result);
           std::error_code ec;
           fs::remove(job.file_path, ec);
           settled(job.call_id);

@@ -108,7 +108,16 @@ void RecordingService::on_fetch_done(const FetchResult& result) {
   host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
             "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
                 describe(outcome) + ")");
-  apply(result.call_id, std::move(outcome), {});
+  std::string kept_file = outcome.file_path;
+  // Written only while this node's claim holds; otherwise the node that took the call over
+  // downloads and attaches it, and this copy goes.
+  apply(
+      result.call_id, std::move(outcome),
+      [kept_file = std::move(kept_file)](std::optional<FlowResult> step) {
+        std::error_code ec;
+        if (!step && !kept_file.empty()) fs::remove(kept_file, ec);
+      },
+      {}, true);
   // A download slot is free: downloads that waited for one first, then due polls.
   start_deferred_fetches();
   arm_poll_timer();

@@ -55,31 +55,38 @@ void RecordingService::on_poll_timer() {
   const size_t limit = std::min(kPollBatch, free_download_slots());
   if (limit == 0) return;  // a finished download re-arms
   struct Polled {
-    std::vector<FlowResult> results;
+    std::vector<std::pair<FlowResult, std::optional<std::int64_t>>> results;  // with the claim kept
     size_t due = 0;
     size_t consumed = 0;
     std::optional<std::int64_t> pending;
   };
   poll_job_pending_ = true;
   anonymous_job_started();
-  // Every due poll of this timer run, with its claim: one transaction.
+  // Every due poll of this timer run, and every claim of another node whose lease ended, each
+  // claimed for this node: one transaction.
   writer_.submit(
       [this, now, limit, count](Store& store) -> StoreWriter::Continuation {
         auto out = std::make_shared<Polled>();
         if (count) out->pending = store.count_pending();
-        std::vector<CallRecord> due = store.due_calls(now, limit);
-        out->due = due.size();
-        for (const CallRecord& record : due) {
-          std::optional<FlowResult> result =
-              step_in_store(store, record.call_id, PollDue{}, now, record.message_id, config_);
-          if (!result) continue;
-          if (result->record.next_attempt_at != record.next_attempt_at) ++out->consumed;
-          out->results.push_back(std::move(*result));
+        const std::vector<Store::Claim> claimed = store.claim_due(claims_.owner, now, claims_.lease_ms, limit);
+        out->due = claimed.size();
+        for (const Store::Claim& claim : claimed) {
+          const CallRecord& record = claim.record;
+          // A call still fetching or attaching under a claim is one whose node died, or paused
+          // past its lease: this node takes its work over.
+          const bool taken_over =
+              record.recording == RecordingState::fetching || record.recording == RecordingState::attaching;
+          const FlowInput input = taken_over ? FlowInput(Resume{have_file(record)}) : FlowInput(PollDue{});
+          StepResult step =
+              step_in_store(store, record.call_id, input, now, record.message_id, config_, claims_, claim.fence);
+          if (!step.result) continue;
+          if (taken_over || step.result->record.next_attempt_at != record.next_attempt_at) ++out->consumed;
+          out->results.emplace_back(std::move(*step.result), step.fence);
         }
         return [this, out] {
           poll_job_pending_ = false;
           if (out->pending) metrics_.pending_polls(*out->pending);
-          for (const FlowResult& result : out->results) carry_out(result);
+          for (const auto& [result, fence] : out->results) carry_out(result, fence);
           // A full batch may leave more due calls: the re-armed timer has no delay then, and
           // other work on the loop runs in between. A batch of which nothing could be consumed
           // is tried again a second later instead of at once, forever.
@@ -93,6 +100,16 @@ void RecordingService::on_poll_timer() {
         arm_poll_timer(kStuckPollRetryMs);
         anonymous_job_finished();
       });
+}
+
+void RecordingService::arm_rescan() {
+  if (!claims_.shared || stopping_ || rescan_timer_ != 0) return;
+  const auto every = static_cast<uint64_t>(std::max<TimeMs>(claims_.lease_ms / 2, 1));
+  rescan_timer_ = loop_.start_timer(every, [this] {
+    rescan_timer_ = 0;
+    if (!poll_job_pending_) on_poll_timer();
+    arm_rescan();
+  });
 }
 
 }  // namespace wavoip

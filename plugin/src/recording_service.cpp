@@ -22,12 +22,13 @@ int32_t to_host_level(LogLevel level) {
 }  // namespace
 
 RecordingService::RecordingService(const HostApi& host, EventLoop& loop, StoreWriter& writer, const Config& config,
-                                   std::string data_dir)
+                                   std::string data_dir, ClaimSettings claims)
     : host_(host),
       loop_(loop),
       writer_(writer),
       config_(config),
       data_dir_(std::move(data_dir)),
+      claims_(std::move(claims)),
       fetcher_(std::make_unique<RecordingFetcher>(loop, fetch_options(config))) {
   fs::create_directories(fs::path(data_dir_) / "downloads");
   fs::create_directories(fs::path(data_dir_) / "recordings");
@@ -35,32 +36,120 @@ RecordingService::RecordingService(const HostApi& host, EventLoop& loop, StoreWr
 
 RecordingService::~RecordingService() = default;
 
-// Runs on the writer, inside the batch: one step of a known call's flow, with the download claim
-// and release folded into the same transaction. A StartFetch whose claim fails (a download of
-// the call is in flight or it is attached) is dropped.
-std::optional<FlowResult> RecordingService::step_in_store(Store& store, const std::string& call_id,
-                                                          const FlowInput& input, TimeMs now,
-                                                          const std::string& message_id, const Config& config) {
-  std::optional<FlowResult> result = store.apply_to_call(call_id, [&](const CallRecord& current) {
+// Runs on the writer, inside the batch: one step of a known call's flow, with the claim on its
+// work taken or given back in the same transaction (settle_claim).
+RecordingService::StepResult RecordingService::step_in_store(Store& store, const std::string& call_id,
+                                                             const FlowInput& input, TimeMs now,
+                                                             const std::string& message_id, const Config& config,
+                                                             const ClaimSettings& claims,
+                                                             std::optional<std::int64_t> held) {
+  const auto fn = [&](const CallRecord& current) {
     // The host's message id rides along, so that after a restart the message is found without
     // an upsert.
     CallRecord record = current;
     if (!message_id.empty()) record.message_id = message_id;
     return step(record, input, now, config);
-  });
-  if (!result) return result;
-  claim_or_drop_fetches(store, call_id, result->actions, now);
-  return result;
+  };
+  StepResult out;
+  if (held) {
+    out.result = store.apply_to_claimed_call(call_id, *held, false, fn);
+    out.lost = !out.result;
+  } else {
+    out.result = store.apply_to_call(call_id, fn);
+  }
+  if (out.result) out.fence = settle_claim(store, claims, out.result->record, out.result->actions, now, held);
+  return out;
 }
 
-void claim_or_drop_fetches(Store& store, const std::string& call_id, std::vector<Action>& actions, TimeMs now) {
-  const size_t dropped = std::erase_if(actions, [&](const Action& action) {
-    return std::holds_alternative<StartFetch>(action) && !store.claim_fetch(call_id, now);
-  });
-  if (dropped > 0) {
-    actions.emplace_back(
-        LogLine{LogLevel::debug, "[WaVoIP] Download of call " + call_id + " already in flight or done"});
+std::optional<std::int64_t> settle_claim(Store& store, const ClaimSettings& claims, const CallRecord& record,
+                                         std::vector<Action>& actions, TimeMs now, std::optional<std::int64_t> fence) {
+  const auto is_work = [](const Action& action) {
+    return std::holds_alternative<StartFetch>(action) || std::holds_alternative<Attach>(action);
+  };
+  if (!fence && std::any_of(actions.begin(), actions.end(), is_work)) {
+    if (std::optional<Store::Claim> claim = store.claim_call(record.call_id, claims.owner, now, claims.lease_ms)) {
+      fence = claim->fence;
+    } else {
+      std::erase_if(actions, is_work);
+      actions.emplace_back(LogLine{LogLevel::debug, "[WaVoIP] Recording of call " + record.call_id +
+                                                        " already in the works (here or on another node) or done"});
+    }
   }
+  const bool busy = record.recording == RecordingState::fetching || record.recording == RecordingState::attaching;
+  if (fence && !busy) {
+    store.release_claim(record.call_id, *fence);
+    fence.reset();
+  }
+  return fence;
+}
+
+bool RecordingService::have_file(const CallRecord& record) {
+  std::error_code ec;
+  return !record.recording_file.empty() && fs::exists(record.recording_file, ec);
+}
+
+std::optional<std::int64_t> RecordingService::held_claim(const std::string& call_id) const {
+  auto it = held_.find(call_id);
+  if (it == held_.end()) return std::nullopt;
+  return it->second;
+}
+
+void RecordingService::note_claim(const std::string& call_id, std::optional<std::int64_t> held,
+                                  const StepResult& step) {
+  if (step.lost) {
+    host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + call_id +
+                                   ": another node took over this node's claim (its lease ended); this node's "
+                                   "outcome is dropped");
+  }
+  if (step.fence) {
+    held_[call_id] = *step.fence;
+    arm_renewal();
+  } else if (held || step.lost) {
+    // Given back in the step, or lost: unless a newer claim of this node replaced it meanwhile.
+    auto it = held_.find(call_id);
+    if (it != held_.end() && (!held || it->second == *held)) held_.erase(it);
+    if (held_.empty() && renewal_timer_ != 0) {
+      loop_.cancel_timer(renewal_timer_);
+      renewal_timer_ = 0;
+    }
+  }
+}
+
+void RecordingService::arm_renewal() {
+  if (renewal_timer_ != 0 || held_.empty() || stopping_) return;
+  const auto every = static_cast<uint64_t>(std::max<TimeMs>(claims_.lease_ms / 3, 1));
+  renewal_timer_ = loop_.start_timer(every, [this] {
+    renewal_timer_ = 0;
+    renew_claims();
+  });
+}
+
+void RecordingService::renew_claims() {
+  if (stopping_ || held_.empty()) return;
+  std::vector<std::pair<std::string, std::int64_t>> claims(held_.begin(), held_.end());
+  const TimeMs until = host_.wall_ms() + claims_.lease_ms;
+  anonymous_job_started();
+  writer_.submit(
+      [this, claims = std::move(claims), until](Store& store) -> StoreWriter::Continuation {
+        std::vector<std::pair<std::string, std::int64_t>> lost;
+        for (const auto& [call_id, fence] : claims) {
+          if (!store.renew_claim(call_id, fence, until)) lost.emplace_back(call_id, fence);
+        }
+        return [this, lost = std::move(lost)] {
+          for (const auto& [call_id, fence] : lost) {
+            StepResult step;
+            step.lost = true;
+            note_claim(call_id, fence, step);
+          }
+          arm_renewal();
+          anonymous_job_finished();
+        };
+      },
+      [this](const std::string& why) {
+        host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not renew this node's claims: " + why);
+        arm_renewal();
+        anonymous_job_finished();
+      });
 }
 
 void RecordingService::job_started(const std::string& call_id) {
@@ -73,27 +162,33 @@ void RecordingService::job_finished(const std::string& call_id) {
 
 void RecordingService::apply(const std::string& call_id, FlowInput input,
                              std::function<void(std::optional<FlowResult>)> then,
-                             std::function<void(const std::string&)> failed) {
+                             std::function<void(const std::string&)> failed, bool claimed) {
   if (stopping_) return;
   const TimeMs now = host_.wall_ms();
   std::string message_id;
   if (auto it = shown_.find(call_id); it != shown_.end() && it->second.message_id != 0) {
     message_id = std::to_string(it->second.message_id);
   }
+  const std::optional<std::int64_t> held = claimed ? held_claim(call_id) : std::nullopt;
+  if (claimed && !held) {
+    // The claim was lost before the outcome came (a renewal found another node's claim): the
+    // other node does the work; nothing of this one is written.
+    StepResult lost;
+    lost.lost = true;
+    note_claim(call_id, std::nullopt, lost);
+    if (then) then(std::nullopt);
+    return;
+  }
   unsettled(call_id);
   writer_.submit(
-      [this, call_id, input = std::move(input), now, message_id,
+      [this, call_id, input = std::move(input), now, message_id, held,
        then = std::move(then)](Store& store) mutable -> StoreWriter::Continuation {
-        std::optional<FlowResult> result = step_in_store(store, call_id, input, now, message_id, config_);
-        // A download that ended anywhere but in a file to attach gives its claim back.
-        if (std::holds_alternative<FetchOutcome>(input) &&
-            (!result || result->record.recording != RecordingState::attaching)) {
-          store.release_fetch(call_id);
-        }
-        return [this, call_id, result = std::move(result), then = std::move(then)] {
-          if (!result) host_.log(HDP_LOG_WARNING, "[WaVoIP] No such call " + call_id);
-          if (result) carry_out(*result);
-          if (then) then(result);
+        StepResult result = step_in_store(store, call_id, input, now, message_id, config_, claims_, held);
+        return [this, call_id, held, result = std::move(result), then = std::move(then)] {
+          if (!result.result && !result.lost) host_.log(HDP_LOG_WARNING, "[WaVoIP] No such call " + call_id);
+          note_claim(call_id, held, result);
+          if (result.result) carry_out(*result.result);
+          if (then) then(result.result);
           settled(call_id);
         };
       },
@@ -104,8 +199,13 @@ void RecordingService::apply(const std::string& call_id, FlowInput input,
       });
 }
 
-void RecordingService::carry_out(const FlowResult& result) {
+void RecordingService::carry_out(const FlowResult& result, std::optional<std::int64_t> fence) {
   if (stopping_) return;
+  if (fence) {
+    StepResult step;
+    step.fence = fence;
+    note_claim(result.record.call_id, std::nullopt, step);
+  }
   const CallRecord& record = result.record;
   bool fields = false;
   bool status = false;
@@ -170,6 +270,9 @@ void RecordingService::shutdown() {
   to_clear_.clear();
   poll_timer_ = 0;
   poll_timer_due_.reset();
+  rescan_timer_ = 0;
+  renewal_timer_ = 0;
+  held_.clear();  // their leases end by themselves
   message_waiters_.clear();
 }
 

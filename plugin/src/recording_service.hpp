@@ -39,10 +39,22 @@
 
 namespace wavoip {
 
-// Inside a store job: claims the download of each StartFetch in `actions` for `call_id` in the
-// job's transaction, and drops (with a debug line) the ones whose claim fails because a download
-// of the call is in flight or it is attached already.
-void claim_or_drop_fetches(Store& store, const std::string& call_id, std::vector<Action>& actions, TimeMs now);
+// Who this node is to the store's claims, and how long they hold. Set at start, never changed:
+// store jobs read it on the writer thread.
+struct ClaimSettings {
+  std::string owner;  // this node's name on its claims
+  TimeMs lease_ms = 120000;
+  bool shared = false;  // several nodes share the store (PostgreSQL): no node voids the others' claims
+};
+
+// Inside a store job, after a step of `record`'s call: a download or an attachment is work that
+// one node does under a claim with a lease (Store::claim_call). Takes the claim for the
+// StartFetch and Attach in `actions` unless `fence` already holds it, and drops them (with a
+// debug line) when another claim holds the call, here or on another node, or it is attached.
+// Gives the claim back once the call has no work in flight (neither fetching nor attaching).
+// Returns the fence this node holds on the call afterwards, if any.
+std::optional<std::int64_t> settle_claim(Store& store, const ClaimSettings& claims, const CallRecord& record,
+                                         std::vector<Action>& actions, TimeMs now, std::optional<std::int64_t> fence);
 
 class RecordingService {
  public:
@@ -51,7 +63,7 @@ class RecordingService {
   static std::string retry_path(std::string_view call_id);
 
   RecordingService(const HostApi& host, EventLoop& loop, StoreWriter& writer, const Config& config,
-                   std::string data_dir);
+                   std::string data_dir, ClaimSettings claims);
   ~RecordingService();
   RecordingService(const RecordingService&) = delete;
   RecordingService& operator=(const RecordingService&) = delete;
@@ -65,8 +77,10 @@ class RecordingService {
   // matched by one job_finished once its continuation or failure ran.
   void job_started(const std::string& call_id);
   void job_finished(const std::string& call_id);
-  // Carries out what a committed step decided (the webhook's continuation).
-  void carry_out(const FlowResult& result);
+  // Carries out what a committed step decided (the webhook's continuation). `fence`: the claim
+  // this node holds on the call after the step (settle_claim), if any.
+  void carry_out(const FlowResult& result, std::optional<std::int64_t> fence = std::nullopt);
+  const ClaimSettings& claim_settings() const { return claims_; }
 
   // What became of an operator's retry request.
   enum class RetryAnswer { retrying, unknown_call, store_failed };
@@ -105,13 +119,31 @@ class RecordingService {
 
   // ---- recording_service.cpp: the flow's steps and what they lead to ----
 
+  // What a step in the store came to.
+  struct StepResult {
+    std::optional<FlowResult> result;   // nullopt: unknown call, or the claim was lost
+    std::optional<std::int64_t> fence;  // the claim this node holds on the call afterwards
+    bool lost = false;                  // the step needed this node's claim, and another node has it now
+  };
   // Submits one step of the flow for a known call; `then` runs after the commit with the result
-  // (nullopt: unknown call). Download claims and releases are folded into the same transaction.
+  // (nullopt: unknown call, or lost claim). Claims and releases are folded into the same
+  // transaction. `claimed`: the step is the outcome of this node's work on the call (a download,
+  // an attachment) and is written only while this node's claim on the call holds.
   void apply(const std::string& call_id, FlowInput input, std::function<void(std::optional<FlowResult>)> then,
-             std::function<void(const std::string&)> failed = {});
-  // Runs on the writer, inside the batch: one step of a known call's flow with its claims.
-  static std::optional<FlowResult> step_in_store(Store& store, const std::string& call_id, const FlowInput& input,
-                                                 TimeMs now, const std::string& message_id, const Config& config);
+             std::function<void(const std::string&)> failed = {}, bool claimed = false);
+  // Runs on the writer, inside the batch: one step of a known call's flow with its claim; under
+  // `held` (a claim of this node) only while it holds.
+  static StepResult step_in_store(Store& store, const std::string& call_id, const FlowInput& input, TimeMs now,
+                                  const std::string& message_id, const Config& config, const ClaimSettings& claims,
+                                  std::optional<std::int64_t> held);
+  // Main thread, after a step: what this node holds now.
+  void note_claim(const std::string& call_id, std::optional<std::int64_t> held, const StepResult& step);
+  std::optional<std::int64_t> held_claim(const std::string& call_id) const;
+  // The claims this node holds are renewed every third of the lease, in one store job.
+  void arm_renewal();
+  void renew_claims();
+  // Whether an attaching call's file is on this node (for Resume).
+  static bool have_file(const CallRecord& record);
 
   // ---- call_display.cpp: showing a call on the host ----
 
@@ -173,14 +205,23 @@ class RecordingService {
   // nothing is armed: the next finished download or batch re-arms it.
   void arm_poll_timer(TimeMs min_delay_ms = 0);
   void on_poll_timer();
+  // Shared store: this node learns the others' due times only from its own batches, so it also
+  // claims due work every half lease (a node that died leaves its polls and claims behind).
+  void arm_rescan();
 
   const HostApi& host_;
   EventLoop& loop_;
   StoreWriter& writer_;
   const Config& config_;
   std::string data_dir_;
+  const ClaimSettings claims_;
   bool stopping_ = false;
   PluginMetrics metrics_{host_};
+
+  // recording_service.cpp: the claims this node holds (call id -> fence): downloads and
+  // attachments in flight or waiting for a slot.
+  std::unordered_map<std::string, std::int64_t> held_;
+  uint64_t renewal_timer_ = 0;
 
   // call_display.cpp
   static constexpr size_t kMaxShown = 65536;
@@ -218,6 +259,7 @@ class RecordingService {
   std::optional<TimeMs> poll_timer_due_;
   std::optional<TimeMs> earliest_due_;  // as of the last batch
   bool poll_job_pending_ = false;
+  uint64_t rescan_timer_ = 0;                // shared store: looks for the due work of other nodes now and then
   std::optional<int64_t> pending_gauge_at_;  // host monotonic ms of the last pending count
 };
 

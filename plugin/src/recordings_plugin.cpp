@@ -14,6 +14,10 @@
 
 #include <filesystem>
 #include <strings.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
 
 namespace wavoip {
 
@@ -37,6 +41,21 @@ RecordingsPlugin::RecordingsPlugin(const hdp_host_t* host) : host_(host) {}
 
 RecordingsPlugin::~RecordingsPlugin() {
   if (writer_) writer_->stop();
+}
+
+// This process's name on its claims when the operator names none: the host name and a random
+// part, so that two runs (or two nodes on one machine) never share one.
+std::string RecordingsPlugin::random_node_id() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "node");
+  std::random_device random;
+  char suffix[17];
+  std::snprintf(suffix, sizeof(suffix), "%08x%08x", random(), random());
+  std::string id = std::string(host).substr(0, 100) + "-" + suffix;
+  for (char& ch : id) {
+    if (static_cast<unsigned char>(ch) <= 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '_';
+  }
+  return id;
 }
 
 hdp_status_t RecordingsPlugin::init() {
@@ -66,7 +85,8 @@ hdp_status_t RecordingsPlugin::init() {
               "store writer's thread");
     config_.store_writer = StoreWriterMode::thread;
   }
-  host_.log(HDP_LOG_INFO, "[WaVoIP] Store: " + database);
+  if (config_.node_id.empty()) config_.node_id = random_node_id();
+  host_.log(HDP_LOG_INFO, "[WaVoIP] Store: " + database + " (node " + config_.node_id + ")");
   return HDP_OK;
 }
 
@@ -75,7 +95,11 @@ hdp_status_t RecordingsPlugin::start() {
   writer_ = std::make_unique<StoreWriter>(
       host_, *store_,
       config_.store_writer == StoreWriterMode::thread ? StoreWriter::Mode::thread : StoreWriter::Mode::loop);
-  service_ = std::make_unique<RecordingService>(host_, *loop_, *writer_, config_, data_dir_);
+  ClaimSettings claims;
+  claims.owner = config_.node_id;
+  claims.lease_ms = config_.claim_lease_ms;
+  claims.shared = is_postgresql_uri(config_.database);
+  service_ = std::make_unique<RecordingService>(host_, *loop_, *writer_, config_, data_dir_, std::move(claims));
   writer_->set_batch_observer([this](const StoreWriter::BatchInfo& info) {
     if (service_) service_->on_store_batch(info);
   });

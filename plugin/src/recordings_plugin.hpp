@@ -31,6 +31,7 @@ class RecordingsPlugin {
   void stop();
 
  private:
+  static std::string random_node_id();
   static void on_webhook(void* user_data, const hdp_http_request_t* request);
   static void on_retry(void* user_data, const hdp_http_request_t* request);
   void handle_retry(const hdp_http_request_t* request);

@@ -19,7 +19,7 @@ void RecordingService::resume() {
   struct Resumed {
     std::int64_t dropped = 0;
     size_t removed = 0;
-    std::vector<FlowResult> restarted;
+    std::vector<std::pair<FlowResult, std::optional<std::int64_t>>> restarted;  // with the claim taken
     std::vector<CallRecord> behind;
     std::int64_t pending = 0;
   };
@@ -29,7 +29,9 @@ void RecordingService::resume() {
   writer_.run_now(
       [this, now, data_dir = data_dir_](Store& store) -> StoreWriter::Continuation {
         auto out = std::make_shared<Resumed>();
-        out->dropped = store.release_all_fetch_claims();
+        // Alone on its store, this node's previous run held every claim. On a shared store the
+        // claims of a previous run are left to end: any node takes them over then (poll timer).
+        if (!claims_.shared) out->dropped = store.release_all_claims();
         // No download runs yet, so every partial file is left over from an interrupted one.
         std::error_code ec;
         for (const auto& entry : fs::directory_iterator(fs::path(data_dir) / "downloads", ec)) {
@@ -48,13 +50,13 @@ void RecordingService::resume() {
           if (!needed && fs::remove(entry.path(), remove_ec)) ++out->removed;
         }
         std::string after;
-        for (;;) {
+        while (!claims_.shared) {
           std::vector<CallRecord> page = store.calls_needing_resume(kResumeBatch, after);
           if (page.empty()) break;
           for (const CallRecord& record : page) {
-            if (auto result = step_in_store(store, record.call_id, Resume{}, now, record.message_id, config_)) {
-              out->restarted.push_back(std::move(*result));
-            }
+            StepResult step = step_in_store(store, record.call_id, Resume{have_file(record)}, now, record.message_id,
+                                            config_, claims_, std::nullopt);
+            if (step.result) out->restarted.emplace_back(std::move(*step.result), step.fence);
           }
           after = page.back().call_id;
         }
@@ -67,7 +69,7 @@ void RecordingService::resume() {
         }
         out->pending = store.count_pending();
         return [this, out] {
-          for (const FlowResult& result : out->restarted) carry_out(result);
+          for (const auto& [result, fence] : out->restarted) carry_out(result, fence);
           for (const CallRecord& record : out->behind) {
             // Shown whole: the crash may have kept the message itself from the host.
             show(record, true, to_host_status(record.recording));
@@ -79,6 +81,7 @@ void RecordingService::resume() {
                                       " leftover file(s) removed, " + std::to_string(out->behind.size()) +
                                       " call(s) shown again on the host, " + std::to_string(out->pending) +
                                       " call(s) still waiting for a recording");
+          arm_rescan();
           anonymous_job_finished();
         };
       },

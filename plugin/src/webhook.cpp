@@ -164,8 +164,11 @@ void WebhookHandler::submit(PendingDelivery delivery) {
               if (const auto* call = std::get_if<CallEvent>(&d.event)) return step(record, *call, now, config_);
               return step(record, std::get<RecordEvent>(d.event), now, config_);
             });
-        if (d.call_id) claim_or_drop_fetches(store, *d.call_id, result.actions, now);
-        return [this, pending, finished, result = std::move(result)] {
+        std::optional<std::int64_t> fence;
+        if (result.record) {
+          fence = settle_claim(store, service_.claim_settings(), *result.record, result.actions, now, std::nullopt);
+        }
+        return [this, pending, finished, fence, result = std::move(result)] {
           const PendingDelivery& d = *pending;
           if (std::holds_alternative<UnknownEvent>(d.event)) {
             host_.log(HDP_LOG_INFO,
@@ -181,7 +184,7 @@ void WebhookHandler::submit(PendingDelivery delivery) {
           body["delivery_id"] = result.delivery_id;
           body["type"] = d.type;
           respond(d.request_id, {202, boost::json::serialize(body), d.type});
-          if (result.record) service_.carry_out(FlowResult{*result.record, result.actions});
+          if (result.record) service_.carry_out(FlowResult{*result.record, result.actions}, fence);
           finished();
         };
       },

@@ -452,7 +452,7 @@ TEST_F(CrashLeftovers, InterruptedFilesAreRemovedAndAKeptRecordingIsAttachedWith
     insert_call(db, "ATTACHING1", "attaching", "Attaching the recording", kept.string(), body.size());
     // Killed mid-download, with a claim left by the dead process.
     insert_call(db, "FETCHING1", "fetching", "Downloading the recording");
-    db.exec("INSERT INTO fetch_claims (call_id, claimed_at) VALUES ('FETCHING1', 1000)");
+    db.exec("UPDATE calls SET owner = 'dead-node', lease_until = 9000000000000, fence = 3 WHERE call_id = 'FETCHING1'");
     // Killed after the attachment, before its file was deleted.
     insert_call(db, "DONE1", "attached", "");
   }
@@ -529,8 +529,9 @@ TEST(HostSyncMarks, AVersionOneStoreIsMigratedAndKeepsItsCalls) {
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
     // What version 1 did not have: host_sync (version 2), the claim columns (version 3) and
-    // the reason's detail (version 4).
+    // the reason's detail (version 5); and what it had that version 6 dropped: fetch_claims.
     db.exec("DROP TABLE host_sync");
+    db.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");
     db.exec("DROP INDEX calls_leased");
     for (const char* column : {"owner", "lease_until", "fence", "reason_detail"}) {
       db.exec(std::string("ALTER TABLE calls DROP COLUMN ") + column);

@@ -43,6 +43,8 @@ TEST(ConfigDefaults, EmptyTextGivesDocumentedDefaults) {
     EXPECT_EQ(c.low_speed_time_s, 30);
     EXPECT_EQ(c.max_redirects, 3);
     EXPECT_EQ(c.max_concurrent_downloads, 64);
+    EXPECT_EQ(c.claim_lease_ms, 120000);
+    EXPECT_EQ(c.node_id, "") << "random at start";
     EXPECT_EQ(c.poll.first_delay_s, 60);
     EXPECT_EQ(c.poll.initial_backoff_s, 30);
     EXPECT_EQ(c.poll.max_backoff_s, 1800);
@@ -70,6 +72,8 @@ TEST(ConfigKeys, EveryKeyIsRead) {
     "low_speed_time_s": 5,
     "max_redirects": 0,
     "max_concurrent_downloads": 2,
+    "claim_lease_ms": 5000,
+    "node_id": "helpdesk-b",
     "poll": {"first_delay_s": 5, "initial_backoff_s": 2, "max_backoff_s": 10, "deadline_s": 100,
              "jitter": 0, "seed": 18446744073709551615, "unanswered_calls": true},
     "webhook_keys": [{"key": "0123456789abcdef", "inbox": "sales"}, {"key": "fedcba9876543210-x"}],
@@ -88,6 +92,8 @@ TEST(ConfigKeys, EveryKeyIsRead) {
   EXPECT_EQ(c.low_speed_time_s, 5);
   EXPECT_EQ(c.max_redirects, 0);
   EXPECT_EQ(c.max_concurrent_downloads, 2);
+  EXPECT_EQ(c.claim_lease_ms, 5000);
+  EXPECT_EQ(c.node_id, "helpdesk-b");
   EXPECT_EQ(c.poll.first_delay_s, 5);
   EXPECT_EQ(c.poll.initial_backoff_s, 2);
   EXPECT_EQ(c.poll.max_backoff_s, 10);
@@ -126,6 +132,12 @@ TEST(ConfigTypes, WrongTypesAreRejected) {
 
 TEST(ConfigRanges, OutOfRangeValuesAreRejected) {
   expect_rejects(R"({"max_concurrent_downloads": 0})", "max_concurrent_downloads");
+  expect_rejects(R"({"claim_lease_ms": 999})", "claim_lease_ms");
+  expect_rejects(R"({"claim_lease_ms": 86400001})", "claim_lease_ms");
+  expect_rejects(R"({"node_id": ""})", "node_id");
+  expect_rejects(R"({"node_id": "two words"})", "node_id");
+  expect_rejects(R"({"node_id": "n\u00e9"})", "node_id");
+  expect_rejects(R"({"node_id": 7})", "node_id");
   expect_rejects(R"({"max_body_bytes": 18446744073709551615})", "max_body_bytes");
   expect_rejects(R"({"max_body_bytes": 100})", "max_body_bytes");
   expect_rejects(R"({"max_json_depth": 0})", "max_json_depth");

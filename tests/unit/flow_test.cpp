@@ -613,6 +613,20 @@ TEST_F(FlowTest, ResumeRepeatsOnlyTheWorkInFlight) {
   EXPECT_TRUE(apply(Resume{}, kT0 + 3600 * kSec).actions.empty());
 }
 
+TEST_F(FlowTest, ResumeWithoutTheFileDownloadsAgain) {
+  in_state(RecordingState::attaching);
+  FlowResult r = apply(Resume{false}, kT0 + 3600 * kSec);
+  EXPECT_EQ(only<StartFetch>(r).url, "https://storage.wavoip.com/" + kId);
+  EXPECT_EQ(rec.recording, RecordingState::fetching);
+  EXPECT_EQ(rec.recording_file, "");
+  EXPECT_TRUE(logged(r, "downloading again"));
+
+  rec = new_call_record(kId);
+  in_state(RecordingState::fetching);
+  EXPECT_EQ(only<StartFetch>(apply(Resume{false}, kT0 + 3600 * kSec)).url, "https://storage.wavoip.com/" + kId)
+      << "a download needs no file";
+}
+
 TEST(FlowNames, StatesRoundTripThroughText) {
   for (RecordingState s :
        {RecordingState::none, RecordingState::waiting, RecordingState::fetching, RecordingState::attaching,

@@ -49,8 +49,9 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, OpensWithAVersionedSchemaMigratedOnce) {
   { PgStore first(db.uri()); }
   PgStore second(db.uri());  // opening again migrates nothing
-  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2,3");
-  EXPECT_EQ(sql("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'wavoip'"), "6");
+  EXPECT_EQ(sql("SELECT string_agg(version::text, ',' ORDER BY version) FROM wavoip.schema_migrations"), "1,2,3,4");
+  // deliveries, calls, attachments, host_sync, schema_migrations (fetch_claims went in version 4)
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'wavoip'"), "5");
 }
 
 TEST_F(PgStoreTest, NodesStartingAtOnceMigrateOnceAndAllOpen) {
@@ -154,20 +155,23 @@ TEST_F(PgStoreTest, CallIdsSortByByteOrderEvenInALinguisticDatabase) {
   EXPECT_EQ(due[0].call_id, "B-tie");
 }
 
-// Two nodes race to claim the same due fetches: every call is claimed by exactly one.
-TEST_F(PgStoreTest, TwoConnectionsRacingForTheSameFetchesClaimEachOnce) {
+// Two nodes race to claim the same calls: every call is claimed by exactly one.
+TEST_F(PgStoreTest, TwoConnectionsRacingForTheSameCallsClaimEachOnce) {
   constexpr int kCalls = 200;
   PgStore a(db.uri());
   PgStore b(db.uri());
+  for (int i = 0; i < kCalls; ++i) a.save_call(new_call_record("C" + std::to_string(i)));
   std::vector<int> won_by_a(kCalls), won_by_b(kCalls);
   std::atomic<int> ready{0};
-  auto race = [&](PgStore& store, std::vector<int>& won) {
+  auto race = [&](PgStore& store, const char* owner, std::vector<int>& won) {
     ++ready;
     while (ready.load() < 2) std::this_thread::yield();
-    for (int i = 0; i < kCalls; ++i) won[static_cast<std::size_t>(i)] = store.claim_fetch("C" + std::to_string(i), kT0);
+    for (int i = 0; i < kCalls; ++i) {
+      won[static_cast<std::size_t>(i)] = store.claim_call("C" + std::to_string(i), owner, kT0, 60'000).has_value();
+    }
   };
-  std::thread ta(race, std::ref(a), std::ref(won_by_a));
-  std::thread tb(race, std::ref(b), std::ref(won_by_b));
+  std::thread ta(race, std::ref(a), "node-a", std::ref(won_by_a));
+  std::thread tb(race, std::ref(b), "node-b", std::ref(won_by_b));
   ta.join();
   tb.join();
   for (int i = 0; i < kCalls; ++i) {
@@ -175,29 +179,83 @@ TEST_F(PgStoreTest, TwoConnectionsRacingForTheSameFetchesClaimEachOnce) {
   }
 }
 
-// Claims racing the attachments of their calls (one node attaching, another claiming): no call
-// errs or deadlocks, and once attached no claim succeeds.
+// Claims racing the attachments of their calls (one node attaching under a lease that ended,
+// another taking the calls over): no call errs or deadlocks, and once attached no claim succeeds.
 TEST_F(PgStoreTest, ClaimsRacingAttachmentsNeverFailAndEndRefused) {
   constexpr int kCalls = 100;
   PgStore attacher(db.uri());
   PgStore claimer(db.uri());
-  for (int i = 0; i < kCalls; ++i) ASSERT_TRUE(attacher.claim_fetch("C" + std::to_string(i), kT0));
+  std::vector<std::int64_t> fences;
+  for (int i = 0; i < kCalls; ++i) {
+    const std::string id = "C" + std::to_string(i);
+    attacher.save_call(new_call_record(id));
+    const auto claim = attacher.claim_call(id, "node-a", kT0, 1);
+    ASSERT_TRUE(claim);
+    fences.push_back(claim->fence);
+  }
   std::atomic<bool> go{false};
   std::thread t([&] {
     while (!go.load()) std::this_thread::yield();
-    for (int i = 0; i < kCalls; ++i) attacher.mark_attached("C" + std::to_string(i), "att", kT0);
+    for (int i = 0; i < kCalls; ++i) {
+      const std::string id = "C" + std::to_string(i);
+      // As the plugin records an attachment: the record and the claim's end in one transaction.
+      const auto errors = attacher.run_batch({[&] {
+        attacher.mark_attached(id, "att", kT0);
+        attacher.release_claim(id, fences[static_cast<std::size_t>(i)]);
+      }});
+      EXPECT_EQ(errors, std::vector<std::string>{""}) << id;
+    }
   });
   go = true;
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kCalls; ++i) {
-      if (claimer.claim_fetch("C" + std::to_string(i), kT0)) claimer.release_fetch("C" + std::to_string(i));
+      const std::string id = "C" + std::to_string(i);
+      if (const auto claim = claimer.claim_call(id, "node-b", kT0 + 10, 1)) claimer.release_claim(id, claim->fence);
     }
   }
   t.join();
   for (int i = 0; i < kCalls; ++i) {
-    EXPECT_FALSE(claimer.claim_fetch("C" + std::to_string(i), kT0)) << i;
+    EXPECT_FALSE(claimer.claim_call("C" + std::to_string(i), "node-b", kT0 + 20, 1)) << i;
     EXPECT_EQ(claimer.attachment_of("C" + std::to_string(i)), "att");
   }
+}
+
+// Two nodes' batches lock the same two calls in opposite orders: the server kills one of them as
+// a deadlock's victim, and that batch runs again whole and commits; nothing fails.
+TEST_F(PgStoreTest, ABatchChosenAsADeadlocksVictimRunsAgainAndCommits) {
+  PgStore a(db.uri());
+  PgStore b(db.uri());
+  a.save_call(new_call_record("X"));
+  a.save_call(new_call_record("Y"));
+  std::atomic<int> holding{0};
+  const Store::StepFn touch = [](const CallRecord& r) {
+    CallRecord next = r;
+    ++next.attempt;
+    return FlowResult{next, {}};
+  };
+  auto batch = [&](PgStore& store, const char* first, const char* second, std::atomic<int>& runs) {
+    return store.run_batch({[&] {
+      const bool first_run = runs++ == 0;
+      store.apply_to_call(first, touch);
+      if (first_run) {
+        ++holding;
+        while (holding.load() < 2) std::this_thread::yield();  // both hold their first row
+      }
+      store.apply_to_call(second, touch);
+    }});
+  };
+  std::atomic<int> runs_a{0}, runs_b{0};
+  std::vector<std::string> errors_a, errors_b;
+  std::thread ta([&] { errors_a = batch(a, "X", "Y", runs_a); });
+  std::thread tb([&] { errors_b = batch(b, "Y", "X", runs_b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(errors_a, std::vector<std::string>{""});
+  EXPECT_EQ(errors_b, std::vector<std::string>{""});
+  EXPECT_EQ(a.conflicts_retried() + b.conflicts_retried(), 1);
+  EXPECT_EQ(runs_a.load() + runs_b.load(), 3) << "the victim's job ran twice";
+  EXPECT_EQ(a.load_call("X")->attempt, 2) << "each batch's writes are in, once";
+  EXPECT_EQ(a.load_call("Y")->attempt, 2);
 }
 
 void terminate_backend(const PgBackend& db, int pid) {

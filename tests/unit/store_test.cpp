@@ -142,7 +142,8 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
     raw.exec("ALTER TABLE calls DROP COLUMN owner");
     raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
     raw.exec("ALTER TABLE calls DROP COLUMN fence");
-    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 5
+    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");                                        // version 5
+    raw.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");  // until 6
     raw.exec("PRAGMA user_version = 2");
   }
   r.reason_detail.clear();  // a version-2 file has none
@@ -165,7 +166,9 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
   {
     SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO host_sync (call_id) VALUES ('MARKED')");
-    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");  // version 5
+    raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");                                        // version 5
+    raw.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");  // until 6
+    raw.exec("INSERT INTO fetch_claims VALUES ('OLD', 1)");
     // The same tables with rowids, as versions 1 to 3 created them.
     for (const char* table : {"calls", "host_sync"}) {
       const std::string t = table;
@@ -200,6 +203,8 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
   }
   EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries_by_call'").getInt(), 0);
   EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'calls_due'").getInt(), 1);
+  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE name = 'fetch_claims'").getInt(), 0)
+      << "claims are leases on the calls since version 6";
 }
 
 TEST_F(SqliteStoreTest, FullSyncOnRequest) {
@@ -338,11 +343,11 @@ TEST_P(StoreConformance, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
       [&] { ASSERT_TRUE(store().apply_to_call("RETRY", flow(ManualRetry{}, kT0 + 5))); },
       [&] {
         // Its own calls are undone with it, and only they.
-        EXPECT_TRUE(store().claim_fetch("KEEP", kT0));
+        EXPECT_TRUE(store().claim_call("KEEP", "node-a", kT0, 60'000));
         store().mark_host_synced({"KEEP"});
         throw std::runtime_error("job failed");
       },
-      [&] { EXPECT_TRUE(store().claim_fetch("RETRY", kT0)); },
+      [&] { EXPECT_TRUE(store().claim_call("RETRY", "node-a", kT0, 60'000)); },
       [&] { EXPECT_TRUE(store().mark_attached("OTHER", "att-1", kT0)); },
   };
   const std::vector<std::string> errors = store().run_batch(jobs);
@@ -353,8 +358,8 @@ TEST_P(StoreConformance, ABatchRunsStoreCallsInOneTransactionEachAtomicAlone) {
   EXPECT_EQ(errors[3], "");
   reopen();
   EXPECT_EQ(store().load_call("RETRY")->recording, RecordingState::fetching);
-  EXPECT_TRUE(store().claim_fetch("KEEP", kT0)) << "the failed job's claim was rolled back";
-  EXPECT_FALSE(store().claim_fetch("RETRY", kT0)) << "a later job's claim was committed";
+  EXPECT_TRUE(store().claim_call("KEEP", "node-b", kT0, 60'000)) << "the failed job's claim was rolled back";
+  EXPECT_FALSE(store().claim_call("RETRY", "node-b", kT0, 60'000)) << "a later job's claim was committed";
   EXPECT_EQ(store().attachment_of("OTHER"), "att-1");
 }
 
@@ -474,31 +479,67 @@ TEST_P(StoreConformance, ApplyToCallRunsOnlyForKnownCalls) {
   EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
 }
 
-TEST_P(StoreConformance, FetchIsClaimedExactlyOnceAcrossConnections) {
+TEST_P(StoreConformance, ACallIsClaimedByOneNodeAtATimeAcrossConnections) {
+  store().save_call(sample_call("C"));
+  store().save_call(sample_call("D"));
   const std::unique_ptr<Store> other_connection = open_other();
   Store& other = *other_connection;
-  EXPECT_TRUE(store().claim_fetch("C", kT0));
-  EXPECT_FALSE(store().claim_fetch("C", kT0));
-  EXPECT_FALSE(other.claim_fetch("C", kT0));
-  EXPECT_TRUE(other.claim_fetch("D", kT0)) << "claims are per call";
-  store().release_fetch("C");
-  EXPECT_TRUE(other.claim_fetch("C", kT0 + 1));
-  EXPECT_FALSE(store().claim_fetch("C", kT0 + 1));
-  EXPECT_EQ(store().release_all_fetch_claims(), 2);
-  EXPECT_TRUE(store().claim_fetch("C", kT0 + 2));
+  const std::optional<Store::Claim> first = store().claim_call("C", "node-a", kT0, 1000);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->record, sample_call("C"));
+  EXPECT_EQ(first->lease_until, kT0 + 1000);
+  EXPECT_FALSE(store().claim_call("C", "node-a", kT0, 1000)) << "not even by its holder";
+  EXPECT_FALSE(other.claim_call("C", "node-b", kT0 + 999, 1000));
+  EXPECT_TRUE(other.claim_call("D", "node-b", kT0, 1000)) << "claims are per call";
+  EXPECT_FALSE(other.claim_call("NOPE", "node-b", kT0, 1000)) << "an unknown call";
+  EXPECT_TRUE(store().release_claim("C", first->fence));
+  const std::optional<Store::Claim> second = other.claim_call("C", "node-b", kT0 + 1, 1000);
+  ASSERT_TRUE(second);
+  EXPECT_GT(second->fence, first->fence);
+  EXPECT_FALSE(store().release_claim("C", first->fence)) << "a released claim ends only once";
 }
 
-TEST_P(StoreConformance, AttachmentIsRecordedOnceAndEndsFetching) {
-  ASSERT_TRUE(store().claim_fetch("C", kT0));
+TEST_P(StoreConformance, AClaimWhoseLeaseEndedIsTakenOverAndFencesItsHolder) {
+  store().save_call(sample_call("C"));
+  const std::optional<Store::Claim> dead = store().claim_call("C", "node-a", kT0, 1000);
+  ASSERT_TRUE(dead);
+  const std::unique_ptr<Store> other_connection = open_other();
+  Store& other = *other_connection;
+  EXPECT_EQ(other.earliest_due(), kT0 + 1000) << "the lease's end is when the others look again";
+  const std::optional<Store::Claim> taken = other.claim_call("C", "node-b", kT0 + 1000, 1000);
+  ASSERT_TRUE(taken) << "a lease that ended is no claim any more";
+  EXPECT_FALSE(store().renew_claim("C", dead->fence, kT0 + 5000));
+  EXPECT_FALSE(store().apply_to_claimed_call("C", dead->fence, true, flow(ManualRetry{}, kT0 + 1001)));
+  EXPECT_TRUE(other.renew_claim("C", taken->fence, kT0 + 5000));
+}
+
+TEST_P(StoreConformance, TheOnlyNodeVoidsEveryClaimAtStart) {
+  store().save_call(sample_call("C"));
+  store().save_call(sample_call("D"));
+  const std::optional<Store::Claim> c = store().claim_call("C", "node-a", kT0, 60'000);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store().claim_call("D", "node-a", kT0, 60'000));
+  reopen();
+  EXPECT_FALSE(store().claim_call("C", "node-b", kT0, 60'000)) << "claims are durable";
+  EXPECT_EQ(store().release_all_claims(), 2);
+  EXPECT_FALSE(store().renew_claim("C", c->fence, kT0 + 1)) << "a voided claim is over";
+  EXPECT_TRUE(store().claim_call("C", "node-b", kT0 + 2, 60'000));
+}
+
+TEST_P(StoreConformance, AttachmentIsRecordedOnceAndTheCallIsNeverClaimedAgain) {
+  store().save_call(sample_call("C"));
+  const std::optional<Store::Claim> claim = store().claim_call("C", "node-a", kT0, 60'000);
+  ASSERT_TRUE(claim);
   EXPECT_TRUE(store().mark_attached("C", "att-1", kT0));
+  EXPECT_TRUE(store().release_claim("C", claim->fence));
   EXPECT_FALSE(store().mark_attached("C", "att-2", kT0 + 1));
   const std::unique_ptr<Store> other_connection = open_other();
   Store& other = *other_connection;
   EXPECT_FALSE(other.mark_attached("C", "att-3", kT0 + 2));
   EXPECT_EQ(store().attachment_of("C"), "att-1");
   EXPECT_FALSE(store().attachment_of("D"));
-  EXPECT_FALSE(store().claim_fetch("C", kT0 + 3)) << "an attached call is never fetched again";
-  EXPECT_FALSE(other.claim_fetch("C", kT0 + 3));
+  EXPECT_FALSE(store().claim_call("C", "node-a", kT0 + 3, 60'000)) << "an attached call is never fetched again";
+  EXPECT_FALSE(other.claim_call("C", "node-b", kT0 + 3, 60'000));
 }
 
 TEST_P(StoreConformance, DuePollsComeOutEarliestFirst) {
@@ -709,9 +750,9 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   const Event ev = record_event("CALL-1", "RECORDING");
   store().record_delivery_and_apply("{\"type\":\"RECORD\"}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
   store().save_call(sample_call("CALL-2"));
-  ASSERT_TRUE(store().claim_fetch("CALL-2", kT0));
   ASSERT_TRUE(store().mark_attached("CALL-3", "att-9", kT0));
-  ASSERT_TRUE(store().claim_fetch("CALL-4", kT0));
+  store().save_call(sample_call("CALL-4"));
+  ASSERT_TRUE(store().claim_call("CALL-4", "node-a", kT0, 60'000'000));
   const CallRecord call1 = *store().load_call("CALL-1");
 
   reopen();
@@ -719,7 +760,7 @@ TEST_P(StoreConformance, ReopeningKeepsEverything) {
   EXPECT_EQ(*store().load_call("CALL-1"), call1);
   EXPECT_EQ(*store().load_call("CALL-2"), sample_call("CALL-2"));
   EXPECT_EQ(store().attachment_of("CALL-3"), "att-9");
-  EXPECT_FALSE(store().claim_fetch("CALL-4", kT0)) << "claims are durable until released";
+  EXPECT_FALSE(store().claim_call("CALL-4", "node-b", kT0, 60'000)) << "claims are durable until released";
   EXPECT_EQ(store().earliest_due(), std::min(*call1.next_attempt_at, *sample_call("CALL-2").next_attempt_at));
 }
 
@@ -755,7 +796,7 @@ TEST_F(SqliteStoreTest, PendingCallQueriesAreServedFromIndexes) {
   EXPECT_EQ(store().count_pending(), kRows);
 
   const std::vector<std::string> plans = store().hot_query_plans();
-  ASSERT_EQ(plans.size(), 4u);
+  ASSERT_EQ(plans.size(), 5u);
   for (const std::string& plan : plans) {
     EXPECT_NE(plan.find("USING"), std::string::npos) << plan;
     EXPECT_NE(plan.find("INDEX"), std::string::npos) << plan;

@@ -209,6 +209,15 @@ Config read_config(const json::object& root) {
       c.max_redirects = static_cast<int>(read_int(v, key, 0, 20));
     } else if (key == "max_concurrent_downloads") {
       c.max_concurrent_downloads = static_cast<int>(read_int(v, key, 1, 1024));
+    } else if (key == "claim_lease_ms") {
+      c.claim_lease_ms = read_int(v, key, 1000, 86400000);
+    } else if (key == "node_id") {
+      c.node_id = read_string(v, key);
+      const bool printable =
+          std::all_of(c.node_id.begin(), c.node_id.end(), [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
+      if (c.node_id.empty() || c.node_id.size() > 128 || !printable) {
+        invalid(key, "must be 1 to 128 printable ASCII characters without spaces");
+      }
     } else if (key == "poll") {
       read_poll(read_object(v, key), c.poll);
     } else if (key == "webhook_keys") {

@@ -157,8 +157,14 @@ class Step {
     start_fetch();
   }
 
-  void on(const Resume&) {
+  void on(const Resume& resume) {
     // The state is already durable; only the side effect that was in flight is repeated.
+    if (r_.recording == RecordingState::attaching && !resume.have_file) {
+      // The file is on the node that downloaded it (which died) or gone: download it again.
+      log(LogLevel::info, "call " + r_.call_id + " was attaching a file this node does not have; downloading again");
+      r_.recording = RecordingState::fetching;
+      r_.recording_file.clear();
+    }
     if (r_.recording == RecordingState::fetching) emit(StartFetch{r_.call_id, fetch_url()});
     if (r_.recording == RecordingState::attaching) {
       emit(Attach{r_.call_id, r_.recording_file, r_.content_type, r_.recording_bytes});

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <chrono>
 #include <limits>
+#include <random>
+#include <thread>
 #include <utility>
 
 namespace wavoip {
@@ -91,8 +94,14 @@ constexpr const char* kSchemaV3 = R"sql(
 ALTER TABLE wavoip.calls ADD COLUMN reason_detail text NOT NULL DEFAULT '';
 )sql";
 
+// Schema version 4: downloads and attachments in flight are claims with leases on the call
+// (Store::claim_call), so that a node that dies leaves them to the others.
+constexpr const char* kSchemaV4 = R"sql(
+DROP TABLE wavoip.fetch_claims;
+)sql";
+
 // Migration N brings the schema from version N-1 to N.
-constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2, kSchemaV3};
+constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -141,9 +150,8 @@ enum Stmt : int {
   kLockCall,
   kUpsertCall,
   kInsertCallIfAbsent,
-  kClaim,
+  kClaimCall,
   kIsAttached,
-  kRelease,
   kReleaseAll,
   kAttach,
   kSelectAttachment,
@@ -172,18 +180,21 @@ std::array<std::string, kStmtCount> statement_sql() {
   s[kLockCall] = select_calls("WHERE call_id = $1::text FOR UPDATE");
   s[kUpsertCall] = insert_call_sql(true);
   s[kInsertCallIfAbsent] = insert_call_sql(false);
-  s[kClaim] =
-      "INSERT INTO wavoip.fetch_claims (call_id, claimed_at) SELECT $1::text, $2::bigint "
-      "WHERE NOT EXISTS (SELECT 1 FROM wavoip.attachments WHERE call_id = $1::text) "
-      "ON CONFLICT (call_id) DO NOTHING";
+  s[kClaimCall] =
+      "UPDATE wavoip.calls SET owner = $2::text, lease_until = $3::bigint, fence = fence + 1 WHERE call_id = $1::text "
+      "AND (lease_until IS NULL OR lease_until <= $4::bigint) "
+      "AND NOT EXISTS (SELECT 1 FROM wavoip.attachments WHERE call_id = $1::text) RETURNING " +
+      std::string(kCallColumns) + ", fence";
   s[kIsAttached] = "SELECT 1 FROM wavoip.attachments WHERE call_id = $1::text";
-  s[kRelease] = "DELETE FROM wavoip.fetch_claims WHERE call_id = $1::text";
-  s[kReleaseAll] = "DELETE FROM wavoip.fetch_claims";
+  s[kReleaseAll] = "UPDATE wavoip.calls SET owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL";
   s[kAttach] =
       "INSERT INTO wavoip.attachments (call_id, attachment_id, attached_at) VALUES ($1::text, $2::text, $3::bigint) "
       "ON CONFLICT (call_id) DO NOTHING";
   s[kSelectAttachment] = "SELECT attachment_id FROM wavoip.attachments WHERE call_id = $1::text";
-  s[kEarliest] = "SELECT MIN(next_attempt_at) FROM wavoip.calls WHERE next_attempt_at IS NOT NULL";
+  // LEAST ignores NULLs: the earliest unclaimed poll or the earliest lease end, one round trip.
+  s[kEarliest] =
+      "SELECT LEAST((SELECT MIN(next_attempt_at) FROM wavoip.calls WHERE next_attempt_at IS NOT NULL AND lease_until "
+      "IS NULL), (SELECT MIN(lease_until) FROM wavoip.calls WHERE lease_until IS NOT NULL))";
   s[kDue] = select_calls(
       "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1::bigint ORDER BY next_attempt_at, call_id "
       "LIMIT $2::bigint");
@@ -446,6 +457,12 @@ std::string describe_postgresql_uri(const std::string& uri) {
   }
 }
 
+// The server rolled the statement's transaction back for a conflict with another one (a
+// deadlock, a serialization failure): running the transaction again may well succeed.
+struct PgConflict : PgError {
+  using PgError::PgError;
+};
+
 struct PgStore::Impl {
   Impl(std::string uri_in, PgOptions options_in) : uri(std::move(uri_in)), options(options_in) {
     ConninfoOptions check(uri);  // a malformed URI is an error at open, not a retry later
@@ -550,6 +567,10 @@ struct PgStore::Impl {
       drop();
       next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
     }
+    const char* state = r.raw() != nullptr ? PQresultErrorField(r.raw(), PG_DIAG_SQLSTATE) : nullptr;
+    if (state != nullptr && (std::string_view(state) == "40P01" || std::string_view(state) == "40001")) {
+      throw PgConflict(why);  // deadlock_detected, serialization_failure
+    }
     throw PgError(why);
   }
 
@@ -632,13 +653,19 @@ struct PgStore::Impl {
   }
 
   // Runs `count` jobs in one transaction, each in a savepoint; `fail(i, why)` for each that
-  // threw. Throws when BEGIN, a savepoint statement or the commit fails.
-  template <typename Job, typename Fail>
-  void in_one_transaction(std::size_t count, const Job& job, const Fail& fail);
+  // threw. Throws when BEGIN, a savepoint statement or the commit fails. When the server picks
+  // the transaction as a deadlock's victim (nodes whose batches touch the same calls in another
+  // order) or a serialization failure, the whole transaction is rolled back and run again, after
+  // `reset()`, up to kConflictAttempts times: the jobs must be re-runnable (they only touch the
+  // store and what they own).
+  static constexpr int kConflictAttempts = 5;
+  template <typename Job, typename Fail, typename Reset>
+  void in_one_transaction(std::size_t count, const Job& job, const Fail& fail, const Reset& reset);
 
   std::string uri;
   PgOptions options;
   PGconn* conn = nullptr;
+  int conflicts_retried = 0;  // batches run again after a deadlock or serialization failure
   int connections = 0;
   int depth = 0;  // transactions and savepoints of ours that are open
   std::string last_error;
@@ -689,22 +716,35 @@ class TxScope {
 
 }  // namespace
 
-template <typename Job, typename Fail>
-void PgStore::Impl::in_one_transaction(std::size_t count, const Job& job, const Fail& fail) {
-  TxScope<Impl> tx(*this, "store_batch");
-  for (std::size_t i = 0; i < count; ++i) {
-    simple("SAVEPOINT batch_job");
+template <typename Job, typename Fail, typename Reset>
+void PgStore::Impl::in_one_transaction(std::size_t count, const Job& job, const Fail& fail, const Reset& reset) {
+  for (int attempt = 1;; ++attempt) {
     try {
-      job(i);
-      simple("RELEASE SAVEPOINT batch_job");
-    } catch (const std::exception& e) {
-      fail(i, *e.what() != '\0' ? std::string(e.what()) : std::string("store error"));
-      // Undo this job only; the transaction and the others stay.
-      simple("ROLLBACK TO SAVEPOINT batch_job");
-      simple("RELEASE SAVEPOINT batch_job");
+      TxScope<Impl> tx(*this, "store_batch");
+      for (std::size_t i = 0; i < count; ++i) {
+        simple("SAVEPOINT batch_job");
+        try {
+          job(i);
+          simple("RELEASE SAVEPOINT batch_job");
+        } catch (const PgConflict&) {
+          throw;  // the transaction as a whole
+        } catch (const std::exception& e) {
+          fail(i, *e.what() != '\0' ? std::string(e.what()) : std::string("store error"));
+          // Undo this job only; the transaction and the others stay.
+          simple("ROLLBACK TO SAVEPOINT batch_job");
+          simple("RELEASE SAVEPOINT batch_job");
+        }
+      }
+      tx.commit();
+      return;
+    } catch (const PgConflict&) {
+      if (attempt >= kConflictAttempts) throw;
+      ++conflicts_retried;
+      // Apart by a few random milliseconds, so that the same two batches do not meet again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + std::random_device()() % (4 * attempt)));
+      reset();
     }
   }
-  tx.commit();
 }
 
 PgStore::PgStore(const std::string& uri, PgOptions options) : impl_(std::make_unique<Impl>(uri, options)) {}
@@ -731,7 +771,8 @@ std::vector<Store::BatchEntry> PgStore::record_deliveries_and_apply(const std::v
         [&](std::size_t i, const std::string& why) {
           entries[i].result.reset();
           entries[i].error = why;
-        });
+        },
+        [&] { entries.assign(inputs.size(), BatchEntry{}); });
   } catch (const std::exception& e) {
     // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
     for (BatchEntry& entry : entries) {
@@ -747,8 +788,8 @@ std::vector<std::string> PgStore::run_batch(const std::vector<std::function<void
   if (jobs.empty()) return errors;
   try {
     impl_->in_one_transaction(
-        jobs.size(), [&](std::size_t i) { jobs[i](); },
-        [&](std::size_t i, const std::string& why) { errors[i] = why; });
+        jobs.size(), [&](std::size_t i) { jobs[i](); }, [&](std::size_t i, const std::string& why) { errors[i] = why; },
+        [&] { errors.assign(jobs.size(), std::string()); });
   } catch (const std::exception& e) {
     const std::string why = *e.what() != '\0' ? e.what() : "store error";
     for (std::string& error : errors) {
@@ -775,31 +816,9 @@ void PgStore::save_call(const CallRecord& record) {
   impl_->save(record);
 }
 
-bool PgStore::claim_fetch(std::string_view call_id, TimeMs now) {
-  TxScope<Impl> tx(*impl_, "store_call");
-  bool claimed = impl_->exec(kClaim, Params().text(call_id).integer(now)).affected() == 1;
-  // The insert may have waited for a concurrent mark_attached (which deletes the claim) while
-  // its NOT EXISTS saw the snapshot from before that commit: look again with a fresh one.
-  if (claimed && impl_->exec(kIsAttached, Params().text(call_id)).rows() > 0) {
-    impl_->exec(kRelease, Params().text(call_id));
-    claimed = false;
-  }
-  tx.commit();
-  return claimed;
-}
-
-void PgStore::release_fetch(std::string_view call_id) {
-  impl_->exec(kRelease, Params().text(call_id));
-}
-
-std::int64_t PgStore::release_all_fetch_claims() {
-  return impl_->exec(kReleaseAll).affected();
-}
-
 bool PgStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
   TxScope<Impl> tx(*impl_, "store_call");
   const bool inserted = impl_->exec(kAttach, Params().text(call_id).text(attachment_id).integer(now)).affected() == 1;
-  impl_->exec(kRelease, Params().text(call_id));
   tx.commit();
   return inserted;
 }
@@ -883,8 +902,37 @@ bool PgStore::release_claim(std::string_view call_id, std::int64_t fence) {
   return impl_->exec(kEndClaim, Params().text(call_id).integer(fence)).affected() == 1;
 }
 
+std::optional<Store::Claim> PgStore::claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
+                                                TimeMs lease_ms) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  const Result r = impl_->exec(kClaimCall, Params().text(call_id).text(owner).integer(now + lease_ms).integer(now));
+  if (r.rows() == 0) return std::nullopt;
+  Claim claim;
+  claim.record = read_call(r, 0);
+  claim.fence = r.integer(0, kCallColumnCount);
+  claim.lease_until = now + lease_ms;
+  // The update may have waited for the transaction that attached the call (it holds the call's
+  // row) while its NOT EXISTS saw the snapshot from before that commit: look again with a fresh
+  // one, and give the claim back if the call is attached by now.
+  if (impl_->exec(kIsAttached, Params().text(call_id)).rows() > 0) {
+    impl_->exec(kEndClaim, Params().text(call_id).integer(claim.fence));
+    tx.commit();
+    return std::nullopt;
+  }
+  tx.commit();
+  return claim;
+}
+
+std::int64_t PgStore::release_all_claims() {
+  return impl_->exec(kReleaseAll).affected();
+}
+
 int PgStore::backend_pid() {
   return impl_->conn != nullptr && PQstatus(impl_->conn) == CONNECTION_OK ? PQbackendPID(impl_->conn) : 0;
+}
+
+int PgStore::conflicts_retried() const {
+  return impl_->conflicts_retried;
 }
 
 int PgStore::connections_made() const {

@@ -136,6 +136,13 @@ constexpr const char* kSchemaV5 = R"sql(
 ALTER TABLE calls ADD COLUMN reason_detail TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Schema version 6: a download or an attachment in flight is a claim with a lease on the call
+// (Store::claim_call), like a due poll, so the table of lease-less fetch claims goes. Its rows
+// were void at start anyway.
+constexpr const char* kSchemaV6 = R"sql(
+DROP TABLE fetch_claims;
+)sql";
+
 // Column order shared by every read and write of `calls`.
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -350,6 +357,10 @@ void migrate(SQLite::Database& db) {
     db.exec(kSchemaV5);
     db.exec("PRAGMA user_version = 5");
   }
+  if (version < 6) {
+    db.exec(kSchemaV6);
+    db.exec("PRAGMA user_version = 6");
+  }
   tx.commit();
 }
 
@@ -377,16 +388,13 @@ struct SqliteStore::Impl {
         insert_delivery(db, "INSERT INTO deliveries (received_at, type, call_id, body) VALUES (?1, ?2, ?3, ?4)"),
         select_call(db, std::string("SELECT ") + kCallColumns + " FROM calls WHERE call_id = ?1"),
         upsert_call(db, upsert_call_sql()),
-        claim(db,
-              "INSERT INTO fetch_claims (call_id, claimed_at) SELECT ?1, ?2 "
-              "WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) "
-              "ON CONFLICT(call_id) DO NOTHING"),
-        release(db, "DELETE FROM fetch_claims WHERE call_id = ?1"),
         attach(db,
                "INSERT INTO attachments (call_id, attachment_id, attached_at) VALUES (?1, ?2, ?3) "
                "ON CONFLICT(call_id) DO NOTHING"),
         select_attachment(db, "SELECT attachment_id FROM attachments WHERE call_id = ?1"),
-        earliest(db, "SELECT MIN(next_attempt_at) FROM calls WHERE next_attempt_at IS NOT NULL"),
+        earliest(db,
+                 "SELECT MIN(next_attempt_at) FROM calls WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL"),
+        earliest_lease_end(db, "SELECT MIN(lease_until) FROM calls WHERE lease_until IS NOT NULL"),
         due(db, std::string("SELECT ") + kCallColumns +
                     " FROM calls WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1"
                     " ORDER BY next_attempt_at, call_id LIMIT ?2"),
@@ -412,7 +420,11 @@ struct SqliteStore::Impl {
         renew(db, "UPDATE calls SET lease_until = ?3 WHERE call_id = ?1 AND fence = ?2 AND lease_until IS NOT NULL"),
         end_claim(db,
                   "UPDATE calls SET owner = NULL, lease_until = NULL WHERE call_id = ?1 AND fence = ?2 AND lease_until "
-                  "IS NOT NULL") {}
+                  "IS NOT NULL"),
+        claim_one(db, std::string("UPDATE calls SET owner = ?2, lease_until = ?3, fence = fence + 1 WHERE call_id = ?1"
+                                  " AND (lease_until IS NULL OR lease_until <= ?4)"
+                                  " AND NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) RETURNING ") +
+                          kCallColumns + ", fence") {}
 
   // Appends the delivery and applies it to its call, inside the caller's transaction.
   DeliveryResult record_one(std::string_view raw_body, const Event& event, TimeMs now, const StepFn& fn);
@@ -457,11 +469,10 @@ struct SqliteStore::Impl {
   SQLite::Statement insert_delivery;
   SQLite::Statement select_call;
   SQLite::Statement upsert_call;
-  SQLite::Statement claim;
-  SQLite::Statement release;
   SQLite::Statement attach;
   SQLite::Statement select_attachment;
   SQLite::Statement earliest;
+  SQLite::Statement earliest_lease_end;
   SQLite::Statement due;
   SQLite::Statement in_flight;
   SQLite::Statement pending;
@@ -475,6 +486,7 @@ struct SqliteStore::Impl {
   SQLite::Statement select_claimed;
   SQLite::Statement renew;
   SQLite::Statement end_claim;
+  SQLite::Statement claim_one;
   Control control{db};  // after db: its statements are finalized before db closes
 };
 
@@ -594,23 +606,6 @@ void SqliteStore::save_call(const CallRecord& record) {
   impl_->save(record);
 }
 
-bool SqliteStore::claim_fetch(std::string_view call_id, TimeMs now) {
-  Use s(impl_->claim);
-  s->bind(1, std::string(call_id));
-  s->bind(2, static_cast<std::int64_t>(now));
-  return s->exec() == 1;
-}
-
-void SqliteStore::release_fetch(std::string_view call_id) {
-  Use s(impl_->release);
-  s->bind(1, std::string(call_id));
-  s->exec();
-}
-
-std::int64_t SqliteStore::release_all_fetch_claims() {
-  return impl_->db.exec("DELETE FROM fetch_claims");
-}
-
 bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
   TxScope tx(impl_->control);
   bool inserted = false;
@@ -621,7 +616,6 @@ bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attac
     s->bind(3, static_cast<std::int64_t>(now));
     inserted = s->exec() == 1;
   }
-  release_fetch(call_id);
   tx.commit();
   return inserted;
 }
@@ -634,9 +628,18 @@ std::optional<std::string> SqliteStore::attachment_of(std::string_view call_id) 
 }
 
 std::optional<TimeMs> SqliteStore::earliest_due() {
-  Use s(impl_->earliest);
-  if (!s->executeStep()) return std::nullopt;
-  return optional_int(s->getColumn(0));
+  std::optional<TimeMs> due;
+  std::optional<TimeMs> lease_end;
+  {
+    Use s(impl_->earliest);
+    if (s->executeStep()) due = optional_int(s->getColumn(0));
+  }
+  {
+    Use s(impl_->earliest_lease_end);
+    if (s->executeStep()) lease_end = optional_int(s->getColumn(0));
+  }
+  if (due && lease_end) return std::min(*due, *lease_end);
+  return due ? due : lease_end;
 }
 
 std::vector<CallRecord> SqliteStore::due_calls(TimeMs now, std::size_t limit) {
@@ -749,6 +752,25 @@ bool SqliteStore::release_claim(std::string_view call_id, std::int64_t fence) {
   return s->exec() == 1;
 }
 
+std::optional<Store::Claim> SqliteStore::claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
+                                                    TimeMs lease_ms) {
+  Use s(impl_->claim_one);
+  s->bind(1, std::string(call_id));
+  s->bind(2, std::string(owner));
+  s->bind(3, static_cast<std::int64_t>(now + lease_ms));
+  s->bind(4, static_cast<std::int64_t>(now));
+  if (!s->executeStep()) return std::nullopt;
+  Claim claim;
+  claim.record = read_call(*s);
+  claim.fence = s->getColumn(kCallColumnCount).getInt64();
+  claim.lease_until = now + lease_ms;
+  return claim;
+}
+
+std::int64_t SqliteStore::release_all_claims() {
+  return impl_->db.exec("UPDATE calls SET owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL");
+}
+
 std::string SqliteStore::journal_mode() {
   return impl_->db.execAndGet("PRAGMA journal_mode").getString();
 }
@@ -760,6 +782,7 @@ int SqliteStore::synchronous_level() {
 std::vector<std::string> SqliteStore::hot_query_plans() {
   std::vector<std::string> plans;
   const std::pair<const char*, SQLite::Statement*> hot[] = {{"earliest", &impl_->earliest},
+                                                            {"lease_end", &impl_->earliest_lease_end},
                                                             {"due", &impl_->due},
                                                             {"in_flight", &impl_->in_flight},
                                                             {"pending", &impl_->pending}};

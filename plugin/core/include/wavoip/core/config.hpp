@@ -25,7 +25,10 @@
 // slower than this many bytes/s ... | | low_speed_time_s           | integer         | 30 | ... for this many seconds
 // (1 .. 3600) | | max_redirects              | integer         | 3                                | redirects followed,
 // each re-checked (0 .. 20) | | max_concurrent_downloads   | integer         | 64                               |
-// downloads and polls running at once (1 .. 1024) | | poll.first_delay_s         | integer         | 60 | first poll
+// downloads and polls running at once (1 .. 1024) | | claim_lease_ms             | integer         | 120000 | how long
+// a node's claim on a call's download or attachment holds without renewal (1000 .. 86400000); renewed every third
+// of it | | node_id                    | string          | "" = random at start     | the owner name of this node's
+// claims, for log lines (1 .. 128 printable ASCII) | | poll.first_delay_s         | integer         | 60 | first poll
 // after the call ended | | poll.initial_backoff_s     | integer         | 30                               | first wait
 // between polls, doubled each time (>= 1) | | poll.max_backoff_s         | integer         | 1800 | cap of one wait (>=
 // initial_backoff_s) | | poll.deadline_s            | integer         | 14400 (4 h)                      | give up this
@@ -75,6 +78,8 @@ struct Config {
   std::int64_t low_speed_time_s = 30;
   int max_redirects = 3;
   int max_concurrent_downloads = 64;
+  std::int64_t claim_lease_ms = 120000;
+  std::string node_id;
   PollSettings poll;
   std::vector<WebhookKey> webhook_keys;
 

@@ -42,7 +42,8 @@
 // failed                    | waiting/failed | as a transient fetch error (the file is fetched again) | |
 // none/waiting/failed| ManualRetry                             | fetching   | new window from now; StartFetch(url) | |
 // fetching/attaching | Resume (after a restart)                | unchanged  | StartFetch again / Attach again (the call
-// id is the idempotency key) |
+// id is the idempotency key) | | attaching          | Resume without the file on this node    | fetching   |
+// StartFetch again, LogLine (another node downloaded it and died, or the file is gone) |
 //
 // Call end statuses: ENDED, REJECTED, NOT_ANSWERED, FAILED, HANDLED_REMOTELY, CONNECTION_LOST.
 // The first one sets `ended_at`; after it, later call statuses (a late ACTIVE) are ignored.
@@ -114,7 +115,11 @@ struct CallRecord {
 
 struct PollDue {};      // the poll timer fired and this call was among the due ones
 struct ManualRetry {};  // an agent or operator asked to try again
-struct Resume {};       // the plugin restarted while this call was fetching or attaching
+// The plugin restarted while this call was fetching or attaching, or this node took over the
+// claim of a node that died. `have_file`: the recording_file of an attaching call is here.
+struct Resume {
+  bool have_file = true;
+};
 
 struct AttachOutcome {
   bool ok = false;

@@ -53,7 +53,7 @@ std::string describe_postgresql_uri(const std::string& uri);
 
 class PgStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 3;  // MAX(version) of wavoip.schema_migrations
+  static constexpr int kSchemaVersion = 4;  // MAX(version) of wavoip.schema_migrations
 
   // Connects, migrates the schema and prepares the statements. Throws PgError when the URI is
   // invalid, the server is unreachable or refuses the login, or the schema is newer than
@@ -70,9 +70,6 @@ class PgStore final : public Store {
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
   void save_call(const CallRecord& record) override;
-  bool claim_fetch(std::string_view call_id, TimeMs now) override;
-  void release_fetch(std::string_view call_id) override;
-  std::int64_t release_all_fetch_claims() override;
   bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
   std::optional<std::string> attachment_of(std::string_view call_id) override;
   std::optional<TimeMs> earliest_due() override;
@@ -88,11 +85,17 @@ class PgStore final : public Store {
   std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
                                                   const StepFn& fn) override;
   bool release_claim(std::string_view call_id, std::int64_t fence) override;
+  std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
+                                  TimeMs lease_ms) override;
+  std::int64_t release_all_claims() override;
 
   // Diagnostics: the server process serving the current connection (0 when not connected), and
   // how many connections were made since open (1 until a reconnect).
   int backend_pid();
   int connections_made() const;
+  // Batches run again whole after the server chose them as a deadlock's victim (or a
+  // serialization failure): several nodes writing the same calls in another order.
+  int conflicts_retried() const;
 
  private:
   struct Impl;

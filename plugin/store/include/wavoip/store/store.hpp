@@ -3,8 +3,9 @@
 // exactly-once guards for downloads and attachments.
 //
 // `Store` is the interface the plugin glue uses; `SqliteStore` is the embedded default (one
-// file, WAL). A shared store for several helpdesk nodes (PostgreSQL with leases) can implement
-// the same interface. Exactly-once is enforced by UNIQUE constraints and
+// file, WAL); `PgStore` (pg_store.hpp) is the store several helpdesk nodes share. The work on
+// a call (a download, an attachment, a due poll) is done by one node at a time under a claim
+// with a lease and a fence (see "Claims with leases" below). Exactly-once is enforced by UNIQUE constraints and
 // `INSERT ... ON CONFLICT DO NOTHING` plus the change count, never by check-then-set, so it also
 // holds across two connections to the same file.
 //
@@ -81,18 +82,15 @@ class Store {
   virtual std::optional<CallRecord> load_call(std::string_view call_id) = 0;
   virtual void save_call(const CallRecord& record) = 0;  // insert or replace by call_id
 
-  // True for exactly one caller until release_fetch or mark_attached; false once attached.
-  virtual bool claim_fetch(std::string_view call_id, TimeMs now) = 0;
-  virtual void release_fetch(std::string_view call_id) = 0;
-  // At start: the claims of a process that died are void. Returns how many were dropped.
-  virtual std::int64_t release_all_fetch_claims() = 0;
-
-  // Records the host's attachment for the call and releases its fetch claim. True the first
-  // time only; a second attachment for the same call is refused (returns false).
+  // Records the host's attachment for the call. True the first time only; a second attachment
+  // for the same call is refused (returns false). A call with an attachment is never claimed
+  // again (claim_call).
   virtual bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) = 0;
   virtual std::optional<std::string> attachment_of(std::string_view call_id) = 0;
 
-  // The earliest next_attempt_at over all calls (one indexed lookup): arm the one timer here.
+  // When claim_due finds work next: the earliest next_attempt_at of a call no claim holds, or
+  // the earliest end of a lease (a node that died leaves its claims to be taken over then). Two
+  // indexed lookups: arm the one timer here.
   virtual std::optional<TimeMs> earliest_due() = 0;
   // Calls whose next poll is due at `now`, earliest first (ties by call id), at most `limit`.
   virtual std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) = 0;
@@ -141,6 +139,16 @@ class Store {
                                                           const StepFn& fn) = 0;
   // Ends a claim that still holds; false when it was released or another node claimed the call.
   virtual bool release_claim(std::string_view call_id, std::int64_t fence) = 0;
+  // Claims one call for work that is not a due poll (a READY's download, a retry, a restart's
+  // unfinished download or attachment): only while no live lease holds the call (none, or one
+  // that ended at or before `now`) and it has no attachment. The claim is the same as
+  // claim_due's: `owner`, the lease `now + lease_ms`, the call's next fence. nullopt otherwise
+  // (another node, or this one, is at work on the call, or it is attached): nothing written.
+  virtual std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
+                                          TimeMs lease_ms) = 0;
+  // The only node on a store it owns alone (SQLite) voids every claim at start: the process that
+  // held them is gone. Returns how many. Never on a store that several nodes share.
+  virtual std::int64_t release_all_claims() = 0;
 };
 
 struct SqliteOptions {
@@ -150,7 +158,7 @@ struct SqliteOptions {
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 5;  // PRAGMA user_version
+  static constexpr int kSchemaVersion = 6;  // PRAGMA user_version
 
   // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
   // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.
@@ -166,9 +174,6 @@ class SqliteStore final : public Store {
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
   void save_call(const CallRecord& record) override;
-  bool claim_fetch(std::string_view call_id, TimeMs now) override;
-  void release_fetch(std::string_view call_id) override;
-  std::int64_t release_all_fetch_claims() override;
   bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
   std::optional<std::string> attachment_of(std::string_view call_id) override;
   std::optional<TimeMs> earliest_due() override;
@@ -184,6 +189,9 @@ class SqliteStore final : public Store {
   std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
                                                   const StepFn& fn) override;
   bool release_claim(std::string_view call_id, std::int64_t fence) override;
+  std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
+                                  TimeMs lease_ms) override;
+  std::int64_t release_all_claims() override;
 
   // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
   std::string journal_mode();
