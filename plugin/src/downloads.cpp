@@ -64,6 +64,12 @@ std::string RecordingService::recording_path_for(const std::string& call_id, con
 }
 
 void RecordingService::start_fetch(const StartFetch& action) {
+  // This node took its own lapsed claim over (its writer could not renew in time): the download
+  // it has in flight carries on, under the newer claim.
+  if (!downloading_.insert(action.call_id).second) {
+    host_.log(HDP_LOG_DEBUG, "[WaVoIP] The recording of call " + action.call_id + " is already downloading here");
+    return;
+  }
   if (free_download_slots() == 0) {
     // The call stays `fetching` in the store (claimed); its download starts when a slot frees
     // (or, after a crash, from resume). Only the call id and URL wait here.
@@ -89,6 +95,7 @@ void RecordingService::start_deferred_fetches() {
 }
 
 void RecordingService::on_fetch_done(const FetchResult& result) {
+  downloading_.erase(result.call_id);
   FetchOutcome outcome = to_outcome(result);
   if (outcome.kind == FetchKind::ready_file) {
     // Out of downloads/ so that a restart's clean-up never takes a complete recording.

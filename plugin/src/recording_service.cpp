@@ -261,6 +261,7 @@ void RecordingService::retry(const std::string& call_id, std::function<void(Retr
 void RecordingService::shutdown() {
   stopping_ = true;
   deferred_fetches_.clear();
+  downloading_.clear();
   attach_jobs_.clear();
   fetcher_.reset();  // abandons transfers; their partial files are removed
   busy_timer_ = 0;

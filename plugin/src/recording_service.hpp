@@ -249,7 +249,8 @@ class RecordingService {
 
   // downloads.cpp
   std::unique_ptr<RecordingFetcher> fetcher_;
-  std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+  std::deque<StartFetch> deferred_fetches_;      // waiting for a free download slot
+  std::unordered_set<std::string> downloading_;  // calls downloading here or waiting for a slot
 
   // attachments.cpp
   std::unordered_map<uint64_t, AttachJob> attach_jobs_;
