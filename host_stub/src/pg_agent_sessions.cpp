@@ -22,8 +22,8 @@ SessionStore::Created PgAgentSessions::create(int64_t agent_id, std::string_view
   conn_->exec(
       "INSERT INTO helpdesk.agent_sessions (token_key, agent_id, agent_name, csrf_token, created_ms, last_used_ms) "
       "VALUES ($1, $2::bigint, $3, $4, $5::bigint, $5::bigint)",
-      {session_token_key(created.token), std::to_string(agent_id), std::string(agent_name),
-       created.session.csrf_token, now});
+      {session_token_key(created.token), std::to_string(agent_id), std::string(agent_name), created.session.csrf_token,
+       now});
   return created;
 }
 

@@ -125,8 +125,8 @@ PgResult PgConnection::exec(const char* sql, const PgParams& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PgResult result(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
-                                 nullptr, 0));
+  PgResult result(
+      PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
   check(result);
   return result;
 }
@@ -150,8 +150,8 @@ void PgConnection::migrate(std::string_view schema, int64_t lock_key, const std:
     const int64_t version = simple("SELECT COALESCE(MAX(version), 0) FROM " + s + ".schema_migrations").integer(0, 0);
     const auto latest = static_cast<int64_t>(migrations.size());
     if (version > latest) {
-      throw PgError("the " + s + " schema is at version " + std::to_string(version) +
-                    ", newer than this host knows (" + std::to_string(latest) + ")");
+      throw PgError("the " + s + " schema is at version " + std::to_string(version) + ", newer than this host knows (" +
+                    std::to_string(latest) + ")");
     }
     for (int64_t v = version + 1; v <= latest; ++v) {
       simple(migrations[static_cast<size_t>(v - 1)]);

@@ -8,18 +8,18 @@
 namespace hdp::host {
 namespace {
 
-#define HDP_MESSAGE_SELECT                                                                                     \
-  "SELECT m.id, m.conversation_id, c.inbox, c.contact, m.plugin_id, m.external_key, m.direction, "             \
-  "m.call_status, m.duration_s, m.recording_status, m.recording_reason, m.created_at_ms, m.updated_at_ms, "    \
-  "m.recording_detail, m.retry_path FROM helpdesk.messages m JOIN helpdesk.conversations c ON c.id = " \
+#define HDP_MESSAGE_SELECT                                                                                  \
+  "SELECT m.id, m.conversation_id, c.inbox, c.contact, m.plugin_id, m.external_key, m.direction, "          \
+  "m.call_status, m.duration_s, m.recording_status, m.recording_reason, m.created_at_ms, m.updated_at_ms, " \
+  "m.recording_detail, m.retry_path FROM helpdesk.messages m JOIN helpdesk.conversations c ON c.id = "      \
   "m.conversation_id "
 
-#define HDP_CONVERSATION_SELECT                                                        \
-  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, c.last_activity_ms, "             \
+#define HDP_CONVERSATION_SELECT                                                     \
+  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, c.last_activity_ms, "          \
   "(SELECT COUNT(*) FROM helpdesk.messages m WHERE m.conversation_id = c.id) FROM " \
   "helpdesk.conversations c "
 
-#define HDP_ATTACHMENT_SELECT                                                                                    \
+#define HDP_ATTACHMENT_SELECT                                                                          \
   "SELECT id, plugin_id, idempotency_key, message_id, file_name, mime_type, size_bytes, stored_path, " \
   "created_at_ms FROM helpdesk.attachments "
 
@@ -254,9 +254,8 @@ AttachmentInsertResult PgHelpdeskStore::insert_attachment(const AttachmentInsert
   if (result.attachment_id == 0) {
     // Another writer (maybe another node) holds the key: its row, committed before our insert
     // returned, is the attachment.
-    const PgResult r =
-        conn_->exec("SELECT id FROM helpdesk.attachments WHERE plugin_id = $1 AND idempotency_key = $2",
-                    {insert.plugin_id, insert.idempotency_key});
+    const PgResult r = conn_->exec("SELECT id FROM helpdesk.attachments WHERE plugin_id = $1 AND idempotency_key = $2",
+                                   {insert.plugin_id, insert.idempotency_key});
     if (r.rows() == 0) throw PgError("attachment key " + insert.idempotency_key + " vanished");
     result.attachment_id = r.integer(0, 0);
     result.already_attached = true;
