@@ -100,7 +100,7 @@ for f in "$host_bin" "$plugin_so" "$sim_bin"; do
     exit 1
   fi
 done
-pg_bin=${HDP_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+pg_bin=${HDP_PG_BINDIR:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 for tool in curl python3 nginx "$pg_bin/initdb" "$pg_bin/pg_ctl"; do
   command -v "$tool" >/dev/null || [[ -x "$tool" ]] ||
     { echo "demo: $tool is needed (scripts/setup.sh --nodes installs it)" >&2; exit 1; }

@@ -78,7 +78,8 @@ TEST_F(TwoNodes, BothNodesServeTheSameConversationsAndMessages) {
   // /2 writes go through B's writer thread.
   const auto ops = http.post(b->url("/probe/ops"), "upsert key=wavoip:n2&contact=5511999990000&recording=1\n");
   ASSERT_EQ(ops.status, 200) << b->log();
-  ASSERT_TRUE(eventually([&] { return http.get(b->url("/probe/message-results")).json().at("results").as_array().size() == 1; }));
+  ASSERT_TRUE(eventually(
+      [&] { return http.get(b->url("/probe/message-results")).json().at("results").as_array().size() == 1; }));
 
   const auto session = testsupport::sign_in(b->base_url(), testsupport::kTestAgent, testsupport::kTestAgentPassword);
   ASSERT_TRUE(session);
@@ -90,15 +91,15 @@ TEST_F(TwoNodes, BothNodesServeTheSameConversationsAndMessages) {
     ASSERT_EQ(conversations.size(), 1U);
     EXPECT_EQ(conversations[0].at("contact").as_string(), "5511999990000");
     EXPECT_EQ(conversations[0].at("message_count").as_int64(), 2);
-    const auto m = testsupport::http_request("GET", node->url("/api/messages/" + std::to_string(id)), {},
-                                             session->headers())
-                       .json();
+    const auto m =
+        testsupport::http_request("GET", node->url("/api/messages/" + std::to_string(id)), {}, session->headers())
+            .json();
     EXPECT_EQ(m.at("call_status").as_string(), "ENDED");
     EXPECT_EQ(m.at("duration_s").as_int64(), 7);
     EXPECT_EQ(m.at("direction").as_string(), "incoming");
-    const auto n2 = testsupport::http_request("GET", node->url("/api/messages?external_key=wavoip%3An2"), {},
-                                              session->headers())
-                        .json();
+    const auto n2 =
+        testsupport::http_request("GET", node->url("/api/messages?external_key=wavoip%3An2"), {}, session->headers())
+            .json();
     EXPECT_EQ(n2.at("recording_status").as_string(), "waiting");
   }
 }
