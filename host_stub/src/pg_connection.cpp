@@ -107,14 +107,11 @@ void PgConnection::check(const PgResult& result) {
   throw PgError(why);
 }
 
-bool PgConnection::in_transaction() const {
-  return conn_ != nullptr && PQtransactionStatus(conn_) != PQTRANS_IDLE;
-}
-
 PgResult PgConnection::exec(const char* sql, const PgParams& params) {
-  // A connection that broke between transactions (a server restart) is opened again once; inside
-  // a transaction the caller's work is lost, so the error goes up.
-  if (PQstatus(conn_) != CONNECTION_OK && !in_transaction()) connect();
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    if (in_transaction_) throw PgError("the connection to PostgreSQL was lost inside a transaction");
+    connect();
+  }
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "hdp_" + std::to_string(prepared_.size() + 1);
@@ -132,7 +129,10 @@ PgResult PgConnection::exec(const char* sql, const PgParams& params) {
 }
 
 PgResult PgConnection::simple(const std::string& sql) {
-  if (PQstatus(conn_) != CONNECTION_OK && !in_transaction()) connect();
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    if (in_transaction_) throw PgError("the connection to PostgreSQL was lost inside a transaction");
+    connect();
+  }
   PgResult result(PQexec(conn_, sql.c_str()));
   check(result);
   return result;
@@ -140,7 +140,7 @@ PgResult PgConnection::simple(const std::string& sql) {
 
 void PgConnection::migrate(std::string_view schema, int64_t lock_key, const std::vector<const char*>& migrations) {
   const std::string s(schema);
-  simple("BEGIN");
+  begin();
   try {
     simple("SELECT pg_advisory_xact_lock(" + std::to_string(lock_key) + ")");
     // CREATE SCHEMA only when missing: IF NOT EXISTS would still need the CREATE privilege.
@@ -159,13 +159,27 @@ void PgConnection::migrate(std::string_view schema, int64_t lock_key, const std:
     }
     commit();
   } catch (...) {
-    if (in_transaction()) PQclear(PQexec(conn_, "ROLLBACK"));
+    rollback();
     throw;
   }
 }
 
+void PgConnection::begin() {
+  exec("BEGIN");
+  in_transaction_ = true;
+}
+
+void PgConnection::rollback() {
+  in_transaction_ = false;
+  if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+}
+
 void PgConnection::commit() {
-  const PgResult committed = exec("COMMIT");
+  in_transaction_ = false;  // whatever COMMIT answers, the transaction is over
+  // Never on a new connection: there COMMIT would answer success for a transaction that is gone.
+  if (PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost before COMMIT");
+  const PgResult committed(PQexec(conn_, "COMMIT"));
+  check(committed);
   // COMMIT of a transaction that had failed answers ROLLBACK without an error.
   if (std::string_view(PQcmdStatus(committed.raw())) != "COMMIT") {
     throw PgError("PostgreSQL rolled the transaction back at commit");
@@ -173,7 +187,11 @@ void PgConnection::commit() {
 }
 
 PgWriteScope::PgWriteScope(PgConnection& conn) : conn_(conn), nested_(conn.in_transaction()) {
-  conn_.exec(nested_ ? "SAVEPOINT store_write" : "BEGIN");
+  if (nested_) {
+    conn_.exec("SAVEPOINT store_write");
+  } else {
+    conn_.begin();
+  }
 }
 
 PgWriteScope::~PgWriteScope() {
@@ -183,7 +201,7 @@ PgWriteScope::~PgWriteScope() {
       conn_.exec("ROLLBACK TO SAVEPOINT store_write");
       conn_.exec("RELEASE SAVEPOINT store_write");
     } else {
-      conn_.exec("ROLLBACK");
+      conn_.rollback();
     }
   } catch (...) {  // NOLINT(bugprone-empty-catch): nothing more to undo
   }

@@ -61,14 +61,20 @@ class PgConnection {
   PgConnection& operator=(const PgConnection&) = delete;
 
   // Runs a statement prepared on first use. `sql` must be a string literal: its address is the
-  // key. A connection lost outside a transaction is opened again once before giving up.
+  // key. A connection lost outside a transaction (a server restart) is opened again before the
+  // statement; inside one the statement fails, since what the transaction did is gone.
   PgResult exec(const char* sql, const PgParams& params = {});
   // Runs SQL text as it is (several statements allowed, no parameters).
   PgResult simple(const std::string& sql);
 
-  bool in_transaction() const;
+  // The transaction of a write or a batch: begin() ... commit() or rollback(). Not nested (a
+  // write inside a batch uses a savepoint, see PgWriteScope).
+  void begin();
   // COMMIT, throwing when the server rolled back instead (a transaction that had failed).
   void commit();
+  // ROLLBACK; on a lost connection the server has rolled back already, so nothing throws then.
+  void rollback();
+  bool in_transaction() const { return in_transaction_; }
 
   // Brings `schema` to the last of `migrations` (version n = migrations[n-1]), recording the
   // versions in <schema>.schema_migrations, in one transaction holding
@@ -83,6 +89,7 @@ class PgConnection {
   std::string uri_;
   const char* application_name_;
   pg_conn* conn_ = nullptr;
+  bool in_transaction_ = false;  // between begin() and commit()/rollback(), whatever the connection's state
   std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
 };
 

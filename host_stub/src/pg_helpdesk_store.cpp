@@ -94,7 +94,7 @@ PgHelpdeskStore::PgHelpdeskStore(const std::string& uri, std::function<int64_t()
 PgHelpdeskStore::~PgHelpdeskStore() = default;
 
 void PgHelpdeskStore::begin_batch() {
-  conn_->exec("BEGIN");
+  conn_->begin();
 }
 
 void PgHelpdeskStore::commit_batch() {
@@ -102,7 +102,7 @@ void PgHelpdeskStore::commit_batch() {
 }
 
 void PgHelpdeskStore::rollback_batch() {
-  conn_->exec("ROLLBACK");
+  conn_->rollback();
 }
 
 int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {

@@ -145,6 +145,10 @@ int StubHost::run() {
                                                           options_.disabled_extensions});
   register_metrics_route(*router_, *metrics_);
 
+  // The agents' reads use the loop's connection, also on PostgreSQL, where each waits for one
+  // short indexed query: the host's routes answer synchronously (Router::HostHandler), agents'
+  // requests are few next to webhooks, and the session check of every agent request (and the
+  // Argon2id check of a sign-in) holds the loop as long or longer. Writes never do (BatchedWrites).
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
                                            [this] {
                                              std::vector<PluginInfo> out;

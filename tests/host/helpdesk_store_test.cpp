@@ -239,6 +239,30 @@ TEST_P(HelpdeskStoreTest, TwoConnectionsShareKeysAndConstraints) {
   EXPECT_EQ(other->conversations().size(), 1U);
 }
 
+// A PostgreSQL restart between writes costs the write in flight at most: the next one connects
+// again, and a batch cut by it reports failure instead of a commit that did not happen.
+TEST(PgHelpdeskStore, ConnectsAgainAfterTheServerRestarts) {
+  auto& server = testsupport::shared_postgres();
+  const StoreLocation location{{}, server.uri(testsupport::new_postgres_database("host_restart"))};
+  auto store = open_helpdesk_store(location, [] { return int64_t{1000}; });
+  CallMessageUpsert u;
+  u.plugin_id = "p";
+  u.external_key = "before";
+  const int64_t before = store->upsert_call_message(u);
+  {
+    HelpdeskStore::Batch batch(*store);
+    u.external_key = "in-the-cut-batch";
+    store->upsert_call_message(u);
+    server.stop();
+    server.start();
+    EXPECT_THROW(batch.commit(), std::exception);
+  }
+  u.external_key = "after";
+  EXPECT_GT(store->upsert_call_message(u), before);
+  EXPECT_TRUE(store->messages_by_key("in-the-cut-batch", "").empty());
+  EXPECT_EQ(store->messages_by_key("before", "").size(), 1U);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HelpdeskStoreTest, ::testing::Values(Backend::sqlite, Backend::postgresql),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return info.param == Backend::sqlite ? std::string("SQLite") : std::string("PostgreSQL");
