@@ -10,14 +10,19 @@ packages=(
   libgtest-dev libgmock-dev
   curl binutils python3
 )
-if [[ "${1:-}" == "--tests" ]]; then
+# --nodes (demo.sh --nodes N): a throwaway PostgreSQL server and nginx in front of the hosts (the
+# light build has the proxy and upstream modules, nothing more).
+if [[ " $* " == *" --nodes "* || " $* " == *" --tests "* ]]; then
+  packages+=(postgresql nginx-light)
+fi
+if [[ " $* " == *" --tests "* ]]; then
   packages+=(clang libclang-rt-14-dev)
   # CI checks the formatting (scripts/check_format.sh).
   packages+=(clang-format)
   # The inbox page's browser tests (tests/browser) drive a real headless Chromium.
   packages+=(chromium)
-  # The PostgreSQL store's tests start a throwaway server (initdb, postgres) of their own.
-  packages+=(postgresql)
+  # The PostgreSQL stores' tests start a throwaway server (initdb, postgres) of their own, and a
+  # test runs demo.sh --nodes 3 (postgresql and nginx-light above).
 fi
 
 missing=()

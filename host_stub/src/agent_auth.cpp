@@ -146,12 +146,12 @@ std::string_view cookie_value(const HttpRequest& request, std::string_view name)
 }
 
 AgentAuth::AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options,
-                     SessionLimits sessions, ThrottleLimits throttle)
+                     SessionLimits sessions, ThrottleLimits throttle, std::unique_ptr<SessionStore> session_store)
     : agents_(agents),
       clock_(clock),
       log_(log),
       options_(std::move(options)),
-      sessions_(sessions),
+      sessions_(session_store ? std::move(session_store) : std::make_unique<AgentSessions>(sessions)),
       throttle_(throttle) {}
 
 int64_t AgentAuth::now_ms() const {
@@ -161,10 +161,10 @@ int64_t AgentAuth::now_ms() const {
 std::optional<AgentSession> AgentAuth::session_of(const HttpRequest& request) {
   const std::string_view token = cookie_value(request, kSessionCookie);
   if (token.empty()) return std::nullopt;
-  auto session = sessions_.find(token, now_ms());
+  auto session = sessions_->find(token, now_ms());
   if (session && !agents_.still_exists(session->agent_id, session->agent_name)) {
     log_.info("session of agent \"" + session->agent_name + "\" ended: the account was removed");
-    sessions_.end(token);
+    sessions_->end(token);
     return std::nullopt;
   }
   return session;
@@ -191,7 +191,13 @@ std::optional<HttpResponse> AgentAuth::admit_operator(const RouteSpec& route, co
 std::optional<HttpResponse> AgentAuth::admit(const RouteSpec& route, HttpRequest& request) {
   if (route.access == RouteAccess::open) return std::nullopt;
   if (route.access == RouteAccess::operator_only) return admit_operator(route, request);
-  const auto session = session_of(request);
+  std::optional<AgentSession> session;
+  try {
+    session = session_of(request);
+  } catch (const std::exception& e) {  // the shared database of sessions is unreachable
+    log_.error("cannot check the session of " + request.method + " " + route.path + ": " + e.what());
+    return HttpResponse::error(503, "sessions are unavailable; try again");
+  }
   if (!session) {
     if (route.access == RouteAccess::agent_or_plugin) return std::nullopt;  // the plugin decides
     log_.info("refused " + request.method + " " + route.path + " from " + request.peer_address + ": not signed in");
@@ -262,7 +268,7 @@ HttpResponse AgentAuth::sign_in(const HttpRequest& request) {
     return HttpResponse::error(401, "wrong name or password");
   }
   throttle_.succeeded(name_key);
-  const auto created = sessions_.create(agent->id, agent->name, now_ms());
+  const auto created = sessions_->create(agent->id, agent->name, now_ms());
   log_.info("agent \"" + agent->name + "\" signed in from " + request.peer_address);
   HttpResponse answer;
   if (form) {
@@ -279,7 +285,7 @@ HttpResponse AgentAuth::sign_in(const HttpRequest& request) {
 
 HttpResponse AgentAuth::sign_out(const HttpRequest& request) {
   // The gate has checked the session and its CSRF token.
-  sessions_.end(cookie_value(request, kSessionCookie));
+  sessions_->end(cookie_value(request, kSessionCookie));
   log_.info("agent \"" + request.agent_name + "\" signed out");
   HttpResponse answer;
   if (is_form(request)) {

@@ -4,6 +4,7 @@
 // route that is not open (AccessGate).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -31,9 +32,10 @@ constexpr const char* kCsrfHeader = "X-CSRF-Token";
 
 class AgentAuth final : public AccessGate {
  public:
-  // agents, clock and log must outlive this.
+  // agents, clock and log must outlive this. Sessions are kept in session_store, or in memory
+  // (AgentSessions with the limits given) when it is null.
   AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options, SessionLimits sessions = {},
-            ThrottleLimits throttle = {});
+            ThrottleLimits throttle = {}, std::unique_ptr<SessionStore> session_store = nullptr);
 
   std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override;
 
@@ -52,7 +54,7 @@ class AgentAuth final : public AccessGate {
   const Clock& clock_;
   Logger& log_;
   AgentAuthOptions options_;
-  AgentSessions sessions_;
+  std::unique_ptr<SessionStore> sessions_;
   SignInThrottle throttle_;
 };
 

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "agent_store.hpp"
+#include "pg_connection.hpp"
 
 namespace hdp::host {
 namespace {
@@ -16,7 +17,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: hdp-stub-host agent add NAME --data-dir DIR   (password on standard input)\n"
     "       hdp-stub-host agent remove NAME --data-dir DIR\n"
-    "       hdp-stub-host agent list --data-dir DIR\n";
+    "       hdp-stub-host agent list --data-dir DIR\n"
+    "       (--database postgresql://... instead of --data-dir: the agents of that database)\n";
 
 // One line of in, without its line end; nullopt when it is longer than the limit or absent.
 std::optional<std::string> read_password(std::FILE* in) {
@@ -42,12 +44,17 @@ int run_agent_command(std::span<const std::string_view> args, std::FILE* in, std
   std::string_view verb;
   std::string_view name;
   std::optional<std::filesystem::path> data_dir;
+  std::string database;  // postgresql://...: the agents shared by several hosts
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string_view a = args[i];
     if (a == "--data-dir" && i + 1 < args.size() && !args[i + 1].empty()) {
       data_dir = std::filesystem::path(std::string(args[++i]));
     } else if (a.starts_with("--data-dir=") && a.size() > 11) {
       data_dir = std::filesystem::path(std::string(a.substr(11)));
+    } else if (a == "--database" && i + 1 < args.size() && is_postgresql_uri(args[i + 1])) {
+      database = std::string(args[++i]);
+    } else if (a.starts_with("--database=") && is_postgresql_uri(a.substr(11))) {
+      database = std::string(a.substr(11));
     } else if (a.starts_with("--")) {
       std::fprintf(err, "unknown or incomplete option \"%.*s\"\n%s", static_cast<int>(a.size()), a.data(), kUsage);
       return 1;
@@ -61,7 +68,7 @@ int run_agent_command(std::span<const std::string_view> args, std::FILE* in, std
     }
   }
   const bool needs_name = verb == "add" || verb == "remove";
-  if ((!needs_name && verb != "list") || needs_name == name.empty() || !data_dir) {
+  if ((!needs_name && verb != "list") || needs_name == name.empty() || (!data_dir && database.empty())) {
     std::fputs(kUsage, err);
     return 1;
   }
@@ -70,8 +77,12 @@ int run_agent_command(std::span<const std::string_view> args, std::FILE* in, std
     return 1;
   }
   try {
-    std::filesystem::create_directories(*data_dir);
-    AgentStore agents(*data_dir / "helpdesk.sqlite3");
+    StoreLocation location{{}, database};
+    if (database.empty()) {
+      std::filesystem::create_directories(*data_dir);
+      location.sqlite_file = *data_dir / "helpdesk.sqlite3";
+    }
+    AgentStore agents(location);
     if (verb == "list") {
       for (const AgentRow& row : agents.list()) std::fprintf(out, "%s\n", row.name.c_str());
       return 0;
@@ -109,7 +120,9 @@ int run_agent_command(std::span<const std::string_view> args, std::FILE* in, std
     std::fputs("the name is not valid\n", err);
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(err, "cannot use the data directory %s: %s\n", data_dir->string().c_str(), e.what());
+    const std::string where =
+        database.empty() ? "the data directory " + data_dir->string() : describe_postgresql_uri(database);
+    std::fprintf(err, "cannot use %s: %s\n", where.c_str(), e.what());
     return 1;
   }
 }

@@ -7,8 +7,6 @@
 #include <sodium.h>
 
 namespace hdp::host {
-namespace {
-
 std::string random_hex(size_t bytes) {
   std::string raw(bytes, '\0');
   randombytes_buf(raw.data(), raw.size());
@@ -18,15 +16,15 @@ std::string random_hex(size_t bytes) {
   return hex;
 }
 
-// The map is keyed by a hash of the token, so comparing keys leaks nothing usable about tokens.
-std::string token_key(std::string_view token) {
+std::string session_token_key(std::string_view token) {
   std::array<unsigned char, crypto_generichash_BYTES> out{};
   crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(token.data()), token.size(),
                      nullptr, 0);
-  return std::string(reinterpret_cast<const char*>(out.data()), out.size());
+  std::string hex(out.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), out.data(), out.size());
+  hex.pop_back();
+  return hex;
 }
-
-}  // namespace
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -50,13 +48,13 @@ AgentSessions::Created AgentSessions::create(int64_t agent_id, std::string_view 
   Created created;
   created.token = random_hex(32);
   created.session = AgentSession{agent_id, std::string(agent_name), random_hex(32), now_ms, now_ms};
-  sessions_[token_key(created.token)] = created.session;
+  sessions_[session_token_key(created.token)] = created.session;
   return created;
 }
 
 std::optional<AgentSession> AgentSessions::find(std::string_view token, int64_t now_ms) {
   if (token.empty()) return std::nullopt;
-  const auto it = sessions_.find(token_key(token));
+  const auto it = sessions_.find(session_token_key(token));
   if (it == sessions_.end()) return std::nullopt;
   AgentSession& s = it->second;
   if (now_ms - s.last_used_ms >= limits_.idle_ms || now_ms - s.created_ms >= limits_.lifetime_ms) {
@@ -68,7 +66,7 @@ std::optional<AgentSession> AgentSessions::find(std::string_view token, int64_t 
 }
 
 bool AgentSessions::end(std::string_view token) {
-  return sessions_.erase(token_key(token)) == 1;
+  return sessions_.erase(session_token_key(token)) == 1;
 }
 
 }  // namespace hdp::host

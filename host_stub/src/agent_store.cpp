@@ -9,6 +9,8 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include "pg_agent_records.hpp"
+
 namespace hdp::host {
 namespace {
 
@@ -44,12 +46,70 @@ bool is_valid_agent_name(std::string_view name) {
   });
 }
 
-AgentStore::AgentStore(const std::filesystem::path& database_file) {
+namespace {
+
+class SqliteAgentRecords final : public AgentRecords {
+ public:
+  explicit SqliteAgentRecords(const std::filesystem::path& database_file)
+      : db_(database_file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
+    db_.exec("PRAGMA journal_mode = WAL");
+    db_.setBusyTimeout(5000);
+    db_.exec(kSchema);
+  }
+
+  bool insert(std::string_view name, const std::string& password_hash, int64_t now_ms) override {
+    SQLite::Statement insert(db_,
+                             "INSERT INTO agents (name, password_hash, created_at_ms) VALUES (?, ?, ?) "
+                             "ON CONFLICT (name) DO NOTHING");
+    insert.bind(1, std::string(name));
+    insert.bind(2, password_hash);
+    insert.bind(3, static_cast<int64_t>(now_ms));
+    return insert.exec() == 1;
+  }
+
+  bool remove(std::string_view name) override {
+    SQLite::Statement del(db_, "DELETE FROM agents WHERE name = ?");
+    del.bind(1, std::string(name));
+    return del.exec() == 1;
+  }
+
+  std::vector<AgentRow> list() override {
+    SQLite::Statement q(db_, "SELECT id, name, created_at_ms FROM agents ORDER BY name");
+    std::vector<AgentRow> out;
+    while (q.executeStep()) {
+      out.push_back(AgentRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getInt64()});
+    }
+    return out;
+  }
+
+  std::optional<std::pair<AgentRow, std::string>> find(std::string_view name) override {
+    SQLite::Statement q(db_, "SELECT id, name, created_at_ms, password_hash FROM agents WHERE name = ?");
+    q.bind(1, std::string(name));
+    if (!q.executeStep()) return std::nullopt;
+    return std::pair{AgentRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getInt64()},
+                     q.getColumn(3).getString()};
+  }
+
+  bool exists(int64_t id, std::string_view name) override {
+    SQLite::Statement q(db_, "SELECT 1 FROM agents WHERE id = ? AND name = ?");
+    q.bind(1, static_cast<int64_t>(id));
+    q.bind(2, std::string(name));
+    return q.executeStep();
+  }
+
+ private:
+  SQLite::Database db_;
+};
+
+}  // namespace
+
+AgentStore::AgentStore(const StoreLocation& location) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium cannot start");
-  db_ = std::make_unique<SQLite::Database>(database_file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-  db_->exec("PRAGMA journal_mode = WAL");
-  db_->setBusyTimeout(5000);
-  db_->exec(kSchema);
+  if (location.is_postgresql()) {
+    records_ = std::make_unique<PgAgentRecords>(location.postgresql_uri);
+  } else {
+    records_ = std::make_unique<SqliteAgentRecords>(location.sqlite_file);
+  }
 }
 
 AgentStore::~AgentStore() = default;
@@ -57,57 +117,32 @@ AgentStore::~AgentStore() = default;
 AgentStore::AddResult AgentStore::add(std::string_view name, std::string_view password, int64_t now_ms) {
   if (!is_valid_agent_name(name)) return AddResult::bad_name;
   if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes) return AddResult::bad_password;
-  const std::string hash = hash_password(password);
-  SQLite::Statement insert(*db_,
-                           "INSERT INTO agents (name, password_hash, created_at_ms) VALUES (?, ?, ?) "
-                           "ON CONFLICT (name) DO NOTHING");
-  insert.bind(1, std::string(name));
-  insert.bind(2, hash);
-  insert.bind(3, static_cast<int64_t>(now_ms));
-  return insert.exec() == 1 ? AddResult::added : AddResult::exists;
+  return records_->insert(name, hash_password(password), now_ms) ? AddResult::added : AddResult::exists;
 }
 
 bool AgentStore::remove(std::string_view name) {
-  SQLite::Statement del(*db_, "DELETE FROM agents WHERE name = ?");
-  del.bind(1, std::string(name));
-  return del.exec() == 1;
+  return records_->remove(name);
 }
 
 std::vector<AgentRow> AgentStore::list() const {
-  SQLite::Statement q(*db_, "SELECT id, name, created_at_ms FROM agents ORDER BY name");
-  std::vector<AgentRow> out;
-  while (q.executeStep()) {
-    out.push_back(AgentRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getInt64()});
-  }
-  return out;
+  return records_->list();
 }
 
 std::optional<AgentRow> AgentStore::verify(std::string_view name, std::string_view password) {
   if (password.size() > kMaxPasswordBytes) return std::nullopt;
-  std::optional<AgentRow> row;
-  std::string hash;
-  if (is_valid_agent_name(name)) {
-    SQLite::Statement q(*db_, "SELECT id, name, created_at_ms, password_hash FROM agents WHERE name = ?");
-    q.bind(1, std::string(name));
-    if (q.executeStep()) {
-      row = AgentRow{q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getInt64()};
-      hash = q.getColumn(3).getString();
-    }
-  }
-  if (!row) {
+  std::optional<std::pair<AgentRow, std::string>> found;
+  if (is_valid_agent_name(name)) found = records_->find(name);
+  if (!found) {
     if (dummy_hash_.empty()) dummy_hash_ = hash_password("not the password of anyone");
     password_matches(dummy_hash_, password);
     return std::nullopt;
   }
-  if (!password_matches(hash, password)) return std::nullopt;
-  return row;
+  if (!password_matches(found->second, password)) return std::nullopt;
+  return found->first;
 }
 
 bool AgentStore::still_exists(int64_t id, std::string_view name) const {
-  SQLite::Statement q(*db_, "SELECT 1 FROM agents WHERE id = ? AND name = ?");
-  q.bind(1, static_cast<int64_t>(id));
-  q.bind(2, std::string(name));
-  return q.executeStep();
+  return records_->exists(id, name);
 }
 
 }  // namespace hdp::host

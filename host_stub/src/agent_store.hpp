@@ -1,6 +1,6 @@
-// Agent accounts in the host's database: a name and an Argon2id password hash (libsodium's
-// crypto_pwhash_str). Used by the `agent` command line and by sign-in. Passwords never leave this
-// file except as hashes, and nothing here logs.
+// Agent accounts in the host's database (the SQLite file, or PostgreSQL shared by every node): a
+// name and an Argon2id password hash (libsodium's crypto_pwhash_str). Used by the `agent` command
+// line and by sign-in. Passwords never leave this file except as hashes, and nothing here logs.
 #pragma once
 
 #include <cstdint>
@@ -9,11 +9,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-namespace SQLite {
-class Database;
-}
+#include "helpdesk_store.hpp"
 
 namespace hdp::host {
 
@@ -31,11 +30,25 @@ struct AgentRow {
   int64_t created_at_ms = 0;
 };
 
+// The table of accounts, apart from what is done with passwords (AgentStore).
+class AgentRecords {
+ public:
+  virtual ~AgentRecords() = default;
+  // False when the name exists.
+  virtual bool insert(std::string_view name, const std::string& password_hash, int64_t now_ms) = 0;
+  virtual bool remove(std::string_view name) = 0;
+  virtual std::vector<AgentRow> list() = 0;
+  // The agent and its hash.
+  virtual std::optional<std::pair<AgentRow, std::string>> find(std::string_view name) = 0;
+  virtual bool exists(int64_t id, std::string_view name) = 0;
+};
+
 class AgentStore {
  public:
-  // Opens (creating the table if needed) the agents of database_file, the host's helpdesk
-  // database. Throws std::exception when it cannot; also when libsodium cannot start.
-  explicit AgentStore(const std::filesystem::path& database_file);
+  // Opens (creating the table if needed) the agents of the host's helpdesk database. Throws
+  // std::exception when it cannot; also when libsodium cannot start.
+  explicit AgentStore(const StoreLocation& location);
+  explicit AgentStore(const std::filesystem::path& database_file) : AgentStore(StoreLocation{database_file, {}}) {}
   AgentStore(const AgentStore&) = delete;
   AgentStore& operator=(const AgentStore&) = delete;
   ~AgentStore();
@@ -54,7 +67,7 @@ class AgentStore {
   bool still_exists(int64_t id, std::string_view name) const;
 
  private:
-  std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<AgentRecords> records_;
   std::string dummy_hash_;  // for unknown names; made on first use
 };
 

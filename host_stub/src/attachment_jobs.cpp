@@ -13,7 +13,6 @@
 #include <utility>
 
 #include <boost/asio/post.hpp>
-#include <SQLiteCpp/Exception.h>
 
 #include "batched_writes.hpp"
 #include "helpdesk_store.hpp"
@@ -156,45 +155,72 @@ AttachmentJobs::~AttachmentJobs() {
   *alive_ = false;
 }
 
+namespace {
+
+// Before copying: the message must be the plugin's, and a key already attached needs no copy
+// (a key attached concurrently is caught by the unique constraint when the copy is inserted).
+// row_id and existed name that attachment.
+WriteResult check_job(HelpdeskStore& store, const std::string& plugin_id, int64_t message_id, const std::string& key) {
+  if (!store.message_belongs_to(plugin_id, message_id)) return WriteResult{HDP_ERR_NOT_FOUND, 0, false, false};
+  if (const auto existing = store.attachment_by_key(plugin_id, key)) {
+    return WriteResult{HDP_OK, existing->id, true, false};
+  }
+  return WriteResult{HDP_OK, 0, false, false};
+}
+
+}  // namespace
+
 uint64_t AttachmentJobs::start(AttachmentJobRequest request, Done done) {
   const uint64_t job_id = next_job_id_++;
-  const std::filesystem::path source = request.source_path;
-  const std::filesystem::path destination =
-      attachments_dir_ / safe_file_name(request.plugin_id) /
-      (name_prefix_ + "-" + std::to_string(job_id) + "-" + safe_file_name(request.file_name));
+  CopyTask task{job_id, request.source_path,
+                attachments_dir_ / safe_file_name(request.plugin_id) /
+                    (name_prefix_ + "-" + std::to_string(job_id) + "-" + safe_file_name(request.file_name))};
   const std::string plugin_id = request.plugin_id;
   const std::string key = request.idempotency_key;
   const int64_t message_id = request.message_id;
+  const uint64_t owner = request.owner;
   jobs_.emplace(job_id, Job{std::move(request), std::move(done)});
 
-  try {
-    if (!store_.message_belongs_to(plugin_id, message_id)) {
-      post_completion(job_id, AttachmentOutcome{job_id, HDP_ERR_NOT_FOUND, 0, false});
-      return job_id;
-    }
-    // Known key: nothing to copy. A key attached concurrently is caught by the unique
-    // constraint when the copy is inserted.
-    if (const auto existing = store_.attachment_by_key(plugin_id, key)) {
-      post_completion(job_id, AttachmentOutcome{job_id, HDP_OK, static_cast<uint64_t>(existing->id), true});
-      return job_id;
-    }
-  } catch (const SQLite::Exception& e) {
-    log_.error("attachment job " + std::to_string(job_id) + " of " + plugin_id + ": " + e.what());
-    post_completion(job_id, AttachmentOutcome{job_id, HDP_ERR_IO, 0, false});
+  if (store_.is_remote()) {
+    // The checks wait for the database server: on the writer thread with the turn's writes.
+    writes_.start(
+        owner, {},
+        [plugin_id, message_id, key](HelpdeskStore& store) { return check_job(store, plugin_id, message_id, key); },
+        [this, alive = std::weak_ptr<bool>(alive_), task = std::move(task)](uint64_t,
+                                                                            const WriteResult& checked) mutable {
+          if (!alive.expired()) after_check(std::move(task), checked);
+        });
     return job_id;
   }
+  WriteResult checked;
+  try {
+    checked = check_job(store_, plugin_id, message_id, key);
+  } catch (const std::exception& e) {
+    log_.error("attachment job " + std::to_string(job_id) + " of " + plugin_id + ": " + e.what());
+    checked = WriteResult{HDP_ERR_IO, 0, false, false};
+  }
+  after_check(std::move(task), checked);
+  return job_id;
+}
 
+void AttachmentJobs::after_check(CopyTask task, const WriteResult& checked) {
+  const uint64_t job_id = task.job_id;
+  if (!jobs_.contains(job_id)) return;  // cancelled meanwhile
+  if (checked.status != HDP_OK || checked.existed) {
+    post_completion(job_id,
+                    AttachmentOutcome{job_id, checked.status, static_cast<uint64_t>(checked.row_id), checked.existed});
+    return;
+  }
   {
     const std::lock_guard lock(mutex_);
     if (stopping_) {
       post_completion(job_id, AttachmentOutcome{job_id, HDP_ERR_CANCELLED, 0, false});
-      return job_id;
+      return;
     }
-    tasks_.push_back(CopyTask{job_id, source, destination});
+    tasks_.push_back(std::move(task));
     if (!worker_.joinable()) worker_ = std::thread([this] { worker_main(); });
   }
   wake_.notify_one();
-  return job_id;
 }
 
 void AttachmentJobs::worker_main() {

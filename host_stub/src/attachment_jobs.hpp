@@ -1,5 +1,6 @@
-// Attaching files to messages without blocking the loop: the file is linked or copied into
-// <data_dir>/attachments/ on a worker thread, then the row is inserted on the main thread under
+// Attaching files to messages without blocking the loop: the file is linked or copied into the
+// attachments directory (<data_dir>/attachments/, or --attachments-dir that several hosts share)
+// on a worker thread, then the row is inserted on the main thread under
 // the (plugin, idempotency key) unique constraint, in the loop turn's batch of store writes
 // (BatchedWrites), and the job's completion runs there after the commit, exactly once and never
 // inside start().
@@ -25,6 +26,7 @@ namespace hdp::host {
 
 class BatchedWrites;
 class HelpdeskStore;
+struct WriteResult;
 class Logger;
 
 struct AttachmentJobRequest {
@@ -99,6 +101,9 @@ class AttachmentJobs {
     StoredFile file;
   };
 
+  // Queues the copy, or completes the job when the checks said so (not the plugin's message, a
+  // key already attached, a store error).
+  void after_check(CopyTask task, const WriteResult& checked);
   void worker_main();
   void post_completion(uint64_t job_id, AttachmentOutcome outcome);
   void drain_results();

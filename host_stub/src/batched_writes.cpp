@@ -1,6 +1,7 @@
 #include "batched_writes.hpp"
 
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -75,10 +76,13 @@ void BatchedWrites::record(Batch& batch) {
     log_.error("committing " + std::to_string(batch.ops.size()) + " store write(s) failed: " + batch.commit_error);
   }
   if (metrics_ != nullptr) {
-    metrics_->observe_store_batch(batch.ops.size());
+    size_t counted = 0;
     for (const Op& op : batch.ops) {
+      if (op.synchronous) continue;
+      ++counted;
       if (!op.operation.empty() && op.result.status == HDP_OK) metrics_->count_message_write(op.operation);
     }
+    if (counted > 0) metrics_->observe_store_batch(counted);
   }
   for (Op& op : batch.ops) committed_.push_back(std::move(op));
 }
@@ -95,6 +99,29 @@ void BatchedWrites::flush() {
   batch.ops.swap(queued_);
   write_batch(store_, batch);
   record(batch);
+}
+
+WriteResult BatchedWrites::write_now(const Write& write) {
+  if (!writer_store_ || !store_.is_remote()) {
+    flush();
+    return write(store_);
+  }
+  const uint64_t id = next_id_++;
+  Op op{id, 0, {}, write, [](uint64_t, const WriteResult&) {}, {}, {}};
+  op.synchronous = true;
+  queued_.push_back(std::move(op));
+  flush();
+  // Its batch waits in written_ for on_written, which cannot run before this returns.
+  std::lock_guard lock(mutex_);
+  for (const Batch& batch : written_) {
+    for (const Op& written : batch.ops) {
+      if (written.id != id) continue;
+      if (!batch.commit_error.empty()) throw std::runtime_error(batch.commit_error);
+      if (!written.error.empty()) throw std::runtime_error(written.error);
+      return written.result;
+    }
+  }
+  throw std::logic_error("a synchronous store write was lost");
 }
 
 void BatchedWrites::run_completions() {

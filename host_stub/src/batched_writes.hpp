@@ -66,6 +66,12 @@ class BatchedWrites {
   // [main-thread]
   uint64_t start(uint64_t owner, std::string_view operation, Write write, Done done);
 
+  // A synchronous write (hdp.messages/1): lands after every write queued before it, and returns
+  // its result once committed. With a remote store (PostgreSQL) and a writer thread it runs
+  // there, the loop waiting for it as the ABI's synchronous call must; otherwise on the loop's
+  // store, in a transaction of its own. Throws (std::exception) when it fails. [main-thread]
+  WriteResult write_now(const Write& write);
+
   // Writes and commits every queued write now (with a writer thread: waits until it has); their
   // completions still come from the loop, in order. Called before a synchronous write
   // (hdp.messages/1) so that it lands after them. [main-thread]
@@ -89,7 +95,8 @@ class BatchedWrites {
     Write write;
     Done done;
     WriteResult result;
-    std::string error;  // why the write or its commit failed (logged on the loop)
+    std::string error;         // why the write or its commit failed (logged on the loop)
+    bool synchronous = false;  // write_now's: its caller counts it
   };
   struct Batch {
     std::deque<Op> ops;

@@ -1,8 +1,12 @@
 // The stub helpdesk's own data: conversations (inbox, contact), call messages found by a
-// plugin's external key, and attachments found by a plugin's idempotency key. SQLite in WAL
-// mode; duplicates are prevented by unique constraints, not by check-then-insert. Throws
-// SQLite::Exception on storage failures. Each write is its own transaction, or a savepoint inside
-// a Batch, so many writes can share one commit. [main-thread]
+// plugin's external key, and attachments found by a plugin's idempotency key. Duplicates are
+// prevented by unique constraints, not by check-then-insert, so several writers (threads, or
+// nodes sharing one PostgreSQL database) cannot create one thing twice. Each write is its own
+// transaction, or a savepoint inside a Batch, so many writes can share one commit. A store is used
+// by one thread at a time; storage failures throw (std::exception).
+//
+// Two implementations: SQLite (one file, the default) and PostgreSQL (several hosts on one
+// database), picked by open_helpdesk_store from where the data lives.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
-
-namespace SQLite {
-class Database;
-class Statement;
-}  // namespace SQLite
 
 namespace hdp::host {
 
@@ -92,13 +90,18 @@ struct AttachmentInsertResult {
   bool already_attached = false;  // the key existed; nothing was stored
 };
 
+// Where the host keeps its data: a PostgreSQL URI, or else the SQLite file.
+struct StoreLocation {
+  std::filesystem::path sqlite_file;
+  std::string postgresql_uri;  // "postgresql://..." : this instead of sqlite_file
+  bool is_postgresql() const { return !postgresql_uri.empty(); }
+};
+
 class HelpdeskStore {
  public:
   static constexpr std::string_view kDefaultInbox = "default";
 
-  // Opens (creating) the database file. now_ms gives the timestamps (the host's wall clock).
-  HelpdeskStore(const std::filesystem::path& database_file, std::function<int64_t()> now_ms);
-  ~HelpdeskStore();
+  virtual ~HelpdeskStore() = default;
   HelpdeskStore(const HelpdeskStore&) = delete;
   HelpdeskStore& operator=(const HelpdeskStore&) = delete;
 
@@ -121,38 +124,42 @@ class HelpdeskStore {
   // Creates the message or updates it; moves it to the right conversation when the contact (or
   // inbox) becomes known; sets the recording status when one is given (a new message is created
   // with it). Returns the message id, stable for (plugin_id, external_key).
-  int64_t upsert_call_message(const CallMessageUpsert& upsert);
+  virtual int64_t upsert_call_message(const CallMessageUpsert& upsert) = 0;
 
   // False when plugin_id has no message message_id.
-  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason,
-                            std::string_view detail = {}, std::string_view retry_path = {});
-  bool message_belongs_to(std::string_view plugin_id, int64_t message_id);
+  virtual bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status,
+                                    std::string_view reason, std::string_view detail = {},
+                                    std::string_view retry_path = {}) = 0;
+  virtual bool message_belongs_to(std::string_view plugin_id, int64_t message_id) = 0;
 
-  std::optional<MessageRow> message(int64_t message_id);
+  virtual std::optional<MessageRow> message(int64_t message_id) = 0;
   // Every plugin's message with this key (or only plugin_id's when not empty).
-  std::vector<MessageRow> messages_by_key(std::string_view external_key, std::string_view plugin_id);
-  std::vector<ConversationRow> conversations();
-  std::optional<ConversationRow> conversation(int64_t conversation_id);
-  std::vector<MessageRow> conversation_messages(int64_t conversation_id);
+  virtual std::vector<MessageRow> messages_by_key(std::string_view external_key, std::string_view plugin_id) = 0;
+  virtual std::vector<ConversationRow> conversations() = 0;
+  virtual std::optional<ConversationRow> conversation(int64_t conversation_id) = 0;
+  virtual std::vector<MessageRow> conversation_messages(int64_t conversation_id) = 0;
 
   // INSERT ... ON CONFLICT DO NOTHING on (plugin_id, idempotency_key); when the key exists the
   // existing attachment's id comes back with already_attached.
-  AttachmentInsertResult insert_attachment(const AttachmentInsert& insert);
-  std::optional<AttachmentRow> attachment(int64_t attachment_id);
-  std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key);
-  std::vector<AttachmentRow> message_attachments(int64_t message_id);
+  virtual AttachmentInsertResult insert_attachment(const AttachmentInsert& insert) = 0;
+  virtual std::optional<AttachmentRow> attachment(int64_t attachment_id) = 0;
+  virtual std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) = 0;
+  virtual std::vector<AttachmentRow> message_attachments(int64_t message_id) = 0;
 
- private:
-  // A statement of the write path, prepared on first use and kept (preparing cost more than
-  // running them). `sql` must be a string literal: it is the key.
-  SQLite::Statement& prepared(const char* sql);
-  // Runs a transaction-control statement (BEGIN, SAVEPOINT, ...) through the prepared cache.
-  void control(const char* sql);
+  // True when every call may wait for a network round trip (PostgreSQL): the host keeps such a
+  // store's writes off its loop.
+  virtual bool is_remote() const = 0;
 
-  std::unique_ptr<SQLite::Database> db_;
-  std::function<int64_t()> now_ms_;
-  // Declared after db_ so that they are finalized before the database closes.
-  std::unordered_map<std::string_view, std::unique_ptr<SQLite::Statement>> statements_;
+ protected:
+  HelpdeskStore() = default;
+  // The transaction of a Batch.
+  virtual void begin_batch() = 0;
+  virtual void commit_batch() = 0;
+  virtual void rollback_batch() = 0;
 };
+
+// Opens (creating or migrating) the store at location; now_ms gives the timestamps (the host's
+// wall clock). Each call is a connection of its own. Throws std::exception when it cannot.
+std::unique_ptr<HelpdeskStore> open_helpdesk_store(const StoreLocation& location, std::function<int64_t()> now_ms);
 
 }  // namespace hdp::host

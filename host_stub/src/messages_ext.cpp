@@ -3,9 +3,8 @@
 // technical detail apart from the reason (/1 and /2 leave it empty).
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <string_view>
-
-#include <SQLiteCpp/Exception.h>
 
 #include "batched_writes.hpp"
 #include "extensions.hpp"
@@ -85,14 +84,16 @@ hdp_status_t upsert_call_message(const hdp_host_t* host, const hdp_call_message_
   CallMessageUpsert upsert;
   if (out_message_id == nullptr || !read_upsert(context, message, upsert)) return HDP_ERR_INVALID_ARGUMENT;
   try {
-    context->services().writes.flush();
-    *out_message_id = static_cast<uint64_t>(context->services().store.upsert_call_message(upsert));
+    const WriteResult written = context->services().writes.write_now([&upsert](HelpdeskStore& store) {
+      return WriteResult{HDP_OK, store.upsert_call_message(upsert), false, true};
+    });
+    *out_message_id = static_cast<uint64_t>(written.row_id);
     if (HostMetrics* metrics = context->services().host_metrics) {
       metrics->count_message_write("upsert_call_message");
       metrics->observe_store_batch(1);
     }
     return HDP_OK;
-  } catch (const SQLite::Exception& e) {
+  } catch (const std::exception& e) {
     context->log(LogLevel::error, std::string("upsert_call_message: ") + e.what());
     return HDP_ERR_IO;
   }
@@ -106,17 +107,19 @@ hdp_status_t set_recording_status(const hdp_host_t* host, uint64_t message_id, i
   const std::string_view text = view(reason);
   if (!valid_status_target(text, message_id)) return HDP_ERR_INVALID_ARGUMENT;
   try {
-    context->services().writes.flush();
-    if (!context->services().store.set_recording_status(context->id(), static_cast<int64_t>(message_id),
-                                                        recording_status, text)) {
-      return HDP_ERR_NOT_FOUND;
-    }
+    const WriteResult written =
+        context->services().writes.write_now([plugin_id = context->id(), id = static_cast<int64_t>(message_id),
+                                              recording_status, text](HelpdeskStore& store) {
+          const bool found = store.set_recording_status(plugin_id, id, recording_status, text);
+          return WriteResult{found ? HDP_OK : HDP_ERR_NOT_FOUND, id, found, true};
+        });
+    if (written.status != HDP_OK) return HDP_ERR_NOT_FOUND;
     if (HostMetrics* metrics = context->services().host_metrics) {
       metrics->count_message_write("set_recording_status");
       metrics->observe_store_batch(1);
     }
     return HDP_OK;
-  } catch (const SQLite::Exception& e) {
+  } catch (const std::exception& e) {
     context->log(LogLevel::error, std::string("set_recording_status: ") + e.what());
     return HDP_ERR_IO;
   }

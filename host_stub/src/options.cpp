@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "pg_connection.hpp"
+
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -104,6 +106,14 @@ std::optional<std::string> apply_config_json(std::string_view json_text, HostOpt
     } else if (key == "data_dir") {
       if (auto e = need_string(text)) return e;
       options.data_dir = text;
+    } else if (key == "database") {
+      if (auto e = need_string(text)) return e;
+      if (!is_postgresql_uri(text)) return std::string("\"database\" must be a postgresql:// URI");
+      options.database = text;
+    } else if (key == "attachments_dir") {
+      if (auto e = need_string(text)) return e;
+      if (text.empty()) return std::string("\"attachments_dir\" must name a directory");
+      options.attachments_dir = text;
     } else if (key == "log_level") {
       if (auto e = need_string(text)) return e;
       const auto level = parse_log_level(text);
@@ -230,6 +240,12 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
     } else if (name == "--data-dir") {
       if (!need(v) || v.empty()) return fail("--data-dir needs a directory");
       o.data_dir = std::string(v);
+    } else if (name == "--database") {
+      if (!need(v) || !is_postgresql_uri(v)) return fail("--database needs a postgresql:// URI");
+      o.database = std::string(v);
+    } else if (name == "--attachments-dir") {
+      if (!need(v) || v.empty()) return fail("--attachments-dir needs a directory");
+      o.attachments_dir = std::string(v);
     } else if (name == "--plugin") {
       if (!need(v) || v.empty()) return fail("--plugin needs a path");
       o.plugins.push_back(PluginOptions{std::string(v), {}});
@@ -300,7 +316,7 @@ std::string usage_text() {
   return R"(hdp-stub-host - a small helpdesk host for plugins of the hdp C ABI
 
 Usage: hdp-stub-host [options]
-       hdp-stub-host agent add|remove|list [NAME] --data-dir DIR
+       hdp-stub-host agent add|remove|list [NAME] --data-dir DIR | --database URI
   --config FILE            JSON configuration file (see below); command-line options win
   --listen ADDR:PORT       the agents' side: inbox, API, sign-in (default 127.0.0.1:8080;
                            port 0 picks a free one)
@@ -312,6 +328,12 @@ Usage: hdp-stub-host [options]
   --metrics-token-file FILE  GET /metrics from elsewhere than loopback needs
                            "Authorization: Bearer <the file's content>"
   --data-dir DIR           database, attachment files and plugin data (default ./hdp-data)
+  --database URI           keep conversations, messages, attachment records, agents and
+                           sign-in sessions in PostgreSQL (postgresql://user:pw@host:port/db,
+                           or postgresql:///db?host=/socket/dir), shared by several hosts,
+                           instead of <data-dir>/helpdesk.sqlite3
+  --attachments-dir DIR    attachment files go here (a directory every host shares;
+                           default <data-dir>/attachments)
   --plugin PATH            load the plugin shared object at PATH (repeatable)
   --plugin-config FILE     configuration (JSON) for the plugin named just before
   --plugin-config-json S   the same, inline
@@ -337,6 +359,7 @@ Tests only:
 
 Agents (the password is read from standard input, one line):
   agent add NAME --data-dir DIR     agent remove NAME --data-dir DIR     agent list --data-dir DIR
+  (or --database URI instead of --data-dir: the agents of the PostgreSQL database)
 Configuration file:
   {"listen": "127.0.0.1:8080", "public_listen": "127.0.0.1:8081", "data_dir": "./hdp-data",
    "plugins": [{"path": "/usr/lib/hdp/plugins/wavoip_recordings.so", "config": {}}]}

@@ -31,6 +31,11 @@ struct HostOptions {
   // The agents reach the host over HTTPS (a reverse proxy): the session cookie gets Secure.
   bool served_over_https = false;
   std::filesystem::path data_dir = "./hdp-data";
+  // Conversations, messages, attachment records, agents and sessions in PostgreSQL
+  // ("postgresql://..."), shared by several hosts; empty: <data_dir>/helpdesk.sqlite3.
+  std::string database;
+  // Where attachment files go (a directory every node shares); empty: <data_dir>/attachments.
+  std::optional<std::filesystem::path> attachments_dir;
   std::vector<PluginOptions> plugins;
   bool virtual_clock = false;
   std::optional<int64_t> virtual_clock_start_ms;

@@ -20,6 +20,8 @@
 #include "log.hpp"
 #include "loop_lag.hpp"
 #include "metrics.hpp"
+#include "pg_agent_sessions.hpp"
+#include "pg_connection.hpp"
 #include "plugin_host_table.hpp"
 #include "plugin_loader.hpp"
 #include "router.hpp"
@@ -80,16 +82,26 @@ StubHost::~StubHost() {
 }
 
 int StubHost::run() {
+  const StoreLocation location{options_.data_dir / "helpdesk.sqlite3", options_.database};
+  const std::string where = location.is_postgresql()
+                                ? "the database (" + describe_postgresql_uri(location.postgresql_uri) + ")"
+                                : "the data directory " + options_.data_dir.string();
+  const std::filesystem::path attachments_dir =
+      std::filesystem::absolute(options_.attachments_dir.value_or(options_.data_dir / "attachments"));
+  auto now_ms = [clock = clock_.get()] { return clock->wall_us() / 1000; };
+  std::unique_ptr<SessionStore> sessions;
   try {
     std::filesystem::create_directories(options_.data_dir);
-    std::filesystem::create_directories(options_.data_dir / "attachments");
-    store_ = std::make_unique<HelpdeskStore>(options_.data_dir / "helpdesk.sqlite3",
-                                             [clock = clock_.get()] { return clock->wall_us() / 1000; });
-    agents_ = std::make_unique<AgentStore>(options_.data_dir / "helpdesk.sqlite3");
+    std::filesystem::create_directories(attachments_dir);
+    store_ = open_helpdesk_store(location, now_ms);
+    agents_ = std::make_unique<AgentStore>(location);
+    // Several hosts on one database: a session made by one is valid on all.
+    if (location.is_postgresql()) sessions = std::make_unique<PgAgentSessions>(location.postgresql_uri);
   } catch (const std::exception& e) {
-    log_.error("cannot open the data directory " + options_.data_dir.string() + ": " + e.what());
+    log_.error("cannot open " + where + ": " + e.what());
     return kExitCannotStart;
   }
+  log_.info("helpdesk data in " + where + ", attachment files in " + attachments_dir.string());
   AgentAuthOptions auth_options;
   auth_options.secure_cookie = options_.served_over_https;
   if (options_.metrics_token_file) {
@@ -109,31 +121,34 @@ int StubHost::run() {
   if (timers_->is_virtual()) timers_->set_settle([this] { loop_.run_queued_now(); });
   fds_ = std::make_unique<FdWatches>(loop_.io());
   router_ = std::make_unique<Router>(*timers_, log_);
-  auth_ = std::make_unique<AgentAuth>(*agents_, *clock_, log_, std::move(auth_options));
+  auth_ = std::make_unique<AgentAuth>(*agents_, *clock_, log_, std::move(auth_options), SessionLimits{},
+                                      ThrottleLimits{}, std::move(sessions));
   router_->set_access_gate(auth_.get());
   auth_->register_routes(*router_);
   // The message and attachment writes of the plugins commit on a thread of their own, with a
-  // connection of their own, so the loop never waits for the disk. Under the virtual clock they
-  // stay on the loop: a timer's instant must end with their completions run.
+  // connection of their own, so the loop never waits for the disk or the database server. Under
+  // the virtual clock they stay on the loop: a timer's instant must end with their completions run.
   std::unique_ptr<HelpdeskStore> writer_store;
   if (!options_.virtual_clock) {
     try {
-      writer_store = std::make_unique<HelpdeskStore>(options_.data_dir / "helpdesk.sqlite3",
-                                                     [clock = clock_.get()] { return clock->wall_us() / 1000; });
+      writer_store = open_helpdesk_store(location, now_ms);
     } catch (const std::exception& e) {
-      log_.error("cannot open the data directory " + options_.data_dir.string() + ": " + e.what());
+      log_.error("cannot open " + where + ": " + e.what());
       return kExitCannotStart;
     }
   }
   writes_ = std::make_unique<BatchedWrites>(loop_.io(), *store_, log_, host_metrics_.get(), std::move(writer_store));
-  attachments_ = std::make_unique<AttachmentJobs>(loop_.io(), *store_, *writes_, log_,
-                                                  std::filesystem::absolute(options_.data_dir / "attachments"),
+  attachments_ = std::make_unique<AttachmentJobs>(loop_.io(), *store_, *writes_, log_, attachments_dir,
                                                   std::chrono::milliseconds(options_.test_attach_delay_ms));
   services_ = std::make_unique<HostServices>(HostServices{log_, *clock_, loop_, *timers_, *fds_, *router_, *store_,
                                                           *attachments_, *writes_, metrics_.get(), host_metrics_.get(),
                                                           options_.disabled_extensions});
   register_metrics_route(*router_, *metrics_);
 
+  // The agents' reads use the loop's connection, also on PostgreSQL, where each waits for one
+  // short indexed query: the host's routes answer synchronously (Router::HostHandler), agents'
+  // requests are few next to webhooks, and the session check of every agent request (and the
+  // Argon2id check of a sign-in) holds the loop as long or longer. Writes never do (BatchedWrites).
   register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
                                            [this] {
                                              std::vector<PluginInfo> out;
@@ -147,8 +162,8 @@ int StubHost::run() {
   if (agents_->list().empty()) {
     log_.warning(
         "no agent accounts: nobody can sign in to the inbox; add one with "
-        "hdp-stub-host agent add NAME --data-dir " +
-        options_.data_dir.string());
+        "hdp-stub-host agent add NAME " +
+        (location.is_postgresql() ? std::string("--database URI") : "--data-dir " + options_.data_dir.string()));
   }
   if (options_.virtual_clock) {
     log_.warning("virtual clock: time stands still until POST /__test/clock/advance (tests only)");

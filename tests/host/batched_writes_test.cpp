@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "batched_writes.hpp"
-#include "helpdesk_store.hpp"
+#include "sqlite_helpdesk_store.hpp"
 #include "log.hpp"
 #include "temp_dir.hpp"
 
@@ -32,14 +32,15 @@ class BatchedWritesTest : public ::testing::TestWithParam<bool> {
   boost::asio::io_context io;
   std::FILE* log_file = std::tmpfile();
   Logger log{LogLevel::info, LogFormat::text, log_file};
-  HelpdeskStore store{dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; }};
+  SqliteHelpdeskStore store{dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; }};
   std::unique_ptr<BatchedWrites> writes;
   std::vector<Seen> seen;
 
   void SetUp() override {
     std::unique_ptr<HelpdeskStore> writer_store;
     if (GetParam())
-      writer_store = std::make_unique<HelpdeskStore>(dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; });
+      writer_store =
+          std::make_unique<SqliteHelpdeskStore>(dir.path() / "helpdesk.sqlite3", [] { return int64_t{1000}; });
     writes = std::make_unique<BatchedWrites>(io, store, log, nullptr, std::move(writer_store));
   }
   void TearDown() override {

@@ -1,22 +1,34 @@
 // HelpdeskStore: idempotent upserts by external key, moving a call out of the unknown-contact
 // conversation, partial updates, attachments unique per (plugin, key), a message created with its
 // recording status, and batches: many writes in one transaction, each undone alone when it fails.
+// The same conformance tests run against SQLite and PostgreSQL (a database of its own each).
 #include <gtest/gtest.h>
 
 #include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
+
+#include <exception>
+#include <memory>
 
 #include "helpdesk_store.hpp"
+#include "shared_postgres.hpp"  // tests/support
+#include "sqlite_helpdesk_store.hpp"
 #include "test_support.hpp"
 
 namespace hdp::host {
 namespace {
 
-class HelpdeskStoreTest : public ::testing::Test {
+enum class Backend { sqlite, postgresql };
+
+class HelpdeskStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   test::TempDir dir;
   int64_t now_ms = 1000;
-  HelpdeskStore store{dir.path() / "store.sqlite3", [this] { return now_ms; }};
+  StoreLocation location =
+      GetParam() == Backend::sqlite
+          ? StoreLocation{dir.path() / "store.sqlite3", {}}
+          : StoreLocation{{}, testsupport::shared_postgres().uri(testsupport::new_postgres_database("host_store"))};
+  std::unique_ptr<HelpdeskStore> opened = open_helpdesk_store(location, [this] { return now_ms; });
+  HelpdeskStore& store = *opened;
 
   static CallMessageUpsert call(std::string key, std::string contact = {}) {
     CallMessageUpsert u;
@@ -27,7 +39,7 @@ class HelpdeskStoreTest : public ::testing::Test {
   }
 };
 
-TEST_F(HelpdeskStoreTest, UpsertIsIdempotentByPluginAndKey) {
+TEST_P(HelpdeskStoreTest, UpsertIsIdempotentByPluginAndKey) {
   const int64_t first = store.upsert_call_message(call("wavoip:1", "5511999"));
   const int64_t again = store.upsert_call_message(call("wavoip:1", "5511999"));
   EXPECT_EQ(first, again);
@@ -38,7 +50,7 @@ TEST_F(HelpdeskStoreTest, UpsertIsIdempotentByPluginAndKey) {
   EXPECT_EQ(store.conversations()[0].message_count, 2);
 }
 
-TEST_F(HelpdeskStoreTest, UnknownContactMovesToTheRightConversationLater) {
+TEST_P(HelpdeskStoreTest, UnknownContactMovesToTheRightConversationLater) {
   const int64_t id = store.upsert_call_message(call("wavoip:2"));
   auto row = store.message(id);
   ASSERT_TRUE(row);
@@ -58,7 +70,7 @@ TEST_F(HelpdeskStoreTest, UnknownContactMovesToTheRightConversationLater) {
   EXPECT_EQ(store.message(id)->contact, "5511888");
 }
 
-TEST_F(HelpdeskStoreTest, PartialUpdatesKeepWhatIsNotGiven) {
+TEST_P(HelpdeskStoreTest, PartialUpdatesKeepWhatIsNotGiven) {
   CallMessageUpsert u = call("k", "1");
   u.direction = 1;
   u.call_status = "ACTIVE";
@@ -73,7 +85,7 @@ TEST_F(HelpdeskStoreTest, PartialUpdatesKeepWhatIsNotGiven) {
   EXPECT_EQ(row->contact, "1");
 }
 
-TEST_F(HelpdeskStoreTest, RecordingStatusIsPerPlugin) {
+TEST_P(HelpdeskStoreTest, RecordingStatusIsPerPlugin) {
   const int64_t id = store.upsert_call_message(call("k", "1"));
   EXPECT_TRUE(store.set_recording_status("p", id, 4, "gave up after 4 h"));
   EXPECT_FALSE(store.set_recording_status("other", id, 3, ""));
@@ -82,7 +94,7 @@ TEST_F(HelpdeskStoreTest, RecordingStatusIsPerPlugin) {
   EXPECT_EQ(store.message(id)->recording_reason, "gave up after 4 h");
 }
 
-TEST_F(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
+TEST_P(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
   const int64_t id = store.upsert_call_message(call("k", "1"));
   EXPECT_TRUE(store.set_recording_status("p", id, 1, "Not ready yet", "HTTP 404"));
   EXPECT_EQ(store.message(id)->recording_reason, "Not ready yet");
@@ -122,7 +134,7 @@ TEST(HelpdeskStoreMigration, AFileWithoutTheDetailColumnGetsIt) {
         "created_at_ms, updated_at_ms) VALUES (7, 1, 'p', 'old', 4, 'gave up; last answer: HTTP 404', 1, 1);");
   }
   {
-    HelpdeskStore store(file, [] { return int64_t{2000}; });
+    SqliteHelpdeskStore store(file, [] { return int64_t{2000}; });
     const auto row = store.message(7);
     ASSERT_TRUE(row);
     EXPECT_EQ(row->recording_reason, "gave up; last answer: HTTP 404");
@@ -131,14 +143,14 @@ TEST(HelpdeskStoreMigration, AFileWithoutTheDetailColumnGetsIt) {
     EXPECT_TRUE(store.set_recording_status("p", 7, 1, "waiting", "HTTP 404"));
   }
   // The second open finds the column there and what was written into it.
-  HelpdeskStore store(file, [] { return int64_t{3000}; });
+  SqliteHelpdeskStore store(file, [] { return int64_t{3000}; });
   ASSERT_TRUE(store.message(7));
   EXPECT_EQ(store.message(7)->recording_reason, "waiting");
   EXPECT_EQ(store.message(7)->recording_detail, "HTTP 404");
   EXPECT_EQ(store.message(7)->retry_path, "");
 }
 
-TEST_F(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {
+TEST_P(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {
   const int64_t message = store.upsert_call_message(call("k", "1"));
   AttachmentInsert insert{"p", "call-1", message, "rec.mp3", "audio/mpeg", 10, "/x/1"};
   const auto first = store.insert_attachment(insert);
@@ -153,7 +165,7 @@ TEST_F(HelpdeskStoreTest, AttachmentKeyIsUniquePerPlugin) {
   EXPECT_FALSE(store.insert_attachment(insert).already_attached);
 }
 
-TEST_F(HelpdeskStoreTest, MessagesByKeyAcrossPlugins) {
+TEST_P(HelpdeskStoreTest, MessagesByKeyAcrossPlugins) {
   store.upsert_call_message(call("same", "1"));
   CallMessageUpsert other = call("same", "1");
   other.plugin_id = "q";
@@ -163,7 +175,7 @@ TEST_F(HelpdeskStoreTest, MessagesByKeyAcrossPlugins) {
   EXPECT_TRUE(store.messages_by_key("none", "").empty());
 }
 
-TEST_F(HelpdeskStoreTest, AnUpsertWithARecordingStatusCreatesTheMessageWithIt) {
+TEST_P(HelpdeskStoreTest, AnUpsertWithARecordingStatusCreatesTheMessageWithIt) {
   CallMessageUpsert u = call("with-status", "55");
   u.recording_status = 1;
   u.recording_reason = "waiting";
@@ -181,7 +193,7 @@ TEST_F(HelpdeskStoreTest, AnUpsertWithARecordingStatusCreatesTheMessageWithIt) {
   EXPECT_EQ(store.message(id)->recording_reason, "");
 }
 
-TEST_F(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
+TEST_P(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
   int64_t a = 0;
   int64_t b = 0;
   {
@@ -189,7 +201,7 @@ TEST_F(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
     a = store.upsert_call_message(call("batch-a", "1"));
     EXPECT_TRUE(store.set_recording_status("p", a, 3, "in batch"));
     // A write that fails (no message 4242: foreign key) undoes only itself.
-    EXPECT_THROW(store.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"}), SQLite::Exception);
+    EXPECT_THROW(store.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"}), std::exception);
     b = store.upsert_call_message(call("batch-b", "2"));
     batch.commit();
   }
@@ -198,7 +210,7 @@ TEST_F(HelpdeskStoreTest, ABatchCommitsItsWritesTogetherAndAFailedOneAlone) {
   EXPECT_FALSE(store.attachment_by_key("p", "k"));
 }
 
-TEST_F(HelpdeskStoreTest, ABatchNotCommittedLeavesNothing) {
+TEST_P(HelpdeskStoreTest, ABatchNotCommittedLeavesNothing) {
   {
     HelpdeskStore::Batch batch(store);
     store.upsert_call_message(call("gone-a", "1"));
@@ -209,6 +221,52 @@ TEST_F(HelpdeskStoreTest, ABatchNotCommittedLeavesNothing) {
   // The store still takes writes of its own afterwards.
   EXPECT_GT(store.upsert_call_message(call("after", "1")), 0);
 }
+
+// Two connections to one database, as two nodes (or a node's loop and its writer): one key, one
+// message and one attachment.
+TEST_P(HelpdeskStoreTest, TwoConnectionsShareKeysAndConstraints) {
+  auto other = open_helpdesk_store(location, [this] { return now_ms; });
+  const int64_t id = store.upsert_call_message(call("shared", "55"));
+  EXPECT_EQ(other->upsert_call_message(call("shared", "55")), id);
+  AttachmentInsert insert{"p", "call-shared", id, "rec.mp3", "audio/mpeg", 10, "/x/1"};
+  const auto first = other->insert_attachment(insert);
+  EXPECT_FALSE(first.already_attached);
+  insert.stored_path = "/x/2";
+  const auto second = store.insert_attachment(insert);
+  EXPECT_TRUE(second.already_attached);
+  EXPECT_EQ(second.attachment_id, first.attachment_id);
+  EXPECT_EQ(store.message_attachments(id).size(), 1U);
+  EXPECT_EQ(other->conversations().size(), 1U);
+}
+
+// A PostgreSQL restart between writes costs the write in flight at most: the next one connects
+// again, and a batch cut by it reports failure instead of a commit that did not happen.
+TEST(PgHelpdeskStore, ConnectsAgainAfterTheServerRestarts) {
+  auto& server = testsupport::shared_postgres();
+  const StoreLocation location{{}, server.uri(testsupport::new_postgres_database("host_restart"))};
+  auto store = open_helpdesk_store(location, [] { return int64_t{1000}; });
+  CallMessageUpsert u;
+  u.plugin_id = "p";
+  u.external_key = "before";
+  const int64_t before = store->upsert_call_message(u);
+  {
+    HelpdeskStore::Batch batch(*store);
+    u.external_key = "in-the-cut-batch";
+    store->upsert_call_message(u);
+    server.stop();
+    server.start();
+    EXPECT_THROW(batch.commit(), std::exception);
+  }
+  u.external_key = "after";
+  EXPECT_GT(store->upsert_call_message(u), before);
+  EXPECT_TRUE(store->messages_by_key("in-the-cut-batch", "").empty());
+  EXPECT_EQ(store->messages_by_key("before", "").size(), 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HelpdeskStoreTest, ::testing::Values(Backend::sqlite, Backend::postgresql),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::sqlite ? std::string("SQLite") : std::string("PostgreSQL");
+                         });
 
 }  // namespace
 }  // namespace hdp::host

@@ -38,6 +38,23 @@ TEST(Options, LoopLagIntervalAndDisabledExtensions) {
   EXPECT_TRUE(parse({"--test-disable-extension", ""}).error);
 }
 
+TEST(Options, DatabaseAndAttachmentsDirectory) {
+  EXPECT_TRUE(parse({}).options.database.empty());
+  EXPECT_FALSE(parse({}).options.attachments_dir);
+  const auto parsed =
+      parse({"--database", "postgresql://hdp:pw@db:5432/helpdesk", "--attachments-dir=/srv/shared/attachments"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  EXPECT_EQ(parsed.options.database, "postgresql://hdp:pw@db:5432/helpdesk");
+  EXPECT_EQ(parsed.options.attachments_dir, "/srv/shared/attachments");
+  EXPECT_FALSE(parse({"--database", "postgresql:///helpdesk?host=/run/postgresql"}).error);
+  EXPECT_TRUE(parse({"--database", "/var/lib/helpdesk.sqlite3"}).error);  // only PostgreSQL URIs
+  EXPECT_TRUE(parse({"--attachments-dir", ""}).error);
+  HostOptions from_file;
+  EXPECT_FALSE(apply_config_json(R"({"database":"postgres://h/db","attachments_dir":"/a"})", from_file));
+  EXPECT_EQ(from_file.database, "postgres://h/db");
+  EXPECT_TRUE(apply_config_json(R"({"database":"helpdesk.sqlite3"})", from_file));
+}
+
 TEST(Options, EveryOption) {
   const auto parsed = parse({"--listen",
                              "[::1]:0",

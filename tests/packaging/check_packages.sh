@@ -113,8 +113,8 @@ echo "hdp-wavoip-recordings Depends: $plugin_depends"
 echo "hdp-stub-host Depends: $host_depends"
 [[ $plugin_depends == *libc6* && $plugin_depends == *libcurl4* && $plugin_depends == *libsqlite3-0* ]] \
   || fail "hdp-wavoip-recordings: Depends lacks libc6, libcurl4 or libsqlite3-0: $plugin_depends"
-[[ $host_depends == *libc6* && $host_depends == *libsqlite3-0* ]] \
-  || fail "hdp-stub-host: Depends lacks libc6 or libsqlite3-0: $host_depends"
+[[ $host_depends == *libc6* && $host_depends == *libsqlite3-0* && $host_depends == *libpq5* ]] \
+  || fail "hdp-stub-host: Depends lacks libc6, libsqlite3-0 or libpq5 (--database): $host_depends"
 [[ $(dpkg-deb -I "$host_deb" conffiles 2>/dev/null) == /etc/hdp/stub-host.json ]] \
   || fail "hdp-stub-host.deb: /etc/hdp/stub-host.json is not its one conffile"
 for script in postinst prerm postrm; do

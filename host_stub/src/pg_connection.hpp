@@ -1,0 +1,112 @@
+// One libpq connection of the host (blocking calls: used by the thread that owns it, never shared),
+// with what the host's PostgreSQL stores need: statements prepared on first use and kept, text
+// parameters and results, transactions and savepoints, and versioned migrations of one schema run
+// under an advisory lock so that several nodes can start at once. Throws PgError.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace hdp::host {
+
+class PgError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "postgresql://..." or "postgres://...".
+bool is_postgresql_uri(std::string_view text);
+// The URI's host, port, database and user, never its password (for log lines).
+std::string describe_postgresql_uri(const std::string& uri);
+
+// A statement's answer: rows of text (NULL kept apart).
+class PgResult {
+ public:
+  explicit PgResult(pg_result* result) : r_(result) {}
+  ~PgResult();
+  PgResult(PgResult&& other) noexcept : r_(other.r_) { other.r_ = nullptr; }
+  PgResult& operator=(PgResult&&) = delete;
+  PgResult(const PgResult&) = delete;
+  PgResult& operator=(const PgResult&) = delete;
+
+  int rows() const;
+  int64_t affected() const;
+  bool is_null(int row, int col) const;
+  std::string text(int row, int col) const;
+  int64_t integer(int row, int col) const;
+  pg_result* raw() const { return r_; }
+
+ private:
+  pg_result* r_;
+};
+
+// Parameters in text format; nullopt is SQL NULL.
+using PgParams = std::vector<std::optional<std::string>>;
+
+class PgConnection {
+ public:
+  // Connects (blocking, connect_timeout 10 s unless the URI says otherwise). application_name
+  // shows in pg_stat_activity.
+  PgConnection(std::string uri, const char* application_name);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs a statement prepared on first use. `sql` must be a string literal: its address is the
+  // key. A connection lost outside a transaction (a server restart) is opened again before the
+  // statement; inside one the statement fails, since what the transaction did is gone.
+  PgResult exec(const char* sql, const PgParams& params = {});
+  // Runs SQL text as it is (several statements allowed, no parameters).
+  PgResult simple(const std::string& sql);
+
+  // The transaction of a write or a batch: begin() ... commit() or rollback(). Not nested (a
+  // write inside a batch uses a savepoint, see PgWriteScope).
+  void begin();
+  // COMMIT, throwing when the server rolled back instead (a transaction that had failed).
+  void commit();
+  // ROLLBACK; on a lost connection the server has rolled back already, so nothing throws then.
+  void rollback();
+  bool in_transaction() const { return in_transaction_; }
+
+  // Brings `schema` to the last of `migrations` (version n = migrations[n-1]), recording the
+  // versions in <schema>.schema_migrations, in one transaction holding
+  // pg_advisory_xact_lock(lock_key): several nodes starting at once migrate once, the others
+  // wait and find it done. Throws when the database's version is newer than this program's.
+  void migrate(std::string_view schema, int64_t lock_key, const std::vector<const char*>& migrations);
+
+ private:
+  void connect();
+  void check(const PgResult& result);
+
+  std::string uri_;
+  const char* application_name_;
+  pg_conn* conn_ = nullptr;
+  bool in_transaction_ = false;  // between begin() and commit()/rollback(), whatever the connection's state
+  std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
+};
+
+// A write's own transaction, or a savepoint when one is already open (a batch): undone unless
+// committed.
+class PgWriteScope {
+ public:
+  explicit PgWriteScope(PgConnection& conn);
+  ~PgWriteScope();
+  PgWriteScope(const PgWriteScope&) = delete;
+  PgWriteScope& operator=(const PgWriteScope&) = delete;
+  void commit();
+
+ private:
+  PgConnection& conn_;
+  const bool nested_;
+  bool done_ = false;
+};
+
+}  // namespace hdp::host

@@ -1,0 +1,57 @@
+// The host's store in one SQLite file in WAL mode (the default, one node). [main-thread] or the
+// writer thread, one at a time.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+
+#include "helpdesk_store.hpp"
+
+namespace SQLite {
+class Database;
+class Statement;
+}  // namespace SQLite
+
+namespace hdp::host {
+
+class SqliteHelpdeskStore final : public HelpdeskStore {
+ public:
+  // Opens (creating) the database file.
+  SqliteHelpdeskStore(const std::filesystem::path& database_file, std::function<int64_t()> now_ms);
+  ~SqliteHelpdeskStore() override;
+
+  int64_t upsert_call_message(const CallMessageUpsert& upsert) override;
+  bool set_recording_status(std::string_view plugin_id, int64_t message_id, int32_t status, std::string_view reason,
+                            std::string_view detail = {}, std::string_view retry_path = {}) override;
+  bool message_belongs_to(std::string_view plugin_id, int64_t message_id) override;
+  std::optional<MessageRow> message(int64_t message_id) override;
+  std::vector<MessageRow> messages_by_key(std::string_view external_key, std::string_view plugin_id) override;
+  std::vector<ConversationRow> conversations() override;
+  std::optional<ConversationRow> conversation(int64_t conversation_id) override;
+  std::vector<MessageRow> conversation_messages(int64_t conversation_id) override;
+  AttachmentInsertResult insert_attachment(const AttachmentInsert& insert) override;
+  std::optional<AttachmentRow> attachment(int64_t attachment_id) override;
+  std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) override;
+  std::vector<AttachmentRow> message_attachments(int64_t message_id) override;
+  bool is_remote() const override { return false; }
+
+ private:
+  void begin_batch() override;
+  void commit_batch() override;
+  void rollback_batch() override;
+
+  // A statement of the write path, prepared on first use and kept (preparing cost more than
+  // running them). `sql` must be a string literal: it is the key.
+  SQLite::Statement& prepared(const char* sql);
+  // Runs a transaction-control statement (BEGIN, SAVEPOINT, ...) through the prepared cache.
+  void control(const char* sql);
+
+  std::unique_ptr<SQLite::Database> db_;
+  std::function<int64_t()> now_ms_;
+  // Declared after db_ so that they are finalized before the database closes.
+  std::unordered_map<std::string_view, std::unique_ptr<SQLite::Statement>> statements_;
+};
+
+}  // namespace hdp::host
