@@ -84,9 +84,12 @@ void PgConnection::connect() {
   PQfinish(conn_);
   conn_ = nullptr;
   prepared_.clear();
-  // Later keywords win: the URI's own connect_timeout or application_name overrides these.
-  const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-  const char* values[] = {"10", application_name_, uri_.c_str(), nullptr};
+  // Later keywords win: the URI's own connect_timeout, application_name or options override
+  // these. A node paused in the middle of a transaction (a stopped VM) must not hold its locks
+  // for every other node: the server ends a transaction idle for 5 s.
+  const char* keys[] = {"connect_timeout", "fallback_application_name", "options", "dbname", nullptr};
+  const char* values[] = {"10", application_name_, "-c idle_in_transaction_session_timeout=5000", uri_.c_str(),
+                          nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
     const std::string why = c != nullptr ? trimmed(PQerrorMessage(c)) : "out of memory";

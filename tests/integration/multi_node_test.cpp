@@ -4,13 +4,16 @@
 // a database that goes away costs 503s, never a 202 for a delivery that was not stored.
 //
 // Real parts: a throwaway PostgreSQL server, the hdp-stub-host binary loading the built plugin,
-// a local recording server, HTTP between them. Each host keeps its own SQLite store of messages
-// (the hosts' own shared store is not what these tests are about); exactly-once is checked in the
-// plugin's shared tables and on every host.
+// a local recording server, HTTP between them. The hosts share one helpdesk too (--database on
+// the same PostgreSQL database, schema `helpdesk`, and one --attachments-dir), so exactly-once
+// is checked where the agent sees it, through any node, as well as in the plugin's tables.
 #include "e2e_fixture.hpp"
-#include "postgres_server.hpp"  // tests/support
+#include "shared_postgres.hpp"  // tests/support
+
+#include "child_process.hpp"  // tests/support
 
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -24,8 +27,7 @@ using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
 
 testsupport::PostgresServer& postgres() {
-  static testsupport::PostgresServer server;
-  return server;
+  return testsupport::shared_postgres();
 }
 
 ScriptedResponse audio(const std::string& body) {
@@ -67,8 +69,17 @@ class MultiNode : public ::testing::Test {
   void SetUp() override {
     dir_ = std::make_unique<testsupport::TempDir>("wavoip-nodes");
     storage_ = std::make_unique<wavoip::test::TestHttpServer>();
-    database_ = "nodes_" + std::to_string(::getpid()) + "_" + std::to_string(++databases_);
-    postgres().create_database(database_);
+    database_ = testsupport::new_postgres_database("nodes");
+    // The agent, once, in the shared helpdesk (the hosts create its schema; the command too).
+    const auto password = dir_->path() / "password";
+    std::ofstream(password) << testsupport::kTestAgentPassword << '\n';
+    testsupport::ChildProcess::Options options;
+    options.stdin_file = password;
+    testsupport::ChildProcess add(
+        {HDP_STUB_HOST_PATH, "agent", "add", testsupport::kTestAgent, "--database", postgres().uri(database_)},
+        dir_->path() / "agent-add.log", options);
+    ASSERT_EQ(add.wait_for_exit(std::chrono::seconds(30)).value_or(-1), 0)
+        << testsupport::read_file(dir_->path() / "agent-add.log");
   }
 
   void TearDown() override {
@@ -103,9 +114,16 @@ class MultiNode : public ::testing::Test {
       options.plugins = {WAVOIP_PLUGIN_PATH};
       options.plugin_config_json = json::serialize(config);
       options.data_dir = dir_->path() / ("node-" + std::to_string(i));
+      options.sign_in = false;  // the agent is in the shared database: signed in below, once
+      options.extra_args = {"--database", postgres().uri(database_), "--attachments-dir",
+                            (dir_->path() / "attachments").string()};
       nodes_.push_back(std::make_unique<testsupport::HostProcess>(options));
       ASSERT_TRUE(nodes_.back()->start()) << nodes_.back()->log();
     }
+    const auto session =
+        testsupport::sign_in(nodes_[0]->base_url(), testsupport::kTestAgent, testsupport::kTestAgentPassword);
+    ASSERT_TRUE(session);
+    session_ = *session;
   }
 
   testsupport::HttpResponse post(size_t node, const std::string& body) {
@@ -116,18 +134,30 @@ class MultiNode : public ::testing::Test {
   std::string sql(const std::string& query) { return postgres().query_value(database_, query); }
   long long sql_int(const std::string& query) { return std::stoll(sql(query)); }
 
-  // Attachments of the call on one host (its message's), 0 when it shows no message.
+  // Attachments of the call's message as the agent sees it through `node` (one session is good
+  // on every node), 0 when there is no message.
   size_t host_attachments(size_t node, const std::string& call_id) {
-    auto r = nodes_[node]->agent_get("/api/messages?external_key=wavoip%3A" + call_id);
+    auto r = testsupport::http_request("GET", nodes_[node]->url("/api/messages?external_key=wavoip%3A" + call_id), "",
+                                       session_.headers());
     if (r.status != 200) return 0;
     return json::parse(r.body).at("attachments").as_array().size();
+  }
+  // Files in the shared attachments directory.
+  size_t attachment_files() {
+    size_t n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir_->path() / "attachments", ec);
+         it != std::filesystem::recursive_directory_iterator(); ++it) {
+      if (it->is_regular_file()) ++n;
+    }
+    return n;
   }
 
   std::unique_ptr<testsupport::TempDir> dir_;
   std::unique_ptr<wavoip::test::TestHttpServer> storage_;
   std::vector<std::unique_ptr<testsupport::HostProcess>> nodes_;
   std::string database_;
-  static inline int databases_ = 0;
+  testsupport::AgentSession session_;
 };
 
 // Webhooks spread round-robin over three nodes, each call's deliveries duplicated and some out of
@@ -154,7 +184,7 @@ TEST_F(MultiNode, ThreeNodesRoundRobinAttachEveryRecordingOnce) {
   for (int i = 0; i < kCalls; ++i) {
     const std::string& id = ids[static_cast<size_t>(i)];
     std::vector<std::string> deliveries = {call_ended(id), record_event(id, "MIXING"), record_event(id, "READY")};
-    if (i % 3 == 1) std::swap(deliveries[0], deliveries[2]);  // READY first
+    if (i % 3 == 1) std::swap(deliveries[0], deliveries[2]);       // READY first
     if (i % 7 == 3) deliveries.pop_back(), deliveries.pop_back();  // only the end: the polls find it
     deliveries.push_back(deliveries.back());                       // a duplicate
     for (const std::string& body : deliveries) {
@@ -162,9 +192,7 @@ TEST_F(MultiNode, ThreeNodesRoundRobinAttachEveryRecordingOnce) {
     }
   }
   ASSERT_TRUE(eventually(
-      [&] {
-        return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording IN ('attached', 'failed')") == kCalls;
-      },
+      [&] { return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording IN ('attached', 'failed')") == kCalls; },
       std::chrono::seconds(60)))
       << sql("SELECT string_agg(call_id || '=' || recording, ' ') FROM wavoip.calls WHERE recording NOT IN "
              "('attached', 'failed')");
@@ -180,14 +208,12 @@ TEST_F(MultiNode, ThreeNodesRoundRobinAttachEveryRecordingOnce) {
     if (i % 10 != 9) {
       EXPECT_EQ(storage_->hits("/" + id), 1u) << id;
     }
-    size_t total = 0;
     for (size_t n = 0; n < nodes_.size(); ++n) {
-      const size_t here = host_attachments(n, id);
-      total += here;
-      if (here > 0) ++attached_by_node[n];
+      EXPECT_EQ(host_attachments(n, id), i % 10 == 9 ? 0u : 1u) << id << " through node " << n;
+      if (!nodes_[n]->log_lines("attached successfully (call " + id + ")").empty()) ++attached_by_node[n];
     }
-    EXPECT_EQ(total, i % 10 == 9 ? 0u : 1u) << id;
   }
+  EXPECT_EQ(attachment_files(), static_cast<size_t>(kCalls - kCalls / 10));
   EXPECT_EQ(attached_by_node.size(), 3u) << "the work was spread over the nodes";
 }
 
@@ -206,14 +232,16 @@ TEST_F(MultiNode, AKilledNodesCallsFinishOnTheOthersAfterItsLease) {
   ASSERT_TRUE(eventually([&] { return nodes_[0]->log_lines("Downloading the recording of call KILL").size() >= 12; }));
   nodes_[0]->kill_hard();
   for (const std::string& id : ids) storage_->set_response("/" + id, audio(recording_bytes(10 * 1024, 'k')));
-  ASSERT_TRUE(eventually(
-      [&] { return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'attached'") == kCalls; },
-      std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      eventually([&] { return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'attached'") == kCalls; },
+                 std::chrono::seconds(30)))
       << sql("SELECT string_agg(call_id || '=' || recording || '/' || COALESCE(owner, '-'), ' ') FROM wavoip.calls");
   EXPECT_EQ(sql_int("SELECT COUNT(*) FROM wavoip.attachments"), kCalls);
   for (const std::string& id : ids) {
-    EXPECT_EQ(host_attachments(1, id) + host_attachments(2, id), 1u) << id;
+    EXPECT_EQ(host_attachments(1, id), 1u) << id;
+    EXPECT_EQ(host_attachments(2, id), 1u) << id;
   }
+  EXPECT_EQ(attachment_files(), static_cast<size_t>(kCalls));
 }
 
 // A node stopped (SIGSTOP) past its lease while downloading, then continued: the others have taken
@@ -233,13 +261,14 @@ TEST_F(MultiNode, ANodePausedPastItsLeaseWritesNothingWhenItWakes) {
   // Node 1 takes the calls over once node 0's leases end, and finishes them (its downloads are
   // served at once).
   for (const std::string& id : ids) storage_->set_response("/" + id, audio(recording_bytes(8 * 1024, 'p')));
-  ASSERT_TRUE(eventually(
-      [&] { return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'attached'") == kCalls; },
-      std::chrono::seconds(30)));
-  const std::string before = sql("SELECT string_agg(call_id || ':' || attachment_id, ',' ORDER BY call_id) FROM "
-                                 "wavoip.attachments");
-  const std::string calls_before =
-      sql("SELECT string_agg(call_id || ':' || recording || ':' || updated_at, ',' ORDER BY call_id) FROM wavoip.calls");
+  ASSERT_TRUE(
+      eventually([&] { return sql_int("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'attached'") == kCalls; },
+                 std::chrono::seconds(30)));
+  const std::string before =
+      sql("SELECT string_agg(call_id || ':' || attachment_id, ',' ORDER BY call_id) FROM "
+          "wavoip.attachments");
+  const std::string calls_before = sql(
+      "SELECT string_agg(call_id || ':' || recording || ':' || updated_at, ',' ORDER BY call_id) FROM wavoip.calls");
   nodes_[0]->signal(SIGCONT);
   // Its slow downloads finish (a few seconds) and find their claims gone; their files go.
   const std::filesystem::path kept = dir_->path() / "node-0" / "plugins" / e2e::kPluginId / "recordings";
@@ -250,15 +279,14 @@ TEST_F(MultiNode, ANodePausedPastItsLeaseWritesNothingWhenItWakes) {
       },
       std::chrono::seconds(30)))
       << nodes_[0]->log();
-  for (const std::string& id : ids) {
-    EXPECT_EQ(host_attachments(0, id), 0u) << id << ": the paused node attached nothing";
-    EXPECT_EQ(host_attachments(1, id), 1u) << id;
-  }
+  EXPECT_TRUE(nodes_[0]->log_lines("attached successfully").empty()) << "the paused node attached nothing";
+  for (const std::string& id : ids) EXPECT_EQ(host_attachments(0, id), 1u) << id;
+  EXPECT_EQ(attachment_files(), static_cast<size_t>(kCalls));
   EXPECT_EQ(sql("SELECT string_agg(call_id || ':' || attachment_id, ',' ORDER BY call_id) FROM wavoip.attachments"),
             before);
-  EXPECT_EQ(
-      sql("SELECT string_agg(call_id || ':' || recording || ':' || updated_at, ',' ORDER BY call_id) FROM wavoip.calls"),
-      calls_before)
+  EXPECT_EQ(sql("SELECT string_agg(call_id || ':' || recording || ':' || updated_at, ',' ORDER BY call_id) FROM "
+                "wavoip.calls"),
+            calls_before)
       << "the paused node overwrote nothing";
 }
 

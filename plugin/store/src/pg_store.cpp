@@ -475,9 +475,13 @@ struct PgStore::Impl {
   // Opens a connection (migrating the schema at open) and prepares the statements. Throws.
   void connect(bool migrate_schema) {
     const std::string timeout = std::to_string(options.connect_timeout_s);
-    // Later keywords win: the URI's own connect_timeout overrides the default.
-    const char* keys[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
-    const char* values[] = {timeout.c_str(), "wavoip-recordings", uri.c_str(), nullptr};
+    // A node paused in the middle of a batch (a stopped VM) must not hold its rows' locks for
+    // every other node: the server ends its transaction once it has been idle this long.
+    const std::string server_options =
+        "-c idle_in_transaction_session_timeout=" + std::to_string(options.idle_in_transaction_timeout.count());
+    // Later keywords win: the URI's own connect_timeout or options override the defaults.
+    const char* keys[] = {"connect_timeout", "fallback_application_name", "options", "dbname", nullptr};
+    const char* values[] = {timeout.c_str(), "wavoip-recordings", server_options.c_str(), uri.c_str(), nullptr};
     PGconn* c = PQconnectdbParams(keys, values, 1);
     if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
       const std::string why = c != nullptr ? trimmed(PQerrorMessage(c)) : "out of memory";

@@ -42,6 +42,11 @@ struct PgOptions {
   std::chrono::milliseconds reconnect_min{100};  // wait after the first failed reconnect
   std::chrono::milliseconds reconnect_max{10'000};
   int connect_timeout_s = 10;  // used unless the URI sets connect_timeout
+  // The server ends a transaction of this connection that waits this long between statements
+  // (PostgreSQL's idle_in_transaction_session_timeout), so that a node paused mid-batch does not
+  // keep its locks; its batch then fails, and nothing of it is written. Unless the URI sets
+  // `options`.
+  std::chrono::milliseconds idle_in_transaction_timeout{5'000};
 };
 
 // True for "postgresql://..." and "postgres://..." (libpq's URI forms).
