@@ -11,6 +11,8 @@ constexpr size_t kPollBatch = 256;
 // of spinning on the loop.
 constexpr TimeMs kStuckPollRetryMs = 1000;
 constexpr int64_t kPendingGaugeEveryMs = 10000;
+// Shared store: how often at most an idle node looks for due work it did not schedule itself.
+constexpr TimeMs kRescanMaxMs = 5000;
 
 }  // namespace
 
@@ -104,7 +106,7 @@ void RecordingService::on_poll_timer() {
 
 void RecordingService::arm_rescan() {
   if (!claims_.shared || stopping_ || rescan_timer_ != 0) return;
-  const auto every = static_cast<uint64_t>(std::max<TimeMs>(claims_.lease_ms / 2, 1));
+  const auto every = static_cast<uint64_t>(std::clamp<TimeMs>(claims_.lease_ms / 2, 1, kRescanMaxMs));
   rescan_timer_ = loop_.start_timer(every, [this] {
     rescan_timer_ = 0;
     if (!poll_job_pending_) on_poll_timer();

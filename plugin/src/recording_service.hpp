@@ -206,7 +206,8 @@ class RecordingService {
   void arm_poll_timer(TimeMs min_delay_ms = 0);
   void on_poll_timer();
   // Shared store: this node learns the others' due times only from its own batches, so it also
-  // claims due work every half lease (a node that died leaves its polls and claims behind).
+  // claims due work every half lease or 5 s, whichever is sooner (a node that died leaves its
+  // polls and claims behind).
   void arm_rescan();
 
   const HostApi& host_;
