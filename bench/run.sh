@@ -3,9 +3,9 @@
 # (Debian packages), builds a Release tree of its own, runs every benchmark and prints one table.
 # Not a test: nothing here fails on a slow figure; the table says which targets were met.
 #
-#   bench/run.sh            # everything, about 6 minutes on 2 cores (plus the build)
+#   bench/run.sh            # everything, about 8 minutes on 2 cores (plus the build)
 #   BENCH_SECONDS=5 bench/run.sh                     # shorter load phases
-#   BENCH_ONLY="ingest parser" bench/run.sh          # some of: ingest loop download latency scale parser
+#   BENCH_ONLY="ingest parser" bench/run.sh          # some of: ingest loop download latency scale parser cluster
 #   BENCH_KEEP=1 bench/run.sh                        # keep the work directory (logs, databases)
 #   BENCH_NO_BUILD=1 bench/run.sh                    # use the tree as it is (no install, no build;
 #                                                    # the Node peer's npm install still runs)
@@ -20,7 +20,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-ONLY=${BENCH_ONLY:-"ingest loop download latency scale parser"}
+ONLY=${BENCH_ONLY:-"ingest loop download latency scale parser cluster"}
+CLUSTER_DUE=${BENCH_CLUSTER_DUE:-5000}
 JOBS=${BENCH_JOBS:-2}
 SCALE_CALLS=${BENCH_SCALE_CALLS:-1000000}
 SCALE_DUE=${BENCH_SCALE_DUE:-5000}
@@ -75,8 +76,10 @@ build() {
 WORK=""
 PIDS=()
 EXTRA_DIRS=()
+PG_STOP=()
 cleanup() {
   local pid
+  ((${#PG_STOP[@]} == 0)) || "${PG_STOP[@]}" >/dev/null 2>&1 || true
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for pid in "${EXTRA_DIRS[@]}"; do rm -rf "$pid"; done
@@ -658,6 +661,144 @@ bench_parser() {
   done
 }
 
+# ---------------------------------------------------------------- 7. several nodes on PostgreSQL
+
+# A throwaway PostgreSQL server (Debian's postgresql) in the work directory, on a free loopback
+# port, with synchronous_commit on (the default, said anyway). PostgreSQL refuses to run as root:
+# then it runs as `nobody`. Sets PG_URI, PG_PSQL (a psql command line) and PG_STOP.
+start_postgres() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  [[ -x "$bin/initdb" ]] || { log "no PostgreSQL server binaries"; return 1; }
+  # A directory of its own: the work directory is private to this user, and the server may run
+  # as another one.
+  local dir as=()
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/hdp-bench-pg.XXXXXX")
+  EXTRA_DIRS+=("$dir")
+  if [[ $(id -u) -eq 0 ]]; then
+    chmod 755 "$dir"
+    chown nobody "$dir"
+    as=(runuser -u nobody --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U bench --no-sync >"$WORK/pg-initdb.log" 2>&1 || return 1
+  # A port nothing listens on.
+  PG_PORT=$((20000 + RANDOM % 30000))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((20000 + RANDOM % 30000)); done
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
+    "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=50" start >&2 ||
+    { tail -n 20 "$dir/server.log" >&2; return 1; }
+  PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop)
+  PG_PSQL=(psql -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U bench)
+  "${PG_PSQL[@]}" -d postgres -c "CREATE DATABASE wavoip" >/dev/null || return 1
+  PG_URI="postgresql://bench@127.0.0.1:$PG_PORT/wavoip"
+}
+
+pg_value() { "${PG_PSQL[@]}" -d wavoip -c "$1"; }
+
+# wrk against every node at once, CONNECTIONS each: the sum of their req/s (errors count too).
+wrk_nodes() {  # CONNECTIONS PREFIX PORT...
+  local conns=$1 prefix=$2 port out=() total=0 bad=0 line
+  shift 2
+  local files=()
+  for port in "$@"; do
+    local f="$WORK/wrk-$prefix-$port"
+    files+=("$f")
+    wrk -t1 -c"$conns" -d"${SECONDS_PER_RUN}s" -s "$ROOT/bench/webhook.lua" \
+      "http://127.0.0.1:$port/webhooks/wavoip" -- "$prefix$port" >"$f" 2>&1 &
+    out+=($!)
+  done
+  wait "${out[@]}" || true
+  for f in "${files[@]}"; do
+    line=$(grep '^WRK ' "$f" || true)
+    total=$(awk -v a="$total" -v b="$(kv "$line" rps)" 'BEGIN { printf "%.0f", a + b }')
+    bad=$((bad + $(kv "$line" bad_status) + $(kv "$line" socket_errors)))
+  done
+  echo "rps=$total bad=$bad"
+}
+
+# Makes COUNT calls due now in the shared database and measures how fast the running nodes poll
+# them (each poll a claim, a real HTTP request answered 404, the call's next poll scheduled and
+# the claim given back). Prints "rate elapsed_ms done".
+drain_cluster() {  # COUNT
+  local count=$1 now
+  pg_value "TRUNCATE wavoip.calls" >/dev/null
+  now=$(now_ms)
+  pg_value "INSERT INTO wavoip.calls (call_id, recording, answered, call_status, ended_at, next_attempt_at,
+      deadline_at, created_at, updated_at)
+    SELECT 'due-' || lpad(i::text, 8, '0'), 'waiting', true, 'ENDED', $now - 60000, $now, $now + 86400000, $now, $now
+    FROM generate_series(1, $count) AS i" >/dev/null
+  # Idle nodes find the new due calls within 5 s (their rescan): the drain is timed from the
+  # first poll on any node to the last due call consumed.
+  local i left=$count first="" line
+  for ((i = 0; i < 600; i++)); do
+    left=$(pg_value "SELECT COUNT(*) FROM wavoip.calls WHERE next_attempt_at <= $now OR lease_until IS NOT NULL")
+    ((left == 0)) && break
+    sleep 0.2
+  done
+  local end
+  end=$(now_ms)
+  # Log lines start with an ISO time (UTC), which sorts as text.
+  local since
+  since=$(date -u -d "@$((now / 1000)).$(printf '%03d' $((now % 1000)))" +%Y-%m-%dT%H:%M:%S.%3NZ)
+  line=$(awk -v since="$since" '$1 >= since && /Download of call due-/ { print $1; nextfile }' "${CLUSTER_LOGS[@]}" |
+    sort | head -n1)
+  [[ -n "$line" ]] && first=$(date -d "$line" +%s%3N)
+  first=${first:-$now}
+  local elapsed=$((end - first))
+  echo "$(awk -v n="$((count - left))" -v ms="$elapsed" 'BEGIN { printf "%.0f", n / ms * 1000 }') $elapsed $((count - left))"
+}
+
+bench_cluster() {
+  log "7. several nodes on PostgreSQL"
+  if ! start_postgres; then
+    row "7 cluster" "skipped: no PostgreSQL server" "" "" "" "NO"
+    return 0
+  fi
+  # The reference: one node on SQLite (synchronous=normal), in this run.
+  start_host cluster-sqlite "$(plugin_config)"
+  local sqlite_w
+  sqlite_w=$(wrk_nodes 64 s "$HOST_PORT")
+  stop_pid "$HOST_PID"
+  log "SQLite, 1 node: $sqlite_w"
+  local config
+  config=$(plugin_config "\"database\":\"$PG_URI\",\"claim_lease_ms\":30000")
+  local ports=() pids=() n
+  CLUSTER_LOGS=()
+  for n in 1 2 3; do
+    # The helpdesk's own store on PostgreSQL too, with one attachments directory: one helpdesk.
+    start_host "cluster-pg$n" "$config" --database "$PG_URI" --attachments-dir "$WORK/cluster-attachments"
+    ports+=("$HOST_PORT")
+    pids+=("$HOST_PID")
+    CLUSTER_LOGS+=("$HOST_LOG")
+  done
+  local pg1 pg3
+  pg1=$(wrk_nodes 64 p1n "${ports[0]}")
+  log "PostgreSQL, 1 node: $pg1"
+  pg3=$(wrk_nodes 22 p3n "${ports[@]}")
+  log "PostgreSQL, 3 nodes: $pg3"
+  row "7 ingest rps, PostgreSQL (synchronous_commit on), 1 node, wrk 64 conns" "$(kv "$pg1" rps) req/s" \
+    "$(kv "$sqlite_w" rps) req/s (SQLite, 1 node)" "$(ratio "$(kv "$pg1" rps)" "$(kv "$sqlite_w" rps)")" "" ""
+  row "7 ingest rps, PostgreSQL, 3 nodes, wrk 3 x 22 conns" "$(kv "$pg3" rps) req/s" \
+    "$(kv "$sqlite_w" rps) req/s (SQLite, 1 node)" "$(ratio "$(kv "$pg3" rps)" "$(kv "$sqlite_w" rps)")" "" ""
+  local bad=$(($(kv "$pg1" bad) + $(kv "$pg3" bad)))
+  ((bad == 0)) || row "7 ingest errors (PostgreSQL)" "$bad non-2xx/socket" "" "" "0" "NO"
+  local d3 d1
+  d3=$(drain_cluster "$CLUSTER_DUE")
+  log "drain, 3 nodes: $d3 (rate/s elapsed_ms done)"
+  stop_pid "${pids[1]}"
+  stop_pid "${pids[2]}"
+  CLUSTER_LOGS=("${CLUSTER_LOGS[0]}")  # one node alone
+  d1=$(drain_cluster "$CLUSTER_DUE")
+  log "drain, 1 node: $d1 (rate/s elapsed_ms done)"
+  stop_pid "${pids[0]}"
+  read -r r3 e3 n3 <<<"$d3"
+  read -r r1 e1 n1 <<<"$d1"
+  row "7 claims (polls) per second, 3 nodes ($n3 of $CLUSTER_DUE due calls)" "$r3 claims/s" "$r1 claims/s (1 node)" \
+    "$(ratio "$r3" "$r1")" ">= 20000/s" "$(ge "$r3" 20000)"
+  row "7 poll drain, 1 node on PostgreSQL ($n1 of $CLUSTER_DUE)" "$r1 polls/s" "" "" "" ""
+  "${PG_STOP[@]}" >/dev/null 2>&1 || true
+}
+
 # ---------------------------------------------------------------- main
 
 [[ -n "${BENCH_NO_BUILD:-}" ]] || install_missing
@@ -671,4 +812,5 @@ want download && bench_download
 want latency && bench_latency
 want scale && bench_scale
 want parser && bench_parser
+want cluster && bench_cluster
 print_table
