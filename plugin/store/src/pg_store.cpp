@@ -210,11 +210,15 @@ std::array<std::string, kStmtCount> statement_sql() {
       "LIMIT $2::bigint) ORDER BY call_id");
   // Rows another node is claiming right now are skipped, not waited for; a row that another
   // node claimed and committed meanwhile is re-checked against the WHERE and left out.
+  // Two scans that each follow an index in order (one OR over both sorts every due row on each
+  // claim), each skipping what other nodes are claiming; the first `limit` of both, merged.
   s[kClaimDue] =
-      "WITH picked AS (SELECT call_id, COALESCE(next_attempt_at, lease_until) AS due FROM wavoip.calls WHERE "
-      "(lease_until IS NULL AND next_attempt_at <= $2::bigint) "
-      "OR lease_until <= $2::bigint ORDER BY COALESCE(next_attempt_at, lease_until), call_id LIMIT $4::bigint "
-      "FOR UPDATE SKIP LOCKED) "
+      "WITH due AS (SELECT call_id, next_attempt_at AS due FROM wavoip.calls WHERE lease_until IS NULL AND "
+      "next_attempt_at <= $2::bigint ORDER BY next_attempt_at, call_id LIMIT $4::bigint FOR UPDATE SKIP LOCKED), "
+      "lapsed AS (SELECT call_id, COALESCE(next_attempt_at, lease_until) AS due FROM wavoip.calls WHERE "
+      "lease_until <= $2::bigint ORDER BY lease_until, call_id LIMIT $4::bigint FOR UPDATE SKIP LOCKED), "
+      "picked AS (SELECT call_id, due FROM due UNION ALL SELECT call_id, due FROM lapsed ORDER BY due, call_id "
+      "LIMIT $4::bigint) "
       "UPDATE wavoip.calls AS c SET owner = $1::text, lease_until = $3::bigint, fence = c.fence + 1 FROM picked "
       "WHERE c.call_id = picked.call_id RETURNING " +
       qualified_call_columns("c") + ", c.fence, c.lease_until, picked.due";

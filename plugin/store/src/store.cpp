@@ -409,9 +409,14 @@ struct SqliteStore::Impl {
         behind(db, std::string("SELECT ") + kCallColumns +
                        " FROM calls WHERE call_id IN (SELECT call_id FROM host_sync WHERE call_id > ?1"
                        " ORDER BY call_id LIMIT ?2) ORDER BY call_id"),
-        claimable(db,
-                  "SELECT call_id FROM calls WHERE (lease_until IS NULL AND next_attempt_at <= ?1) OR lease_until <= ?1"
-                  " ORDER BY COALESCE(next_attempt_at, lease_until), call_id LIMIT ?2"),
+        // Two scans that each follow an index in order (one OR over both would sort every due
+        // row on each claim): due polls no claim holds, and claims whose lease ended.
+        claimable_due(db,
+                      "SELECT call_id, next_attempt_at FROM calls WHERE next_attempt_at IS NOT NULL AND "
+                      "next_attempt_at <= ?1 AND lease_until IS NULL ORDER BY next_attempt_at, call_id LIMIT ?2"),
+        claimable_lapsed(db,
+                         "SELECT call_id, COALESCE(next_attempt_at, lease_until) FROM calls WHERE lease_until IS NOT "
+                         "NULL AND lease_until <= ?1 ORDER BY lease_until, call_id LIMIT ?2"),
         take_claim(db, std::string("UPDATE calls SET owner = ?2, lease_until = ?3, fence = fence + 1 WHERE call_id = ?1"
                                    " RETURNING ") +
                            kCallColumns + ", fence"),
@@ -481,7 +486,8 @@ struct SqliteStore::Impl {
   SQLite::Statement mark_behind;
   SQLite::Statement clear_behind;
   SQLite::Statement behind;
-  SQLite::Statement claimable;
+  SQLite::Statement claimable_due;
+  SQLite::Statement claimable_lapsed;
   SQLite::Statement take_claim;
   SQLite::Statement select_claimed;
   SQLite::Statement renew;
@@ -696,13 +702,20 @@ std::vector<Store::Claim> SqliteStore::claim_due(std::string_view owner, TimeMs 
                                                  std::size_t limit) {
   // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken.
   TxScope tx(impl_->control);
-  std::vector<std::string> ids;
-  {
-    Use s(impl_->claimable);
+  // Earliest due first (a lapsed claim counts from its poll time, or else its lease end), ties by
+  // call id: the first `limit` of both scans, merged.
+  std::vector<std::pair<std::int64_t, std::string>> picked;
+  for (SQLite::Statement* scan : {&impl_->claimable_due, &impl_->claimable_lapsed}) {
+    Use s(*scan);
     s->bind(1, static_cast<std::int64_t>(now));
     s->bind(2, clamp_limit(limit));
-    while (s->executeStep()) ids.push_back(s->getColumn(0).getString());
+    while (s->executeStep()) picked.emplace_back(s->getColumn(1).getInt64(), s->getColumn(0).getString());
   }
+  std::sort(picked.begin(), picked.end());
+  if (picked.size() > limit) picked.resize(limit);
+  std::vector<std::string> ids;
+  ids.reserve(picked.size());
+  for (auto& [due, id] : picked) ids.push_back(std::move(id));
   std::vector<Claim> claims;
   for (const std::string& id : ids) {
     Use s(impl_->take_claim);
@@ -783,6 +796,8 @@ std::vector<std::string> SqliteStore::hot_query_plans() {
   std::vector<std::string> plans;
   const std::pair<const char*, SQLite::Statement*> hot[] = {{"earliest", &impl_->earliest},
                                                             {"lease_end", &impl_->earliest_lease_end},
+                                                            {"claimable_due", &impl_->claimable_due},
+                                                            {"claimable_lapsed", &impl_->claimable_lapsed},
                                                             {"due", &impl_->due},
                                                             {"in_flight", &impl_->in_flight},
                                                             {"pending", &impl_->pending}};
