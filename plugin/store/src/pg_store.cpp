@@ -685,16 +685,27 @@ namespace {
 
 // One transaction, or a savepoint inside the caller's (a batch): every store call is atomic on
 // its own and nests inside a batch. Rolls back unless commit() ran.
+//
+// Each savepoint costs two round trips to the server. A call whose writes all come after the
+// last point where it can throw without the server's help (the step, run before the save) needs
+// none inside a batch: a write that fails aborts the whole transaction, so the batch job fails
+// as a whole and nothing of the call is kept. Those calls pass kNoSavepointWhenNested.
+enum SavepointMode { kSavepointWhenNested, kNoSavepointWhenNested };
+
 template <typename ImplT>
 class TxScope {
  public:
-  TxScope(ImplT& impl, const char* savepoint) : impl_(impl), nested_(impl.depth > 0), savepoint_(savepoint) {
-    impl_.simple(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
+  TxScope(ImplT& impl, const char* savepoint, SavepointMode mode = kSavepointWhenNested)
+      : impl_(impl),
+        nested_(impl.depth > 0),
+        bare_(nested_ && mode == kNoSavepointWhenNested),
+        savepoint_(savepoint) {
+    if (!bare_) impl_.simple(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
     ++impl_.depth;
   }
   ~TxScope() {
     --impl_.depth;
-    if (done_) return;
+    if (done_ || bare_) return;
     // Straight on the connection, never reconnecting: a lost connection rolled back already.
     PGconn* c = impl_.conn;
     if (c == nullptr || PQstatus(c) != CONNECTION_OK) return;
@@ -707,6 +718,10 @@ class TxScope {
   TxScope(const TxScope&) = delete;
   TxScope& operator=(const TxScope&) = delete;
   void commit() {
+    if (bare_) {
+      done_ = true;
+      return;
+    }
     if (nested_) {
       impl_.simple("RELEASE SAVEPOINT " + savepoint_);
     } else {
@@ -718,6 +733,7 @@ class TxScope {
  private:
   ImplT& impl_;
   bool nested_;
+  bool bare_;  // nested, without a savepoint of its own
   std::string savepoint_;
   bool done_ = false;
 };
@@ -808,7 +824,8 @@ std::vector<std::string> PgStore::run_batch(const std::vector<std::function<void
 }
 
 std::optional<FlowResult> PgStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
-  TxScope<Impl> tx(*impl_, "store_call");
+  // Reads, the step (which may throw: nothing written yet), then the writes.
+  TxScope<Impl> tx(*impl_, "store_call", kNoSavepointWhenNested);
   std::optional<CallRecord> current = impl_->load(call_id, kLockCall);
   if (!current) return std::nullopt;
   FlowResult result = impl_->apply(*current, fn);
@@ -897,7 +914,8 @@ bool PgStore::renew_claim(std::string_view call_id, std::int64_t fence, TimeMs l
 
 std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
                                                          const StepFn& fn) {
-  TxScope<Impl> tx(*impl_, "store_call");
+  // Reads, the step (which may throw: nothing written yet), then the writes.
+  TxScope<Impl> tx(*impl_, "store_call", kNoSavepointWhenNested);
   const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
   if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
   FlowResult result = impl_->apply(read_call(r, 0), fn);

@@ -2,7 +2,10 @@
 // `PgStore`: the `Store` on PostgreSQL (libpq), for several helpdesk nodes that share one
 // database. Same semantics as `SqliteStore` (see store.hpp): exactly-once by UNIQUE constraints
 // and `INSERT ... ON CONFLICT DO NOTHING` plus the affected-row count; every method atomic on its
-// own and nested (in a savepoint) inside `run_batch`; the same orderings (call ids compare
+// own and nested inside `run_batch` (in a savepoint, except apply_to_call and
+// apply_to_claimed_call, whose writes all follow their step: a write of theirs that fails aborts
+// the batch's transaction, so the job fails whole; a step that throws has written nothing); the
+// same orderings (call ids compare
 // byte-wise, COLLATE "C", whatever the database's collation); raw bodies byte-exact (bytea).
 // Calls that read a record to change it lock its row (`SELECT ... FOR UPDATE`), so two nodes
 // applying deliveries of one call never lose an update.
