@@ -18,6 +18,7 @@
 #include <wavoip/core/config.hpp>
 #include <wavoip/store/store.hpp>
 
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -68,14 +69,16 @@ class RecordingServiceTest : public ::testing::Test {
   void start_node() {
     const std::string json = R"({"base_url":")" + server_.url("/") +
                              R"(","allow_insecure_loopback":true,"store_writer":"loop","claim_lease_ms":)" +
-                             std::to_string(kLeaseMs) + R"(,"node_id":"node-1","poll":{"first_delay_s":60,"jitter":0}})";
+                             std::to_string(kLeaseMs) +
+                             R"(,"node_id":"node-1","poll":{"first_delay_s":60,"jitter":0}})";
     auto parsed = parse_config(json);
     ASSERT_TRUE(parsed) << parsed.error().message;
     config_ = std::move(parsed.value());
     host_ = std::make_unique<testsupport::FakeHost>(json, dir_.path().string());
     api_ = std::make_unique<HostApi>(host_->host());
     loop_ = std::make_unique<HostEventLoop>(*api_);
-    store_ = std::make_unique<SqliteStore>(db_path());
+    // A store locked by another connection fails fast instead of after the default 5 s.
+    store_ = std::make_unique<SqliteStore>(db_path(), SqliteOptions{SyncMode::normal, 100});
     writer_ = std::make_unique<StoreWriter>(*api_, *store_, StoreWriter::Mode::loop);
     service_ = std::make_unique<RecordingService>(*api_, *loop_, *writer_, config_, dir_.path().string(),
                                                   ClaimSettings{"node-1", kLeaseMs, false});
@@ -146,10 +149,10 @@ class RecordingServiceTest : public ::testing::Test {
     return false;
   }
 
-  // Runs the loop until the download of `call_id` finished and its outcome was handled.
-  bool download_finishes(const std::string& call_id) {
+  // Runs the loop until the `nth` download of `call_id` finished and its outcome was handled.
+  bool download_finishes(const std::string& call_id, size_t nth = 1) {
     return host_->drive_until([&] {
-      return log_count("[WaVoIP] Download of call " + call_id + ":") == 1 && service_->downloads_in_flight() == 0 &&
+      return log_count("[WaVoIP] Download of call " + call_id + ":") == nth && service_->downloads_in_flight() == 0 &&
              writer_->in_flight() == 0;
     });
   }
@@ -206,8 +209,7 @@ TEST_F(RecordingServiceTest, ACallAnotherNodeHoldsIsNotDownloadedHere) {
 
   record_event("call-1", "READY");
   EXPECT_EQ(service_->downloads_in_flight(), 0u);
-  EXPECT_EQ(log_count("Recording of call call-1 already in the works (here or on another node) or done"), 1u)
-      << log();
+  EXPECT_EQ(log_count("Recording of call call-1 already in the works (here or on another node) or done"), 1u) << log();
   // Nothing this node could still start: no download, no attachment, whatever the loop runs.
   ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
   host_->advance_ms(kLeaseMs / 2);
@@ -234,6 +236,31 @@ TEST_F(RecordingServiceTest, AnOutcomeWhoseClaimAnotherNodeTookOverIsDropped) {
   const std::optional<CallRecord> record = stored("call-1");
   EXPECT_EQ(record->recording, RecordingState::fetching) << "nothing of this node's outcome is written";
   EXPECT_TRUE(record->recording_file.empty());
+}
+
+TEST_F(RecordingServiceTest, AnOutcomeThatCouldNotBeStoredLetsTheClaimLapseAndTheCallIsTakenUpAgain) {
+  start_node();
+  record_event("call-1", "READY");
+  {
+    // Another connection holds the store's write lock while the download's outcome is written.
+    SQLite::Database lock(db_path(), SQLite::OPEN_READWRITE);
+    lock.exec("BEGIN EXCLUSIVE");
+    ASSERT_TRUE(download_finishes("call-1")) << log();
+    EXPECT_EQ(log_count("[WaVoIP] Could not update call call-1"), 1u) << log();
+    EXPECT_EQ(log_count("[WaVoIP] Call call-1: this node lets its claim lapse"), 1u) << log();
+    lock.exec("ROLLBACK");
+  }
+  EXPECT_EQ(files_in(recordings_dir()), 0u) << "no call refers to the downloaded copy";
+  EXPECT_EQ(stored("call-1")->recording, RecordingState::fetching);
+  EXPECT_TRUE(host_->attachments.empty());
+
+  // Nothing renews the claim any more: once its lease ended, the poll timer takes the call over
+  // (as any node would) and downloads it again.
+  host_->advance_ms(kLeaseMs);
+  ASSERT_TRUE(download_finishes("call-1", 2)) << log();
+  EXPECT_EQ(server_.hits("/call-1"), 2u);
+  ASSERT_EQ(host_->attachments.size(), 1u);
+  EXPECT_EQ(host_->attachments[0].idempotency_key, "wavoip:call-1");
 }
 
 TEST_F(RecordingServiceTest, HeldClaimsAreRenewedEveryThirdOfTheLease) {
