@@ -87,9 +87,11 @@ void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_
           settled(job.call_id);
         };
       },
-      [this, call_id = job.call_id](const std::string& why) {
-        // Still attaching in the store: a restart attaches again (the key makes it safe).
+      [this, call_id = job.call_id, held](const std::string& why) {
+        // Still attaching in the store: once the claim lapsed, the call is taken over and
+        // attached again with its file (the key makes it safe), or after a restart.
         host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not record the attachment of call " + call_id + ": " + why);
+        let_claim_lapse(call_id, *held);
         settled(call_id);
       });
 }

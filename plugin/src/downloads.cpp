@@ -117,14 +117,18 @@ void RecordingService::on_fetch_done(const FetchResult& result) {
                 describe(outcome) + ")");
   std::string kept_file = outcome.file_path;
   // Written only while this node's claim holds; otherwise the node that took the call over
-  // downloads and attaches it, and this copy goes.
+  // downloads and attaches it, and this copy goes. So it does when the outcome could not be
+  // written: the call is downloaded again once its claim lapsed.
+  const auto drop_file = [kept_file] {
+    std::error_code ec;
+    if (!kept_file.empty()) fs::remove(kept_file, ec);
+  };
   apply(
       result.call_id, std::move(outcome),
-      [kept_file = std::move(kept_file)](std::optional<FlowResult> step) {
-        std::error_code ec;
-        if (!step && !kept_file.empty()) fs::remove(kept_file, ec);
+      [drop_file](std::optional<FlowResult> step) {
+        if (!step) drop_file();
       },
-      {}, true);
+      [drop_file](const std::string&) { drop_file(); }, true);
   // A download slot is free: downloads that waited for one first, then due polls.
   start_deferred_fetches();
   arm_poll_timer();

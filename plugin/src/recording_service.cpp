@@ -115,6 +115,14 @@ void RecordingService::note_claim(const std::string& call_id, std::optional<std:
   }
 }
 
+void RecordingService::let_claim_lapse(const std::string& call_id, std::int64_t held) {
+  // Renewed on, the claim would keep the call from this node's poll timer and every other node
+  // until a restart; lapsed, the call is taken over (its work done again) once the lease ends.
+  host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + call_id +
+                                 ": this node lets its claim lapse; the call is taken up again when its lease ends");
+  note_claim(call_id, held, StepResult{});
+}
+
 void RecordingService::arm_renewal() {
   if (renewal_timer_ != 0 || held_.empty() || stopping_) return;
   const auto every = static_cast<uint64_t>(std::max<TimeMs>(claims_.lease_ms / 3, 1));
@@ -192,8 +200,9 @@ void RecordingService::apply(const std::string& call_id, FlowInput input,
           settled(call_id);
         };
       },
-      [this, call_id, failed = std::move(failed)](const std::string& why) {
+      [this, call_id, held, failed = std::move(failed)](const std::string& why) {
         host_.log(HDP_LOG_ERROR, "[WaVoIP] Could not update call " + call_id + ": " + why);
+        if (held) let_claim_lapse(call_id, *held);
         if (failed) failed(why);
         settled(call_id);
       });

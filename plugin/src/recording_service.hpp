@@ -139,6 +139,9 @@ class RecordingService {
   // Main thread, after a step: what this node holds now.
   void note_claim(const std::string& call_id, std::optional<std::int64_t> held, const StepResult& step);
   std::optional<std::int64_t> held_claim(const std::string& call_id) const;
+  // The outcome of this node's work on a call could not be written: the claim is no longer
+  // renewed, so that the call is taken over (here or on another node) when its lease ends.
+  void let_claim_lapse(const std::string& call_id, std::int64_t held);
   // The claims this node holds are renewed every third of the lease, in one store job.
   void arm_renewal();
   void renew_claims();

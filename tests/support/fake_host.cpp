@@ -1,5 +1,8 @@
 #include "fake_host.hpp"
 
+#include <poll.h>
+
+#include <algorithm>
 #include <cstring>
 
 namespace testsupport {
@@ -122,12 +125,12 @@ const char* FakeHost::get_data_dir(const hdp_host_t* host) {
   return self(host).data_dir_.c_str();
 }
 
-hdp_status_t FakeHost::register_timer(const hdp_host_t* host, uint64_t, uint64_t, hdp_timer_callback_t callback, void*,
-                                      uint64_t* out_id) {
+hdp_status_t FakeHost::register_timer(const hdp_host_t* host, uint64_t delay_ms, uint64_t period_ms,
+                                      hdp_timer_callback_t callback, void* user_data, uint64_t* out_id) {
   if (callback == nullptr || out_id == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   FakeHost& h = self(host);
   *out_id = h.next_id_++;
-  h.timers_[*out_id] = true;
+  h.timers_[*out_id] = Timer{h.monotonic_us + static_cast<int64_t>(delay_ms) * 1000, period_ms, callback, user_data};
   return HDP_OK;
 }
 
@@ -135,15 +138,16 @@ hdp_status_t FakeHost::cancel_timer(const hdp_host_t* host, uint64_t timer_id) {
   return self(host).timers_.erase(timer_id) == 1 ? HDP_OK : HDP_ERR_NOT_FOUND;
 }
 
-hdp_status_t FakeHost::register_fd(const hdp_host_t* host, int fd, uint32_t flags, hdp_fd_callback_t callback, void*) {
+hdp_status_t FakeHost::register_fd(const hdp_host_t* host, int fd, uint32_t flags, hdp_fd_callback_t callback,
+                                   void* user_data) {
   if (fd < 0 || callback == nullptr) return HDP_ERR_INVALID_ARGUMENT;
-  return self(host).fds_.emplace(fd, flags).second ? HDP_OK : HDP_ERR_ALREADY_EXISTS;
+  return self(host).fds_.emplace(fd, FdWatch{flags, callback, user_data}).second ? HDP_OK : HDP_ERR_ALREADY_EXISTS;
 }
 
 hdp_status_t FakeHost::modify_fd(const hdp_host_t* host, int fd, uint32_t flags) {
   auto it = self(host).fds_.find(fd);
   if (it == self(host).fds_.end()) return HDP_ERR_NOT_FOUND;
-  it->second = flags;
+  it->second.flags = flags;
   return HDP_OK;
 }
 
@@ -204,16 +208,131 @@ hdp_status_t FakeHost::upsert_call_message(const hdp_host_t* host, const hdp_cal
   return HDP_OK;
 }
 
-hdp_status_t FakeHost::set_recording_status(const hdp_host_t*, uint64_t message_id, int32_t, const char* reason) {
+hdp_status_t FakeHost::set_recording_status(const hdp_host_t* host, uint64_t message_id, int32_t status,
+                                            const char* reason) {
   if (reason != nullptr && std::strlen(reason) > 1024) return HDP_ERR_INVALID_ARGUMENT;
-  return message_id == 0 ? HDP_ERR_NOT_FOUND : HDP_OK;
+  if (message_id == 0) return HDP_ERR_NOT_FOUND;
+  self(host).statuses.push_back(FakeStatusUpdate{message_id, status, reason != nullptr ? reason : ""});
+  return HDP_OK;
 }
 
 hdp_status_t FakeHost::attach_file(const hdp_host_t* host, const hdp_attachment_t* attachment,
-                                   hdp_attachment_callback_t callback, void*, uint64_t* out_job_id) {
+                                   hdp_attachment_callback_t callback, void* user_data, uint64_t* out_job_id) {
   if (attachment == nullptr || callback == nullptr || out_job_id == nullptr) return HDP_ERR_INVALID_ARGUMENT;
-  *out_job_id = self(host).next_id_++;  // never completes: the loop is not run
+  FakeHost& h = self(host);
+  *out_job_id = h.next_id_++;  // completes only through complete_attachment
+  const auto text = [](const char* s) { return s != nullptr ? std::string(s) : std::string(); };
+  h.attachments.push_back(FakeAttachment{*out_job_id, attachment->message_id, text(attachment->file_path),
+                                         text(attachment->file_name), text(attachment->mime_type),
+                                         text(attachment->idempotency_key), false});
+  h.attach_jobs_[*out_job_id] = AttachJob{callback, user_data};
   return HDP_OK;
+}
+
+bool FakeHost::complete_attachment(uint64_t job_id, hdp_status_t status, uint64_t attachment_id) {
+  auto it = attach_jobs_.find(job_id);
+  if (it == attach_jobs_.end()) return false;
+  const AttachJob job = it->second;
+  attach_jobs_.erase(it);
+  for (FakeAttachment& a : attachments) a.completed = a.completed || a.job_id == job_id;
+  hdp_attachment_result_t result{};
+  result.struct_size = sizeof(result);
+  result.job_id = job_id;
+  result.status = status;
+  result.attachment_id = status == HDP_OK ? attachment_id : 0;
+  job.callback(job.user_data, &result);
+  return true;
+}
+
+uint64_t FakeHost::message_id(const std::string& external_key) const {
+  auto it = messages_.find(external_key);
+  return it == messages_.end() ? 0 : it->second;
+}
+
+std::map<uint64_t, int64_t> FakeHost::pending_timer_due_in_ms() const {
+  std::map<uint64_t, int64_t> due_in;
+  for (const auto& [id, timer] : timers_) due_in[id] = (timer.due_us - monotonic_us) / 1000;
+  return due_in;
+}
+
+std::optional<uint64_t> FakeHost::next_due_timer(int64_t until_us) const {
+  std::optional<uint64_t> best;
+  for (const auto& [id, timer] : timers_) {
+    if (timer.due_us > until_us) continue;
+    if (!best || timer.due_us < timers_.at(*best).due_us) best = id;  // ties: the lower id (map order)
+  }
+  return best;
+}
+
+void FakeHost::fire_timer(uint64_t id) {
+  const Timer timer = timers_.at(id);
+  if (timer.period_ms == 0) {
+    timers_.erase(id);
+  } else {
+    timers_[id].due_us += static_cast<int64_t>(timer.period_ms) * 1000;
+  }
+  timer.callback(timer.user_data, id);
+  run_all();
+}
+
+size_t FakeHost::run_due_timers() {
+  size_t ran = 0;
+  while (std::optional<uint64_t> id = next_due_timer(monotonic_us)) {
+    fire_timer(*id);
+    ++ran;
+  }
+  return ran;
+}
+
+void FakeHost::advance_ms(int64_t ms) {
+  const int64_t until = monotonic_us + ms * 1000;
+  while (std::optional<uint64_t> id = next_due_timer(until)) {
+    const int64_t step = std::max<int64_t>(timers_.at(*id).due_us - monotonic_us, 0);
+    monotonic_us += step;
+    wall_clock_us += step;
+    fire_timer(*id);
+  }
+  wall_clock_us += until - monotonic_us;
+  monotonic_us = until;
+}
+
+size_t FakeHost::poll_fds(std::chrono::milliseconds timeout) {
+  std::vector<pollfd> polled;
+  for (const auto& [fd, watch] : fds_) {
+    short events = 0;
+    if ((watch.flags & HDP_FD_READ) != 0) events |= POLLIN;
+    if ((watch.flags & HDP_FD_WRITE) != 0) events |= POLLOUT;
+    polled.push_back(pollfd{fd, events, 0});
+  }
+  if (::poll(polled.data(), polled.size(), static_cast<int>(timeout.count())) <= 0) return 0;
+  size_t ran = 0;
+  for (const pollfd& p : polled) {
+    if (p.revents == 0) continue;
+    auto it = fds_.find(p.fd);  // an earlier callback may have unwatched it
+    if (it == fds_.end()) continue;
+    uint32_t flags = 0;
+    if ((p.revents & (POLLIN | POLLHUP)) != 0) flags |= HDP_FD_READ;
+    if ((p.revents & POLLOUT) != 0) flags |= HDP_FD_WRITE;
+    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) flags |= HDP_FD_ERROR;
+    flags &= it->second.flags | HDP_FD_ERROR;
+    const FdWatch watch = it->second;
+    watch.callback(watch.user_data, p.fd, flags);
+    run_all();
+    ++ran;
+  }
+  return ran;
+}
+
+bool FakeHost::drive_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    run_all();
+    run_due_timers();
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    // Waits for an fd; main-thread callbacks queued by another thread are run within 5 ms.
+    poll_fds(std::chrono::milliseconds(5));
+  }
 }
 
 hdp_status_t FakeHost::record_metric(const char* call, uint64_t id, const char* const* values, size_t count,

@@ -1,9 +1,12 @@
 // The in-process host of the tests: a real hdp_host_t whose extensions keep everything in memory,
-// for driving plugin code without a host process. It records routes and answers, log lines and
-// metric updates, hands out timer, fd, message and attachment ids, and never runs a timer or an fd
-// callback, so nothing the plugin starts (downloads, polls) touches the network. Main-thread
-// callbacks queue up (from any thread) until the test runs them: run_until(), run_queued(), or
-// the end of each dispatch(). Everything else is for the test's thread.
+// for driving plugin code without a host process. It records routes and answers, log lines,
+// metric updates, message writes and attachment jobs, and hands out their ids. It runs a timer,
+// an fd callback or an attachment's completion only when the test asks (run_due_timers,
+// advance_ms, poll_fds, drive_until, complete_attachment), so by default nothing the plugin starts
+// (downloads, polls) touches the network. Timers run on the virtual monotonic clock: a timer is
+// due at that clock's value when it was armed plus its delay. Main-thread callbacks queue up
+// (from any thread) until the test runs them: run_until(), run_queued(), or the end of each
+// dispatch(). Everything else is for the test's thread.
 #pragma once
 
 #include <hdp/hdp.h>
@@ -16,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -38,6 +42,24 @@ struct FakeAnswer {
   uint16_t status = 0;
   std::string content_type;
   std::string body;
+};
+
+// One hdp.attachments/1 job the plugin started.
+struct FakeAttachment {
+  uint64_t job_id = 0;
+  uint64_t message_id = 0;
+  std::string file_path;
+  std::string file_name;
+  std::string mime_type;
+  std::string idempotency_key;
+  bool completed = false;  // complete_attachment ran for it
+};
+
+// One set_recording_status call (hdp.messages/1).
+struct FakeStatusUpdate {
+  uint64_t message_id = 0;
+  int32_t status = 0;
+  std::string reason;
 };
 
 // One call of hdp.metrics/1 on a registered family.
@@ -78,6 +100,12 @@ class FakeHost {
   std::vector<std::string> registered;  // "name type=T labels=a,b buckets=N"
   std::vector<MetricUpdate> updates;
   size_t pending_timers() const { return timers_.size(); }
+  // How long until each pending timer is due on the monotonic clock (ms), by timer id.
+  std::map<uint64_t, int64_t> pending_timer_due_in_ms() const;
+  std::vector<FakeAttachment> attachments;  // in the order the plugin started them
+  std::vector<FakeStatusUpdate> statuses;   // set_recording_status calls, in order
+  // The message id upsert_call_message gave `external_key`; 0 when none was made.
+  uint64_t message_id(const std::string& external_key) const;
   // The route whose path the request path matches, as the stub host would pick it.
   const FakeRoute* route_for(const std::string& method, const std::string& path) const;
 
@@ -95,6 +123,24 @@ class FakeHost {
   void run_all();
   // request_main_thread_callback calls from threads other than the one that made the host.
   int requests_from_other_threads() const;
+
+  // Runs the timers due at the monotonic clock now, earliest first (ties by id), each followed by
+  // the main-thread callbacks it queued; timers they arm that are due now run too. Returns how
+  // many timers ran.
+  size_t run_due_timers();
+  // Moves both clocks on by `ms`, running on the way every timer that falls due, each with the
+  // clocks at its due time (and the main-thread callbacks it queues).
+  void advance_ms(int64_t ms);
+  // One poll(2) over the watched fds, waiting up to `timeout`; runs the callbacks of the ready
+  // ones. Returns how many ran.
+  size_t poll_fds(std::chrono::milliseconds timeout);
+  // A loop whose clocks stand still: runs main-thread callbacks, due timers and ready fds until
+  // `done` holds; false after `timeout` of real time (for I/O such as a download from a local
+  // server; waits on poll(2), never on a sleep).
+  bool drive_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // Completes attachment job `job_id` (the plugin's callback runs now) with `status` and, when
+  // HDP_OK, the host's `attachment_id`. False when there is no such job or it completed already.
+  bool complete_attachment(uint64_t job_id, hdp_status_t status, uint64_t attachment_id = 0);
 
  private:
   static FakeHost& self(const hdp_host_t* host);
@@ -140,8 +186,28 @@ class FakeHost {
   std::string data_dir_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, FakeRoute> routes_;
-  std::map<uint64_t, bool> timers_;
-  std::map<int, uint32_t> fds_;
+  struct Timer {
+    int64_t due_us = 0;  // monotonic
+    uint64_t period_ms = 0;
+    hdp_timer_callback_t callback = nullptr;
+    void* user_data = nullptr;
+  };
+  struct FdWatch {
+    uint32_t flags = 0;
+    hdp_fd_callback_t callback = nullptr;
+    void* user_data = nullptr;
+  };
+  struct AttachJob {
+    hdp_attachment_callback_t callback = nullptr;
+    void* user_data = nullptr;
+  };
+  // The earliest timer due at or before `until_us`, if any: its id.
+  std::optional<uint64_t> next_due_timer(int64_t until_us) const;
+  void fire_timer(uint64_t id);
+
+  std::map<uint64_t, Timer> timers_;
+  std::map<int, FdWatch> fds_;
+  std::map<uint64_t, AttachJob> attach_jobs_;
   std::map<std::string, uint64_t> messages_;
   std::map<uint64_t, hdp_metric_family_t> families_;  // pointers inside are not kept
   std::map<uint64_t, std::string> family_names_;

@@ -783,30 +783,6 @@ Store::DeliveryResult PgStore::record_delivery_and_apply(std::string_view raw_bo
   return result;
 }
 
-std::vector<Store::BatchEntry> PgStore::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
-  std::vector<BatchEntry> entries(inputs.size());
-  if (inputs.empty()) return entries;
-  try {
-    impl_->in_one_transaction(
-        inputs.size(),
-        [&](std::size_t i) {
-          entries[i].result = impl_->record_one(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
-        },
-        [&](std::size_t i, const std::string& why) {
-          entries[i].result.reset();
-          entries[i].error = why;
-        },
-        [&] { entries.assign(inputs.size(), BatchEntry{}); });
-  } catch (const std::exception& e) {
-    // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
-    for (BatchEntry& entry : entries) {
-      entry.result.reset();
-      if (entry.error.empty()) entry.error = e.what();
-    }
-  }
-  return entries;
-}
-
 std::vector<std::string> PgStore::run_batch(const std::vector<std::function<void()>>& jobs) {
   std::vector<std::string> errors(jobs.size());
   if (jobs.empty()) return errors;

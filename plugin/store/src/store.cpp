@@ -501,35 +501,6 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
 
 SqliteStore::~SqliteStore() = default;
 
-std::vector<Store::BatchEntry> SqliteStore::record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) {
-  std::vector<BatchEntry> entries(inputs.size());
-  if (inputs.empty()) return entries;
-  try {
-    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-      impl_->control.run("SAVEPOINT delivery");
-      try {
-        entries[i].result = impl_->record_one(inputs[i].raw_body, *inputs[i].event, inputs[i].now, inputs[i].fn);
-        impl_->control.run("RELEASE delivery");
-      } catch (const std::exception& e) {
-        entries[i].result.reset();
-        entries[i].error = e.what();
-        // Undo this delivery only; the transaction and the others stay.
-        impl_->control.run("ROLLBACK TO delivery");
-        impl_->control.run("RELEASE delivery");
-      }
-    }
-    tx.commit();
-  } catch (const std::exception& e) {
-    // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
-    for (BatchEntry& entry : entries) {
-      entry.result.reset();
-      if (entry.error.empty()) entry.error = e.what();
-    }
-  }
-  return entries;
-}
-
 std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<void()>>& jobs) {
   std::vector<std::string> errors(jobs.size());
   if (jobs.empty()) return errors;

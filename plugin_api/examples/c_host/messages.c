@@ -8,6 +8,36 @@ bool key_ok(const char* key) {
   return key != NULL && key[0] != '\0' && strlen(key) <= MAX_KEY_BYTES;
 }
 
+/* NULL, "", or a path of the plugin's own: starts with one '/' (not "//" nor "/\\": another site
+ * to a browser), no spaces or control characters. */
+static bool retry_path_ok(const char* path) {
+  size_t i;
+  if (path == NULL || path[0] == '\0') {
+    return true;
+  }
+  if (path[0] != '/' || path[1] == '/' || path[1] == '\\' || strlen(path) > MAX_REASON_BYTES) {
+    return false;
+  }
+  for (i = 0; path[i] != '\0'; ++i) {
+    if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The message of an upsert (/1, /2 and /3): a v1 struct at least, with a valid external key. */
+static bool call_message_ok(const hdp_call_message_t* message) {
+  return message != NULL && message->struct_size >= HDP_CALL_MESSAGE_V1_SIZE && key_ok(message->external_key);
+}
+
+/* The texts a status carries (/1, /2 and /3; NULL: not given): reason and detail within
+ * MAX_REASON_BYTES, retry_path one of the plugin's own paths. */
+static bool status_texts_ok(const char* reason, const char* detail, const char* retry_path) {
+  return (reason == NULL || strlen(reason) <= MAX_REASON_BYTES) &&
+         (detail == NULL || strlen(detail) <= MAX_REASON_BYTES) && retry_path_ok(retry_path);
+}
+
 call_message_t* find_message(const loaded_plugin_t* p, uint64_t id) {
   size_t i;
   for (i = 0; i < g_host.messages.len; ++i) {
@@ -87,8 +117,7 @@ static hdp_status_t upsert_now(loaded_plugin_t* p, const hdp_call_message_t* mes
 static hdp_status_t messages_upsert(const hdp_host_t* host, const hdp_call_message_t* message,
                                     uint64_t* out_message_id) {
   loaded_plugin_t* p = plugin_of(host);
-  if (message == NULL || out_message_id == NULL || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE ||
-      !key_ok(message->external_key)) {
+  if (!call_message_ok(message) || out_message_id == NULL) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {
@@ -125,7 +154,7 @@ static hdp_status_t set_status_now(loaded_plugin_t* p, uint64_t message_id, int3
 static hdp_status_t messages_set_recording_status(const hdp_host_t* host, uint64_t message_id, int32_t recording_status,
                                                   const char* reason) {
   loaded_plugin_t* p = plugin_of(host);
-  if (reason != NULL && strlen(reason) > MAX_REASON_BYTES) {
+  if (!status_texts_ok(reason, NULL, NULL)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {
@@ -174,33 +203,14 @@ static hdp_status_t queue_message_op(loaded_plugin_t* p, message_op_t* op, hdp_m
   return HDP_OK;
 }
 
-/* NULL, "", or a path of the plugin's own: starts with one '/' (not "//" nor "/\\": another site
- * to a browser), no spaces or control characters. */
-static bool retry_path_ok(const char* path) {
-  size_t i;
-  if (path == NULL || path[0] == '\0') {
-    return true;
-  }
-  if (path[0] != '/' || path[1] == '/' || path[1] == '\\' || strlen(path) > MAX_REASON_BYTES) {
-    return false;
-  }
-  for (i = 0; path[i] != '\0'; ++i) {
-    if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /* The upsert of /2 and /3 (detail and retry_path NULL for /2). */
 static hdp_status_t queue_upsert(const hdp_host_t* host, const hdp_call_message_t* message, int32_t recording_status,
                                  const char* reason, const char* detail, const char* retry_path,
                                  hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   loaded_plugin_t* p = plugin_of(host);
   message_op_t* op;
-  if (message == NULL || callback == NULL || out_op_id == NULL || message->struct_size < HDP_CALL_MESSAGE_V1_SIZE ||
-      !key_ok(message->external_key) || (reason != NULL && strlen(reason) > MAX_REASON_BYTES) ||
-      (detail != NULL && strlen(detail) > MAX_REASON_BYTES) || !retry_path_ok(retry_path)) {
+  if (!call_message_ok(message) || callback == NULL || out_op_id == NULL ||
+      !status_texts_ok(reason, detail, retry_path)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {
@@ -235,8 +245,7 @@ static hdp_status_t queue_set_status(const hdp_host_t* host, uint64_t message_id
                                      hdp_message_callback_t callback, void* user_data, uint64_t* out_op_id) {
   loaded_plugin_t* p = plugin_of(host);
   message_op_t* op;
-  if (callback == NULL || out_op_id == NULL || (reason != NULL && strlen(reason) > MAX_REASON_BYTES) ||
-      (detail != NULL && strlen(detail) > MAX_REASON_BYTES) || !retry_path_ok(retry_path)) {
+  if (callback == NULL || out_op_id == NULL || !status_texts_ok(reason, detail, retry_path)) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
   if (!may_register(p)) {

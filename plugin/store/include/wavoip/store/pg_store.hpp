@@ -73,7 +73,6 @@ class PgStore final : public Store {
 
   DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                            const StepFn& fn) override;
-  std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) override;
   std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;

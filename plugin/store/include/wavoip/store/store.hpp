@@ -56,6 +56,7 @@ class Store {
   // a savepoint of its own, in order, so a later delivery of the same call sees the earlier one,
   // and one that fails (its `error` set, nothing of it written) does not fail the others. When
   // the commit itself fails, every entry carries the error and nothing is written.
+  // The same for every engine: run_batch with one record_delivery_and_apply per job.
   struct DeliveryInput {
     std::string_view raw_body;
     const Event* event = nullptr;
@@ -66,7 +67,7 @@ class Store {
     std::optional<DeliveryResult> result;  // set when stored
     std::string error;                     // why not, otherwise
   };
-  virtual std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) = 0;
+  std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs);
 
   // Group commit of any store calls: runs `jobs` in order inside one transaction, each in a
   // savepoint of its own. Every other method is atomic on its own and, called from a job, nests
@@ -169,7 +170,6 @@ class SqliteStore final : public Store {
 
   DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
                                            const StepFn& fn) override;
-  std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs) override;
   std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
