@@ -696,10 +696,7 @@ template <typename ImplT>
 class TxScope {
  public:
   TxScope(ImplT& impl, const char* savepoint, SavepointMode mode = kSavepointWhenNested)
-      : impl_(impl),
-        nested_(impl.depth > 0),
-        bare_(nested_ && mode == kNoSavepointWhenNested),
-        savepoint_(savepoint) {
+      : impl_(impl), nested_(impl.depth > 0), bare_(nested_ && mode == kNoSavepointWhenNested), savepoint_(savepoint) {
     if (!bare_) impl_.simple(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
     ++impl_.depth;
   }
