@@ -76,37 +76,14 @@ if [[ -z "$time_scale" ]]; then
   if ((ci)); then time_scale=0.2; else time_scale=0.5; fi
 fi
 
-if [[ -t 1 ]]; then
-  say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-else
-  say() { printf '==> %s\n' "$*"; }
-fi
+# shellcheck source=scripts/demo_common.sh
+source "$root/scripts/demo_common.sh"
 
 # ---- build ----
 if ((build)); then
-  say "Installing what is missing (scripts/setup.sh)"
-  scripts/setup.sh
-  if [[ -z "$build_dir" || "$(realpath -m "$build_dir")" == "$root/build/default" ]]; then
-    say "Configuring and building (cmake --preset default)"
-    cmake --preset default
-    cmake --build --preset default
-    build_dir="$root/build/default"
-  else
-    say "Configuring and building $build_dir"
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    cmake --build "$build_dir" -j2
-  fi
+  demo_build
 fi
-build_dir=$(realpath -m "${build_dir:-$root/build/default}")
-host_bin="$build_dir/host_stub/hdp-stub-host"
-plugin_so="$build_dir/plugin/wavoip_recordings.so"
-sim_bin="$build_dir/host_stub/simulator/wavoip-sim"
-for f in "$host_bin" "$plugin_so" "$sim_bin"; do
-  if [[ ! -f "$f" ]]; then
-    echo "demo: $f is missing; build first (scripts/demo.sh without --no-build)" >&2
-    exit 1
-  fi
-done
+demo_binaries "scripts/demo.sh without --no-build"
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "demo: $tool is needed (scripts/setup.sh installs it)" >&2; exit 1; }
 done

@@ -69,37 +69,14 @@ if [[ -z "$time_scale" ]]; then
   if ((ci)); then time_scale=0.2; else time_scale=0.5; fi
 fi
 
-if [[ -t 1 ]]; then
-  say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-else
-  say() { printf '==> %s\n' "$*"; }
-fi
+# shellcheck source=scripts/demo_common.sh
+source "$root/scripts/demo_common.sh"
 
 # ---- build ----
 if ((build)); then
-  say "Installing what is missing (scripts/setup.sh --nodes)"
-  scripts/setup.sh --nodes
-  if [[ -z "$build_dir" || "$(realpath -m "$build_dir")" == "$root/build/default" ]]; then
-    say "Configuring and building (cmake --preset default)"
-    cmake --preset default
-    cmake --build --preset default
-    build_dir="$root/build/default"
-  else
-    say "Configuring and building $build_dir"
-    cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    cmake --build "$build_dir" -j2
-  fi
+  demo_build --nodes
 fi
-build_dir=$(realpath -m "${build_dir:-$root/build/default}")
-host_bin="$build_dir/host_stub/hdp-stub-host"
-plugin_so="$build_dir/plugin/wavoip_recordings.so"
-sim_bin="$build_dir/host_stub/simulator/wavoip-sim"
-for f in "$host_bin" "$plugin_so" "$sim_bin"; do
-  if [[ ! -f "$f" ]]; then
-    echo "demo: $f is missing; build first (scripts/demo.sh --nodes $nodes without --no-build)" >&2
-    exit 1
-  fi
-done
+demo_binaries "scripts/demo.sh --nodes $nodes without --no-build"
 pg_bin=${HDP_PG_BINDIR:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 for tool in curl python3 nginx "$pg_bin/initdb" "$pg_bin/pg_ctl"; do
   command -v "$tool" >/dev/null || [[ -x "$tool" ]] ||
