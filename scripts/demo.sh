@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/demo_common.sh
+source "$root/scripts/demo_common.sh"
 
 # Several nodes: another script (PostgreSQL, nginx); one node stays as it always was.
 for arg in "$@"; do
@@ -48,24 +50,8 @@ port=0
 keep=0
 timeout=120
 while (($#)); do
-  case "$1" in
-    --no-build) build=0 ;;
-    --ci) ci=1 ;;
-    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift ;;
-    --build-dir=*) build_dir=${1#*=} ;;
-    --scenario) scenario=${2:?--scenario needs a name}; shift ;;
-    --scenario=*) scenario=${1#*=} ;;
-    --time-scale) time_scale=${2:?--time-scale needs a number}; shift ;;
-    --time-scale=*) time_scale=${1#*=} ;;
-    --port) port=${2:?--port needs a number}; shift ;;
-    --port=*) port=${1#*=} ;;
-    --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
-    --timeout=*) timeout=${1#*=} ;;
-    --keep-data) keep=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "demo: unknown option '$1'" >&2; usage >&2; exit 2 ;;
-  esac
-  shift
+  demo_option "$@" || { echo "demo: unknown option '$1'" >&2; usage >&2; exit 2; }
+  shift "$consumed"
 done
 bounded=${DEMO_SECONDS:-}
 if [[ -n "$bounded" && ! "$bounded" =~ ^[0-9]+$ ]]; then
@@ -75,9 +61,6 @@ fi
 if [[ -z "$time_scale" ]]; then
   if ((ci)); then time_scale=0.2; else time_scale=0.5; fi
 fi
-
-# shellcheck source=scripts/demo_common.sh
-source "$root/scripts/demo_common.sh"
 
 # ---- build ----
 if ((build)); then

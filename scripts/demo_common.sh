@@ -1,5 +1,29 @@
-# Shared by scripts/demo.sh and scripts/demo_nodes.sh (sourced, not run): the progress lines, the
-# build step and the binaries the demos run.
+# Shared by scripts/demo.sh and scripts/demo_nodes.sh (sourced, not run): the options both take,
+# the progress lines, the build step and the binaries the demos run.
+
+# Takes one option that both demos have, setting its variable (build, ci, build_dir, scenario,
+# time_scale, port, timeout, keep) and `consumed` (how many arguments it took); returns 1 for
+# any other. --help runs the caller's usage.
+demo_option() {
+  consumed=1
+  case "$1" in
+    --no-build) build=0 ;;
+    --ci) ci=1 ;;
+    --build-dir) build_dir=${2:?--build-dir needs a directory}; consumed=2 ;;
+    --build-dir=*) build_dir=${1#*=} ;;
+    --scenario) scenario=${2:?--scenario needs a name}; consumed=2 ;;
+    --scenario=*) scenario=${1#*=} ;;
+    --time-scale) time_scale=${2:?--time-scale needs a number}; consumed=2 ;;
+    --time-scale=*) time_scale=${1#*=} ;;
+    --port) port=${2:?--port needs a number}; consumed=2 ;;
+    --port=*) port=${1#*=} ;;
+    --timeout) timeout=${2:?--timeout needs seconds}; consumed=2 ;;
+    --timeout=*) timeout=${1#*=} ;;
+    --keep-data) keep=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) return 1 ;;
+  esac
+}
 
 if [[ -t 1 ]]; then
   say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

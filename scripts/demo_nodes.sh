@@ -13,6 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# shellcheck source=scripts/demo_common.sh
+source "$root/scripts/demo_common.sh"
 
 usage() {
   cat <<'EOF2'
@@ -41,25 +43,11 @@ keep=0
 timeout=150
 while (($#)); do
   case "$1" in
-    --nodes) nodes=${2:?--nodes needs a number}; shift ;;
-    --nodes=*) nodes=${1#*=} ;;
-    --no-build) build=0 ;;
-    --ci) ci=1 ;;
-    --build-dir) build_dir=${2:?--build-dir needs a directory}; shift ;;
-    --build-dir=*) build_dir=${1#*=} ;;
-    --scenario) scenario=${2:?--scenario needs a name}; shift ;;
-    --scenario=*) scenario=${1#*=} ;;
-    --time-scale) time_scale=${2:?--time-scale needs a number}; shift ;;
-    --time-scale=*) time_scale=${1#*=} ;;
-    --port) port=${2:?--port needs a number}; shift ;;
-    --port=*) port=${1#*=} ;;
-    --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
-    --timeout=*) timeout=${1#*=} ;;
-    --keep-data) keep=1 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "demo: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+    --nodes) nodes=${2:?--nodes needs a number}; shift 2; continue ;;
+    --nodes=*) nodes=${1#*=}; shift; continue ;;
   esac
-  shift
+  demo_option "$@" || { echo "demo: unknown option '$1'" >&2; usage >&2; exit 2; }
+  shift "$consumed"
 done
 if [[ ! "$nodes" =~ ^[2-9]$ ]]; then
   echo "demo: --nodes must be 2 to 9" >&2
@@ -68,9 +56,6 @@ fi
 if [[ -z "$time_scale" ]]; then
   if ((ci)); then time_scale=0.2; else time_scale=0.5; fi
 fi
-
-# shellcheck source=scripts/demo_common.sh
-source "$root/scripts/demo_common.sh"
 
 # ---- build ----
 if ((build)); then
