@@ -112,9 +112,11 @@ void RecordingService::on_fetch_done(const FetchResult& result) {
     }
   }
   metrics_.fetch_outcome(to_string(outcome.kind));
-  host_.log(outcome.kind == FetchKind::ready_file ? HDP_LOG_INFO : HDP_LOG_WARNING,
-            "[WaVoIP] Download of call " + result.call_id + ": " + std::string(to_string(outcome.kind)) + " (" +
-                describe(outcome) + ")");
+  // A poll answered 404 is the normal wait for WaVoIP, not something for the operator to look at.
+  const bool expected = outcome.kind == FetchKind::ready_file || outcome.kind == FetchKind::not_ready;
+  host_.log(expected ? HDP_LOG_INFO : HDP_LOG_WARNING, "[WaVoIP] Download of call " + result.call_id + ": " +
+                                                           std::string(to_string(outcome.kind)) + " (" +
+                                                           describe(outcome) + ")");
   std::string kept_file = outcome.file_path;
   // Written only while this node's claim holds; otherwise the node that took the call over
   // downloads and attaches it, and this copy goes. So it does when the outcome could not be

@@ -393,6 +393,9 @@ TEST_F(Polling, APollThatFindsNothingIsNotShownAsADownloadAndRewritesNothing) {
   // The same answer again: what the agent sees did not change, so the host is not written.
   EXPECT_EQ(status_writes(), before + 1);
   EXPECT_EQ(recording_status(id), "waiting");
+  // The normal wait for WaVoIP: an info line each time, no warning for the operator.
+  EXPECT_EQ(count_in_log("INFO  [com.wavoip.recordings] [WaVoIP] Download of call " + id + ": not_ready"), 2u);
+  EXPECT_EQ(count_in_log("WARN  [com.wavoip.recordings] [WaVoIP] Download of call " + id), 0u);
 }
 
 TEST_F(Polling, ADownloadStillRunningASecondLaterIsShownAsDownloading) {
