@@ -1,5 +1,6 @@
 #include "recording_service.hpp"
 
+#include <wavoip/core/payload.hpp>
 #include <wavoip/core/recording_url.hpp>
 
 #include <filesystem>
@@ -22,6 +23,7 @@ void RecordingService::resume() {
     std::vector<std::pair<FlowResult, std::optional<std::int64_t>>> restarted;  // with the claim taken
     std::vector<CallRecord> behind;
     std::int64_t pending = 0;
+    std::int64_t replayed = 0;
   };
   const TimeMs now = host_.wall_ms();
   anonymous_job_started();
@@ -29,6 +31,15 @@ void RecordingService::resume() {
   writer_.run_now(
       [this, now, data_dir = data_dir_](Store& store) -> StoreWriter::Continuation {
         auto out = std::make_shared<Resumed>();
+        // First the deliveries stored before a crash whose steps had not reached their calls'
+        // rows (SQLite's write-back): every decision below reads those rows.
+        out->replayed =
+            store.replay_unsaved([this](const CallRecord& current, std::string_view raw_body, std::string_view inbox,
+                                        TimeMs received_at) -> std::optional<FlowResult> {
+              ParseResult parsed = parse_event(raw_body, config_.parse_limits());
+              if (!parsed) return std::nullopt;
+              return step_delivery(current, *parsed, inbox, received_at, config_);
+            });
         // Alone on its store, this node's previous run held every claim. On a shared store the
         // claims of a previous run are left to end: any node takes them over then (poll timer).
         if (!claims_.shared) out->dropped = store.release_all_claims();
@@ -80,7 +91,8 @@ void RecordingService::resume() {
                                       " stale claim(s) voided, " + std::to_string(out->removed) +
                                       " leftover file(s) removed, " + std::to_string(out->behind.size()) +
                                       " call(s) shown again on the host, " + std::to_string(out->pending) +
-                                      " call(s) still waiting for a recording");
+                                      " call(s) still waiting for a recording, " + std::to_string(out->replayed) +
+                                      " stored delivery(ies) applied again");
           arm_rescan();
           anonymous_job_finished();
         };

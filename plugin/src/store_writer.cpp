@@ -91,6 +91,14 @@ void StoreWriter::stop() {
     rest.erase(rest.begin(), rest.begin() + n);
     write(batch);
   }
+  // A clean stop leaves nothing for a restart to replay.
+  try {
+    store_.save_unsaved();
+  } catch (const std::exception& e) {
+    host_.log(HDP_LOG_WARNING, std::string("[WaVoIP] Could not write the last call records at stop (a restart "
+                                           "applies their deliveries again): ") +
+                                   e.what());
+  }
   in_flight_ = 0;
 }
 
@@ -132,17 +140,34 @@ StoreWriter::Done StoreWriter::write(std::vector<Job>& batch) {
 }
 
 void StoreWriter::writer_main() {
+  bool wrote = false;  // since the store last wrote what it holds in memory
   for (;;) {
     std::vector<Job> batch;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [this] { return quit_ || !queue_.empty(); });
+      const auto ready = [this] { return quit_ || !queue_.empty(); };
+      if (wrote) {
+        if (!wake_.wait_for(lock, kIdleSave, ready)) {
+          // Idle for a moment: the records the store holds back go to disk now (see
+          // Store::save_unsaved), so that the file alone tells the truth while nothing happens.
+          lock.unlock();
+          try {
+            store_.save_unsaved();
+          } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): kept in memory; the next batch tries again
+          }
+          wrote = false;
+          continue;
+        }
+      } else {
+        wake_.wait(lock, ready);
+      }
       if (queue_.empty()) return;  // quit, and nothing left to write
       const size_t n = std::min(queue_.size(), kMaxBatch);
       batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + n));
       queue_.erase(queue_.begin(), queue_.begin() + n);
     }
     Done done = write(batch);
+    wrote = true;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (quit_) continue;  // stopping: written, but nobody runs the continuations

@@ -24,6 +24,7 @@
 
 #include <wavoip/store/store.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -55,6 +56,8 @@ class StoreWriter {
 
   // Jobs written by one transaction at most.
   static constexpr size_t kMaxBatch = 256;
+  // Thread mode: after this long without jobs, the store writes what it holds in memory.
+  static constexpr std::chrono::milliseconds kIdleSave{200};
 
   StoreWriter(const HostApi& host, Store& store, Mode mode);
   ~StoreWriter();

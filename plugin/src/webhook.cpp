@@ -157,13 +157,9 @@ void WebhookHandler::submit(PendingDelivery delivery) {
       // On the writer, inside its batch: the delivery, the call's step and the download claim.
       [this, pending, now, finished](Store& store) -> StoreWriter::Continuation {
         const PendingDelivery& d = *pending;
-        Store::DeliveryResult result =
-            store.record_delivery_and_apply(d.body, d.event, now, [&](const CallRecord& current) {
-              CallRecord record = current;
-              if (record.inbox.empty()) record.inbox = d.inbox;
-              if (const auto* call = std::get_if<CallEvent>(&d.event)) return step(record, *call, now, config_);
-              return step(record, std::get<RecordEvent>(d.event), now, config_);
-            });
+        Store::DeliveryResult result = store.record_delivery_and_apply(
+            d.body, d.event, d.inbox, now,
+            [&](const CallRecord& current) { return step_delivery(current, d.event, d.inbox, now, config_); });
         std::optional<std::int64_t> fence;
         if (result.record) {
           fence = settle_claim(store, service_.claim_settings(), *result.record, result.actions, now, std::nullopt);

@@ -528,14 +528,17 @@ TEST(HostSyncMarks, AVersionOneStoreIsMigratedAndKeepsItsCalls) {
   }
   {
     SQLite::Database db(path, SQLite::OPEN_READWRITE);
-    // What version 1 did not have: host_sync (version 2), the claim columns (version 3) and
-    // the reason's detail (version 5); and what it had that version 6 dropped: fetch_claims.
+    // What version 1 did not have: host_sync (version 2), the claim columns (version 3), the
+    // reason's detail (version 5) and the write-back marks (version 7); and what it had that
+    // version 6 dropped: fetch_claims.
     db.exec("DROP TABLE host_sync");
     db.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");
     db.exec("DROP INDEX calls_leased");
-    for (const char* column : {"owner", "lease_until", "fence", "reason_detail"}) {
+    for (const char* column : {"owner", "lease_until", "fence", "reason_detail", "last_delivery"}) {
       db.exec(std::string("ALTER TABLE calls DROP COLUMN ") + column);
     }
+    db.exec("ALTER TABLE deliveries DROP COLUMN inbox");  // and version 7's write-back marks
+    db.exec("DROP TABLE saved_through");
     db.exec("PRAGMA user_version = 1");
   }
   wavoip::SqliteStore store(path);

@@ -132,7 +132,7 @@ TEST_F(PgStoreTest, TheDatabaseSettingPicksTheEngine) {
 TEST_F(PgStoreTest, RawBodyWithNulBytesIsStoredByteForByte) {
   PgStore store(db.uri());
   const std::string body("{\"type\":\"DEVICE\"}\0\xff\xfe tail\0", 26);
-  store.record_delivery_and_apply(body, Event{DeviceEvent{}}, kT0, unchanged);
+  store.record_delivery_and_apply(body, Event{DeviceEvent{}}, "", kT0, unchanged);
   EXPECT_EQ(sql("SELECT encode(body, 'hex') FROM wavoip.deliveries"),
             "7b2274797065223a22444556494345227d00fffe207461696c00");
   EXPECT_EQ(sql("SELECT octet_length(body) || ' ' || type || ' ' || (call_id IS NULL) || ' ' || received_at "
@@ -150,9 +150,9 @@ TEST_F(PgStoreTest, CallIdsSortByByteOrderEvenInALinguisticDatabase) {
     r.next_attempt_at = kT0;
     store.save_call(r);
   }
-  const auto due = store.due_calls(kT0, 10);
+  const auto due = store.claim_due("node-a", kT0, 60'000, 10);
   ASSERT_EQ(due.size(), 2u);
-  EXPECT_EQ(due[0].call_id, "B-tie");
+  EXPECT_EQ(due[0].record.call_id, "B-tie");
 }
 
 // Two nodes race to claim the same calls: every call is claimed by exactly one.
@@ -304,7 +304,7 @@ TEST_F(PgStoreTest, ACallThatMeetsALostConnectionThrowsAndLeavesNothing) {
   PgStore store(db.uri());
   terminate_backend(db, store.backend_pid());
   const Event ev = record_event("LOST", "READY");
-  EXPECT_THROW(store.record_delivery_and_apply("{}", ev, kT0, unchanged), PgError);
+  EXPECT_THROW(store.record_delivery_and_apply("{}", ev, "", kT0, unchanged), PgError);
   EXPECT_EQ(store.delivery_count(), 0);
   EXPECT_FALSE(store.load_call("LOST"));
 }

@@ -29,12 +29,21 @@ class Backend {
 
 class SqliteBackend final : public Backend {
  public:
-  std::unique_ptr<Store> open() override { return std::make_unique<SqliteStore>(path()); }
+  explicit SqliteBackend(SqliteOptions options = {}) : options_(options) {}
+  std::unique_ptr<Store> open() override { return std::make_unique<SqliteStore>(path(), options_); }
   std::string path() const { return (dir_.path() / "wavoip.sqlite").string(); }
 
  private:
   testsupport::TempDir dir_{"wavoip-store"};
+  SqliteOptions options_;
 };
+
+// The plugin's own SQLite file: records that deliveries change are written back in groups.
+inline SqliteOptions write_back_options() {
+  SqliteOptions options;
+  options.write_back_calls = 256;
+  return options;
+}
 
 class PgBackend final : public Backend {
  public:

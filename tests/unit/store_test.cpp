@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 using testing::Backend;
 using testing::PgBackend;
 using testing::SqliteBackend;
+using testing::write_back_options;
 
 constexpr TimeMs kT0 = 1'700'000'000'000;
 
@@ -71,12 +72,16 @@ Event record_event(const std::string& id, const std::string& status) {
   return ev;
 }
 
-// Runs every test against each engine ("sqlite", "postgresql"), each on a fresh database.
+// Runs every test against each engine, each on a fresh database: "sqlite" (every record written
+// in its delivery's transaction), "sqlite_write_back" (as the plugin opens its own file) and
+// "postgresql".
 class StoreConformance : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     if (GetParam() == "sqlite")
       backend_ = std::make_unique<SqliteBackend>();
+    else if (GetParam() == "sqlite_write_back")
+      backend_ = std::make_unique<SqliteBackend>(write_back_options());
     else
       backend_ = std::make_unique<PgBackend>();
   }
@@ -101,7 +106,14 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Store> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Engines, StoreConformance, ::testing::Values("sqlite", "postgresql"),
+INSTANTIATE_TEST_SUITE_P(Engines, StoreConformance, ::testing::Values("sqlite", "sqlite_write_back", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// What several connections to one database do at once (nodes sharing a store): write-back is
+// for a file one connection owns, so it is not among these engines.
+class SharedStoreConformance : public StoreConformance {};
+
+INSTANTIATE_TEST_SUITE_P(Engines, SharedStoreConformance, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // What only SQLite has.
@@ -142,6 +154,9 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
     raw.exec("ALTER TABLE calls DROP COLUMN owner");
     raw.exec("ALTER TABLE calls DROP COLUMN lease_until");
     raw.exec("ALTER TABLE calls DROP COLUMN fence");
+    raw.exec("ALTER TABLE calls DROP COLUMN last_delivery");  // version 7
+    raw.exec("ALTER TABLE deliveries DROP COLUMN inbox");
+    raw.exec("DROP TABLE saved_through");
     raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");                                        // version 5
     raw.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");  // until 6
     raw.exec("PRAGMA user_version = 2");
@@ -166,6 +181,9 @@ TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
   {
     SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
     raw.exec("INSERT INTO host_sync (call_id) VALUES ('MARKED')");
+    raw.exec("ALTER TABLE calls DROP COLUMN last_delivery");  // version 7
+    raw.exec("ALTER TABLE deliveries DROP COLUMN inbox");
+    raw.exec("DROP TABLE saved_through");
     raw.exec("ALTER TABLE calls DROP COLUMN reason_detail");                                        // version 5
     raw.exec("CREATE TABLE fetch_claims (call_id TEXT PRIMARY KEY, claimed_at INTEGER NOT NULL)");  // until 6
     raw.exec("INSERT INTO fetch_claims VALUES ('OLD', 1)");
@@ -228,7 +246,7 @@ TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
 TEST_P(StoreConformance, DeliveryAndCallStateAreWrittenTogether) {
   const Event ev = record_event("CALL-1", "RECORDING");
   const auto result =
-      store().record_delivery_and_apply(R"({"type":"RECORD"})", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+      store().record_delivery_and_apply(R"({"type":"RECORD"})", ev, "", kT0, flow(std::get<RecordEvent>(ev), kT0));
   EXPECT_GT(result.delivery_id, 0);
   ASSERT_TRUE(result.record);
   EXPECT_EQ(result.record->recording, RecordingState::waiting);
@@ -244,12 +262,12 @@ TEST_P(StoreConformance, NothingIsWrittenWhenTheStepThrows) {
   const CallRecord before = *store().load_call("CALL-1");
   const Event ev = record_event("CALL-1", "READY");
   EXPECT_THROW(store().record_delivery_and_apply(
-                   "{}", ev, kT0, [](const CallRecord&) -> FlowResult { throw std::runtime_error("step failed"); }),
+                   "{}", ev, "", kT0, [](const CallRecord&) -> FlowResult { throw std::runtime_error("step failed"); }),
                std::runtime_error);
   EXPECT_EQ(store().delivery_count(), 0);
   EXPECT_EQ(*store().load_call("CALL-1"), before);
   // The connection is still usable afterwards.
-  store().record_delivery_and_apply("{}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  store().record_delivery_and_apply("{}", ev, "", kT0, flow(std::get<RecordEvent>(ev), kT0));
   EXPECT_EQ(store().delivery_count(), 1);
   EXPECT_EQ(store().load_call("CALL-1")->recording, RecordingState::fetching);
 }
@@ -395,7 +413,7 @@ TEST_P(StoreConformance, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
 
 TEST_P(StoreConformance, AStepMayNotChangeTheCallId) {
   const Event ev = record_event("CALL-1", "READY");
-  EXPECT_THROW(store().record_delivery_and_apply("{}", ev, kT0,
+  EXPECT_THROW(store().record_delivery_and_apply("{}", ev, "", kT0,
                                                  [](const CallRecord& r) {
                                                    FlowResult out{r, {}};
                                                    out.record.call_id = "OTHER";
@@ -408,7 +426,7 @@ TEST_P(StoreConformance, AStepMayNotChangeTheCallId) {
 
 TEST_F(SqliteStoreTest, RawBodyIsStoredByteForByte) {
   const std::string body("{\"type\":\"DEVICE\"}\0\xff\xfe tail", 25);
-  store().record_delivery_and_apply(body, Event{DeviceEvent{}}, kT0, flow(ManualRetry{}, kT0));
+  store().record_delivery_and_apply(body, Event{DeviceEvent{}}, "", kT0, flow(ManualRetry{}, kT0));
   SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
   SQLite::Statement q(raw, "SELECT body, type, call_id, received_at FROM deliveries");
   ASSERT_TRUE(q.executeStep());
@@ -422,7 +440,7 @@ TEST_F(SqliteStoreTest, RawBodyIsStoredByteForByte) {
 TEST_P(StoreConformance, EventsWithoutACallOnlyRecordTheDelivery) {
   bool ran = false;
   const auto result =
-      store().record_delivery_and_apply("{}", Event{UnknownEvent{"MESSAGE"}}, kT0, [&ran](const CallRecord& r) {
+      store().record_delivery_and_apply("{}", Event{UnknownEvent{"MESSAGE"}}, "", kT0, [&ran](const CallRecord& r) {
         ran = true;
         return FlowResult{r, {}};
       });
@@ -435,9 +453,9 @@ TEST_P(StoreConformance, EventsWithoutACallOnlyRecordTheDelivery) {
 
 TEST_P(StoreConformance, DuplicateDeliveriesAreAllKeptButChangeTheCallOnce) {
   const Event ev = record_event("CALL-1", "READY");
-  const auto first = store().record_delivery_and_apply("{}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  const auto first = store().record_delivery_and_apply("{}", ev, "", kT0, flow(std::get<RecordEvent>(ev), kT0));
   const auto second =
-      store().record_delivery_and_apply("{}", ev, kT0 + 1000, flow(std::get<RecordEvent>(ev), kT0 + 1000));
+      store().record_delivery_and_apply("{}", ev, "", kT0 + 1000, flow(std::get<RecordEvent>(ev), kT0 + 1000));
   EXPECT_EQ(store().delivery_count(), 2);
   EXPECT_NE(first.delivery_id, second.delivery_id);
   auto starts = [](const std::vector<Action>& actions) {
@@ -479,7 +497,7 @@ TEST_P(StoreConformance, ApplyToCallRunsOnlyForKnownCalls) {
   EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
 }
 
-TEST_P(StoreConformance, ACallIsClaimedByOneNodeAtATimeAcrossConnections) {
+TEST_P(SharedStoreConformance, ACallIsClaimedByOneNodeAtATimeAcrossConnections) {
   store().save_call(sample_call("C"));
   store().save_call(sample_call("D"));
   const std::unique_ptr<Store> other_connection = open_other();
@@ -499,7 +517,7 @@ TEST_P(StoreConformance, ACallIsClaimedByOneNodeAtATimeAcrossConnections) {
   EXPECT_FALSE(store().release_claim("C", first->fence)) << "a released claim ends only once";
 }
 
-TEST_P(StoreConformance, AClaimWhoseLeaseEndedIsTakenOverAndFencesItsHolder) {
+TEST_P(SharedStoreConformance, AClaimWhoseLeaseEndedIsTakenOverAndFencesItsHolder) {
   store().save_call(sample_call("C"));
   const std::optional<Store::Claim> dead = store().claim_call("C", "node-a", kT0, 1000);
   ASSERT_TRUE(dead);
@@ -526,7 +544,7 @@ TEST_P(StoreConformance, TheOnlyNodeVoidsEveryClaimAtStart) {
   EXPECT_TRUE(store().claim_call("C", "node-b", kT0 + 2, 60'000));
 }
 
-TEST_P(StoreConformance, AttachmentIsRecordedOnceAndTheCallIsNeverClaimedAgain) {
+TEST_P(SharedStoreConformance, AttachmentIsRecordedOnceAndTheCallIsNeverClaimedAgain) {
   store().save_call(sample_call("C"));
   const std::optional<Store::Claim> claim = store().claim_call("C", "node-a", kT0, 60'000);
   ASSERT_TRUE(claim);
@@ -554,12 +572,12 @@ TEST_P(StoreConformance, DuePollsComeOutEarliestFirst) {
     store().save_call(r);
   }
   EXPECT_EQ(store().earliest_due(), kT0 + 10);
+  EXPECT_TRUE(store().claim_due("node-a", kT0 + 9, 60'000, 10).empty());
   std::vector<std::string> ids;
-  for (const CallRecord& r : store().due_calls(kT0 + 25, 10)) ids.push_back(r.call_id);
+  for (const Store::Claim& c : store().claim_due("node-a", kT0 + 25, 60'000, 2)) ids.push_back(c.record.call_id);
+  for (const Store::Claim& c : store().claim_due("node-a", kT0 + 25, 60'000, 10)) ids.push_back(c.record.call_id);
   EXPECT_EQ(ids, (std::vector<std::string>{"B-tie", "a-tie", "b-tie", "mid"}));
-  EXPECT_EQ(store().due_calls(kT0 + 25, 2).size(), 2u);
-  EXPECT_TRUE(store().due_calls(kT0 + 9, 10).empty());
-  EXPECT_EQ(store().due_calls(kT0 + 1000, 100).size(), 6u);
+  EXPECT_EQ(store().claim_due("node-a", kT0 + 1000, 60'000, 100).size(), 2u) << "late and future";
 }
 
 TEST_P(StoreConformance, InFlightCallsArePagedForResume) {
@@ -587,7 +605,7 @@ TEST_P(StoreConformance, InFlightCallsArePagedForResume) {
 
 TEST_P(StoreConformance, PruningRemovesOnlyOldDeliveries) {
   for (int i = 0; i < 5; ++i) {
-    store().record_delivery_and_apply("{}", Event{DeviceEvent{}}, kT0 + i, flow(ManualRetry{}, kT0));
+    store().record_delivery_and_apply("{}", Event{DeviceEvent{}}, "", kT0 + i, flow(ManualRetry{}, kT0));
   }
   EXPECT_EQ(store().prune_deliveries(kT0 + 3), 3);
   EXPECT_EQ(store().delivery_count(), 2);
@@ -596,12 +614,12 @@ TEST_P(StoreConformance, PruningRemovesOnlyOldDeliveries) {
 TEST_P(StoreConformance, CallsBehindTheHostAreMarkedWithTheirChangeAndClearedOnce) {
   // A step that changes what the host shows marks its call in the same transaction.
   const Event ready = record_event("SHOWN", "READY");
-  store().record_delivery_and_apply("{}", ready, kT0, flow(std::get<RecordEvent>(ready), kT0));
+  store().record_delivery_and_apply("{}", ready, "", kT0, flow(std::get<RecordEvent>(ready), kT0));
   store().save_call(sample_call("QUIET"));  // a plain save marks nothing
   // A step that shows nothing marks nothing.
   store().apply_to_call("QUIET", [](const CallRecord& r) { return FlowResult{r, {}}; });
   const Event other = record_event("B\"odd\\id,{x}", "RECORDING");  // survives the array form
-  store().record_delivery_and_apply("{}", other, kT0, flow(std::get<RecordEvent>(other), kT0));
+  store().record_delivery_and_apply("{}", other, "", kT0, flow(std::get<RecordEvent>(other), kT0));
 
   auto ids = [](const std::vector<CallRecord>& records) {
     std::vector<std::string> out;
@@ -622,7 +640,7 @@ TEST_P(StoreConformance, CallsBehindTheHostAreMarkedWithTheirChangeAndClearedOnc
 
 // Two connections apply steps to one call at the same time (two nodes, or two threads): each
 // step sees the result of the one before, none is lost, also when the call is new.
-TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
+TEST_P(SharedStoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
   constexpr int kStepsPerConnection = 40;
   store();  // creates the schema before the threads open theirs
   std::vector<std::unique_ptr<Store>> connections;
@@ -639,7 +657,8 @@ TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
     threads.emplace_back([&, t] {
       try {
         for (int i = 0; i < kStepsPerConnection; ++i) {
-          connections[t]->record_delivery_and_apply("{}", Event{record_event("SHARED", "RECORDING")}, kT0, count_step);
+          connections[t]->record_delivery_and_apply("{}", Event{record_event("SHARED", "RECORDING")}, "", kT0,
+                                                    count_step);
         }
       } catch (const std::exception& e) {
         failures[t] = e.what();
@@ -652,7 +671,7 @@ TEST_P(StoreConformance, ConcurrentStepsOnOneCallNeverLoseAnUpdate) {
   EXPECT_EQ(store().delivery_count(), 2 * kStepsPerConnection);
 }
 
-TEST_P(StoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
+TEST_P(SharedStoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
   const std::pair<const char*, std::optional<TimeMs>> calls[] = {
       {"b", kT0 + 10}, {"a", kT0 + 10}, {"late", kT0 + 100}, {"none", std::nullopt}};
   for (const auto& [id, at] : calls) {
@@ -686,7 +705,7 @@ TEST_P(StoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
 
 // A node paused past its lease wakes up after another node took its call over: none of its
 // writes of that claim lands.
-TEST_P(StoreConformance, AClaimThatLostItsLeaseWritesNothing) {
+TEST_P(SharedStoreConformance, AClaimThatLostItsLeaseWritesNothing) {
   CallRecord r = sample_call("C");
   r.next_attempt_at = kT0;
   store().save_call(r);
@@ -738,7 +757,7 @@ TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {
   r.reason = "a webhook changed it";
   store().save_call(r);
   const Event ev = record_event("C", "MIXING");
-  store().record_delivery_and_apply("{}", ev, kT0 + 1, flow(std::get<RecordEvent>(ev), kT0 + 1));
+  store().record_delivery_and_apply("{}", ev, "", kT0 + 1, flow(std::get<RecordEvent>(ev), kT0 + 1));
   reopen();
   EXPECT_TRUE(store().claim_due("node-b", kT0 + 999, 1000, 10).empty());
   EXPECT_TRUE(store().renew_claim("C", claims[0].fence, kT0 + 2000));
@@ -748,7 +767,7 @@ TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {
 
 TEST_P(StoreConformance, ReopeningKeepsEverything) {
   const Event ev = record_event("CALL-1", "RECORDING");
-  store().record_delivery_and_apply("{\"type\":\"RECORD\"}", ev, kT0, flow(std::get<RecordEvent>(ev), kT0));
+  store().record_delivery_and_apply("{\"type\":\"RECORD\"}", ev, "", kT0, flow(std::get<RecordEvent>(ev), kT0));
   store().save_call(sample_call("CALL-2"));
   ASSERT_TRUE(store().mark_attached("CALL-3", "att-9", kT0));
   store().save_call(sample_call("CALL-4"));
@@ -782,7 +801,8 @@ TEST_F(SqliteStoreTest, PendingCallQueriesAreServedFromIndexes) {
   }
 
   const std::optional<TimeMs> earliest = store().earliest_due();
-  const std::vector<CallRecord> due = store().due_calls(kT0 + 500, 100);
+  std::vector<CallRecord> due;
+  for (Store::Claim& c : store().claim_due("node-a", kT0 + 500, 60'000, 100)) due.push_back(std::move(c.record));
   const std::vector<CallRecord> resume = store().calls_needing_resume(100, "");
 
   EXPECT_EQ(earliest, kT0);
@@ -796,7 +816,7 @@ TEST_F(SqliteStoreTest, PendingCallQueriesAreServedFromIndexes) {
   EXPECT_EQ(store().count_pending(), kRows);
 
   const std::vector<std::string> plans = store().hot_query_plans();
-  ASSERT_EQ(plans.size(), 7u);
+  ASSERT_EQ(plans.size(), 6u);
   for (const std::string& plan : plans) {
     EXPECT_NE(plan.find("USING"), std::string::npos) << plan;
     EXPECT_NE(plan.find("INDEX"), std::string::npos) << plan;

@@ -395,4 +395,13 @@ std::string format_span(std::int64_t seconds) {
   return std::to_string(seconds) + " s";
 }
 
+FlowResult step_delivery(const CallRecord& current, const Event& event, std::string_view inbox, TimeMs now,
+                         const Config& config) {
+  CallRecord record = current;
+  if (record.inbox.empty()) record.inbox = std::string(inbox);
+  if (const auto* call = std::get_if<CallEvent>(&event)) return step(record, *call, now, config);
+  if (const auto* rec = std::get_if<RecordEvent>(&event)) return step(record, *rec, now, config);
+  return FlowResult{current, {}};
+}
+
 }  // namespace wavoip

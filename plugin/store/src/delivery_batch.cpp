@@ -16,7 +16,7 @@ std::vector<Store::BatchEntry> Store::record_deliveries_and_apply(const std::vec
     // A retried batch runs every job again: each assigns its own entry afresh.
     jobs.emplace_back([this, &inputs, &entries, i] {
       const DeliveryInput& input = inputs[i];
-      entries[i].result = record_delivery_and_apply(input.raw_body, *input.event, input.now, input.fn);
+      entries[i].result = record_delivery_and_apply(input.raw_body, *input.event, input.inbox, input.now, input.fn);
     });
   }
   const std::vector<std::string> errors = run_batch(jobs);

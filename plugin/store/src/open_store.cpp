@@ -6,6 +6,10 @@
 
 namespace wavoip {
 
+namespace {
+constexpr std::size_t kPluginWriteBackCalls = 256;
+}  // namespace
+
 std::unique_ptr<Store> open_store(const Config& config, const std::string& data_dir) {
   if (is_postgresql_uri(config.database)) return std::make_unique<PgStore>(config.database);
   const std::string path = database_path(config, data_dir);
@@ -13,6 +17,9 @@ std::unique_ptr<Store> open_store(const Config& config, const std::string& data_
   if (!parent.empty()) std::filesystem::create_directories(parent);
   SqliteOptions options;
   options.synchronous = config.database_synchronous;
+  // The plugin's file is its own (one process, one connection): the records deliveries change
+  // are written back in groups, and a restart replays what a crash kept from them.
+  options.write_back_calls = kPluginWriteBackCalls;
   return std::make_unique<SqliteStore>(path, options);
 }
 

@@ -156,7 +156,6 @@ enum Stmt : int {
   kAttach,
   kSelectAttachment,
   kEarliest,
-  kDue,
   kInFlight,
   kPending,
   kDeliveries,
@@ -195,9 +194,6 @@ std::array<std::string, kStmtCount> statement_sql() {
   s[kEarliest] =
       "SELECT LEAST((SELECT MIN(next_attempt_at) FROM wavoip.calls WHERE next_attempt_at IS NOT NULL AND lease_until "
       "IS NULL), (SELECT MIN(lease_until) FROM wavoip.calls WHERE lease_until IS NOT NULL))";
-  s[kDue] = select_calls(
-      "WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= $1::bigint ORDER BY next_attempt_at, call_id "
-      "LIMIT $2::bigint");
   s[kInFlight] = select_calls(
       "WHERE recording IN ('fetching', 'attaching') AND call_id > $1::text ORDER BY call_id LIMIT $2::bigint");
   s[kPending] = "SELECT COUNT(*) FROM wavoip.calls WHERE recording IN ('waiting', 'fetching', 'attaching')";
@@ -772,8 +768,8 @@ PgStore::PgStore(const std::string& uri, PgOptions options) : impl_(std::make_un
 
 PgStore::~PgStore() = default;
 
-Store::DeliveryResult PgStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
-                                                         const StepFn& fn) {
+Store::DeliveryResult PgStore::record_delivery_and_apply(std::string_view raw_body, const Event& event,
+                                                         std::string_view /*inbox*/, TimeMs now, const StepFn& fn) {
   TxScope<Impl> tx(*impl_, "store_call");
   DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
   tx.commit();
@@ -829,10 +825,6 @@ std::optional<std::string> PgStore::attachment_of(std::string_view call_id) {
 
 std::optional<TimeMs> PgStore::earliest_due() {
   return impl_->exec(kEarliest).optional(0, 0);
-}
-
-std::vector<CallRecord> PgStore::due_calls(TimeMs now, std::size_t limit) {
-  return read_calls(impl_->exec(kDue, Params().integer(now).integer(clamp_limit(limit))));
 }
 
 std::vector<CallRecord> PgStore::calls_needing_resume(std::size_t limit, std::string_view after_call_id) {

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -143,6 +144,20 @@ constexpr const char* kSchemaV6 = R"sql(
 DROP TABLE fetch_claims;
 )sql";
 
+// Schema version 7: write-back of the records deliveries change (SqliteOptions::write_back_calls).
+// A delivery keeps the inbox its step used; each call row says which delivery it includes last;
+// `saved_through` says up to which delivery every step is in the call rows, so that a restart
+// replays only the deliveries after it (Store::replay_unsaved).
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE calls ADD COLUMN last_delivery INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN inbox TEXT;
+CREATE TABLE saved_through (
+  one         INTEGER PRIMARY KEY CHECK (one = 1),
+  delivery_id INTEGER NOT NULL
+);
+INSERT INTO saved_through (one, delivery_id) SELECT 1, COALESCE(MAX(id), 0) FROM deliveries;
+)sql";
+
 // Column order shared by every read and write of `calls`.
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -151,12 +166,15 @@ constexpr const char* kCallColumns =
     "reason_detail";
 constexpr int kCallColumnCount = 26;
 
-std::string upsert_call_sql() {
-  std::string sql = std::string("INSERT INTO calls (") + kCallColumns + ") VALUES (";
-  for (int i = 1; i <= kCallColumnCount; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
+// The upsert of a whole record; with_last_delivery also sets calls.last_delivery (parameter 27).
+std::string upsert_call_sql(bool with_last_delivery) {
+  std::string columns = kCallColumns;
+  if (with_last_delivery) columns += ", last_delivery";
+  const int count = kCallColumnCount + (with_last_delivery ? 1 : 0);
+  std::string sql = "INSERT INTO calls (" + columns + ") VALUES (";
+  for (int i = 1; i <= count; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
   sql += ") ON CONFLICT(call_id) DO UPDATE SET ";
   // Every column but the key takes the new value.
-  std::string columns = kCallColumns;
   bool first = true;
   std::size_t pos = columns.find(", ") + 2;  // skip call_id
   while (pos < columns.size()) {
@@ -280,7 +298,9 @@ class Control {
   void run(const char* sql) {
     std::unique_ptr<SQLite::Statement>& slot = statements_[sql];
     if (!slot) slot = std::make_unique<SQLite::Statement>(db_, sql);
-    slot->reset();
+    // tryReset: reset() would throw the error of the statement's last run again (a BEGIN that
+    // found the database locked), and the statement would never run again.
+    slot->tryReset();
     slot->exec();
   }
 
@@ -289,16 +309,104 @@ class Control {
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
+// The records of calls that deliveries changed and that are not written yet (write-back, see
+// SqliteOptions::write_back_calls), with an undo log: a savepoint or a transaction that rolls
+// back also takes back what it changed here, so memory never runs ahead of the database.
+class UnsavedCalls {
+ public:
+  struct Entry {
+    CallRecord record;
+    std::int64_t last_delivery = 0;  // the latest delivery the record includes
+    bool behind = false;             // its message may be behind the host: marked when written
+    bool new_call = false;           // no row yet: nor a host_sync mark to clear
+  };
+  using Clock = std::chrono::steady_clock;
+
+  Entry* find(const std::string& call_id) {
+    auto it = entries_.find(call_id);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& call_id, Entry entry) {
+    log(call_id);
+    if (entries_.empty()) first_since_ = Clock::now();
+    entries_[call_id] = std::move(entry);
+  }
+  std::optional<Entry> take(const std::string& call_id) {
+    auto it = entries_.find(call_id);
+    if (it == entries_.end()) return std::nullopt;
+    undo_.push_back({call_id, it->second});
+    Entry entry = std::move(it->second);
+    entries_.erase(it);
+    return entry;
+  }
+  std::vector<std::pair<std::string, Entry>> take_all() {
+    std::vector<std::pair<std::string, Entry>> all;
+    all.reserve(entries_.size());
+    for (auto& [call_id, entry] : entries_) {
+      undo_.push_back({call_id, entry});
+      all.emplace_back(call_id, std::move(entry));
+    }
+    entries_.clear();
+    // In call id order: neighbouring keys share b-tree pages.
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    return all;
+  }
+  std::size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  // How long the oldest unsaved record has waited (roughly: since the set was last empty).
+  Clock::duration waited() const { return empty() ? Clock::duration::zero() : Clock::now() - first_since_; }
+  // The earliest poll among the unsaved records (the rows on disk may not have it yet).
+  std::optional<TimeMs> earliest_due() const {
+    std::optional<TimeMs> earliest;
+    for (const auto& [call_id, entry] : entries_) {
+      const std::optional<TimeMs>& at = entry.record.next_attempt_at;
+      if (at && (!earliest || *at < *earliest)) earliest = *at;
+    }
+    return earliest;
+  }
+
+  std::size_t mark() const { return undo_.size(); }
+  void rollback(std::size_t mark) {
+    while (undo_.size() > mark) {
+      Undo& last = undo_.back();
+      if (last.before)
+        entries_[last.call_id] = std::move(*last.before);
+      else
+        entries_.erase(last.call_id);
+      undo_.pop_back();
+    }
+  }
+  void forget() { undo_.clear(); }  // the outermost transaction committed
+
+ private:
+  void log(const std::string& call_id) {
+    auto it = entries_.find(call_id);
+    undo_.push_back({call_id, it == entries_.end() ? std::nullopt : std::optional<Entry>(it->second)});
+  }
+  struct Undo {
+    std::string call_id;
+    std::optional<Entry> before;  // nullopt: it was not there
+  };
+  std::unordered_map<std::string, Entry> entries_;
+  std::vector<Undo> undo_;
+  Clock::time_point first_since_{};
+};
+
 // One write transaction, or a savepoint inside the caller's (a batch of run_batch): every store
-// call is atomic on its own and nests inside a batch. Rolls back unless commit() ran.
+// call is atomic on its own and nests inside a batch. Rolls back unless commit() ran, in the
+// database and in the unsaved records alike.
 class TxScope {
  public:
-  explicit TxScope(Control& control)
-      : control_(control), nested_(sqlite3_get_autocommit(control.db().getHandle()) == 0) {
+  TxScope(Control& control, UnsavedCalls& unsaved)
+      : control_(control),
+        unsaved_(unsaved),
+        mark_(unsaved.mark()),
+        nested_(sqlite3_get_autocommit(control.db().getHandle()) == 0) {
     control_.run(nested_ ? "SAVEPOINT store_call" : "BEGIN IMMEDIATE");
   }
   ~TxScope() {
     if (done_) return;
+    unsaved_.rollback(mark_);
     try {
       if (nested_) {
         control_.run("ROLLBACK TO store_call");
@@ -311,13 +419,17 @@ class TxScope {
   }
   TxScope(const TxScope&) = delete;
   TxScope& operator=(const TxScope&) = delete;
+  bool nested() const { return nested_; }
   void commit() {
     control_.run(nested_ ? "RELEASE store_call" : "COMMIT");
+    if (!nested_) unsaved_.forget();
     done_ = true;
   }
 
  private:
   Control& control_;
+  UnsavedCalls& unsaved_;
+  std::size_t mark_;
   bool nested_;
   bool done_ = false;
 };
@@ -361,6 +473,10 @@ void migrate(SQLite::Database& db) {
     db.exec(kSchemaV6);
     db.exec("PRAGMA user_version = 6");
   }
+  if (version < 7) {
+    db.exec(kSchemaV7);
+    db.exec("PRAGMA user_version = 7");
+  }
   tx.commit();
 }
 
@@ -382,12 +498,30 @@ SQLite::Database open_database(const std::string& path, const SqliteOptions& opt
 
 }  // namespace
 
+bool shows_on_host(const std::vector<Action>& actions) {
+  return std::any_of(actions.begin(), actions.end(), [](const Action& a) {
+    return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
+  });
+}
+
 struct SqliteStore::Impl {
   explicit Impl(const std::string& path, const SqliteOptions& options)
-      : db(open_database(path, options)),
-        insert_delivery(db, "INSERT INTO deliveries (received_at, type, call_id, body) VALUES (?1, ?2, ?3, ?4)"),
+      : options(options),
+        db(open_database(path, options)),
+        insert_delivery(db,
+                        "INSERT INTO deliveries (received_at, type, call_id, body, inbox) VALUES (?1, ?2, ?3, ?4, ?5)"),
         select_call(db, std::string("SELECT ") + kCallColumns + " FROM calls WHERE call_id = ?1"),
-        upsert_call(db, upsert_call_sql()),
+        upsert_call(db, upsert_call_sql(false)),
+        write_call(db, upsert_call_sql(true)),
+        select_last_delivery(db, "SELECT last_delivery FROM calls WHERE call_id = ?1"),
+        select_saved_through(db, "SELECT delivery_id FROM saved_through"),
+        // Ids only grow: prune never deletes the newest delivery (SQLite would hand its id out again).
+        advance_saved_through(db,
+                              "UPDATE saved_through SET delivery_id = (SELECT COALESCE(MAX(id), delivery_id) FROM "
+                              "deliveries)"),
+        unsaved_deliveries(db,
+                           "SELECT id, received_at, call_id, COALESCE(inbox, ''), body FROM deliveries WHERE id > ?1 "
+                           "AND call_id IS NOT NULL ORDER BY id"),
         attach(db,
                "INSERT INTO attachments (call_id, attachment_id, attached_at) VALUES (?1, ?2, ?3) "
                "ON CONFLICT(call_id) DO NOTHING"),
@@ -395,15 +529,12 @@ struct SqliteStore::Impl {
         earliest(db,
                  "SELECT MIN(next_attempt_at) FROM calls WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL"),
         earliest_lease_end(db, "SELECT MIN(lease_until) FROM calls WHERE lease_until IS NOT NULL"),
-        due(db, std::string("SELECT ") + kCallColumns +
-                    " FROM calls WHERE next_attempt_at IS NOT NULL AND next_attempt_at <= ?1"
-                    " ORDER BY next_attempt_at, call_id LIMIT ?2"),
         in_flight(db, std::string("SELECT ") + kCallColumns +
                           " FROM calls WHERE recording IN ('fetching', 'attaching') AND call_id > ?1"
                           " ORDER BY call_id LIMIT ?2"),
         pending(db, "SELECT COUNT(*) FROM calls WHERE recording IN ('waiting', 'fetching', 'attaching')"),
         deliveries(db, "SELECT COUNT(*) FROM deliveries"),
-        prune(db, "DELETE FROM deliveries WHERE received_at < ?1"),
+        prune(db, "DELETE FROM deliveries WHERE received_at < ?1 AND id < (SELECT MAX(id) FROM deliveries)"),
         mark_behind(db, "INSERT INTO host_sync (call_id) VALUES (?1) ON CONFLICT(call_id) DO NOTHING"),
         clear_behind(db, "DELETE FROM host_sync WHERE call_id = ?1"),
         behind(db, std::string("SELECT ") + kCallColumns +
@@ -431,8 +562,53 @@ struct SqliteStore::Impl {
                                   " AND NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) RETURNING ") +
                           kCallColumns + ", fence") {}
 
-  // Appends the delivery and applies it to its call, inside the caller's transaction.
-  DeliveryResult record_one(std::string_view raw_body, const Event& event, TimeMs now, const StepFn& fn);
+  // Appends the delivery and applies it to its call, inside the caller's transaction; the call's
+  // new record joins the unsaved ones.
+  DeliveryResult record_one(std::string_view raw_body, const Event& event, std::string_view inbox, TimeMs now,
+                            const StepFn& fn);
+
+  // Writes a record with the latest delivery it includes, and its host mark when it has one.
+  void write(const UnsavedCalls::Entry& entry) {
+    {
+      Use s(write_call);
+      bind_call(*s, entry.record);
+      s->bind(kCallColumnCount + 1, static_cast<std::int64_t>(entry.last_delivery));
+      s->exec();
+    }
+    if (entry.behind) {
+      Use s(mark_behind);
+      s->bind(1, entry.record.call_id);
+      s->exec();
+    }
+  }
+
+  // Before anything else reads or writes the call's row: its unsaved record goes to disk.
+  void settle(std::string_view call_id) {
+    const std::string key(call_id);
+    if (!unsaved.find(key)) return;
+    TxScope tx(control, unsaved);
+    write(*unsaved.take(key));
+    tx.commit();
+  }
+
+  // Every unsaved record to disk, and the mark that every delivery so far is in the rows.
+  void save_all() {
+    if (unsaved.empty()) return;
+    TxScope tx(control, unsaved);
+    for (const auto& [call_id, entry] : unsaved.take_all()) write(entry);
+    Use(advance_saved_through)->exec();
+    tx.commit();
+  }
+
+  // At the end of a transaction of deliveries: writes the unsaved records once enough wait, or
+  // the oldest has waited long enough.
+  void maybe_save() {
+    if (unsaved.empty()) return;
+    if (unsaved.size() >= options.write_back_calls ||
+        unsaved.waited() >= std::chrono::milliseconds(options.write_back_ms)) {
+      save_all();
+    }
+  }
 
   std::optional<CallRecord> load(std::string_view call_id) {
     Use s(select_call);
@@ -453,10 +629,7 @@ struct SqliteStore::Impl {
     // The step must not move a record to another key: that would orphan or overwrite a call.
     if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
     save(result.record);
-    const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
-      return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
-    });
-    if (shows) {
+    if (shows_on_host(result.actions)) {
       Use s(mark_behind);
       s->bind(1, result.record.call_id);
       s->exec();
@@ -470,15 +643,20 @@ struct SqliteStore::Impl {
     return out;
   }
 
+  const SqliteOptions options;
   SQLite::Database db;
   SQLite::Statement insert_delivery;
   SQLite::Statement select_call;
   SQLite::Statement upsert_call;
+  SQLite::Statement write_call;
+  SQLite::Statement select_last_delivery;
+  SQLite::Statement select_saved_through;
+  SQLite::Statement advance_saved_through;
+  SQLite::Statement unsaved_deliveries;
   SQLite::Statement attach;
   SQLite::Statement select_attachment;
   SQLite::Statement earliest;
   SQLite::Statement earliest_lease_end;
-  SQLite::Statement due;
   SQLite::Statement in_flight;
   SQLite::Statement pending;
   SQLite::Statement deliveries;
@@ -494,29 +672,39 @@ struct SqliteStore::Impl {
   SQLite::Statement end_claim;
   SQLite::Statement claim_one;
   Control control{db};  // after db: its statements are finalized before db closes
+  UnsavedCalls unsaved;
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
     : impl_(std::make_unique<Impl>(path, options)) {}
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  // A clean stop leaves nothing to replay.
+  try {
+    impl_->save_all();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): the deliveries are stored; a restart replays them
+  }
+}
 
 std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<void()>>& jobs) {
   std::vector<std::string> errors(jobs.size());
   if (jobs.empty()) return errors;
   try {
-    SQLite::Transaction tx(impl_->db, SQLite::TransactionBehavior::IMMEDIATE);
+    TxScope tx(impl_->control, impl_->unsaved);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       impl_->control.run("SAVEPOINT batch_job");
+      const std::size_t mark = impl_->unsaved.mark();
       try {
         jobs[i]();
         impl_->control.run("RELEASE batch_job");
       } catch (const std::exception& e) {
         errors[i] = *e.what() != '\0' ? e.what() : "store error";
+        impl_->unsaved.rollback(mark);
         impl_->control.run("ROLLBACK TO batch_job");
         impl_->control.run("RELEASE batch_job");
       }
     }
+    impl_->maybe_save();
     tx.commit();
   } catch (const std::exception& e) {
     // BEGIN, a savepoint statement or the commit failed: the transaction rolled back whole.
@@ -528,16 +716,17 @@ std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<
   return errors;
 }
 
-Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
-                                                             const StepFn& fn) {
-  TxScope tx(impl_->control);
-  DeliveryResult result = impl_->record_one(raw_body, event, now, fn);
+Store::DeliveryResult SqliteStore::record_delivery_and_apply(std::string_view raw_body, const Event& event,
+                                                             std::string_view inbox, TimeMs now, const StepFn& fn) {
+  TxScope tx(impl_->control, impl_->unsaved);
+  DeliveryResult result = impl_->record_one(raw_body, event, inbox, now, fn);
+  if (!tx.nested()) impl_->maybe_save();
   tx.commit();
   return result;
 }
 
-Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, const Event& event, TimeMs now,
-                                                    const StepFn& fn) {
+Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, const Event& event,
+                                                    std::string_view inbox, TimeMs now, const StepFn& fn) {
   DeliveryResult result;
   const std::optional<std::string_view> call_id = event_call_id(event);
   {
@@ -554,20 +743,89 @@ Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, c
       throw std::length_error("webhook body too large to store");
     }
     s->bind(4, raw_body.empty() ? "" : raw_body.data(), static_cast<int>(raw_body.size()));
+    // The inbox only matters to a call's step (replay_unsaved).
+    if (call_id && !inbox.empty())
+      s->bind(5, std::string(inbox));
+    else
+      s->bind(5);
     s->exec();
   }
   result.delivery_id = db.getLastInsertRowid();
   if (call_id) {
-    CallRecord current = load(*call_id).value_or(new_call_record(*call_id));
-    FlowResult step = apply(current, fn);
+    const std::string key(*call_id);
+    UnsavedCalls::Entry entry;
+    if (const UnsavedCalls::Entry* held = unsaved.find(key)) {
+      entry = *held;
+    } else {
+      std::optional<CallRecord> saved = load(key);
+      entry.new_call = !saved;
+      entry.record = saved ? std::move(*saved) : new_call_record(key);
+    }
+    FlowResult step = fn(entry.record);
+    // The step must not move a record to another key: that would orphan or overwrite a call.
+    if (step.record.call_id != key) throw std::logic_error("flow step changed the call id");
+    entry.record = step.record;
+    entry.last_delivery = result.delivery_id;
+    entry.behind = entry.behind || shows_on_host(step.actions);
+    unsaved.put(key, std::move(entry));
     result.record = std::move(step.record);
     result.actions = std::move(step.actions);
   }
   return result;
 }
 
+std::int64_t SqliteStore::replay_unsaved(const ReplayFn& fn) {
+  Impl& d = *impl_;
+  d.save_all();
+  TxScope tx(d.control, d.unsaved);
+  std::int64_t saved_through = 0;
+  {
+    Use s(d.select_saved_through);
+    if (s->executeStep()) saved_through = s->getColumn(0).getInt64();
+  }
+  std::int64_t replayed = 0;
+  {
+    Use s(d.unsaved_deliveries);
+    s->bind(1, static_cast<std::int64_t>(saved_through));
+    while (s->executeStep()) {
+      const std::int64_t id = s->getColumn(0).getInt64();
+      const TimeMs received_at = s->getColumn(1).getInt64();
+      const std::string call_id = s->getColumn(2).getString();
+      const std::string inbox = s->getColumn(3).getString();
+      const SQLite::Column body = s->getColumn(4);
+      std::int64_t last_delivery = 0;
+      {
+        Use last(d.select_last_delivery);
+        last->bind(1, call_id);
+        if (last->executeStep()) last_delivery = last->getColumn(0).getInt64();
+      }
+      if (last_delivery >= id) continue;  // its row includes this delivery already
+      const CallRecord current = d.load(call_id).value_or(new_call_record(call_id));
+      const std::string_view raw(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+      std::optional<FlowResult> step = fn(current, raw, inbox, received_at);
+      if (!step) continue;
+      if (step->record.call_id != call_id) throw std::logic_error("flow step changed the call id");
+      // Whatever it asked the host to show may not have reached it before the crash.
+      d.write(UnsavedCalls::Entry{std::move(step->record), id, true, false});
+      ++replayed;
+    }
+  }
+  Use(d.advance_saved_through)->exec();
+  tx.commit();
+  return replayed;
+}
+
+void SqliteStore::save_unsaved() {
+  impl_->save_all();
+}
+
+std::size_t SqliteStore::unsaved_calls() const {
+  return impl_->unsaved.size();
+}
+
 std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, const StepFn& fn) {
-  TxScope tx(impl_->control);
+  TxScope tx(impl_->control, impl_->unsaved);
+  impl_->settle(call_id);
   std::optional<CallRecord> current = impl_->load(call_id);
   if (!current) return std::nullopt;
   FlowResult result = impl_->apply(*current, fn);
@@ -576,15 +834,17 @@ std::optional<FlowResult> SqliteStore::apply_to_call(std::string_view call_id, c
 }
 
 std::optional<CallRecord> SqliteStore::load_call(std::string_view call_id) {
+  impl_->settle(call_id);
   return impl_->load(call_id);
 }
 
 void SqliteStore::save_call(const CallRecord& record) {
+  impl_->settle(record.call_id);
   impl_->save(record);
 }
 
 bool SqliteStore::mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) {
-  TxScope tx(impl_->control);
+  TxScope tx(impl_->control, impl_->unsaved);
   bool inserted = false;
   {
     Use s(impl_->attach);
@@ -615,18 +875,16 @@ std::optional<TimeMs> SqliteStore::earliest_due() {
     Use s(impl_->earliest_lease_end);
     if (s->executeStep()) lease_end = optional_int(s->getColumn(0));
   }
-  if (due && lease_end) return std::min(*due, *lease_end);
-  return due ? due : lease_end;
-}
-
-std::vector<CallRecord> SqliteStore::due_calls(TimeMs now, std::size_t limit) {
-  Use s(impl_->due);
-  s->bind(1, static_cast<std::int64_t>(now));
-  s->bind(2, clamp_limit(limit));
-  return impl_->read_all(s);
+  // A record not written yet may be due sooner than any row says. (A row may also say sooner
+  // than its unsaved record: claim_due writes the records first and finds nothing then.)
+  for (const std::optional<TimeMs>& other : {lease_end, impl_->unsaved.earliest_due()}) {
+    if (other && (!due || *other < *due)) due = other;
+  }
+  return due;
 }
 
 std::vector<CallRecord> SqliteStore::calls_needing_resume(std::size_t limit, std::string_view after_call_id) {
+  impl_->save_all();
   Use s(impl_->in_flight);
   s->bind(1, std::string(after_call_id));
   s->bind(2, clamp_limit(limit));
@@ -634,6 +892,7 @@ std::vector<CallRecord> SqliteStore::calls_needing_resume(std::size_t limit, std
 }
 
 std::int64_t SqliteStore::count_pending() {
+  impl_->save_all();
   Use s(impl_->pending);
   s->executeStep();
   return s->getColumn(0).getInt64();
@@ -652,6 +911,7 @@ std::int64_t SqliteStore::prune_deliveries(TimeMs before) {
 }
 
 std::vector<CallRecord> SqliteStore::calls_behind_host(std::size_t limit, std::string_view after_call_id) {
+  impl_->save_all();
   Use s(impl_->behind);
   s->bind(1, std::string(after_call_id));
   s->bind(2, clamp_limit(limit));
@@ -660,8 +920,17 @@ std::vector<CallRecord> SqliteStore::calls_behind_host(std::size_t limit, std::s
 
 void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
   if (call_ids.empty()) return;
-  TxScope tx(impl_->control);
+  TxScope tx(impl_->control, impl_->unsaved);
   for (const std::string& call_id : call_ids) {
+    if (const UnsavedCalls::Entry* held = impl_->unsaved.find(call_id)) {
+      const bool never_written = held->new_call;  // so no mark on disk either
+      if (held->behind) {
+        UnsavedCalls::Entry shown = *held;
+        shown.behind = false;
+        impl_->unsaved.put(call_id, std::move(shown));
+      }
+      if (never_written) continue;
+    }
     Use s(impl_->clear_behind);
     s->bind(1, call_id);
     s->exec();
@@ -672,7 +941,8 @@ void SqliteStore::mark_host_synced(const std::vector<std::string>& call_ids) {
 std::vector<Store::Claim> SqliteStore::claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms,
                                                  std::size_t limit) {
   // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken.
-  TxScope tx(impl_->control);
+  TxScope tx(impl_->control, impl_->unsaved);
+  impl_->save_all();
   // Earliest due first (a lapsed claim counts from its poll time, or else its lease end), ties by
   // call id: the first `limit` of both scans, merged.
   std::vector<std::pair<std::int64_t, std::string>> picked;
@@ -714,7 +984,8 @@ bool SqliteStore::renew_claim(std::string_view call_id, std::int64_t fence, Time
 
 std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
                                                              const StepFn& fn) {
-  TxScope tx(impl_->control);
+  TxScope tx(impl_->control, impl_->unsaved);
+  impl_->settle(call_id);
   std::optional<CallRecord> current;
   {
     Use s(impl_->select_claimed);
@@ -738,6 +1009,7 @@ bool SqliteStore::release_claim(std::string_view call_id, std::int64_t fence) {
 
 std::optional<Store::Claim> SqliteStore::claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
                                                     TimeMs lease_ms) {
+  impl_->settle(call_id);
   Use s(impl_->claim_one);
   s->bind(1, std::string(call_id));
   s->bind(2, std::string(owner));
@@ -765,13 +1037,10 @@ int SqliteStore::synchronous_level() {
 
 std::vector<std::string> SqliteStore::hot_query_plans() {
   std::vector<std::string> plans;
-  const std::pair<const char*, SQLite::Statement*> hot[] = {{"earliest", &impl_->earliest},
-                                                            {"lease_end", &impl_->earliest_lease_end},
-                                                            {"claimable_due", &impl_->claimable_due},
-                                                            {"claimable_lapsed", &impl_->claimable_lapsed},
-                                                            {"due", &impl_->due},
-                                                            {"in_flight", &impl_->in_flight},
-                                                            {"pending", &impl_->pending}};
+  const std::pair<const char*, SQLite::Statement*> hot[] = {
+      {"earliest", &impl_->earliest},           {"lease_end", &impl_->earliest_lease_end},
+      {"claimable_due", &impl_->claimable_due}, {"claimable_lapsed", &impl_->claimable_lapsed},
+      {"in_flight", &impl_->in_flight},         {"pending", &impl_->pending}};
   for (const auto& [name, statement] : hot) {
     SQLite::Statement explain(impl_->db, "EXPLAIN QUERY PLAN " + statement->getQuery());
     std::string plan = std::string(name) + ":";

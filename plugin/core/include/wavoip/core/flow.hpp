@@ -193,6 +193,12 @@ CallRecord new_call_record(std::string_view call_id);
 // for another call id is ignored with an error LogLine.
 FlowResult step(const CallRecord& current, const FlowInput& input, TimeMs now, const Config& config);
 
+// The step of a webhook's CALL or RECORD event: a call seen for the first time takes the inbox of
+// the webhook key it came with. The same step runs again when a delivery is replayed after a
+// crash (Store::replay_unsaved). Any other event leaves the record as it is, with no action.
+FlowResult step_delivery(const CallRecord& current, const Event& event, std::string_view inbox, TimeMs now,
+                         const Config& config);
+
 // "4 h 0 min", "5 min", "45 s": spans as an agent reads them.
 std::string format_span(std::int64_t seconds);
 

@@ -71,8 +71,9 @@ class PgStore final : public Store {
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
 
-  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
-                                           const StepFn& fn) override;
+  // Every step is saved in its delivery's transaction: the inbox is not kept, nothing to replay.
+  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, std::string_view inbox,
+                                           TimeMs now, const StepFn& fn) override;
   std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
@@ -80,7 +81,6 @@ class PgStore final : public Store {
   bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
   std::optional<std::string> attachment_of(std::string_view call_id) override;
   std::optional<TimeMs> earliest_due() override;
-  std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) override;
   std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) override;
   std::int64_t count_pending() override;
   std::int64_t delivery_count() override;

@@ -47,9 +47,28 @@ class Store {
 
   // One transaction: appends `raw_body` to `deliveries`; for CALL and RECORD events also loads
   // the call (or new_call_record), runs `fn` and saves the record it returns. If `fn` or the
-  // database throws, nothing is written.
-  virtual DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
-                                                   const StepFn& fn) = 0;
+  // database throws, nothing is written. `inbox` (the webhook key's inbox) is kept with the
+  // delivery, so that replay_unsaved can run the same step again.
+  // On SQLite the delivery is the durable part: the call's new record may stay in memory for a
+  // while (see SqliteOptions::write_back_calls), and replay_unsaved rebuilds it after a crash.
+  virtual DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event,
+                                                   std::string_view inbox, TimeMs now, const StepFn& fn) = 0;
+
+  // After a crash, before anything else touches the store: the deliveries whose step had not
+  // reached the call's saved record yet, in the order received, each through `fn` (the same step
+  // the delivery ran: its raw body, its inbox, when it was received), saved as if they had just
+  // arrived, and every call they change marked behind the host (calls_behind_host). `fn`
+  // returns nullopt for a body it cannot read; that delivery is left alone. Returns how many
+  // deliveries were applied. Stores that save every step at once have nothing to replay.
+  using ReplayFn = std::function<std::optional<FlowResult>(const CallRecord&, std::string_view raw_body,
+                                                           std::string_view inbox, TimeMs received_at)>;
+  virtual std::int64_t replay_unsaved(const ReplayFn& fn) {
+    (void)fn;
+    return 0;
+  }
+  // Writes what the store holds in memory only (records of calls changed by deliveries) now.
+  // The store writer calls it when it has been idle for a moment. A no-op where nothing waits.
+  virtual void save_unsaved() {}
 
   // Group commit: what record_delivery_and_apply does for each delivery, all of them in one
   // transaction (one WAL commit, one fsync under synchronous=FULL). Each delivery is applied in
@@ -60,6 +79,7 @@ class Store {
   struct DeliveryInput {
     std::string_view raw_body;
     const Event* event = nullptr;
+    std::string_view inbox;
     TimeMs now = 0;
     StepFn fn;
   };
@@ -93,8 +113,6 @@ class Store {
   // the earliest end of a lease (a node that died leaves its claims to be taken over then). Two
   // indexed lookups: arm the one timer here.
   virtual std::optional<TimeMs> earliest_due() = 0;
-  // Calls whose next poll is due at `now`, earliest first (ties by call id), at most `limit`.
-  virtual std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) = 0;
   // Calls left fetching or attaching (after a restart), by call id, after `after_call_id`
   // ("" = from the start), at most `limit`: page through them without loading all.
   virtual std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) = 0;
@@ -155,11 +173,22 @@ class Store {
 struct SqliteOptions {
   SyncMode synchronous = SyncMode::normal;  // FULL also survives power loss, at a cost per commit
   int busy_timeout_ms = 5000;               // wait this long for another connection's lock
+  // Write-back of the records deliveries change: a delivery's durable part is its row in
+  // `deliveries`; its call's new record is written with later ones, once this many calls wait
+  // or the oldest has waited write_back_ms, and at once when anything else reads or writes the
+  // call (a claim, a download's outcome, a scan of the calls). A call that gets several
+  // deliveries meanwhile is written once, and the mark that its message may be behind the host
+  // is not written at all when the host shows it first. 0 (the default) writes every record in
+  // its delivery's transaction.
+  // Only for a connection that owns the file alone (the plugin's): another connection would not
+  // see the records held in memory, and writing them later would overwrite its changes.
+  std::size_t write_back_calls = 0;
+  int write_back_ms = 250;
 };
 
 class SqliteStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 6;  // PRAGMA user_version
+  static constexpr int kSchemaVersion = 7;  // PRAGMA user_version
 
   // Opens or creates the file and migrates the schema. Throws std::runtime_error if the file
   // cannot be opened, WAL cannot be enabled, or its schema is newer than kSchemaVersion.
@@ -168,8 +197,10 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, TimeMs now,
-                                           const StepFn& fn) override;
+  DeliveryResult record_delivery_and_apply(std::string_view raw_body, const Event& event, std::string_view inbox,
+                                           TimeMs now, const StepFn& fn) override;
+  std::int64_t replay_unsaved(const ReplayFn& fn) override;
+  void save_unsaved() override;
   std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) override;
   std::optional<FlowResult> apply_to_call(std::string_view call_id, const StepFn& fn) override;
   std::optional<CallRecord> load_call(std::string_view call_id) override;
@@ -177,7 +208,6 @@ class SqliteStore final : public Store {
   bool mark_attached(std::string_view call_id, std::string_view attachment_id, TimeMs now) override;
   std::optional<std::string> attachment_of(std::string_view call_id) override;
   std::optional<TimeMs> earliest_due() override;
-  std::vector<CallRecord> due_calls(TimeMs now, std::size_t limit) override;
   std::vector<CallRecord> calls_needing_resume(std::size_t limit, std::string_view after_call_id) override;
   std::int64_t count_pending() override;
   std::int64_t delivery_count() override;
@@ -192,6 +222,9 @@ class SqliteStore final : public Store {
   std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
                                   TimeMs lease_ms) override;
   std::int64_t release_all_claims() override;
+
+  // Calls whose record is held in memory, not written yet (write-back; for tests).
+  std::size_t unsaved_calls() const;
 
   // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
   std::string journal_mode();
