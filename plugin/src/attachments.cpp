@@ -64,9 +64,7 @@ void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_
   if (!held) {
     // Another node took the call over (this node's lease ended): it attaches the recording under
     // the same idempotency key, so the host keeps one attachment; nothing of this one is written.
-    StepResult lost;
-    lost.lost = true;
-    note_claim(job.call_id, std::nullopt, lost);
+    claim_lost(job.call_id, std::nullopt);
     std::error_code ec;
     fs::remove(job.file_path, ec);
     return;

@@ -123,6 +123,12 @@ void RecordingService::let_claim_lapse(const std::string& call_id, std::int64_t 
   note_claim(call_id, held, StepResult{});
 }
 
+void RecordingService::claim_lost(const std::string& call_id, std::optional<std::int64_t> held) {
+  StepResult step;
+  step.lost = true;
+  note_claim(call_id, held, step);
+}
+
 void RecordingService::arm_renewal() {
   if (renewal_timer_ != 0 || held_.empty() || stopping_) return;
   const auto every = static_cast<uint64_t>(std::max<TimeMs>(claims_.lease_ms / 3, 1));
@@ -144,11 +150,7 @@ void RecordingService::renew_claims() {
           if (!store.renew_claim(call_id, fence, until)) lost.emplace_back(call_id, fence);
         }
         return [this, lost = std::move(lost)] {
-          for (const auto& [call_id, fence] : lost) {
-            StepResult step;
-            step.lost = true;
-            note_claim(call_id, fence, step);
-          }
+          for (const auto& [call_id, fence] : lost) claim_lost(call_id, fence);
           arm_renewal();
           anonymous_job_finished();
         };
@@ -181,9 +183,7 @@ void RecordingService::apply(const std::string& call_id, FlowInput input,
   if (claimed && !held) {
     // The claim was lost before the outcome came (a renewal found another node's claim): the
     // other node does the work; nothing of this one is written.
-    StepResult lost;
-    lost.lost = true;
-    note_claim(call_id, std::nullopt, lost);
+    claim_lost(call_id, std::nullopt);
     if (then) then(std::nullopt);
     return;
   }

@@ -142,6 +142,9 @@ class RecordingService {
   // The outcome of this node's work on a call could not be written: the claim is no longer
   // renewed, so that the call is taken over (here or on another node) when its lease ends.
   void let_claim_lapse(const std::string& call_id, std::int64_t held);
+  // Another node has the call now: this node drops its claim (`held`, or whichever it has when
+  // nullopt) and says so in the log.
+  void claim_lost(const std::string& call_id, std::optional<std::int64_t> held);
   // The claims this node holds are renewed every third of the lease, in one store job.
   void arm_renewal();
   void renew_claims();

@@ -32,29 +32,16 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using e2e::audio;
+using e2e::call_ended;
+using e2e::call_event;
+using e2e::record_event;
 using e2e::recording_bytes;
 using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
 
 using e2e::kPluginId;
 constexpr unsigned kDefaultSeed = 20261130;
-
-std::string call_event(const std::string& id, const std::string& action, const std::string& status,
-                       long long duration = -1) {
-  json::object o{{"type", "CALL"},    {"action", action},          {"whatsapp_call_id", id},
-                 {"id_session", 789}, {"caller", "5511999990001"}, {"receiver", "5511888880002"},
-                 {"status", status},  {"direction", "INCOMING"}};
-  if (duration >= 0) o["duration"] = duration;
-  return json::serialize(o);
-}
-
-std::string record_event(const std::string& id, const std::string& status) {
-  return json::serialize(json::object{{"type", "RECORD"},
-                                      {"action", "UPDATE"},
-                                      {"whatsapp_call_id", id},
-                                      {"id_session", 789},
-                                      {"record_status", status}});
-}
 
 // One call of the scenario and what the test knows about it.
 struct Call {
@@ -65,7 +52,7 @@ struct Call {
   bool sent = false;               // a phase took it and posts its deliveries
   bool decisive_accepted = false;  // READY (or, for by_poll, ENDED) was answered 202
   std::vector<std::string> deliveries() const {
-    std::vector<std::string> out{call_event(id, "CREATE", "ACTIVE"), call_event(id, "UPDATE", "ENDED", 33)};
+    std::vector<std::string> out{call_event(id, "CREATE", "ACTIVE"), call_ended(id, 33)};
     if (!by_poll) out.push_back(record_event(id, "READY"));
     return out;
   }
@@ -180,10 +167,7 @@ TEST_F(CrashRecovery, KilledAtRandomPointsEveryRecordingEndsAttachedOnceAndNothi
     c.by_poll = p == kWebhookBurst && i % 2 == 1;
     c.slow = p == kMidDownload || (p == kWebhookBurst && i % 3 == 0);
     c.body = recording_bytes(static_cast<size_t>(uniform(20000, 160000)), static_cast<char>('a' + i % 26));
-    ScriptedResponse r;
-    r.status = 200;
-    r.content_type = "audio/mpeg";
-    r.body = c.body;
+    ScriptedResponse r = audio(c.body);
     if (c.slow) {
       r.chunk_bytes = 8192;
       r.chunk_delay = std::chrono::milliseconds(15);
@@ -402,9 +386,7 @@ TEST_F(CrashLeftovers, AChangeCommittedButNotYetShownIsShownAfterTheRestart) {
 TEST_F(CrashLeftovers, AChangeTheHostCommittedButThePluginDidNotRecordIsShownOnceMoreNeverTwice) {
   // The host committed the call's last message write (attached, with its one attachment), and
   // the process died before the plugin cleared the call's host_sync mark.
-  ScriptedResponse r;
-  r.body = recording_bytes(9000, 'h');
-  storage_->set_response("/HOSTDONE1", r);
+  storage_->set_response("/HOSTDONE1", audio(recording_bytes(9000, 'h')));
   ASSERT_NO_FATAL_FAILURE(start());
   Call call;
   call.id = "HOSTDONE1";
@@ -443,9 +425,7 @@ TEST_F(CrashLeftovers, InterruptedFilesAreRemovedAndAKeptRecordingIsAttachedWith
   std::ofstream(stale, std::ios::binary) << "attached long ago";
   std::ofstream(part, std::ios::binary) << "half a recor";
   const std::string fetched = recording_bytes(12000, 'f');
-  ScriptedResponse r;
-  r.body = fetched;
-  storage_->set_response("/FETCHING1", r);
+  storage_->set_response("/FETCHING1", audio(fetched));
   {
     SQLite::Database db(db_path().string(), SQLite::OPEN_READWRITE);
     // Killed between the download and the end of its attachment: the file is complete.

@@ -12,6 +12,37 @@ std::string recording_bytes(size_t size, char seed) {
   return out;
 }
 
+wavoip::test::ScriptedResponse audio(const std::string& body, const std::string& content_type) {
+  wavoip::test::ScriptedResponse r;
+  r.status = 200;
+  r.content_type = content_type;
+  r.body = body;
+  return r;
+}
+
+std::string record_event(const std::string& call_id, const std::string& status, const std::string& record_url) {
+  json::object o{{"type", "RECORD"},
+                 {"action", "UPDATE"},
+                 {"whatsapp_call_id", call_id},
+                 {"id_session", 789},
+                 {"record_status", status}};
+  if (!record_url.empty()) o["record_url"] = record_url;
+  return json::serialize(o);
+}
+
+std::string call_event(const std::string& call_id, const std::string& action, const std::string& status,
+                       const std::string& direction, long long duration) {
+  json::object o{{"type", "CALL"},    {"action", action},          {"whatsapp_call_id", call_id},
+                 {"id_session", 789}, {"caller", "5511999990001"}, {"receiver", "5511888880002"},
+                 {"status", status},  {"direction", direction}};
+  if (duration >= 0) o["duration"] = duration;
+  return json::serialize(o);
+}
+
+std::string call_ended(const std::string& call_id, long long duration) {
+  return call_event(call_id, "UPDATE", "ENDED", "INCOMING", duration);
+}
+
 void PluginHost::SetUp() {
   dir_ = std::make_unique<testsupport::TempDir>("wavoip-e2e");
   storage_ = std::make_unique<wavoip::test::TestHttpServer>();

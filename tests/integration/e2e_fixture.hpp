@@ -24,6 +24,18 @@ inline constexpr const char* kPluginId = "com.wavoip.recordings";
 // A recording body of `size` bytes that is recognisable (not all zeros).
 std::string recording_bytes(size_t size, char seed = 'a');
 
+// What the local storage server answers for a recording: 200 with `body`.
+wavoip::test::ScriptedResponse audio(const std::string& body, const std::string& content_type = "audio/mpeg");
+
+// Webhook bodies as WaVoIP sends them (session 789). A RECORD update, with `record_url` when one
+// is given.
+std::string record_event(const std::string& call_id, const std::string& status, const std::string& record_url = "");
+// A CALL event from 5511999990001 to 5511888880002, with `duration` (seconds) when >= 0.
+std::string call_event(const std::string& call_id, const std::string& action, const std::string& status,
+                       const std::string& direction = "INCOMING", long long duration = -1);
+// The incoming call's UPDATE to ENDED after `duration` seconds.
+std::string call_ended(const std::string& call_id, long long duration);
+
 class PluginHost : public ::testing::Test {
  protected:
   void SetUp() override;

@@ -22,6 +22,9 @@
 namespace {
 
 namespace json = boost::json;
+using e2e::audio;
+using e2e::call_ended;
+using e2e::record_event;
 using e2e::recording_bytes;
 using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
@@ -30,38 +33,12 @@ testsupport::PostgresServer& postgres() {
   return testsupport::shared_postgres();
 }
 
-ScriptedResponse audio(const std::string& body) {
-  ScriptedResponse r;
-  r.body = body;
-  return r;
-}
-
 // A body that takes about `seconds` to arrive: small chunks with pauses.
 ScriptedResponse slow_audio(const std::string& body, std::chrono::milliseconds per_chunk) {
   ScriptedResponse r = audio(body);
   r.chunk_bytes = 1024;
   r.chunk_delay = per_chunk;
   return r;
-}
-
-std::string record_event(const std::string& call_id, const std::string& status) {
-  return json::serialize(json::object{{"type", "RECORD"},
-                                      {"action", "UPDATE"},
-                                      {"whatsapp_call_id", call_id},
-                                      {"id_session", 789},
-                                      {"record_status", status}});
-}
-
-std::string call_ended(const std::string& call_id, long long duration = 45) {
-  return json::serialize(json::object{{"type", "CALL"},
-                                      {"action", "UPDATE"},
-                                      {"whatsapp_call_id", call_id},
-                                      {"id_session", 789},
-                                      {"caller", "5511999990001"},
-                                      {"receiver", "5511888880002"},
-                                      {"status", "ENDED"},
-                                      {"direction", "INCOMING"},
-                                      {"duration", duration}});
 }
 
 class MultiNode : public ::testing::Test {
@@ -183,7 +160,7 @@ TEST_F(MultiNode, ThreeNodesRoundRobinAttachEveryRecordingOnce) {
   size_t next = 0;
   for (int i = 0; i < kCalls; ++i) {
     const std::string& id = ids[static_cast<size_t>(i)];
-    std::vector<std::string> deliveries = {call_ended(id), record_event(id, "MIXING"), record_event(id, "READY")};
+    std::vector<std::string> deliveries = {call_ended(id, 45), record_event(id, "MIXING"), record_event(id, "READY")};
     if (i % 3 == 1) std::swap(deliveries[0], deliveries[2]);       // READY first
     if (i % 7 == 3) deliveries.pop_back(), deliveries.pop_back();  // only the end: the polls find it
     deliveries.push_back(deliveries.back());                       // a duplicate
@@ -300,7 +277,7 @@ TEST_F(MultiNode, ADatabaseRestartCosts503sButNeverAFalse202) {
   std::thread sender([&] {
     for (int i = 0; !stop.load(); ++i) {
       const std::string id = "PGR" + std::to_string(100000 + i);
-      const int status = post(static_cast<size_t>(i % 2), call_ended(id)).status;
+      const int status = post(static_cast<size_t>(i % 2), call_ended(id, 45)).status;
       std::lock_guard<std::mutex> lock(mutex);
       answers.emplace_back(id, status);
     }

@@ -25,6 +25,10 @@
 namespace {
 
 namespace json = boost::json;
+using e2e::audio;
+using e2e::call_ended;
+using e2e::call_event;
+using e2e::record_event;
 using e2e::recording_bytes;
 using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
@@ -33,36 +37,12 @@ constexpr long long kStartMs = 1'800'000'000'000;  // the virtual wall clock whe
 constexpr long long kSec = 1000;
 using e2e::kPluginId;
 
-ScriptedResponse audio(const std::string& body) {
-  ScriptedResponse r;
-  r.status = 200;
-  r.content_type = "audio/mpeg";
-  r.body = body;
-  return r;
-}
-
 ScriptedResponse answer(int status, const std::string& content_type, const std::string& body) {
   ScriptedResponse r;
   r.status = status;
   r.content_type = content_type;
   r.body = body;
   return r;
-}
-
-std::string record_event(const std::string& call_id, const std::string& status) {
-  return json::serialize(json::object{{"type", "RECORD"},
-                                      {"action", "UPDATE"},
-                                      {"whatsapp_call_id", call_id},
-                                      {"id_session", 789},
-                                      {"record_status", status}});
-}
-
-std::string call_event(const std::string& call_id, const std::string& status, long long duration = -1) {
-  json::object o{{"type", "CALL"},    {"action", "UPDATE"},        {"whatsapp_call_id", call_id},
-                 {"id_session", 789}, {"caller", "5511999990001"}, {"receiver", "5511888880002"},
-                 {"status", status},  {"direction", "INCOMING"}};
-  if (duration >= 0) o["duration"] = duration;
-  return json::serialize(o);
 }
 
 // The attempt times the policy gives a call that ended at `ended_at` and never finds its file,
@@ -140,8 +120,8 @@ class Polling : public e2e::PluginHost {
 
   // The call ends now (virtual) after being answered: the polling window opens.
   void end_call(const std::string& id) {
-    ASSERT_EQ(post_webhook(call_event(id, "ACTIVE")).status, 202);
-    ASSERT_EQ(post_webhook(call_event(id, "ENDED", 42)).status, 202);
+    ASSERT_EQ(post_webhook(call_event(id, "UPDATE", "ACTIVE")).status, 202);
+    ASSERT_EQ(post_webhook(call_ended(id, 42)).status, 202);
     ASSERT_TRUE(wait_for_status(id, "waiting")) << recording_status(id);
   }
 };
@@ -331,7 +311,7 @@ TEST_F(Polling, WithWebhookKeysTheRetryRouteWantsAKey) {
   start_virtual({{"jitter", 0}, {"deadline_s", 60}, {"first_delay_s", 60}},
                 {{"webhook_keys", json::array{json::object{{"key", key}}}}});
   const std::string id = "KEYED0001";
-  ASSERT_EQ(post_webhook(call_event(id, "ENDED", 10), "/webhooks/wavoip/" + key).status, 202);
+  ASSERT_EQ(post_webhook(call_ended(id, 10), "/webhooks/wavoip/" + key).status, 202);
   ASSERT_TRUE(wait_for_status(id, "waiting"));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   ASSERT_TRUE(wait_for_status(id, "failed"));
@@ -475,7 +455,7 @@ TEST_F(Polling, TheCallsEndReanchorsASafetyNetThatHasNotPolledYet) {
   ASSERT_EQ(post_webhook(record_event(id, "RECORDING")).status, 202);
   ASSERT_TRUE(wait_for_status(id, "waiting"));
   ASSERT_NO_FATAL_FAILURE(advance_to(kStartMs + 45 * kSec));
-  ASSERT_EQ(post_webhook(call_event(id, "ENDED", 45)).status, 202);
+  ASSERT_EQ(post_webhook(call_ended(id, 45)).status, 202);
   ASSERT_TRUE(eventually([&] { return message(id) && message(id)->at("call_status") == "ENDED"; }));
   // Not at 60 s (when RECORDING came) but 60 s after the end.
   ASSERT_NO_FATAL_FAILURE(advance_to(kStartMs + 60 * kSec));
@@ -487,9 +467,9 @@ TEST_F(Polling, EveryEndedCallIsPolledWhateverItsDuration) {
   start_virtual({{"jitter", 0}});
   // ENDED with duration 0, and calls that failed or lost the connection without ever being
   // ACTIVE: WaVoIP may still have recorded something, so each one is polled.
-  ASSERT_EQ(post_webhook(call_event("END0", "ENDED", 0)).status, 202);
-  ASSERT_EQ(post_webhook(call_event("FAIL0", "FAILED")).status, 202);
-  ASSERT_EQ(post_webhook(call_event("LOST0", "CONNECTION_LOST")).status, 202);
+  ASSERT_EQ(post_webhook(call_ended("END0", 0)).status, 202);
+  ASSERT_EQ(post_webhook(call_event("FAIL0", "UPDATE", "FAILED")).status, 202);
+  ASSERT_EQ(post_webhook(call_event("LOST0", "UPDATE", "CONNECTION_LOST")).status, 202);
   for (const char* id : {"END0", "FAIL0", "LOST0"}) {
     ASSERT_TRUE(wait_for_status(id, "waiting")) << id;
     storage_->set_response(std::string("/") + id, audio(std::string("audio of ") + id));
@@ -503,9 +483,9 @@ TEST_F(Polling, EveryEndedCallIsPolledWhateverItsDuration) {
 
 TEST_F(Polling, NeverAnsweredCallsSayWhyAndAreNotPolledUntilSomethingSaysOtherwise) {
   start_virtual({{"jitter", 0}});
-  ASSERT_EQ(post_webhook(call_event("REJ0", "REJECTED")).status, 202);
-  ASSERT_EQ(post_webhook(call_event("NA0", "NOT_ANSWERED", 0)).status, 202);
-  ASSERT_EQ(post_webhook(call_event("LATE0", "REJECTED")).status, 202);
+  ASSERT_EQ(post_webhook(call_event("REJ0", "UPDATE", "REJECTED")).status, 202);
+  ASSERT_EQ(post_webhook(call_event("NA0", "UPDATE", "NOT_ANSWERED", "INCOMING", 0)).status, 202);
+  ASSERT_EQ(post_webhook(call_event("LATE0", "UPDATE", "REJECTED")).status, 202);
   ASSERT_TRUE(eventually([&] { return reason("REJ0") == "The call was rejected"; })) << reason("REJ0");
   ASSERT_TRUE(eventually([&] { return reason("NA0") == "The call was not answered"; }));
   EXPECT_EQ(recording_status("REJ0"), "none");
@@ -514,7 +494,7 @@ TEST_F(Polling, NeverAnsweredCallsSayWhyAndAreNotPolledUntilSomethingSaysOtherwi
   // A late delivery with a positive duration says LATE0 was connected after all: polled from its
   // end (60 s after it), with the usual schedule.
   ASSERT_NO_FATAL_FAILURE(advance_to(kStartMs + 30 * kSec));
-  ASSERT_EQ(post_webhook(call_event("LATE0", "ENDED", 25)).status, 202);
+  ASSERT_EQ(post_webhook(call_ended("LATE0", 25)).status, 202);
   ASSERT_TRUE(wait_for_status("LATE0", "waiting"));
   storage_->set_response("/LATE0", audio("late audio"));
   ASSERT_NO_FATAL_FAILURE(expect_poll_at("LATE0", kStartMs + 60 * kSec, 0));
@@ -534,7 +514,7 @@ TEST_F(Polling, WithUnansweredCallsOnAMissedCallIsPolledLikeAnyOther) {
   const std::string id = "MISSED0001";
   const std::string body = recording_bytes(3000, 'm');
   storage_->set_response("/" + id, audio(body));
-  ASSERT_EQ(post_webhook(call_event(id, "NOT_ANSWERED")).status, 202);
+  ASSERT_EQ(post_webhook(call_event(id, "UPDATE", "NOT_ANSWERED")).status, 202);
   ASSERT_TRUE(wait_for_status(id, "waiting")) << recording_status(id);
   ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
   ASSERT_TRUE(wait_for_status(id, "attached"));

@@ -9,36 +9,13 @@
 namespace {
 
 namespace json = boost::json;
+using e2e::audio;
+using e2e::call_ended;
+using e2e::call_event;
+using e2e::record_event;
 using e2e::recording_bytes;
 using testsupport::eventually;
 using wavoip::test::ScriptedResponse;
-
-ScriptedResponse audio(const std::string& body, const std::string& type = "audio/mpeg") {
-  ScriptedResponse r;
-  r.status = 200;
-  r.content_type = type;
-  r.body = body;
-  return r;
-}
-
-std::string record_event(const std::string& call_id, const std::string& status, const std::string& url = "") {
-  json::object o{{"type", "RECORD"},
-                 {"action", "UPDATE"},
-                 {"whatsapp_call_id", call_id},
-                 {"id_session", 789},
-                 {"record_status", status}};
-  if (!url.empty()) o["record_url"] = url;
-  return json::serialize(o);
-}
-
-std::string call_event(const std::string& call_id, const std::string& action, const std::string& status,
-                       const std::string& direction, long long duration = -1) {
-  json::object o{{"type", "CALL"},    {"action", action},          {"whatsapp_call_id", call_id},
-                 {"id_session", 789}, {"caller", "5511999990001"}, {"receiver", "5511888880002"},
-                 {"status", status},  {"direction", direction}};
-  if (duration >= 0) o["duration"] = duration;
-  return json::serialize(o);
-}
 
 using RecordingFlow = e2e::PluginHost;
 
@@ -70,14 +47,14 @@ TEST_F(RecordingFlow, IncomingCallThenRecordingReadyAttachesToTheCallersMessage)
   start_host();
   const std::string id = "ABCDEF0123456789ABCDEF0123456789";
 
-  ASSERT_EQ(post_webhook(call_event(id, "CREATE", "INCOMING_RING", "INCOMING")).status, 202);
+  ASSERT_EQ(post_webhook(call_event(id, "CREATE", "INCOMING_RING")).status, 202);
   ASSERT_TRUE(eventually([&] { return message(id).has_value(); }));
   auto m = *message(id);
   EXPECT_EQ(m.at("contact"), "5511999990001");
   EXPECT_EQ(m.at("direction"), "incoming");
 
-  ASSERT_EQ(post_webhook(call_event(id, "UPDATE", "ACTIVE", "INCOMING")).status, 202);
-  ASSERT_EQ(post_webhook(call_event(id, "UPDATE", "ENDED", "INCOMING", 45)).status, 202);
+  ASSERT_EQ(post_webhook(call_event(id, "UPDATE", "ACTIVE")).status, 202);
+  ASSERT_EQ(post_webhook(call_ended(id, 45)).status, 202);
   ASSERT_EQ(post_webhook(record_event(id, "RECORDING")).status, 202);
   ASSERT_EQ(post_webhook(record_event(id, "MIXING")).status, 202);
   ASSERT_TRUE(wait_for_status(id, "waiting"));
@@ -171,8 +148,8 @@ TEST_F(RecordingFlow, ReadyBeforeAnyCallEventStillEndsOnTheRightMessage) {
   ASSERT_TRUE(wait_for_status("early1", "attached"));
   const auto first_id = message("early1")->at("id");
   // The call's own events arrive late: same message, now with its contact.
-  ASSERT_EQ(post_webhook(call_event("early1", "CREATE", "ACTIVE", "INCOMING")).status, 202);
-  ASSERT_EQ(post_webhook(call_event("early1", "UPDATE", "ENDED", "INCOMING", 12)).status, 202);
+  ASSERT_EQ(post_webhook(call_event("early1", "CREATE", "ACTIVE")).status, 202);
+  ASSERT_EQ(post_webhook(call_ended("early1", 12)).status, 202);
   ASSERT_TRUE(eventually([&] { return message("early1")->at("call_status") == "ENDED"; }));
   auto m = *message("early1");
   EXPECT_EQ(m.at("id"), first_id);
@@ -185,10 +162,10 @@ TEST_F(RecordingFlow, ReadyBeforeAnyCallEventStillEndsOnTheRightMessage) {
 TEST_F(RecordingFlow, ReadyBeforeTheCallHasEndedIsFetchedAtOnce) {
   storage_->set_response("/live1", audio(recording_bytes(2000)));
   start_host();
-  ASSERT_EQ(post_webhook(call_event("live1", "CREATE", "ACTIVE", "INCOMING")).status, 202);
+  ASSERT_EQ(post_webhook(call_event("live1", "CREATE", "ACTIVE")).status, 202);
   ASSERT_EQ(post_webhook(record_event("live1", "READY")).status, 202);
   ASSERT_TRUE(wait_for_status("live1", "attached"));
-  ASSERT_EQ(post_webhook(call_event("live1", "UPDATE", "ENDED", "INCOMING", 61)).status, 202);
+  ASSERT_EQ(post_webhook(call_ended("live1", 61)).status, 202);
   ASSERT_TRUE(eventually([&] { return message("live1")->at("duration_s") == 61; }));
   EXPECT_EQ(recording_status("live1"), "attached");
   EXPECT_EQ(storage_->hits("/live1"), 1u);

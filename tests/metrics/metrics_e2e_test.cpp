@@ -20,16 +20,9 @@
 namespace {
 
 namespace json = boost::json;
+using e2e::audio;
 using promtext::Labels;
 using testsupport::eventually;
-
-wavoip::test::ScriptedResponse audio(const std::string& body) {
-  wavoip::test::ScriptedResponse r;
-  r.status = 200;
-  r.content_type = "audio/mpeg";
-  r.body = body;
-  return r;
-}
 
 std::string ready_event(const std::string& call_id) {
   return json::serialize(json::object{{"type", "RECORD"}, {"whatsapp_call_id", call_id}, {"record_status", "READY"}});
