@@ -6,6 +6,7 @@
 #include "fake_host.hpp"  // tests/support
 #include "temp_dir.hpp"   // tests/support
 
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -234,6 +235,43 @@ TEST(StoreWriterThread, TheJobsOfOneTurnReachTheWriterTogetherAtItsEnd) {
     writer.stop();
     EXPECT_TRUE(store.load_call("U49").has_value());
   }
+}
+
+// Thread mode on a write-back store: once the writer has nothing to do for a moment, the call
+// records it holds in memory go to disk, so the file alone is up to date while traffic pauses.
+TEST(StoreWriterThread, AnIdleWriterWritesTheRecordsTheStoreHeldBack) {
+  TempDir dir;
+  FakeHost host;
+  HostApi api(host.host());
+  SqliteOptions options;
+  options.write_back_calls = 1000;
+  options.write_back_ms = 3'600'000;  // not by age: only the idle writer writes them
+  SqliteStore store(db_path(dir), options);
+  StoreWriter writer(api, store, StoreWriter::Mode::thread);
+  writer.start();
+  RecordEvent recording;
+  recording.call_id = "IDLE";
+  recording.record_status = Coded<RecordStatus>{record_status_from_text("RECORDING"), "RECORDING"};
+  const Event event = recording;
+  writer.submit(
+      [&event](Store& s) -> StoreWriter::Continuation {
+        s.record_delivery_and_apply("{}", event, "support", 1000, [&](const CallRecord& r) {
+          return step_delivery(r, event, "support", 1000, Config{});
+        });
+        return {};
+      },
+      {}, /*delivery=*/true);
+  ASSERT_TRUE(host.run_until([&] { return writer.in_flight() == 0; }));
+  const auto on_disk = [&] {
+    SQLite::Database raw(db_path(dir), SQLite::OPEN_READONLY);
+    return raw.execAndGet("SELECT COUNT(*) FROM calls WHERE call_id = 'IDLE'").getInt() == 1;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!on_disk() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(on_disk()) << "the idle writer wrote the record";
+  writer.stop();
 }
 
 TEST(StoreWriterLoop, WritesTheJobsOfOneTurnInOneTransaction) {
