@@ -54,8 +54,9 @@ using PgParams = std::vector<std::optional<std::string>>;
 class PgConnection {
  public:
   // Connects (blocking, connect_timeout 10 s unless the URI says otherwise). application_name
-  // shows in pg_stat_activity.
-  PgConnection(std::string uri, const char* application_name);
+  // shows in pg_stat_activity. server_options (e.g. "-c statement_timeout=10000") go to the
+  // server with the host's own, on every (re)connection.
+  PgConnection(std::string uri, const char* application_name, std::string server_options = {});
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -88,6 +89,7 @@ class PgConnection {
 
   std::string uri_;
   const char* application_name_;
+  std::string server_options_;  // the libpq "options" value: the host's and the caller's
   pg_conn* conn_ = nullptr;
   bool in_transaction_ = false;  // between begin() and commit()/rollback(), whatever the connection's state
   std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
