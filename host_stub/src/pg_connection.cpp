@@ -80,10 +80,23 @@ PgConnection::PgConnection(std::string uri, const char* application_name, std::s
 }
 
 PgConnection::~PgConnection() {
+  PQfreeCancel(cancel_);
   PQfinish(conn_);
 }
 
+void PgConnection::cancel() {
+  std::lock_guard lock(cancel_mutex_);
+  if (cancel_ == nullptr) return;
+  char error[256];
+  PQcancel(cancel_, error, sizeof error);  // best effort: the statement ends by its timeout otherwise
+}
+
 void PgConnection::connect() {
+  {
+    std::lock_guard lock(cancel_mutex_);
+    PQfreeCancel(cancel_);
+    cancel_ = nullptr;
+  }
   PQfinish(conn_);
   conn_ = nullptr;
   prepared_.clear();
@@ -101,6 +114,8 @@ void PgConnection::connect() {
   PQsetNoticeProcessor(
       c, [](void*, const char*) {}, nullptr);
   conn_ = c;
+  std::lock_guard lock(cancel_mutex_);
+  cancel_ = PQgetCancel(c);
 }
 
 void PgConnection::check(const PgResult& result) {

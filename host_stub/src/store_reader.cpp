@@ -22,6 +22,7 @@ OwnedReadStores open_pg_read_stores(const std::string& uri, SessionLimits sessio
   stores.store = std::make_unique<PgHelpdeskStore>(conn, [] { return int64_t{0}; });
   stores.sessions = std::make_unique<PgAgentSessions>(conn, sessions);
   stores.agents = std::make_unique<AgentStore>(std::make_unique<PgAgentRecords>(conn));
+  stores.connection = std::move(conn);
   return stores;
 }
 
@@ -42,6 +43,8 @@ StoreReader::~StoreReader() {
     dropped.swap(queue_);
   }
   wake_.notify_one();
+  // A read waiting for a lock or a slow server would hold the shutdown up to its timeout.
+  if (owned_.connection) owned_.connection->cancel();
   thread_.join();
   // dropped goes here, on the main thread: its completions hold what belongs to the loop.
 }

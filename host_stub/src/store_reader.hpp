@@ -34,6 +34,7 @@ namespace hdp::host {
 
 class AgentStore;
 class HelpdeskStore;
+class PgConnection;
 class SessionStore;
 
 // Statements of the reader's connection end after this long (statement_timeout).
@@ -54,6 +55,8 @@ struct OwnedReadStores {
   std::unique_ptr<HelpdeskStore> store;
   std::unique_ptr<SessionStore> sessions;
   std::unique_ptr<AgentStore> agents;
+  // Their connection, for cancelling the statement that runs when the reader is destroyed.
+  std::shared_ptr<PgConnection> connection;
 };
 
 // Opens the reader's stores on one new connection to the PostgreSQL database at uri, whose schema
@@ -75,8 +78,8 @@ class StoreReader {
   StoreReader(boost::asio::io_context& io, OwnedReadStores stores);
   StoreReader(const StoreReader&) = delete;
   StoreReader& operator=(const StoreReader&) = delete;
-  // Drops the jobs not started (their completions never run), waits for the one running (at most
-  // its statement timeout), and runs no completion from then on. [main-thread]
+  // Drops the jobs not started (their completions never run), cancels the statement running and
+  // waits for its job to end, and runs no completion from then on. [main-thread]
   ~StoreReader();
 
   // Queues job; done runs later on the main thread (inline: before submit returns). [main-thread]
