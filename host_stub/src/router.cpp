@@ -192,16 +192,17 @@ void Router::dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& r
   // database); it is the gate's to read and mark until then.
   auto held = std::make_shared<HttpRequest>(std::move(request));
   gate_->admit_later(found.route->spec, *held,
-                     [this, alive = std::weak_ptr<bool>(alive_), held, responder,
-                      route_id = found.route->id](std::optional<HttpResponse> refusal) {
+                     [this, alive = std::weak_ptr<bool>(alive_), held, responder, route_id = found.route->id,
+                      route_path = found.route->spec.path](std::optional<HttpResponse> refusal) {
                        if (alive.expired()) return;
                        if (refusal) {
                          responder->respond(std::move(*refusal));
                          return;
                        }
                        if (responder->gone()) {
-                         // The client left while the gate decided: nobody to serve.
-                         log_.info("not serving " + held->method + " " + held->path + " from " + held->peer_address +
+                         // The client left while the gate decided: nobody to serve. The route's path,
+                         // not the request's (a plugin's may carry a secret).
+                         log_.info("not serving " + held->method + " " + route_path + " from " + held->peer_address +
                                    ": the client went away while its session was checked");
                          return;
                        }
