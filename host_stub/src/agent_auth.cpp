@@ -13,6 +13,7 @@
 #include "api_routes.hpp"
 #include "clock.hpp"
 #include "log.hpp"
+#include "store_reader.hpp"
 
 namespace hdp::host {
 namespace json = boost::json;
@@ -158,16 +159,16 @@ int64_t AgentAuth::now_ms() const {
   return clock_.wall_us() / 1000;
 }
 
-std::optional<AgentSession> AgentAuth::session_of(const HttpRequest& request) {
-  const std::string_view token = cookie_value(request, kSessionCookie);
-  if (token.empty()) return std::nullopt;
-  auto session = sessions_->find(token, now_ms());
-  if (session && !agents_.still_exists(session->agent_id, session->agent_name)) {
-    log_.info("session of agent \"" + session->agent_name + "\" ended: the account was removed");
-    sessions_->end(token);
-    return std::nullopt;
+AgentAuth::SessionCheck AgentAuth::check_session(SessionStore& sessions, AgentStore& agents, std::string_view token,
+                                                 int64_t now_ms) {
+  SessionCheck check;
+  if (token.empty()) return check;
+  check.session = sessions.find(token, now_ms);
+  if (check.session && !agents.still_exists(check.session->agent_id, check.session->agent_name)) {
+    sessions.end(token);
+    check.account_removed = true;
   }
-  return session;
+  return check;
 }
 
 std::optional<HttpResponse> AgentAuth::admit_operator(const RouteSpec& route, const HttpRequest& request) {
@@ -188,16 +189,53 @@ std::optional<HttpResponse> AgentAuth::admit_operator(const RouteSpec& route, co
   return refusal;
 }
 
+std::optional<HttpResponse> AgentAuth::sessions_unavailable(const RouteSpec& route, const HttpRequest& request,
+                                                            const std::string& why) {
+  // The shared database of sessions is unreachable (or too slow).
+  log_.error("cannot check the session of " + request.method + " " + route.path + ": " + why);
+  HttpResponse unavailable = HttpResponse::error(503, "sessions are unavailable; try again");
+  unavailable.headers.emplace_back("Retry-After", "1");
+  return unavailable;
+}
+
 std::optional<HttpResponse> AgentAuth::admit(const RouteSpec& route, HttpRequest& request) {
   if (route.access == RouteAccess::open) return std::nullopt;
   if (route.access == RouteAccess::operator_only) return admit_operator(route, request);
-  std::optional<AgentSession> session;
+  SessionCheck check;
   try {
-    session = session_of(request);
-  } catch (const std::exception& e) {  // the shared database of sessions is unreachable
-    log_.error("cannot check the session of " + request.method + " " + route.path + ": " + e.what());
-    return HttpResponse::error(503, "sessions are unavailable; try again");
+    check = check_session(*sessions_, agents_, cookie_value(request, kSessionCookie), now_ms());
+  } catch (const std::exception& e) {
+    return sessions_unavailable(route, request, e.what());
   }
+  return decide(route, request, check);
+}
+
+void AgentAuth::admit_later(const RouteSpec& route, HttpRequest& request, Decide decide_now) {
+  const std::string_view token = cookie_value(request, kSessionCookie);
+  // Nothing to look up: decided here.
+  if (reader_ == nullptr || route.access == RouteAccess::open || route.access == RouteAccess::operator_only ||
+      token.empty()) {
+    decide_now(admit(route, request));
+    return;
+  }
+  // The clock is read here, when the request came: expiry is measured as on the loop.
+  auto check = std::make_shared<SessionCheck>();
+  reader_->submit([check, token = std::string(token), now = now_ms()](
+                      ReadStores& stores) { *check = check_session(stores.sessions, stores.agents, token, now); },
+                  [this, check, route, &request, decide_now = std::move(decide_now)](const std::string& error) {
+                    if (!error.empty()) {
+                      decide_now(sessions_unavailable(route, request, error));
+                      return;
+                    }
+                    decide_now(decide(route, request, *check));
+                  });
+}
+
+std::optional<HttpResponse> AgentAuth::decide(const RouteSpec& route, HttpRequest& request, const SessionCheck& check) {
+  if (check.account_removed) {
+    log_.info("session of agent \"" + check.session->agent_name + "\" ended: the account was removed");
+  }
+  const std::optional<AgentSession> session = check.account_removed ? std::nullopt : check.session;
   if (!session) {
     if (route.access == RouteAccess::agent_or_plugin) return std::nullopt;  // the plugin decides
     log_.info("refused " + request.method + " " + route.path + " from " + request.peer_address + ": not signed in");
@@ -218,6 +256,7 @@ std::optional<HttpResponse> AgentAuth::admit(const RouteSpec& route, HttpRequest
     }
   }
   request.agent_name = session->agent_name;
+  request.agent_csrf_token = session->csrf_token;
   return std::nullopt;
 }
 
@@ -300,11 +339,11 @@ HttpResponse AgentAuth::sign_out(const HttpRequest& request) {
 }
 
 HttpResponse AgentAuth::session_info(const HttpRequest& request) {
-  const auto session = session_of(request);
-  if (!session) return HttpResponse::error(401, "sign in first");
+  // The gate has found the session (and named its agent and token): no second lookup.
+  if (request.agent_name.empty()) return HttpResponse::error(401, "sign in first");
   json::object body;
-  body["agent"] = session->agent_name;
-  body["csrf_token"] = session->csrf_token;
+  body["agent"] = request.agent_name;
+  body["csrf_token"] = request.agent_csrf_token;
   HttpResponse answer = json_answer(200, body);
   answer.headers.emplace_back("Cache-Control", "no-store");
   return answer;

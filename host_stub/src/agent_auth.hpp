@@ -18,6 +18,7 @@ namespace hdp::host {
 class AgentStore;
 class Clock;
 class Logger;
+class StoreReader;
 
 struct AgentAuthOptions {
   // The host is served over HTTPS (by a reverse proxy): the cookie gets Secure.
@@ -37,7 +38,18 @@ class AgentAuth final : public AccessGate {
   AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options, SessionLimits sessions = {},
             ThrottleLimits throttle = {}, std::unique_ptr<SessionStore> session_store = nullptr);
 
+  // On the loop, whatever the store (tests, and hosts without a reader).
   std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override;
+  // Through the reader when one is set: the session (and its account) is looked up there, and the
+  // request waits for it; the decision itself (expiry, CSRF, log lines) is the same as admit's.
+  void admit_later(const RouteSpec& route, HttpRequest& request, Decide decide) override;
+
+  // Session checks go through reader (which must outlive this) from now on; null: on the loop.
+  // On PostgreSQL the reader has its own connection and session store: sign-in and sign-out keep
+  // using this object's, on the loop. [main-thread]
+  void set_reader(StoreReader* reader) { reader_ = reader; }
+  // The sessions that sign-in creates and sign-out ends.
+  SessionStore& sessions() { return *sessions_; }
 
   // GET /login, POST /login, POST /logout and GET /api/session. This object must outlive router.
   void register_routes(Router& router);
@@ -46,7 +58,17 @@ class AgentAuth final : public AccessGate {
   HttpResponse sign_in(const HttpRequest& request);
   HttpResponse sign_out(const HttpRequest& request);
   HttpResponse session_info(const HttpRequest& request);
-  std::optional<AgentSession> session_of(const HttpRequest& request);
+  // What the cookie's session is: none, an agent's, or one whose account was removed (ended
+  // here). Runs wherever sessions and agents may be used (the loop, or the reader's thread).
+  struct SessionCheck {
+    std::optional<AgentSession> session;
+    bool account_removed = false;
+  };
+  static SessionCheck check_session(SessionStore& sessions, AgentStore& agents, std::string_view token, int64_t now_ms);
+  // The gate's decision once the session is known. [main-thread]
+  std::optional<HttpResponse> decide(const RouteSpec& route, HttpRequest& request, const SessionCheck& check);
+  std::optional<HttpResponse> sessions_unavailable(const RouteSpec& route, const HttpRequest& request,
+                                                   const std::string& why);
   std::optional<HttpResponse> admit_operator(const RouteSpec& route, const HttpRequest& request);
   int64_t now_ms() const;
 
@@ -56,6 +78,7 @@ class AgentAuth final : public AccessGate {
   AgentAuthOptions options_;
   std::unique_ptr<SessionStore> sessions_;
   SignInThrottle throttle_;
+  StoreReader* reader_ = nullptr;
 };
 
 // The value of the first header called name (case-insensitive), or "" when absent.

@@ -112,6 +112,10 @@ AgentStore::AgentStore(const StoreLocation& location) {
   }
 }
 
+AgentStore::AgentStore(std::unique_ptr<AgentRecords> records) : records_(std::move(records)) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium cannot start");
+}
+
 AgentStore::~AgentStore() = default;
 
 AgentStore::AddResult AgentStore::add(std::string_view name, std::string_view password, int64_t now_ms) {

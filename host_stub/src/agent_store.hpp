@@ -49,6 +49,8 @@ class AgentStore {
   // std::exception when it cannot; also when libsodium cannot start.
   explicit AgentStore(const StoreLocation& location);
   explicit AgentStore(const std::filesystem::path& database_file) : AgentStore(StoreLocation{database_file, {}}) {}
+  // Over records opened elsewhere (the host's reader: on its own connection).
+  explicit AgentStore(std::unique_ptr<AgentRecords> records);
   AgentStore(const AgentStore&) = delete;
   AgentStore& operator=(const AgentStore&) = delete;
   ~AgentStore();

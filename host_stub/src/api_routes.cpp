@@ -14,9 +14,11 @@
 #include "clock.hpp"
 #include "helpdesk_store.hpp"
 #include "http_types.hpp"
-#include "router.hpp"
-#include "timers.hpp"
 #include "inbox_page.hpp"
+#include "log.hpp"
+#include "router.hpp"
+#include "store_reader.hpp"
+#include "timers.hpp"
 
 namespace hdp::host {
 namespace json = boost::json;
@@ -170,39 +172,37 @@ HttpResponse healthz(const ApiContext& context) {
   return json_response(200, body);
 }
 
-// GET /api/conversations and /api/conversations/{id}/messages
-HttpResponse conversations(const ApiContext& context, const HttpRequest& request) {
+// GET /api/conversations and /api/conversations/{id}/messages [reader]
+HttpResponse conversations(HelpdeskStore& store, const HttpRequest& request) {
   const auto parts = segments(std::string_view(request.path).substr(std::string_view("/api/conversations").size()));
   if (parts.empty()) {
     json::array list;
-    for (const ConversationRow& row : context.store.conversations()) list.push_back(conversation_json(row));
+    for (const ConversationRow& row : store.conversations()) list.push_back(conversation_json(row));
     json::object body;
     body["conversations"] = std::move(list);
     return json_response(200, body);
   }
   const auto id = parse_id(parts[0]);
   if (!id || parts.size() != 2 || parts[1] != "messages") return HttpResponse::error(404, "not found");
-  const auto conversation = context.store.conversation(*id);
+  const auto conversation = store.conversation(*id);
   if (!conversation) return HttpResponse::error(404, "no such conversation");
   json::array messages;
-  for (const MessageRow& row : context.store.conversation_messages(*id)) {
-    messages.push_back(message_json(context.store, row));
-  }
+  for (const MessageRow& row : store.conversation_messages(*id)) messages.push_back(message_json(store, row));
   json::object body;
   body["conversation"] = conversation_json(*conversation);
   body["messages"] = std::move(messages);
   return json_response(200, body);
 }
 
-// GET /api/messages/{id} and /api/messages?external_key=K[&plugin_id=P]
-HttpResponse messages(const ApiContext& context, const HttpRequest& request) {
+// GET /api/messages/{id} and /api/messages?external_key=K[&plugin_id=P] [reader]
+HttpResponse messages(HelpdeskStore& store, const HttpRequest& request) {
   const auto parts = segments(std::string_view(request.path).substr(std::string_view("/api/messages").size()));
   if (parts.size() == 1) {
     const auto id = parse_id(parts[0]);
     if (!id) return HttpResponse::error(404, "not found");
-    const auto row = context.store.message(*id);
+    const auto row = store.message(*id);
     if (!row) return HttpResponse::error(404, "no such message");
-    return json_response(200, message_json(context.store, *row));
+    return json_response(200, message_json(store, *row));
   }
   if (!parts.empty()) return HttpResponse::error(404, "not found");
   const auto params = parse_query(request.query);
@@ -212,18 +212,18 @@ HttpResponse messages(const ApiContext& context, const HttpRequest& request) {
     return HttpResponse::error(400, "external_key is required");
   }
   const auto plugin = params->find("plugin_id");
-  const auto rows = context.store.messages_by_key(key->second, plugin == params->end() ? "" : plugin->second);
+  const auto rows = store.messages_by_key(key->second, plugin == params->end() ? "" : plugin->second);
   if (rows.empty()) return HttpResponse::error(404, "no such message");
   if (rows.size() > 1) return HttpResponse::error(409, "several plugins use this key; add plugin_id");
-  return json_response(200, message_json(context.store, rows.front()));
+  return json_response(200, message_json(store, rows.front()));
 }
 
-// GET /api/attachments/{id}/file
-HttpResponse attachment_file(const ApiContext& context, const HttpRequest& request) {
+// GET /api/attachments/{id}/file [reader]: the row; the loop streams the file.
+HttpResponse attachment_file(HelpdeskStore& store, const HttpRequest& request) {
   const auto parts = segments(std::string_view(request.path).substr(std::string_view("/api/attachments").size()));
   const auto id = parts.empty() ? std::nullopt : parse_id(parts[0]);
   if (!id || parts.size() != 2 || parts[1] != "file") return HttpResponse::error(404, "not found");
-  const auto row = context.store.attachment(*id);
+  const auto row = store.attachment(*id);
   if (!row) return HttpResponse::error(404, "no such attachment");
   HttpResponse response;
   response.content_type = row->mime_type;
@@ -274,6 +274,30 @@ HttpResponse armed_timers(const ApiContext& context) {
   return json_response(200, body);
 }
 
+// A route whose answer read computes from the store, on the reader: the request waits there (off
+// the loop on PostgreSQL) and is answered when the read is done; a read that fails is 503.
+AsyncHostHandler reading(const std::shared_ptr<const ApiContext>& context,
+                         HttpResponse (*read)(HelpdeskStore&, const HttpRequest&)) {
+  return [context, read](HttpRequest&& request, HostReply reply) {
+    // Shared by the job (the reader's thread, while it runs) and the completion (the loop, after).
+    auto held = std::make_shared<const HttpRequest>(std::move(request));
+    auto answer = std::make_shared<HttpResponse>();
+    context->reader.submit([held, answer, read](ReadStores& stores) { *answer = read(stores.store, *held); },
+                           [context, held, answer, reply = std::move(reply)](const std::string& error) {
+                             if (error.empty()) {
+                               reply(std::move(*answer));
+                               return;
+                             }
+                             context->log.error("cannot read " + held->method + " " + held->path +
+                                                " from the helpdesk database: " + error);
+                             HttpResponse unavailable =
+                                 HttpResponse::error(503, "the helpdesk database is unavailable; try again");
+                             unavailable.headers.emplace_back("Retry-After", "1");
+                             reply(std::move(unavailable));
+                           });
+  };
+}
+
 }  // namespace
 
 void register_api_routes(Router& router, ApiContext context) {
@@ -298,11 +322,14 @@ void register_api_routes(Router& router, ApiContext context) {
     page.headers.emplace_back("X-Frame-Options", "DENY");
     return page;
   });
-  add("GET", "/api/conversations", RouteMatch::prefix,
-      [shared](const HttpRequest& r) { return conversations(*shared, r); });
-  add("GET", "/api/messages", RouteMatch::prefix, [shared](const HttpRequest& r) { return messages(*shared, r); });
-  add("GET", "/api/attachments", RouteMatch::prefix,
-      [shared](const HttpRequest& r) { return attachment_file(*shared, r); });
+  auto add_read = [&router, &shared](std::string path, HttpResponse (*read)(HelpdeskStore&, const HttpRequest&)) {
+    RouteSpec spec{"GET", std::move(path), RouteMatch::prefix, 0};
+    spec.access = RouteAccess::agent;
+    router.add_async_host_route(std::move(spec), reading(shared, read));
+  };
+  add_read("/api/conversations", conversations);
+  add_read("/api/messages", messages);
+  add_read("/api/attachments", attachment_file);
   if (shared->test_clock_routes) {
     // Test mode only, never on the internet listener: tests drive time without signing in.
     add(

@@ -1,5 +1,6 @@
 // The host's own HTTP API: health, the helpdesk JSON API, attachment files, the inbox page,
-// and the virtual-clock controls of test mode. Handlers are plain functions of the request.
+// and the virtual-clock controls of test mode. Handlers are plain functions of the request; those
+// that read the helpdesk's data run on the store reader (store_reader.hpp) and answer later.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,9 @@
 namespace hdp::host {
 
 class Clock;
-class HelpdeskStore;
+class Logger;
 class Router;
+class StoreReader;
 class TimerService;
 
 struct PluginInfo {
@@ -26,7 +28,9 @@ struct PluginInfo {
 };
 
 struct ApiContext {
-  HelpdeskStore& store;
+  // The reads of conversations, messages and attachment rows; a read that fails is answered 503.
+  StoreReader& reader;
+  Logger& log;
   Clock& clock;
   TimerService& timers;
   std::function<std::vector<PluginInfo>()> plugins;

@@ -23,8 +23,9 @@ struct HttpRequest {
   std::string query;   // without the '?', empty when absent
   std::vector<HttpHeader> headers;
   std::string body;
-  std::string peer_address;  // "127.0.0.1", "::1"
-  std::string agent_name;    // set by the access gate when a signed-in agent sent it
+  std::string peer_address;      // "127.0.0.1", "::1"
+  std::string agent_name;        // set by the access gate when a signed-in agent sent it
+  std::string agent_csrf_token;  // and that agent's session's CSRF token
 };
 
 struct HttpResponse {
@@ -52,6 +53,8 @@ class Responder {
   // Sends the answer if the connection is still there. True the first time only.
   bool respond(HttpResponse&& response);
   bool answered() const { return answered_; }
+  // The client went away (or the server dropped the connection).
+  bool gone() const { return gone_; }
 
   // Called once if the client goes away (or the server drops the connection) before an answer.
   void on_gone(std::function<void()> callback) { on_gone_ = std::move(callback); }

@@ -1,5 +1,7 @@
 #include "pg_agent_records.hpp"
 
+#include <utility>
+
 #include "pg_connection.hpp"
 #include "pg_schema.hpp"
 
@@ -9,6 +11,8 @@ PgAgentRecords::PgAgentRecords(const std::string& uri)
     : conn_(std::make_unique<PgConnection>(uri, "hdp-stub-host agents")) {
   migrate_helpdesk_schema(*conn_);
 }
+
+PgAgentRecords::PgAgentRecords(std::shared_ptr<PgConnection> conn) : conn_(std::move(conn)) {}
 
 PgAgentRecords::~PgAgentRecords() = default;
 

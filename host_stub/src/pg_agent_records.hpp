@@ -14,6 +14,9 @@ class PgAgentRecords final : public AgentRecords {
  public:
   // Connects and migrates the `helpdesk` schema. Throws PgError.
   explicit PgAgentRecords(const std::string& uri);
+  // On a connection shared with other stores of the same thread (the host's reader), the schema
+  // migrated already.
+  explicit PgAgentRecords(std::shared_ptr<PgConnection> conn);
   ~PgAgentRecords() override;
 
   bool insert(std::string_view name, const std::string& password_hash, int64_t now_ms) override;
@@ -23,7 +26,7 @@ class PgAgentRecords final : public AgentRecords {
   bool exists(int64_t id, std::string_view name) override;
 
  private:
-  std::unique_ptr<PgConnection> conn_;
+  std::shared_ptr<PgConnection> conn_;
 };
 
 }  // namespace hdp::host

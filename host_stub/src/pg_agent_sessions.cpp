@@ -1,11 +1,16 @@
 #include "pg_agent_sessions.hpp"
 
+#include <utility>
+
 #include "pg_connection.hpp"
 
 namespace hdp::host {
 
 PgAgentSessions::PgAgentSessions(const std::string& uri, SessionLimits limits)
     : limits_(limits), conn_(std::make_unique<PgConnection>(uri, "hdp-stub-host sessions")) {}
+
+PgAgentSessions::PgAgentSessions(std::shared_ptr<PgConnection> conn, SessionLimits limits)
+    : limits_(limits), conn_(std::move(conn)) {}
 
 PgAgentSessions::~PgAgentSessions() = default;
 

@@ -1,10 +1,11 @@
 // Sign-in sessions in PostgreSQL (helpdesk.agent_sessions), so that an agent signed in through
 // one node is signed in on every node of the helpdesk, and a restarted node signs nobody out.
 //
-// These calls run on the loop and wait for the server: a session is looked up for every agent
-// request, and sign-in already holds the loop for its Argon2id check (tens of ms), against one
-// indexed round trip here (well under a millisecond on the helpdesk's own network). find() is one
-// statement that reads and marks the session used.
+// Each call waits for the server. The session check of every agent request (find()) runs on the
+// host's reader thread (store_reader.hpp), with the reader's connection; create() and end() run on
+// the loop, for sign-in (which holds the loop for its Argon2id check anyway, tens of ms) and
+// sign-out. Every statement commits at once, so what one connection does the other sees next.
+// find() is one statement that reads and marks the session used.
 #pragma once
 
 #include <memory>
@@ -20,6 +21,8 @@ class PgAgentSessions final : public SessionStore {
  public:
   // Connects (the schema is migrated by the AgentStore opened before). Throws PgError.
   PgAgentSessions(const std::string& uri, SessionLimits limits = {});
+  // On a connection shared with other stores of the same thread (the host's reader).
+  PgAgentSessions(std::shared_ptr<PgConnection> conn, SessionLimits limits = {});
   ~PgAgentSessions() override;
 
   Created create(int64_t agent_id, std::string_view agent_name, int64_t now_ms) override;
@@ -28,7 +31,7 @@ class PgAgentSessions final : public SessionStore {
 
  private:
   SessionLimits limits_;
-  std::unique_ptr<PgConnection> conn_;
+  std::shared_ptr<PgConnection> conn_;
 };
 
 }  // namespace hdp::host

@@ -71,16 +71,32 @@ int64_t PgResult::integer(int row, int col) const {
   return value;
 }
 
-PgConnection::PgConnection(std::string uri, const char* application_name)
-    : uri_(std::move(uri)), application_name_(application_name) {
+PgConnection::PgConnection(std::string uri, const char* application_name, std::string server_options)
+    : uri_(std::move(uri)),
+      application_name_(application_name),
+      server_options_("-c idle_in_transaction_session_timeout=5000" +
+                      (server_options.empty() ? std::string() : " " + server_options)) {
   connect();
 }
 
 PgConnection::~PgConnection() {
+  PQfreeCancel(cancel_);
   PQfinish(conn_);
 }
 
+void PgConnection::cancel() {
+  std::lock_guard lock(cancel_mutex_);
+  if (cancel_ == nullptr) return;
+  char error[256];
+  PQcancel(cancel_, error, sizeof error);  // best effort: the statement ends by its timeout otherwise
+}
+
 void PgConnection::connect() {
+  {
+    std::lock_guard lock(cancel_mutex_);
+    PQfreeCancel(cancel_);
+    cancel_ = nullptr;
+  }
   PQfinish(conn_);
   conn_ = nullptr;
   prepared_.clear();
@@ -88,8 +104,7 @@ void PgConnection::connect() {
   // these. A node paused in the middle of a transaction (a stopped VM) must not hold its locks
   // for every other node: the server ends a transaction idle for 5 s.
   const char* keys[] = {"connect_timeout", "fallback_application_name", "options", "dbname", nullptr};
-  const char* values[] = {"10", application_name_, "-c idle_in_transaction_session_timeout=5000", uri_.c_str(),
-                          nullptr};
+  const char* values[] = {"10", application_name_, server_options_.c_str(), uri_.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, values, 1);
   if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
     const std::string why = c != nullptr ? trimmed(PQerrorMessage(c)) : "out of memory";
@@ -99,6 +114,8 @@ void PgConnection::connect() {
   PQsetNoticeProcessor(
       c, [](void*, const char*) {}, nullptr);
   conn_ = c;
+  std::lock_guard lock(cancel_mutex_);
+  cancel_ = PQgetCancel(c);
 }
 
 void PgConnection::check(const PgResult& result) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+struct pg_cancel;
 struct pg_conn;
 struct pg_result;
 
@@ -54,8 +56,9 @@ using PgParams = std::vector<std::optional<std::string>>;
 class PgConnection {
  public:
   // Connects (blocking, connect_timeout 10 s unless the URI says otherwise). application_name
-  // shows in pg_stat_activity.
-  PgConnection(std::string uri, const char* application_name);
+  // shows in pg_stat_activity. server_options (e.g. "-c statement_timeout=10000") go to the
+  // server with the host's own, on every (re)connection.
+  PgConnection(std::string uri, const char* application_name, std::string server_options = {});
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -76,6 +79,10 @@ class PgConnection {
   void rollback();
   bool in_transaction() const { return in_transaction_; }
 
+  // Asks the server to cancel the statement this connection runs now (its exec then throws);
+  // nothing when none runs. The one call that may come from another thread. [thread-safe]
+  void cancel();
+
   // Brings `schema` to the last of `migrations` (version n = migrations[n-1]), recording the
   // versions in <schema>.schema_migrations, in one transaction holding
   // pg_advisory_xact_lock(lock_key): several nodes starting at once migrate once, the others
@@ -88,7 +95,10 @@ class PgConnection {
 
   std::string uri_;
   const char* application_name_;
+  std::string server_options_;  // the libpq "options" value: the host's and the caller's
   pg_conn* conn_ = nullptr;
+  std::mutex cancel_mutex_;
+  pg_cancel* cancel_ = nullptr;  // guarded by cancel_mutex_: how to cancel on conn_
   bool in_transaction_ = false;  // between begin() and commit()/rollback(), whatever the connection's state
   std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
 };

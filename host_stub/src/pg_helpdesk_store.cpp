@@ -91,6 +91,9 @@ PgHelpdeskStore::PgHelpdeskStore(const std::string& uri, std::function<int64_t()
   migrate_helpdesk_schema(*conn_);
 }
 
+PgHelpdeskStore::PgHelpdeskStore(std::shared_ptr<PgConnection> conn, std::function<int64_t()> now_ms)
+    : conn_(std::move(conn)), now_ms_(std::move(now_ms)) {}
+
 PgHelpdeskStore::~PgHelpdeskStore() = default;
 
 void PgHelpdeskStore::begin_batch() {

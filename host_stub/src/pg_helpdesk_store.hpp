@@ -1,8 +1,8 @@
 // The host's store in PostgreSQL (`--database postgresql://...`): several hosts share one
 // database, so every uniqueness is a constraint the server enforces (ON CONFLICT), never a check
 // in one node's memory. Each call waits for the server: the host uses this store on its writer
-// thread for writes, and on the loop only for the short reads of the agents' API. [one thread at a
-// time]
+// thread for writes, and on its reader thread for the agents' reads (store_reader.hpp). [one
+// thread at a time]
 #pragma once
 
 #include <functional>
@@ -19,6 +19,9 @@ class PgHelpdeskStore final : public HelpdeskStore {
  public:
   // Connects and migrates the `helpdesk` schema. Throws PgError.
   PgHelpdeskStore(const std::string& uri, std::function<int64_t()> now_ms);
+  // On a connection shared with other stores of the same thread (the host's reader), the schema
+  // migrated already.
+  PgHelpdeskStore(std::shared_ptr<PgConnection> conn, std::function<int64_t()> now_ms);
   ~PgHelpdeskStore() override;
 
   int64_t upsert_call_message(const CallMessageUpsert& upsert) override;
@@ -41,7 +44,7 @@ class PgHelpdeskStore final : public HelpdeskStore {
   void commit_batch() override;
   void rollback_batch() override;
 
-  std::unique_ptr<PgConnection> conn_;
+  std::shared_ptr<PgConnection> conn_;
   std::function<int64_t()> now_ms_;
 };
 

@@ -62,6 +62,15 @@ hdp_status_t Router::add_host_route(RouteSpec spec, HostHandler handler, uint64_
   return add_route(std::move(route), out_route_id);
 }
 
+hdp_status_t Router::add_async_host_route(RouteSpec spec, AsyncHostHandler handler, uint64_t* out_route_id) {
+  if (!handler) return HDP_ERR_INVALID_ARGUMENT;
+  Route route;
+  route.owner = kHostOwner;
+  route.spec = std::move(spec);
+  route.async_host_handler = std::move(handler);
+  return add_route(std::move(route), out_route_id);
+}
+
 hdp_status_t Router::add_plugin_route(RouteSpec spec, PluginRouteTarget target, uint64_t* out_route_id) {
   if (target.owner == kHostOwner || target.on_request == nullptr) return HDP_ERR_INVALID_ARGUMENT;
   Route route;
@@ -167,28 +176,66 @@ void Router::dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& r
     responder->respond(std::move(response));
     return;
   }
-  request.agent_name.clear();  // only the gate sets it
-  if (found.route->spec.access != RouteAccess::open) {
-    std::optional<HttpResponse> refusal;
-    if (gate_ == nullptr) {
-      log_.warning("refused " + request.method + " " + found.route->spec.path + " from " + request.peer_address +
-                   ": no access gate for a route that is not open");
-      refusal = HttpResponse::error(401, "sign in first");
-    } else {
-      refusal = gate_->admit(found.route->spec, request);
-    }
-    if (refusal) {
-      responder->respond(std::move(*refusal));
-      return;
-    }
+  request.agent_name.clear();  // only the gate sets them
+  request.agent_csrf_token.clear();
+  if (found.route->spec.access == RouteAccess::open) {
+    serve(*found.route, std::move(request), responder);
+    return;
   }
-  if (found.route->owner != kHostOwner) {
+  if (gate_ == nullptr) {
+    log_.warning("refused " + request.method + " " + found.route->spec.path + " from " + request.peer_address +
+                 ": no access gate for a route that is not open");
+    responder->respond(HttpResponse::error(401, "sign in first"));
+    return;
+  }
+  // The request waits here while the gate decides (maybe on another thread, for a session in the
+  // database); it is the gate's to read and mark until then.
+  auto held = std::make_shared<HttpRequest>(std::move(request));
+  gate_->admit_later(found.route->spec, *held,
+                     [this, alive = std::weak_ptr<bool>(alive_), held, responder, route_id = found.route->id,
+                      route_path = found.route->spec.path](std::optional<HttpResponse> refusal) {
+                       if (alive.expired()) return;
+                       if (refusal) {
+                         responder->respond(std::move(*refusal));
+                         return;
+                       }
+                       if (responder->gone()) {
+                         // The client left while the gate decided: nobody to serve. The route's path,
+                         // not the request's (a plugin's may carry a secret).
+                         log_.info("not serving " + held->method + " " + route_path + " from " + held->peer_address +
+                                   ": the client went away while its session was checked");
+                         return;
+                       }
+                       const auto it = std::find_if(routes_.begin(), routes_.end(),
+                                                    [route_id](const Route& r) { return r.id == route_id; });
+                       if (it == routes_.end()) {
+                         responder->respond(HttpResponse::error(404, "not found"));  // removed meanwhile
+                         return;
+                       }
+                       serve(*it, std::move(*held), responder);
+                     });
+}
+
+void Router::serve(const Route& found, HttpRequest&& request, const std::shared_ptr<Responder>& responder) {
+  if (found.owner != kHostOwner) {
     // Copy: the plugin may add or remove routes from inside on_request.
-    const Route route = *found.route;
+    const Route route = found;
     dispatch_to_plugin(route, std::move(request), responder);
     return;
   }
-  const HostHandler handler = found.route->host_handler;
+  if (found.async_host_handler) {
+    // Copies: the handler may add or remove routes, and keeps the request.
+    const AsyncHostHandler handler = found.async_host_handler;
+    const std::string what = request.method + " " + request.path;
+    try {
+      handler(std::move(request), [responder](HttpResponse&& response) { responder->respond(std::move(response)); });
+    } catch (const std::exception& e) {
+      log_.error("internal error on " + what + ": " + e.what());
+      responder->respond(HttpResponse::error(500, "internal error"));  // dropped if it answered already
+    }
+    return;
+  }
+  const HostHandler handler = found.host_handler;
   HttpResponse response;
   try {
     response = handler(request);

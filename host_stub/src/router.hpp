@@ -54,13 +54,28 @@ struct RouteSpec {
 // Decides who may use a route that is not open (agent_auth.cpp). [main-thread]
 class AccessGate {
  public:
+  // nullopt lets the request through; otherwise the answer that refuses it.
+  using Decide = std::function<void(std::optional<HttpResponse> refusal)>;
+
   virtual ~AccessGate() = default;
-  // nullopt lets the request through, with request.agent_name set when an agent is signed in;
-  // otherwise the answer that refuses it.
+  // nullopt lets the request through, with request.agent_name (and agent_csrf_token) set when an
+  // agent is signed in; otherwise the answer that refuses it.
   virtual std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) = 0;
+  // The same decision, given now or later (a session looked up in a database, off the loop):
+  // decide runs exactly once, on the main thread, maybe inside this call. request stays alive
+  // and is touched by nobody else until then; route only during this call. The router asks this.
+  virtual void admit_later(const RouteSpec& route, HttpRequest& request, Decide decide) {
+    decide(admit(route, request));
+  }
 };
 
+// A host route that answers at once: for what needs no database (health, static pages, metrics).
 using HostHandler = std::function<HttpResponse(const HttpRequest&)>;
+// How a host route answers later: called once, on the main thread (a second answer, or one after
+// the client went away, is dropped).
+using HostReply = std::function<void(HttpResponse&& response)>;
+// A host route that answers through reply, now or later (a database read on the host's reader).
+using AsyncHostHandler = std::function<void(HttpRequest&& request, HostReply reply)>;
 
 // A plugin route as registered through ext/http.h (copied).
 struct PluginRouteTarget {
@@ -85,8 +100,9 @@ class Router {
     uint64_t id = 0;
     uint64_t owner = kHostOwner;
     RouteSpec spec;
-    HostHandler host_handler;  // host routes
-    PluginRouteTarget plugin;  // plugin routes
+    HostHandler host_handler;             // host routes that answer at once
+    AsyncHostHandler async_host_handler;  // host routes that answer later
+    PluginRouteTarget plugin;             // plugin routes
   };
 
   struct Lookup {
@@ -104,6 +120,7 @@ class Router {
   // HDP_ERR_ALREADY_EXISTS when the method and path are taken; HDP_ERR_INVALID_ARGUMENT for a
   // bad method or path. [main-thread]
   hdp_status_t add_host_route(RouteSpec spec, HostHandler handler, uint64_t* out_route_id = nullptr);
+  hdp_status_t add_async_host_route(RouteSpec spec, AsyncHostHandler handler, uint64_t* out_route_id = nullptr);
   hdp_status_t add_plugin_route(RouteSpec spec, PluginRouteTarget target, uint64_t* out_route_id);
   // HDP_ERR_NOT_FOUND unless owner registered route_id. Deferred requests stay answerable.
   hdp_status_t remove_route(uint64_t owner, uint64_t route_id);
@@ -122,7 +139,9 @@ class Router {
   // gate must outlive the router. [main-thread]
   void set_access_gate(AccessGate* gate) { gate_ = gate; }
 
-  // Serves one complete request; the answer goes to responder now or later. [main-thread]
+  // Serves one complete request; the answer goes to responder now or later. A route that is not
+  // open waits for the gate's decision first; the route is looked up again then (it may have been
+  // removed meanwhile: 404), and a client that went away meanwhile is not served. [main-thread]
   void dispatch(HttpRequest&& request, const std::shared_ptr<Responder>& responder,
                 Listener listener = Listener::agents);
 
@@ -147,6 +166,8 @@ class Router {
   };
 
   hdp_status_t add_route(Route route, uint64_t* out_route_id);
+  // The request has passed the gate (or needs none): the route's handler or plugin serves it.
+  void serve(const Route& route, HttpRequest&& request, const std::shared_ptr<Responder>& responder);
   void dispatch_to_plugin(const Route& route, HttpRequest&& request, const std::shared_ptr<Responder>& responder);
   // Ends a deferred request that the plugin will not answer: 503 if the client is still there,
   // then on_cancel.
@@ -160,6 +181,8 @@ class Router {
   std::map<uint64_t, Deferred> deferred_;
   uint64_t next_route_id_ = 1;
   uint64_t next_request_id_ = 1;
+  // Expires with the router: a gate's late decision finds no router to continue in.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace hdp::host

@@ -25,6 +25,7 @@
 #include "plugin_host_table.hpp"
 #include "plugin_loader.hpp"
 #include "router.hpp"
+#include "store_reader.hpp"
 #include "timers.hpp"
 
 namespace hdp::host {
@@ -125,6 +126,22 @@ int StubHost::run() {
                                       ThrottleLimits{}, std::move(sessions));
   router_->set_access_gate(auth_.get());
   auth_->register_routes(*router_);
+  // The agents' reads: the session check of every agent request and the JSON API. On PostgreSQL
+  // each is a round trip to the server, which would hold the loop (and every webhook behind it)
+  // for as long as the server takes: they run on a reader thread with a connection of its own.
+  // On SQLite they stay on the loop (a local read in WAL mode takes microseconds, less than the
+  // hop to a thread and back) and use the loop's connection and the in-memory sessions.
+  if (location.is_postgresql()) {
+    try {
+      reader_ = std::make_unique<StoreReader>(loop_.io(), open_pg_read_stores(location.postgresql_uri));
+    } catch (const std::exception& e) {
+      log_.error("cannot open " + where + ": " + e.what());
+      return kExitCannotStart;
+    }
+  } else {
+    reader_ = std::make_unique<StoreReader>(ReadStores{*store_, auth_->sessions(), *agents_});
+  }
+  auth_->set_reader(reader_.get());
   // The message and attachment writes of the plugins commit on a thread of their own, with a
   // connection of their own, so the loop never waits for the disk or the database server. Under
   // the virtual clock they stay on the loop: a timer's instant must end with their completions run.
@@ -145,11 +162,7 @@ int StubHost::run() {
                                                           options_.disabled_extensions});
   register_metrics_route(*router_, *metrics_);
 
-  // The agents' reads use the loop's connection, also on PostgreSQL, where each waits for one
-  // short indexed query: the host's routes answer synchronously (Router::HostHandler), agents'
-  // requests are few next to webhooks, and the session check of every agent request (and the
-  // Argon2id check of a sign-in) holds the loop as long or longer. Writes never do (BatchedWrites).
-  register_api_routes(*router_, ApiContext{*store_, *clock_, *timers_,
+  register_api_routes(*router_, ApiContext{*reader_, log_, *clock_, *timers_,
                                            [this] {
                                              std::vector<PluginInfo> out;
                                              for (const auto& p : plugins_) {

@@ -27,6 +27,7 @@ class LoopLagProbe;
 class MetricsRegistry;
 class PluginContext;
 class Router;
+class StoreReader;
 class TimerService;
 struct HostServices;
 
@@ -79,6 +80,9 @@ class StubHost {
   std::unique_ptr<HttpServer> public_server_;  // --public-listen
   std::unique_ptr<HostServices> services_;
   std::vector<std::unique_ptr<PluginContext>> plugins_;
+  // Last: destroyed first (its thread joined, no completion after) while what its completions
+  // reach (the router, the gate, the metrics, the stores it reads inline) is still there.
+  std::unique_ptr<StoreReader> reader_;
   bool shutting_down_ = false;
   bool plugins_shut_down_ = false;
 };

@@ -15,20 +15,6 @@
 namespace hdp::test {
 namespace {
 
-// `hdp-stub-host agent add NAME --database URI`, the password on standard input.
-int add_agent_to_database(const std::string& uri, const TempDir& dir) {
-  const auto input = dir.path() / "password";
-  {
-    std::ofstream out(input, std::ios::trunc);
-    out << testsupport::kTestAgentPassword << '\n';
-  }
-  testsupport::ChildProcess::Options options;
-  options.stdin_file = input;
-  testsupport::ChildProcess child({stub_host_path(), "agent", "add", testsupport::kTestAgent, "--database", uri},
-                                  dir.path() / "agent-add.log", options);
-  return child.wait_for_exit(std::chrono::seconds(30)).value_or(-1);
-}
-
 class TwoNodes : public ::testing::Test {
  protected:
   void SetUp() override {

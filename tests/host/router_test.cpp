@@ -1,10 +1,13 @@
 // Router: path matching, route precedence, 404/405, duplicates, the borrowed request view, and
-// deferred answers (later respond, timeout with 503 + on_cancel, client gone, second respond).
+// deferred answers (later respond, timeout with 503 + on_cancel, client gone, second respond), host
+// routes that answer later, and a gate that decides later.
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -386,6 +389,123 @@ TEST_F(RouterTest, TheInternetListenerServesOnlyRoutesMarkedForIt) {
   EXPECT_EQ(on_internet("POST", "/healthz").delivered->value().status, 405U) << "only GET /healthz faces the internet";
   EXPECT_EQ(dispatch("GET", "/anything").delivered->value().body, "inside");
   EXPECT_EQ(router.body_limit("GET", "/anything", Listener::internet), 4096U);
+}
+
+// A gate that decides later, when the test says: what the reader does for a session in the
+// database.
+class LaterGate final : public AccessGate {
+ public:
+  std::optional<HttpResponse> admit(const RouteSpec&, HttpRequest&) override {
+    ADD_FAILURE() << "the router asks admit_later";
+    return std::nullopt;
+  }
+  void admit_later(const RouteSpec&, HttpRequest& request, Decide decide) override {
+    waiting.push_back({&request, std::move(decide)});
+  }
+  // Lets the oldest waiting request in as agent (or refuses it).
+  void decide_oldest(std::optional<HttpResponse> refusal, const std::string& agent = "ana") {
+    ASSERT_FALSE(waiting.empty());
+    auto [request, decide] = std::move(waiting.front());
+    waiting.erase(waiting.begin());
+    if (!refusal) request->agent_name = agent;
+    decide(std::move(refusal));
+  }
+  std::vector<std::pair<HttpRequest*, Decide>> waiting;
+};
+
+TEST_F(RouterTest, AnAsyncHostRouteAnswersWhenItsReplyIsCalled) {
+  HostReply kept;
+  std::string seen_body;
+  ASSERT_EQ(router.add_async_host_route({"GET", "/later", RouteMatch::exact, 0, RouteAccess::open},
+                                        [&](HttpRequest&& request, HostReply reply) {
+                                          seen_body = request.body;
+                                          kept = std::move(reply);
+                                        }),
+            HDP_OK);
+  const auto exchange = dispatch("GET", "/later");
+  EXPECT_FALSE(exchange.delivered->has_value()) << "not answered before the reply";
+  EXPECT_EQ(seen_body, std::string("a\0b", 3)) << "the handler owns the request";
+  kept(HttpResponse::text(200, "done"));
+  ASSERT_TRUE(exchange.delivered->has_value());
+  EXPECT_EQ(exchange.delivered->value().body, "done");
+  kept(HttpResponse::text(500, "twice"));
+  EXPECT_EQ(exchange.delivered->value().body, "done") << "a second reply is dropped";
+
+  // A handler that throws before replying is answered 500.
+  router.add_async_host_route({"GET", "/throws", RouteMatch::exact, 0, RouteAccess::open},
+                              [](HttpRequest&&, HostReply) { throw std::runtime_error("boom"); });
+  EXPECT_EQ(dispatch("GET", "/throws").delivered->value().status, 500U);
+  EXPECT_EQ(router.add_async_host_route({"GET", "/x", RouteMatch::exact, 0}, AsyncHostHandler{}),
+            HDP_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(RouterTest, ARequestWaitsForTheGateThenReachesItsRoute) {
+  LaterGate gate;
+  router.set_access_gate(&gate);
+  std::string agent;
+  router.add_host_route({"GET", "/mine", RouteMatch::exact, 0, RouteAccess::agent}, [&](const HttpRequest& r) {
+    agent = r.agent_name;
+    return HttpResponse::text(200, "yours");
+  });
+  const auto admitted = dispatch("GET", "/mine");
+  const auto refused = dispatch("GET", "/mine");
+  ASSERT_EQ(gate.waiting.size(), 2U);
+  EXPECT_FALSE(admitted.delivered->has_value());
+  gate.decide_oldest(std::nullopt, "ana");
+  ASSERT_TRUE(admitted.delivered->has_value());
+  EXPECT_EQ(admitted.delivered->value().body, "yours");
+  EXPECT_EQ(agent, "ana") << "the route sees what the gate set";
+  gate.decide_oldest(HttpResponse::error(401, "sign in first"));
+  EXPECT_EQ(refused.delivered->value().status, 401U);
+}
+
+TEST_F(RouterTest, ARouteRemovedOrAClientGoneWhileTheGateDecidesIsNotServed) {
+  LaterGate gate;
+  router.set_access_gate(&gate);
+  int served = 0;
+  uint64_t id = 0;
+  router.add_host_route(
+      {"GET", "/going", RouteMatch::exact, 0, RouteAccess::agent},
+      [&](const HttpRequest&) {
+        ++served;
+        return HttpResponse::text(200, "");
+      },
+      &id);
+  const auto removed = dispatch("GET", "/going");
+  const auto gone = dispatch("GET", "/going");
+  ASSERT_EQ(gate.waiting.size(), 2U);
+  gone.responder->client_gone();
+  gate.decide_oldest(std::nullopt);  // removed: its route is still there...
+  EXPECT_EQ(served, 1);
+  EXPECT_EQ(removed.delivered->value().status, 200U);
+  gate.decide_oldest(std::nullopt);  // ...gone: its client left
+  EXPECT_EQ(served, 1) << "a client that left is not served";
+  EXPECT_FALSE(gone.delivered->has_value());
+
+  const auto late = dispatch("GET", "/going");
+  ASSERT_EQ(router.remove_route(Router::kHostOwner, id), HDP_OK);
+  gate.decide_oldest(std::nullopt);
+  EXPECT_EQ(served, 1);
+  EXPECT_EQ(late.delivered->value().status, 404U) << "the route was removed while the gate decided";
+}
+
+TEST_F(RouterTest, AGateDecisionAfterTheRouterIsGoneIsDropped) {
+  LaterGate gate;
+  std::shared_ptr<std::optional<HttpResponse>> delivered;
+  {
+    Router short_lived{timers, log, RouterLimits{4096, 1000}};
+    short_lived.set_access_gate(&gate);
+    short_lived.add_host_route({"GET", "/a", RouteMatch::exact, 0, RouteAccess::agent},
+                               [](const HttpRequest&) { return HttpResponse::text(200, ""); });
+    delivered = std::make_shared<std::optional<HttpResponse>>();
+    auto responder = std::make_shared<Responder>([d = delivered](HttpResponse&& r) { *d = std::move(r); });
+    HttpRequest request;
+    request.method = "GET";
+    request.path = "/a";
+    short_lived.dispatch(std::move(request), responder);
+  }
+  gate.decide_oldest(std::nullopt);  // no router to continue in: nothing happens (ASan would see)
+  EXPECT_FALSE(delivered->has_value());
 }
 
 }  // namespace

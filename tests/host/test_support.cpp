@@ -1,6 +1,8 @@
 #include "test_support.hpp"
 
+#include <chrono>
 #include <climits>
+#include <fstream>
 
 namespace hdp::test {
 
@@ -41,6 +43,19 @@ HttpResponse sign_in(HttpClient& http, const HostProcess& host) {
                    std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
                        testsupport::kTestAgentPassword + R"("})",
                    {"Content-Type: application/json"});
+}
+
+int add_agent_to_database(const std::string& uri, const TempDir& dir) {
+  const auto input = dir.path() / "password";
+  {
+    std::ofstream out(input, std::ios::trunc);
+    out << testsupport::kTestAgentPassword << '\n';
+  }
+  testsupport::ChildProcess::Options options;
+  options.stdin_file = input;
+  testsupport::ChildProcess child({stub_host_path(), "agent", "add", testsupport::kTestAgent, "--database", uri},
+                                  dir.path() / "agent-add.log", options);
+  return child.wait_for_exit(std::chrono::seconds(30)).value_or(-1);
 }
 
 int64_t json_int(const boost::json::value& v, std::string_view key) {

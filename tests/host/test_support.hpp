@@ -45,6 +45,10 @@ HostOptions with_agent(HostOptions options);
 // for the next requests. The answer: 200 with {"agent","csrf_token"} when it worked.
 HttpResponse sign_in(HttpClient& http, const HostProcess& host);
 
+// `hdp-stub-host agent add <test agent> --database URI`, the password on standard input, its output
+// in dir/agent-add.log: the exit status (-1 when it did not end).
+int add_agent_to_database(const std::string& uri, const TempDir& dir);
+
 // Small JSON accessors for test assertions.
 int64_t json_int(const boost::json::value& v, std::string_view key);
 std::vector<int64_t> json_ints(const boost::json::value& v, std::string_view key);
