@@ -13,6 +13,7 @@
 #include "api_routes.hpp"
 #include "clock.hpp"
 #include "log.hpp"
+#include "password_checker.hpp"
 #include "store_reader.hpp"
 
 namespace hdp::host {
@@ -260,16 +261,23 @@ std::optional<HttpResponse> AgentAuth::decide(const RouteSpec& route, HttpReques
   return std::nullopt;
 }
 
-HttpResponse AgentAuth::sign_in(const HttpRequest& request) {
-  const bool form = !is_json(request);
-  std::string name;
-  std::string password;
+void AgentAuth::set_password_checker(std::unique_ptr<PasswordChecker> checker) {
+  checker_ = std::move(checker);
+}
+
+AgentAuth::~AgentAuth() {
+  checker_.reset();  // first: its thread joined, no completion from then on
+}
+
+void AgentAuth::sign_in(HttpRequest&& request, HostReply reply) {
+  SignIn s;
+  s.form = !is_json(request);
   bool complete = false;
-  if (form) {
+  if (s.form) {
     const auto fields = parse_query(request.body);
     if (fields && fields->contains("name") && fields->contains("password")) {
-      name = fields->at("name");
-      password = fields->at("password");
+      s.name = fields->at("name");
+      s.password = fields->at("password");
       complete = true;
     }
   } else {
@@ -277,40 +285,104 @@ HttpResponse AgentAuth::sign_in(const HttpRequest& request) {
     const json::value body = json::parse(request.body, ec);
     if (!ec && body.is_object() && body.as_object().contains("name") && body.at("name").is_string() &&
         body.as_object().contains("password") && body.at("password").is_string()) {
-      name = body.at("name").as_string();
-      password = body.at("password").as_string();
+      s.name = body.at("name").as_string();
+      s.password = body.at("password").as_string();
       complete = true;
     }
   }
-  if (!complete || name.empty() || password.empty()) {
+  if (!complete || s.name.empty() || s.password.empty()) {
     log_.warning("refused a sign-in from " + request.peer_address + ": not a name and a password");
-    if (form) return redirect("/login?error=bad");
-    return HttpResponse::error(400, "expected {\"name\": string, \"password\": string}");
+    reply(s.form ? redirect("/login?error=bad")
+                 : HttpResponse::error(400, "expected {\"name\": string, \"password\": string}"));
+    return;
   }
-  const std::string name_key = is_valid_agent_name(name) ? name : std::string();
-  if (const int64_t wait = throttle_.wait_ms(name_key, request.peer_address, now_ms()); wait > 0) {
-    const int64_t seconds = (wait + 999) / 1000;
-    log_.warning("refused a sign-in for " + loggable_name(name) + " from " + request.peer_address +
-                 ": too many failures, " + std::to_string(seconds) + " s to wait");
-    HttpResponse slow =
-        form ? redirect("/login?error=slow")
+  s.name_key = is_valid_agent_name(s.name) ? s.name : std::string();
+  s.peer_address = std::move(request.peer_address);
+  s.reply = std::move(reply);
+  sign_ins_.push_back(std::move(s));
+  next_sign_ins();
+}
+
+void AgentAuth::next_sign_ins() {
+  while (!checking_ && !sign_ins_.empty()) {
+    SignIn s = std::move(sign_ins_.front());
+    sign_ins_.pop_front();
+    // Asked now, after every sign-in before this one has counted its failure or success: as if
+    // they had come one after the other.
+    if (auto refusal = throttled(s)) {
+      s.reply(std::move(*refusal));
+      continue;
+    }
+    if (!checker_) {  // on the loop
+      std::optional<AgentRow> agent;
+      std::string error;
+      try {
+        agent = agents_.verify(s.name, s.password);
+      } catch (const std::exception& e) {
+        error = e.what();
+        if (error.empty()) error = "the accounts cannot be read";
+      }
+      checked(s, agent, error);
+      continue;
+    }
+    checking_ = true;
+    std::string password = std::move(s.password);
+    std::string name = s.name;
+    auto waiting = std::make_shared<SignIn>(std::move(s));
+    checker_->check(std::move(name), std::move(password),
+                    [this, waiting](std::optional<AgentRow> agent, const std::string& error) {
+                      checking_ = false;
+                      checked(*waiting, agent, error);
+                      next_sign_ins();
+                    });
+  }
+}
+
+void AgentAuth::checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error) {
+  if (!error.empty()) {
+    // Not the agent's failure: nothing counted.
+    log_.error("cannot check the sign-in of " + loggable_name(s.name) + " from " + s.peer_address + ": " + error);
+    HttpResponse unavailable = HttpResponse::error(503, "sign-in is unavailable; try again");
+    unavailable.headers.emplace_back("Retry-After", "1");
+    s.reply(std::move(unavailable));
+    return;
+  }
+  HttpResponse answer;
+  try {
+    answer = signed_in(s, agent);
+  } catch (const std::exception& e) {
+    log_.error("internal error on POST /login: " + std::string(e.what()));
+    answer = HttpResponse::error(500, "internal error");
+  }
+  s.reply(std::move(answer));
+}
+
+std::optional<HttpResponse> AgentAuth::throttled(const SignIn& s) {
+  const int64_t wait = throttle_.wait_ms(s.name_key, s.peer_address, now_ms());
+  if (wait <= 0) return std::nullopt;
+  const int64_t seconds = (wait + 999) / 1000;
+  log_.warning("refused a sign-in for " + loggable_name(s.name) + " from " + s.peer_address + ": too many failures, " +
+               std::to_string(seconds) + " s to wait");
+  HttpResponse slow =
+      s.form ? redirect("/login?error=slow")
              : HttpResponse::error(429, "too many failed sign-ins; try again in " + std::to_string(seconds) + " s");
-    slow.headers.emplace_back("Retry-After", std::to_string(seconds));
-    return slow;
-  }
-  const auto agent = agents_.verify(name, password);
+  slow.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return slow;
+}
+
+HttpResponse AgentAuth::signed_in(const SignIn& s, const std::optional<AgentRow>& agent) {
   if (!agent) {
-    throttle_.failed(name_key, request.peer_address, now_ms());
-    log_.warning("failed sign-in for " + loggable_name(name) + " from " + request.peer_address +
+    throttle_.failed(s.name_key, s.peer_address, now_ms());
+    log_.warning("failed sign-in for " + loggable_name(s.name) + " from " + s.peer_address +
                  ": wrong name or password");
-    if (form) return redirect("/login?error=wrong");
+    if (s.form) return redirect("/login?error=wrong");
     return HttpResponse::error(401, "wrong name or password");
   }
-  throttle_.succeeded(name_key);
+  throttle_.succeeded(s.name_key);
   const auto created = sessions_->create(agent->id, agent->name, now_ms());
-  log_.info("agent \"" + agent->name + "\" signed in from " + request.peer_address);
+  log_.info("agent \"" + agent->name + "\" signed in from " + s.peer_address);
   HttpResponse answer;
-  if (form) {
+  if (s.form) {
     answer = redirect("/");
   } else {
     json::object body;
@@ -367,7 +439,8 @@ void AgentAuth::register_routes(Router& router) {
   });
   RouteSpec post{"POST", "/login", RouteMatch::exact, 16 * 1024};
   post.access = RouteAccess::open;
-  router.add_host_route(post, [this](const HttpRequest& request) { return sign_in(request); });
+  router.add_async_host_route(
+      post, [this](HttpRequest&& request, HostReply reply) { sign_in(std::move(request), std::move(reply)); });
   RouteSpec logout{"POST", "/logout", RouteMatch::exact, 16 * 1024};
   logout.access = RouteAccess::agent;
   router.add_host_route(logout, [this](const HttpRequest& request) { return sign_out(request); });

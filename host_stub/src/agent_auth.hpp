@@ -4,20 +4,22 @@
 // route that is not open (AccessGate).
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "agent_sessions.hpp"
+#include "agent_store.hpp"
 #include "http_types.hpp"
 #include "router.hpp"
 #include "sign_in_throttle.hpp"
 
 namespace hdp::host {
 
-class AgentStore;
 class Clock;
 class Logger;
+class PasswordChecker;
 class StoreReader;
 
 struct AgentAuthOptions {
@@ -37,6 +39,8 @@ class AgentAuth final : public AccessGate {
   // (AgentSessions with the limits given) when it is null.
   AgentAuth(AgentStore& agents, const Clock& clock, Logger& log, AgentAuthOptions options, SessionLimits sessions = {},
             ThrottleLimits throttle = {}, std::unique_ptr<SessionStore> session_store = nullptr);
+  // Ends the password check running (PasswordChecker's destructor): no sign-in completes after.
+  ~AgentAuth() override;
 
   // On the loop, whatever the store (tests, and hosts without a reader).
   std::optional<HttpResponse> admit(const RouteSpec& route, HttpRequest& request) override;
@@ -45,9 +49,12 @@ class AgentAuth final : public AccessGate {
   void admit_later(const RouteSpec& route, HttpRequest& request, Decide decide) override;
 
   // Session checks go through reader (which must outlive this) from now on; null: on the loop.
-  // On PostgreSQL the reader has its own connection and session store: sign-in and sign-out keep
-  // using this object's, on the loop. [main-thread]
+  // On PostgreSQL the reader has its own connection and session store: sign-out and the session a
+  // sign-in makes keep using this object's, on the loop. [main-thread]
   void set_reader(StoreReader* reader) { reader_ = reader; }
+  // Passwords are checked through checker from now on (a thread of its own); none: on the loop,
+  // inside the request. [main-thread]
+  void set_password_checker(std::unique_ptr<PasswordChecker> checker);
   // The sessions that sign-in creates and sign-out ends.
   SessionStore& sessions() { return *sessions_; }
 
@@ -55,7 +62,25 @@ class AgentAuth final : public AccessGate {
   void register_routes(Router& router);
 
  private:
-  HttpResponse sign_in(const HttpRequest& request);
+  // A sign-in whose name and password were read; it waits its turn (one at a time, in order).
+  struct SignIn {
+    bool form = false;
+    std::string name;
+    std::string name_key;  // the name for the throttle: "" for a name that is not valid
+    std::string password;
+    std::string peer_address;
+    HostReply reply;
+  };
+  void sign_in(HttpRequest&& request, HostReply reply);
+  // Starts the next sign-ins in turn, while none is being checked: each is first asked of the
+  // throttle, then its password is checked. [main-thread]
+  void next_sign_ins();
+  // The throttle's refusal of s now, or nullopt when it may be tried.
+  std::optional<HttpResponse> throttled(const SignIn& s);
+  // Answers s once its password was checked (error: it could not be).
+  void checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error);
+  // Once its password was checked: counts a failure or makes the session.
+  HttpResponse signed_in(const SignIn& s, const std::optional<AgentRow>& agent);
   HttpResponse sign_out(const HttpRequest& request);
   HttpResponse session_info(const HttpRequest& request);
   // What the cookie's session is: none, an agent's, or one whose account was removed (ended
@@ -79,6 +104,13 @@ class AgentAuth final : public AccessGate {
   std::unique_ptr<SessionStore> sessions_;
   SignInThrottle throttle_;
   StoreReader* reader_ = nullptr;
+  // Sign-ins wait here while another is checked: the throttle is asked about each only once every
+  // sign-in before it has counted, so parallel attempts are slowed exactly as sequential ones.
+  std::deque<SignIn> sign_ins_;
+  bool checking_ = false;
+  // Last: destroyed first (its thread joined, no completion after) while what its completions
+  // reach is still here.
+  std::unique_ptr<PasswordChecker> checker_;
 };
 
 // The value of the first header called name (case-insensitive), or "" when absent.

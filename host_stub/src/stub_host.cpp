@@ -20,6 +20,7 @@
 #include "log.hpp"
 #include "loop_lag.hpp"
 #include "metrics.hpp"
+#include "password_checker.hpp"
 #include "pg_agent_sessions.hpp"
 #include "pg_connection.hpp"
 #include "plugin_host_table.hpp"
@@ -142,6 +143,14 @@ int StubHost::run() {
     reader_ = std::make_unique<StoreReader>(ReadStores{*store_, auth_->sessions(), *agents_});
   }
   auth_->set_reader(reader_.get());
+  // A sign-in's Argon2id check takes tens of milliseconds of CPU by design: on a thread of its
+  // own, with a connection of its own for the account's lookup, never on the loop.
+  try {
+    auth_->set_password_checker(std::make_unique<PasswordChecker>(loop_.io(), location));
+  } catch (const std::exception& e) {
+    log_.error("cannot open " + where + ": " + e.what());
+    return kExitCannotStart;
+  }
   // The message and attachment writes of the plugins commit on a thread of their own, with a
   // connection of their own, so the loop never waits for the disk or the database server. Under
   // the virtual clock they stay on the loop: a timer's instant must end with their completions run.

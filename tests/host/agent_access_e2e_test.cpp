@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -232,6 +235,60 @@ TEST_F(AgentAccess, WrongPasswordsAreRefusedAndSlowedOnTheHostsClockAndNeverLogg
   for (const char* secret : {"guess-number-one", "guess-number-two", "guess-number-three", kTestAgentPassword}) {
     EXPECT_EQ(log.find(secret), std::string::npos) << "a password in the log: " << secret;
   }
+}
+
+// The password check runs off the loop, but the throttle is asked about each sign-in only once
+// every sign-in before it has counted: wrong passwords sent in parallel are slowed exactly as if
+// they had come one after the other (one tried, the rest refused), not all tried at once.
+TEST_F(AgentAccess, ParallelWrongPasswordsAreSlowedAsIfOneAfterTheOther) {
+  constexpr int kAttempts = 8;
+  std::vector<std::unique_ptr<RawConnection>> attempts;
+  for (int i = 0; i < kAttempts; ++i) {
+    attempts.push_back(std::make_unique<RawConnection>(static_cast<uint16_t>(host.port())));
+    ASSERT_TRUE(attempts.back()->connected());
+  }
+  // Each on its own connection, all sent before any answer can come.
+  for (int i = 0; i < kAttempts; ++i) {
+    ASSERT_TRUE(
+        attempts[i]->send(testsupport::build_request("POST", "/login", {"Content-Type: application/json"},
+                                                     login_json(kTestAgent, "parallel-guess-" + std::to_string(i)))));
+  }
+  int wrong = 0;
+  int slowed = 0;
+  for (auto& attempt : attempts) {
+    const auto answer = attempt->read_response(20s);
+    ASSERT_TRUE(answer) << host.log();
+    if (answer->status == 401) ++wrong;
+    if (answer->status == 429) {
+      ++slowed;
+      EXPECT_EQ(answer->header("retry-after").value_or(""), "1");
+    }
+  }
+  EXPECT_EQ(wrong, 1) << "only the first of the parallel guesses may be tried\n" << host.log();
+  EXPECT_EQ(slowed, kAttempts - 1) << host.log();
+  EXPECT_EQ(host.log_lines("wrong name or password").size(), 1U) << host.log();
+  // One failure counted, not eight: the lock is 1 s (the virtual clock stands), not 2^7 s.
+  EXPECT_EQ(sign_in(http, host).status, 429);
+  EXPECT_EQ(http.post(host.url("/__test/clock/advance?ms=1000")).status, 200);
+  EXPECT_EQ(sign_in(http, host).status, 200) << host.log();
+}
+
+// Sign-ins still being checked when SIGTERM comes: the host answers or drops them, joins the
+// checking thread and exits 0, with nothing of theirs used after it is freed (the sanitizers'
+// build would say so in the log and the exit status).
+TEST_F(AgentAccess, AHostStoppedWhileSignInsAreCheckedExitsCleanly) {
+  std::vector<std::unique_ptr<RawConnection>> attempts;
+  for (int i = 0; i < 8; ++i) {
+    attempts.push_back(std::make_unique<RawConnection>(static_cast<uint16_t>(host.port())));
+    ASSERT_TRUE(attempts.back()->send(testsupport::build_request("POST", "/login", {"Content-Type: application/json"},
+                                                                 login_json(kTestAgent, kTestAgentPassword))));
+  }
+  ASSERT_TRUE(host.wait_for_log("agent \"tester\" signed in", 10s)) << host.log();
+  attempts[7]->close();  // one client leaves while its sign-in waits
+  host.signal(SIGTERM);
+  EXPECT_EQ(host.wait_exit(10s), 0) << host.log();
+  EXPECT_TRUE(host.log_lines("runtime error:").empty()) << host.log();
+  EXPECT_TRUE(host.log_lines("ERROR").empty()) << host.log();
 }
 
 TEST_F(AgentAccess, MalformedSignInsGetADefinedAnswerAndALogLine) {
