@@ -339,22 +339,20 @@ void AgentAuth::next_sign_ins() {
 }
 
 void AgentAuth::checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error) {
-  if (!error.empty()) {
-    // Not the agent's failure: nothing counted.
-    log_.error("cannot check the sign-in of " + loggable_name(s.name) + " from " + s.peer_address + ": " + error);
-    HttpResponse unavailable = HttpResponse::error(503, "sign-in is unavailable; try again");
-    unavailable.headers.emplace_back("Retry-After", "1");
-    s.reply(std::move(unavailable));
-    return;
+  std::string why = error;
+  if (why.empty()) {
+    try {
+      s.reply(signed_in(s, agent));
+      return;
+    } catch (const std::exception& e) {
+      why = e.what();  // the session could not be stored (PostgreSQL unreachable)
+    }
   }
-  HttpResponse answer;
-  try {
-    answer = signed_in(s, agent);
-  } catch (const std::exception& e) {
-    log_.error("internal error on POST /login: " + std::string(e.what()));
-    answer = HttpResponse::error(500, "internal error");
-  }
-  s.reply(std::move(answer));
+  // Not the agent's failure: nothing counted.
+  log_.error("cannot check the sign-in of " + loggable_name(s.name) + " from " + s.peer_address + ": " + why);
+  HttpResponse unavailable = HttpResponse::error(503, "sign-in is unavailable; try again");
+  unavailable.headers.emplace_back("Retry-After", "1");
+  s.reply(std::move(unavailable));
 }
 
 std::optional<HttpResponse> AgentAuth::throttled(const SignIn& s) {

@@ -179,6 +179,38 @@ TEST_F(AgentReadsOnPostgres, TheSessionCheckWaitingForTheDatabaseDoesNotHoldTheL
   EXPECT_NE(inbox->body.find("<!doctype html>"), std::string::npos);
 }
 
+// A sign-in's lookup runs on the host's sign-in thread, with its connection: while it waits for
+// the accounts, the loop serves; the sign-in completes once the lock goes.
+TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
+  Sql locker(uri);
+  locker.run("BEGIN");
+  locker.run("LOCK TABLE helpdesk.agents IN ACCESS EXCLUSIVE MODE");
+  RawConnection conn(static_cast<uint16_t>(host->port()));
+  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
+                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return observer.run(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                   "application_name = 'hdp-stub-host sign-in' AND wait_event_type = 'Lock'") == "1";
+      },
+      5s))
+      << host->log();
+
+  expect_loop_free();
+  EXPECT_FALSE(conn.read_response(200ms)) << "signed in while the accounts were locked";
+
+  locker.run("ROLLBACK");
+  const auto answer = conn.read_response(10s);
+  ASSERT_TRUE(answer) << host->log();
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  const std::string cookie = answer->header("set-cookie").value_or("");
+  const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
+                                             {"Cookie: " + cookie.substr(0, cookie.find(';'))});
+  EXPECT_EQ(who.status, 200) << who.body;
+}
+
 TEST_F(AgentReadsOnPostgres, AClientThatLeavesWhileItsSessionIsCheckedIsNotServed) {
   Sql locker(uri);
   locker.run("BEGIN");
@@ -262,6 +294,14 @@ TEST_F(AgentReadsOnPostgres, DuringAnOutageAgentRequestsAreAnswered503AndServedA
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
   EXPECT_FALSE(host->log_lines("cannot check the session of GET /api/conversations").empty()) << host->log();
+  // A sign-in whose account cannot be read: 503, and no failure counted against the agent.
+  const std::string login = std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                            testsupport::kTestAgentPassword + R"("})";
+  const auto refused = testsupport::http_request("POST", host->url("/login"), login);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.retry_after, "1");
+  EXPECT_EQ(refused.json().at("error").as_string(), "sign-in is unavailable; try again");
+  EXPECT_FALSE(host->log_lines("cannot check the sign-in of \"tester\"").empty()) << host->log();
 
   server.start();
   ASSERT_TRUE(eventually(
@@ -272,6 +312,16 @@ TEST_F(AgentReadsOnPostgres, DuringAnOutageAgentRequestsAreAnswered503AndServedA
       << host->log();
   EXPECT_EQ(testsupport::http_request("GET", host->url("/api/session"), {}, session->headers()).status, 200)
       << "signed in still: the session outlived the outage";
+  // Sign-in connects again (a first attempt may still find a connection the restart cut: 503),
+  // and the 503s were not counted as wrong passwords (those would be 401, then 429).
+  long status = 0;
+  EXPECT_TRUE(eventually(
+      [&] {
+        status = testsupport::http_request("POST", host->url("/login"), login).status;
+        return status != 503;
+      },
+      10s));
+  EXPECT_EQ(status, 200) << host->log();
 }
 
 }  // namespace
