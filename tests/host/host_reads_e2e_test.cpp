@@ -270,6 +270,32 @@ TEST_F(AgentReadsOnPostgres, AHostStoppedWhileAReadWaitsExitsCleanly) {
   locker.run("ROLLBACK");
 }
 
+TEST_F(AgentReadsOnPostgres, AHostStoppedWhileASignInWaitsExitsCleanly) {
+  Sql locker(uri);
+  locker.run("BEGIN");
+  locker.run("LOCK TABLE helpdesk.agents IN ACCESS EXCLUSIVE MODE");
+  RawConnection conn(static_cast<uint16_t>(host->port()));
+  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
+                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(eventually(
+      [&] {
+        return observer.run(
+                   "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                   "application_name = 'hdp-stub-host sign-in' AND wait_event_type = 'Lock'") == "1";
+      },
+      5s))
+      << host->log();
+  host->signal(SIGTERM);
+  // The waiting sign-in's connection is closed at the drain deadline; its lookup is cancelled (not
+  // left to its 10 s timeout), the sign-in thread joined, and its completion dropped.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(host->wait_exit(8s), 0) << host->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 6s) << "the shutdown waited for the lookup's timeout";
+  EXPECT_TRUE(host->log_lines("runtime error:").empty()) << host->log();
+  locker.run("ROLLBACK");
+}
+
 TEST_F(AgentReadsOnPostgres, DuringAnOutageAgentRequestsAreAnswered503AndServedAgainAfter) {
   auto& server = testsupport::shared_postgres();
   server.stop();
