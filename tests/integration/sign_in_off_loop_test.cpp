@@ -35,8 +35,10 @@ class SignInOffTheLoop : public e2e::PluginHost {
     const auto start = Clock::now();
     RawResponse answer = testsupport::raw_exchange(
         static_cast<uint16_t>(host_->port()),
-        build_request(method, target, body.empty() ? std::vector<std::string>{} : std::vector<std::string>{"Content-Type: application/json"},
-                      body),
+        build_request(
+            method, target,
+            body.empty() ? std::vector<std::string>{} : std::vector<std::string>{"Content-Type: application/json"},
+            body),
         30s);
     return {std::move(answer), Clock::now() - start};
   }
