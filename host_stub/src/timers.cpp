@@ -22,7 +22,7 @@ int64_t to_us(uint64_t ms) {
 }  // namespace
 
 TimerService::TimerService(boost::asio::io_context& io, Clock& clock)
-    : io_(io), clock_(clock), virtual_clock_(dynamic_cast<VirtualClock*>(&clock)) {}
+    : io_(io), clock_(clock), virtual_clock_(dynamic_cast<VirtualClock*>(&clock)), wake_(io) {}
 
 TimerService::~TimerService() {
   *alive_ = false;
@@ -45,9 +45,13 @@ uint64_t TimerService::arm(uint64_t owner, uint64_t delay_ms, uint64_t period_ms
 bool TimerService::cancel(uint64_t timer_id) {
   const auto it = timers_.find(timer_id);
   if (it == timers_.end()) return false;
+  // The wake-up stays where it is: if this was the earliest timer, the wake-up finds nothing
+  // due and moves on to the next one (one wake-up, instead of a system call per cancel).
   unschedule(it->second);
-  // Destroying a real steady_timer aborts its wait; the handler then finds no timer.
   timers_.erase(it);
+  // With nothing left armed the loop must be free to run out of work (the host's shutdown
+  // waits for that).
+  if (queue_.empty()) drop_wake();
   return true;
 }
 
@@ -68,6 +72,13 @@ void TimerService::cancel_owner(uint64_t owner) {
 void TimerService::cancel_all() {
   queue_.clear();
   timers_.clear();
+  drop_wake();
+}
+
+void TimerService::drop_wake() {
+  if (!wake_at_us_) return;
+  wake_at_us_.reset();
+  wake_.cancel();
 }
 
 size_t TimerService::armed_count(uint64_t owner) const {
@@ -77,23 +88,31 @@ size_t TimerService::armed_count(uint64_t owner) const {
 
 void TimerService::schedule(Timer& timer) {
   timer.seq = next_seq_++;
-  if (virtual_clock_ != nullptr) {
-    queue_.emplace(timer.due_us, timer.seq, timer.id);
-    if (timer.due_us <= clock_.monotonic_us()) post_fire_due();
+  queue_.emplace(timer.due_us, timer.seq, timer.id);
+  if (timer.due_us <= clock_.monotonic_us()) {
+    post_fire_due();
     return;
   }
-  if (!timer.real) timer.real = std::make_unique<boost::asio::steady_timer>(io_);
-  timer.real->expires_at(std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(timer.due_us))));
-  timer.real->async_wait(
-      [this, alive = std::weak_ptr<bool>(alive_), id = timer.id](const boost::system::error_code& ec) {
-        if (ec || alive.expired()) return;
-        fire(id);
-      });
+  if (virtual_clock_ == nullptr && (!wake_at_us_ || timer.due_us < *wake_at_us_)) arm_wake();
 }
 
 void TimerService::unschedule(Timer& timer) {
-  if (virtual_clock_ != nullptr) queue_.erase(QueueKey{timer.due_us, timer.seq, timer.id});
+  queue_.erase(QueueKey{timer.due_us, timer.seq, timer.id});
+}
+
+void TimerService::arm_wake() {
+  if (queue_.empty()) return;
+  const int64_t due_us = std::get<0>(*queue_.begin());
+  if (wake_at_us_ && *wake_at_us_ <= due_us) return;
+  wake_at_us_ = due_us;
+  wake_.expires_at(std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::microseconds(due_us))));
+  wake_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
+    // A wait aborted because the wake-up moved earlier: the new wait is on its way.
+    if (ec || alive.expired()) return;
+    wake_at_us_.reset();
+    fire_due_now();
+  });
 }
 
 void TimerService::fire(uint64_t timer_id) {
@@ -129,7 +148,7 @@ void TimerService::fire_due_now() {
   fire_due_posted_ = false;
   if (advancing_) return;  // advance() fires them itself
   // Only timers armed before this turn: a callback that re-arms itself with delay 0 runs once
-  // per loop turn, as in real mode, instead of spinning here.
+  // per loop turn instead of spinning here.
   const uint64_t seq_limit = next_seq_;
   const int64_t now = clock_.monotonic_us();
   bool more = false;
@@ -145,6 +164,7 @@ void TimerService::fire_due_now() {
     it = queue_.begin();
   }
   if (more) post_fire_due();
+  if (virtual_clock_ == nullptr) arm_wake();
 }
 
 int64_t TimerService::advance(uint64_t ms) {

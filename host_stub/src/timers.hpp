@@ -1,12 +1,17 @@
 // One-shot and periodic timers on the main loop, for plugins (ext/timers.h) and for the host
-// itself (deferred-response timeouts). Real mode arms an asio::steady_timer per timer; virtual
-// mode keeps a due-ordered queue that only advance() moves through.
+// itself (deferred-response timeouts). Both modes keep the timers in one due-ordered queue.
+// Real mode wakes the loop with a single asio::steady_timer set to the earliest due time, moved
+// only when a timer due earlier arrives, and runs a timer that is already due from a handler
+// posted to the loop: arming or cancelling a timer costs no system call (asio reprograms the
+// kernel's timer every time its earliest deadline changes, which a timer per timer did for
+// nearly every curl timeout). Virtual mode's queue only moves with advance().
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <unordered_map>
@@ -64,7 +69,6 @@ class TimerService {
     int64_t period_us = 0;
     uint64_t seq = 0;
     Callback callback;
-    std::unique_ptr<boost::asio::steady_timer> real;  // real mode only
   };
   using QueueKey = std::tuple<int64_t, uint64_t, uint64_t>;  // due_us, seq, id
 
@@ -73,13 +77,17 @@ class TimerService {
   void fire(uint64_t timer_id);
   void fire_due_now();
   void post_fire_due();
+  void arm_wake();   // real mode: the wake-up timer no later than the earliest future timer
+  void drop_wake();  // no wake-up pending: nothing keeps the loop running for it
 
   boost::asio::io_context& io_;
   Clock& clock_;
   std::function<void()> settle_;
   VirtualClock* virtual_clock_;
   std::unordered_map<uint64_t, Timer> timers_;
-  std::set<QueueKey> queue_;  // virtual mode only
+  std::set<QueueKey> queue_;
+  boost::asio::steady_timer wake_;     // real mode
+  std::optional<int64_t> wake_at_us_;  // real mode: when wake_ is set to go off, if it is
   uint64_t next_id_ = 1;
   uint64_t next_seq_ = 1;
   bool fire_due_posted_ = false;

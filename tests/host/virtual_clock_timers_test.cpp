@@ -1,5 +1,6 @@
 // TimerService under the virtual clock (and once under the real one): due order, exact virtual
-// times, periodic timers, cancel semantics.
+// times, periodic timers, cancel semantics. Under the real clock: the single wake-up timer moves
+// to a timer due earlier, survives the cancel of the one it was set for, and keeps due order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -175,6 +176,83 @@ TEST(RealTimers, OneShotAndPeriodicFireOnTheSteadyClock) {
   EXPECT_EQ(once, 1);
   EXPECT_EQ(periodic, 3);
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(20));
+}
+
+TEST(RealTimers, ATimerDueBeforeTheWakeUpFiresWithoutWaitingForIt) {
+  boost::asio::io_context io;
+  RealClock clock;
+  TimerService timers(io, clock);
+  std::vector<uint64_t> order;
+  const int64_t start_us = clock.monotonic_us();
+  int64_t early_fired_after_us = 0;
+  // The wake-up is set for the late timer first; the early one must move it, not wait for it.
+  const uint64_t late = timers.arm(1, 1000, 0, [&](uint64_t id) { order.push_back(id); });
+  const uint64_t early = timers.arm(1, 5, 0, [&](uint64_t id) {
+    order.push_back(id);
+    early_fired_after_us = clock.monotonic_us() - start_us;
+  });
+  io.run_for(std::chrono::milliseconds(5000));  // returns once both fired
+  EXPECT_EQ(order, (std::vector<uint64_t>{early, late}));
+  EXPECT_GE(early_fired_after_us, 5000);
+  EXPECT_LT(early_fired_after_us, 1000000);
+}
+
+TEST(RealTimers, CancellingTheEarliestTimerLeavesTheOthersToFire) {
+  boost::asio::io_context io;
+  RealClock clock;
+  TimerService timers(io, clock);
+  std::vector<uint64_t> order;
+  const uint64_t first = timers.arm(1, 5, 0, [&](uint64_t id) { order.push_back(id); });
+  const uint64_t second = timers.arm(1, 15, 0, [&](uint64_t id) { order.push_back(id); });
+  EXPECT_TRUE(timers.cancel(first));
+  io.run_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(order, (std::vector<uint64_t>{second}));
+  EXPECT_EQ(timers.armed_count(), 0u);
+}
+
+TEST(RealTimers, TheLoopRunsOutOfWorkOnceEveryTimerIsCancelled) {
+  // The host's shutdown waits for its loop to run out of work: a wake-up left armed for a timer
+  // hours away would hold it.
+  boost::asio::io_context io;
+  RealClock clock;
+  TimerService timers(io, clock);
+  const uint64_t one = timers.arm(1, 3'600'000, 0, [](uint64_t) {});
+  timers.arm(2, 7'200'000, 0, [](uint64_t) {});
+  timers.cancel(one);
+  timers.cancel_all();
+  io.poll();  // runs what is ready (the aborted wait); stopped() once no work is left
+  EXPECT_TRUE(io.stopped());
+  boost::asio::io_context io2;
+  TimerService timers2(io2, clock);
+  timers2.cancel(timers2.arm(1, 3'600'000, 0, [](uint64_t) {}));
+  io2.poll();
+  EXPECT_TRUE(io2.stopped());
+}
+
+TEST(RealTimers, TimersFireInDueOrderTiesInArmingOrder) {
+  boost::asio::io_context io;
+  RealClock clock;
+  TimerService timers(io, clock);
+  std::vector<uint64_t> order;
+  auto record = [&](uint64_t id) { order.push_back(id); };
+  const uint64_t d30 = timers.arm(1, 30, 0, record);
+  const uint64_t d0a = timers.arm(1, 0, 0, record);
+  const uint64_t d10 = timers.arm(1, 10, 0, record);
+  const uint64_t d0b = timers.arm(1, 0, 0, record);
+  const uint64_t d20 = timers.arm(1, 20, 0, record);
+  io.run_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(order, (std::vector<uint64_t>{d0a, d0b, d10, d20, d30}));
+}
+
+TEST(RealTimers, AZeroDelayTimerRunsOnTheNextTurnNotInsideArm) {
+  boost::asio::io_context io;
+  RealClock clock;
+  TimerService timers(io, clock);
+  int fired = 0;
+  timers.arm(1, 0, 0, [&](uint64_t) { ++fired; });
+  EXPECT_EQ(fired, 0);
+  io.run_for(std::chrono::milliseconds(2000));
+  EXPECT_EQ(fired, 1);
 }
 
 }  // namespace
