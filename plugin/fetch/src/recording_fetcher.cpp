@@ -205,6 +205,11 @@ struct RecordingFetcher::Impl {
     curl_multi_setopt(multi.get(), CURLMOPT_TIMERFUNCTION, &Impl::on_curl_timer);
     curl_multi_setopt(multi.get(), CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(multi.get(), CURLMOPT_MAX_TOTAL_CONNECTIONS, options.max_connections);
+    // Keep as many idle connections as may be open. libcurl's default cache holds four per
+    // transfer in progress, so when polls come in waves (a batch answered 404 within a
+    // millisecond, the next batch a moment later) it closed most of them between waves and
+    // every wave paid new connections.
+    if (options.max_connections > 0) curl_multi_setopt(multi.get(), CURLMOPT_MAXCONNECTS, options.max_connections);
   }
 
   ~Impl() {
