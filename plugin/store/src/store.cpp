@@ -1,5 +1,7 @@
 #include "wavoip/store/store.hpp"
 
+#include "background_checkpoint.hpp"
+
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -560,7 +562,13 @@ struct SqliteStore::Impl {
         claim_one(db, std::string("UPDATE calls SET owner = ?2, lease_until = ?3, fence = fence + 1 WHERE call_id = ?1"
                                   " AND (lease_until IS NULL OR lease_until <= ?4)"
                                   " AND NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) RETURNING ") +
-                          kCallColumns + ", fence") {}
+                          kCallColumns + ", fence") {
+    if (options.background_checkpoint_pages > 0) {
+      checkpoint = std::make_unique<BackgroundCheckpoint>(
+          path, db.getHandle(), options.background_checkpoint_pages,
+          std::max(options.wal_cap_pages, options.background_checkpoint_pages), options.synchronous == SyncMode::full);
+    }
+  }
 
   // Appends the delivery and applies it to its call, inside the caller's transaction; the call's
   // new record joins the unsaved ones.
@@ -673,6 +681,7 @@ struct SqliteStore::Impl {
   SQLite::Statement claim_one;
   Control control{db};  // after db: its statements are finalized before db closes
   UnsavedCalls unsaved;
+  std::unique_ptr<BackgroundCheckpoint> checkpoint;  // last: stops before anything else closes
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)

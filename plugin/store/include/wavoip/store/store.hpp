@@ -184,6 +184,14 @@ struct SqliteOptions {
   // see the records held in memory, and writing them later would overwrite its changes.
   std::size_t write_back_calls = 0;
   int write_back_ms = 250;
+  // WAL checkpoints on a thread of the store's own, with a connection of its own, once the WAL
+  // holds this many pages not yet copied into the file; the writer's commits then never copy
+  // nor wait for a checkpoint's fsyncs, until the WAL holds wal_cap_pages (a busy writer leaves
+  // a background checkpoint no moment to finish, and only a finished one lets the WAL start
+  // over): that commit checkpoints as SQLite would. 0 (the default) leaves SQLite's automatic
+  // checkpoint on the writer (1,000 pages).
+  int background_checkpoint_pages = 0;
+  int wal_cap_pages = 8000;
 };
 
 class SqliteStore final : public Store {

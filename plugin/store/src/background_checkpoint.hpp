@@ -1,0 +1,67 @@
+// The WAL checkpoints of the plugin's SQLite file, on a thread of their own.
+//
+// SQLite's automatic checkpoint runs inside the COMMIT that pushes the WAL past 1,000 pages, on
+// the connection that committed: the store's writer. That commit then also copies the WAL into
+// the database file and waits for two fsyncs (the WAL, then the file), and every delivery
+// waiting for that batch's 202 waits with it. Here the writer's commit only signals; a thread
+// with a connection of its own copies what the WAL holds (a PASSIVE checkpoint: it never blocks
+// the writer, and the writer never waits for it).
+//
+// A PASSIVE checkpoint next to a busy writer seldom finds a moment when every frame is copied, and
+// SQLite only starts the WAL over from its beginning at such a moment, so the WAL would grow
+// without end. Once it holds cap_pages, the commit that sees it checkpoints on the writer as
+// before: with nobody writing meanwhile that copy completes (most frames are already copied by
+// then), and the next transaction starts the WAL over.
+//
+// Threading: construct and destroy on the thread that owns the writer connection, with no
+// transaction open. The commit hook runs on the writer; the checkpoints on the thread.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <SQLiteCpp/Database.h>
+
+struct sqlite3;
+
+namespace wavoip {
+
+class BackgroundCheckpoint {
+ public:
+  // Takes over the checkpoints of writer (an open connection to path in WAL mode): a checkpoint
+  // once the WAL holds pages frames not yet copied, on the writer once it holds cap_pages.
+  // full_sync: the checkpointer's connection syncs as synchronous=FULL (else NORMAL).
+  BackgroundCheckpoint(const std::string& path, sqlite3* writer, int pages, int cap_pages, bool full_sync);
+  // Stops the thread and gives the checkpoints back to SQLite's automatic ones.
+  ~BackgroundCheckpoint();
+  BackgroundCheckpoint(const BackgroundCheckpoint&) = delete;
+  BackgroundCheckpoint& operator=(const BackgroundCheckpoint&) = delete;
+
+  // Checkpoints the thread has run that copied at least one frame (for tests and diagnostics).
+  long copies() const;
+
+ private:
+  static int on_commit(void* self, sqlite3* db, const char* name, int pages);
+  void commit(sqlite3* db, const char* name, int pages);  // writer thread
+  void run();                                             // checkpoint thread
+  bool more_to_copy();                                    // with mutex_ held
+
+  sqlite3* writer_;
+  const int pages_;
+  const int cap_pages_;
+  SQLite::Database own_;
+  std::mutex checkpoint_running_;  // held by whichever thread runs a checkpoint
+  mutable std::mutex mutex_;       // the fields below
+  std::condition_variable wake_;
+  bool wanted_ = false;   // a checkpoint is asked for
+  bool running_ = false;  // the thread runs one
+  bool stopping_ = false;
+  int latest_pages_ = 0;   // the WAL's length after the last commit
+  int copied_frames_ = 0;  // frames of the current WAL known copied
+  long copies_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace wavoip
