@@ -12,7 +12,8 @@ namespace hdp::host {
 namespace {
 
 // A password on its way to the thread: wiped when the check is done with it, or when the check is
-// dropped at shutdown before it ran. Shared, never copied, since a job may be copied.
+// dropped at shutdown before it ran. A job must be copyable (std::function), so it holds the
+// password through a shared_ptr: the text itself is never copied.
 struct Password {
   std::string text;
   explicit Password(std::string password) : text(std::move(password)) {}
