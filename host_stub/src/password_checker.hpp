@@ -1,7 +1,8 @@
 // Where a sign-in's password is checked: the account's lookup and its Argon2id verification
 // (tens of milliseconds of CPU and ~64 MiB each, by design). On the loop that time would hold
-// every webhook, timer and request behind it, so a thread of its own does it, with a connection
-// of its own to the accounts (SQLite or PostgreSQL), and posts each result back to the loop.
+// every webhook, timer and request behind it, so a thread of its own (a LoopWorker) does it, with
+// a connection of its own to the accounts (SQLite or PostgreSQL), and posts each result back to
+// the loop.
 //
 // One check at a time, in the order they came: a sign-in is serialised by its caller anyway
 // (AgentAuth keeps the failed-sign-in throttle exact), and one core for hashing is the most that
@@ -9,21 +10,17 @@
 // unless the checker is destroyed first (then never).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include <boost/asio/io_context.hpp>
 
 #include "agent_store.hpp"
 #include "helpdesk_store.hpp"
+#include "loop_worker.hpp"
 
 namespace hdp::host {
 
@@ -53,30 +50,9 @@ class PasswordChecker {
   void check(std::string name, std::string password, Done done);
 
  private:
-  struct Job {
-    uint64_t id = 0;
-    std::string name;
-    std::string password;
-  };
-  // What the main thread and the posted results share; a result that arrives after the checker
-  // is gone finds it expired.
-  struct Completions {
-    std::map<uint64_t, Done> waiting;  // [main-thread]
-  };
-
-  void thread_main();
-
-  boost::asio::io_context& io_;
   std::shared_ptr<PgConnection> connection_;  // PostgreSQL: for cancelling at destruction
   std::unique_ptr<AgentStore> agents_;        // used by the thread only
-  std::shared_ptr<Completions> completions_ = std::make_shared<Completions>();
-  uint64_t next_id_ = 1;
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Job> queue_;  // guarded by mutex_
-  bool quit_ = false;      // guarded by mutex_
-  std::thread thread_;
+  LoopWorker thread_;                         // last: stopped before what its jobs use goes
 };
 
 }  // namespace hdp::host

@@ -1,9 +1,7 @@
 #include "store_reader.hpp"
 
-#include <exception>
+#include <stdexcept>
 #include <utility>
-
-#include <boost/asio/post.hpp>
 
 #include "agent_store.hpp"
 #include "helpdesk_store.hpp"
@@ -26,78 +24,45 @@ OwnedReadStores open_pg_read_stores(const std::string& uri, SessionLimits sessio
   return stores;
 }
 
+namespace {
+
+// What a read that throws without saying why reports.
+const std::string kReadFailed = "the read failed";
+
+}  // namespace
+
 StoreReader::StoreReader(ReadStores stores) : stores_(stores) {}
 
 StoreReader::StoreReader(boost::asio::io_context& io, OwnedReadStores stores)
-    : io_(&io), owned_(std::move(stores)), stores_{*owned_.store, *owned_.sessions, *owned_.agents}, thread_([this] {
-        reader_main();
-      }) {}
+    : owned_(std::move(stores)),
+      stores_{*owned_.store, *owned_.sessions, *owned_.agents},
+      thread_(std::make_unique<LoopWorker>(io, kReadFailed)) {}
 
 StoreReader::~StoreReader() {
-  *alive_ = false;
-  if (!thread_.joinable()) return;
-  std::deque<Pending> dropped;
-  {
-    std::lock_guard lock(mutex_);
-    quit_ = true;
-    dropped.swap(queue_);
-  }
-  wake_.notify_one();
+  if (!thread_) return;
   // A read waiting for a lock or a slow server would hold the shutdown up to its timeout.
-  if (owned_.connection) owned_.connection->cancel();
-  thread_.join();
-  // dropped goes here, on the main thread: its completions hold what belongs to the loop.
-}
-
-std::string StoreReader::run(const Job& job, ReadStores& stores) {
-  try {
-    job(stores);
-    return {};
-  } catch (const std::exception& e) {
-    const std::string why = e.what();
-    return why.empty() ? std::string("the read failed") : why;
-  } catch (...) {
-    return "the read failed";
-  }
+  thread_->stop([this] {
+    if (owned_.connection) owned_.connection->cancel();
+  });
 }
 
 void StoreReader::submit(Job job, Done done) {
-  if (!thread_.joinable()) {
-    const std::string error = run(job, stores_);
+  if (!thread_) {
+    const std::string error = LoopWorker::run_here([&] { job(stores_); }, kReadFailed);
     done(error);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(Pending{std::move(job), std::move(done), std::chrono::steady_clock::now()});
-  }
-  wake_.notify_one();
-}
-
-void StoreReader::reader_main() {
-  for (;;) {
-    Pending pending;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return quit_ || !queue_.empty(); });
-      if (quit_) return;
-      pending = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    std::string error;
-    const auto waited = std::chrono::steady_clock::now() - pending.submitted;
-    if (waited > kReadQueueDeadline) {
-      error = "waited " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
-              " ms behind slower reads; the database is slow or unreachable";
-    } else {
-      error = run(pending.job, stores_);
-    }
-    pending.job = nullptr;  // what it holds is plain data: released here
-    boost::asio::post(*io_,
-                      [alive = std::weak_ptr<bool>(alive_), done = std::move(pending.done), error = std::move(error)] {
-                        if (!alive.expired()) done(error);
-                      });
-  }
+  thread_->submit(
+      [this, job = std::move(job), submitted = std::chrono::steady_clock::now()] {
+        const auto waited = std::chrono::steady_clock::now() - submitted;
+        if (waited > kReadQueueDeadline) {
+          throw std::runtime_error(
+              "waited " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()) +
+              " ms behind slower reads; the database is slow or unreachable");
+        }
+        job(stores_);
+      },
+      std::move(done));
 }
 
 }  // namespace hdp::host

@@ -6,8 +6,8 @@
 //  - on a reader thread of the host (PostgreSQL): each read is a network round trip to the
 //    database server, and on the loop it would hold every webhook and timer behind it for as
 //    long as the server takes (a lock, a slow plan, a server that went away and a connect that
-//    times out). The thread owns one connection of its own, runs the jobs in order, and posts
-//    each completion back to the loop. A lost connection is opened again at the next job (as the
+//    times out). The thread (a LoopWorker) owns one connection of its own, runs the jobs in
+//    order, and posts each completion back to the loop. A lost connection is opened again at the next job (as the
 //    writer's is, PgConnection::exec); a job that fails reports why and is not retried. Every
 //    statement ends after kReadStatementTimeoutMs, and a job that waited in the queue longer than
 //    kReadQueueDeadline fails without running, so a request waits a bounded time, never forever.
@@ -17,18 +17,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include <boost/asio/io_context.hpp>
 
 #include "agent_sessions.hpp"
+#include "loop_worker.hpp"
 
 namespace hdp::host {
 
@@ -85,28 +82,12 @@ class StoreReader {
   // Queues job; done runs later on the main thread (inline: before submit returns). [main-thread]
   void submit(Job job, Done done);
 
-  bool on_thread() const { return thread_.joinable(); }
+  bool on_thread() const { return thread_ != nullptr; }
 
  private:
-  struct Pending {
-    Job job;
-    Done done;
-    std::chrono::steady_clock::time_point submitted;
-  };
-
-  static std::string run(const Job& job, ReadStores& stores);
-  void reader_main();
-
-  boost::asio::io_context* io_ = nullptr;
   OwnedReadStores owned_;
   ReadStores stores_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<Pending> queue_;  // guarded by mutex_
-  bool quit_ = false;          // guarded by mutex_
-  std::thread thread_;
+  std::unique_ptr<LoopWorker> thread_;  // none: inline
 };
 
 }  // namespace hdp::host
