@@ -42,8 +42,9 @@ class BackgroundCheckpointTest : public ::testing::Test {
     ParseResult parsed = parse_event(body);
     if (!parsed) throw std::runtime_error("test body does not parse");
     const Event event = *parsed;
-    store.record_delivery_and_apply(body, event, "support", kT0 + n,
-                                    [&](const CallRecord& r) { return step_delivery(r, event, "support", kT0 + n, config_); });
+    store.record_delivery_and_apply(body, event, "support", kT0 + n, [&](const CallRecord& r) {
+      return step_delivery(r, event, "support", kT0 + n, config_);
+    });
   }
 
   std::uintmax_t size_of(const std::string& path) const {
