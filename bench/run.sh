@@ -25,8 +25,9 @@ CLUSTER_DUE=${BENCH_CLUSTER_DUE:-5000}
 JOBS=${BENCH_JOBS:-2}
 SCALE_CALLS=${BENCH_SCALE_CALLS:-1000000}
 SCALE_DUE=${BENCH_SCALE_DUE:-5000}
-SCALE_DUE_IN_MS=${BENCH_SCALE_DUE_IN_MS:-3000}
-SCALE_REF_SECONDS=${BENCH_SCALE_REF_SECONDS:-3}  # wrk on the storage's 404, the drain's reference  # from the end of the fill to the polls' due time
+SCALE_DUE_IN_MS=${BENCH_SCALE_DUE_IN_MS:-3000}      # from the end of the fill to the polls' due time
+SCALE_REF_SECONDS=${BENCH_SCALE_REF_SECONDS:-3}     # wrk on the storage's 404, the drain's reference
+SCALE_PLUGIN_JSON=${BENCH_SCALE_PLUGIN_JSON:-}      # more plugin settings for the drain, e.g. "downloads":"loop"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 # The password of the agent each benchmark host gets (only on loopback, only for this run).
@@ -615,7 +616,7 @@ bench_scale() {
     --due-at "$due_at" --later-at "$later_at" --due-in "$SCALE_DUE_IN_MS")
   log "$(head -n1 <<<"$fill")"
   due_at=$(sed -n 's/^due_at_ms=//p' <<<"$fill")
-  start_host scale "$(plugin_config "\"database\":\"$db\"")" --loop-lag-interval-ms 10
+  start_host scale "$(plugin_config "\"database\":\"$db\"${SCALE_PLUGIN_JSON:+,$SCALE_PLUGIN_JSON}")" --loop-lag-interval-ms 10
   local ready_ms=$((HOST_READY_MS - HOST_SPAWNED_MS))
   local rss hwm
   rss=$(kib_field "$HOST_PID" VmRSS)

@@ -29,7 +29,7 @@ RecordingService::RecordingService(const HostApi& host, EventLoop& loop, StoreWr
       config_(config),
       data_dir_(std::move(data_dir)),
       claims_(std::move(claims)),
-      fetcher_(std::make_unique<RecordingFetcher>(loop, fetch_options(config))) {
+      fetcher_(make_downloader()) {
   fs::create_directories(fs::path(data_dir_) / "downloads");
   fs::create_directories(fs::path(data_dir_) / "recordings");
 }
@@ -272,7 +272,8 @@ void RecordingService::shutdown() {
   deferred_fetches_.clear();
   downloading_.clear();
   attach_jobs_.clear();
-  fetcher_.reset();  // abandons transfers; their partial files are removed
+  fetch_thread_ = nullptr;
+  fetcher_.reset();  // abandons transfers (joining the fetch thread); their partial files are removed
   busy_timer_ = 0;
   busy_.clear();
   busy_at_.clear();

@@ -23,6 +23,7 @@
 #include <wavoip/core/config.hpp>
 #include <wavoip/fetch/event_loop.hpp>
 #include <wavoip/core/flow.hpp>
+#include <wavoip/fetch/fetch_thread.hpp>
 #include <wavoip/fetch/recording_fetcher.hpp>
 #include <wavoip/store/store.hpp>
 
@@ -196,6 +197,9 @@ class RecordingService {
   // The file extension an agent's player expects for a content type.
   static std::string extension_for(std::string_view content_type);
   static FetchOptions fetch_options(const Config& config);
+  // The downloads on the host's loop, or on a thread of their own (config "downloads").
+  std::unique_ptr<Downloader> make_downloader();
+  static void on_fetch_results(void* user_data);  // main thread, asked for by the fetch thread
 
   // ---- attachments.cpp: handing a downloaded file to the host ----
 
@@ -255,7 +259,9 @@ class RecordingService {
   int anonymous_jobs_ = 0;
 
   // downloads.cpp
-  std::unique_ptr<RecordingFetcher> fetcher_;
+  // Declared first: make_downloader() sets it while fetcher_ is initialized.
+  FetchThread* fetch_thread_ = nullptr;  // fetcher_ when the downloads run on their own thread
+  std::unique_ptr<Downloader> fetcher_;
   std::deque<StartFetch> deferred_fetches_;      // waiting for a free download slot
   std::unordered_set<std::string> downloading_;  // calls downloading here or waiting for a slot
 

@@ -1,10 +1,11 @@
 // RecordingService (plugin/src/recording_service.hpp) against the in-process fake host
 // (tests/support): its timers run on the fake host's virtual clock, attachments complete when the
 // test says, and downloads come from a local HTTP server (tests/fetch) over the fake host's fd
-// watches. The store is a real SQLite file in a temporary directory, written by the StoreWriter in
-// "loop" mode (each loop turn's jobs at its end, on the test's thread), so every step is committed
-// by the time the fake host's turn returns. Deliveries enter through the webhook handler's
-// check/submit, as on a host; another node is a second SqliteStore connection on the same file.
+// watches (downloads "loop"; the real host's tests run them on their own thread). The store is a
+// real SQLite file in a temporary directory, written by the StoreWriter in "loop" mode (each loop
+// turn's jobs at its end, on the test's thread), so every step is committed by the time the fake
+// host's turn returns. Deliveries enter through the webhook handler's check/submit, as on a host;
+// another node is a second SqliteStore connection on the same file.
 #include "host_api.hpp"
 #include "host_event_loop.hpp"
 #include "recording_service.hpp"
@@ -67,10 +68,10 @@ class RecordingServiceTest : public ::testing::Test {
   // This node: a host, its store connection, the writer (loop mode) and the service; resumed and
   // started as the plugin's start() does.
   void start_node() {
-    const std::string json = R"({"base_url":")" + server_.url("/") +
-                             R"(","allow_insecure_loopback":true,"store_writer":"loop","claim_lease_ms":)" +
-                             std::to_string(kLeaseMs) +
-                             R"(,"node_id":"node-1","poll":{"first_delay_s":60,"jitter":0}})";
+    const std::string json =
+        R"({"base_url":")" + server_.url("/") +
+        R"(","allow_insecure_loopback":true,"store_writer":"loop","downloads":"loop","claim_lease_ms":)" +
+        std::to_string(kLeaseMs) + R"(,"node_id":"node-1","poll":{"first_delay_s":60,"jitter":0}})";
     auto parsed = parse_config(json);
     ASSERT_TRUE(parsed) << parsed.error().message;
     config_ = std::move(parsed.value());

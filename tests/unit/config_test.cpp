@@ -35,6 +35,8 @@ TEST(ConfigDefaults, EmptyTextGivesDocumentedDefaults) {
     EXPECT_FALSE(c.allow_insecure_loopback);
     EXPECT_EQ(c.database, "");
     EXPECT_EQ(c.database_synchronous, SyncMode::normal);
+    EXPECT_EQ(c.store_writer, StoreWriterMode::thread);
+    EXPECT_EQ(c.downloads, DownloadsMode::thread);
     EXPECT_EQ(c.max_body_bytes, 65536u);
     EXPECT_EQ(c.max_json_depth, 32u);
     EXPECT_EQ(c.max_recording_bytes, 209715200u);
@@ -64,6 +66,8 @@ TEST(ConfigKeys, EveryKeyIsRead) {
     "allow_insecure_loopback": true,
     "database": "state/wavoip.db",
     "database_synchronous": "FULL",
+    "store_writer": "Loop",
+    "downloads": "loop",
     "max_body_bytes": 131072,
     "max_json_depth": 16,
     "max_recording_bytes": 1048576,
@@ -83,6 +87,8 @@ TEST(ConfigKeys, EveryKeyIsRead) {
   EXPECT_TRUE(c.allow_insecure_loopback);
   EXPECT_EQ(c.database, "state/wavoip.db");
   EXPECT_EQ(c.database_synchronous, SyncMode::full);
+  EXPECT_EQ(c.store_writer, StoreWriterMode::loop);
+  EXPECT_EQ(c.downloads, DownloadsMode::loop);
   EXPECT_EQ(c.max_body_bytes, 131072u);
   EXPECT_EQ(c.max_json_depth, 16u);
   EXPECT_EQ(c.parse_limits().max_depth, 16u);
@@ -128,6 +134,9 @@ TEST(ConfigTypes, WrongTypesAreRejected) {
   expect_rejects(R"({"webhook_keys": {"key": "0123456789abcdef"}})", "webhook_keys");
   expect_rejects(R"({"webhook_keys": ["0123456789abcdef"]})", "webhook_keys[0]");
   expect_rejects(R"({"database_synchronous": "extra"})", "database_synchronous");
+  expect_rejects(R"({"store_writer": "threads"})", "store_writer");
+  expect_rejects(R"({"downloads": "host"})", "downloads");
+  expect_rejects(R"({"downloads": true})", "downloads");
 }
 
 TEST(ConfigRanges, OutOfRangeValuesAreRejected) {

@@ -193,6 +193,14 @@ Config read_config(const json::object& root) {
         c.store_writer = StoreWriterMode::loop;
       else
         invalid(key, "must be \"thread\" or \"loop\"");
+    } else if (key == "downloads") {
+      std::string mode = lower(read_string(v, key));
+      if (mode == "thread")
+        c.downloads = DownloadsMode::thread;
+      else if (mode == "loop")
+        c.downloads = DownloadsMode::loop;
+      else
+        invalid(key, "must be \"thread\" or \"loop\"");
     } else if (key == "max_body_bytes") {
       c.max_body_bytes = static_cast<std::size_t>(read_int(v, key, 1024, 16LL * 1024 * 1024));
     } else if (key == "max_json_depth") {

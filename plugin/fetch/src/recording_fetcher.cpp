@@ -686,6 +686,8 @@ RecordingFetcher::RecordingFetcher(EventLoop& loop, FetchOptions options)
 
 RecordingFetcher::~RecordingFetcher() = default;
 
+Downloader::~Downloader() = default;
+
 uint64_t RecordingFetcher::fetch(FetchRequest request, DoneCallback on_done) {
   return impl_->start(std::move(request), std::move(on_done));
 }

@@ -67,17 +67,32 @@ struct FetchResult {
   int64_t elapsed_ms = 0;    // by the event loop's clock
 };
 
+// The downloads as the plugin's flow sees them, wherever they run: on the host's loop
+// (RecordingFetcher) or on a thread of the plugin's own (FetchThread, fetch_thread.hpp). Both are
+// used from one thread (the host's main thread), and call back on it.
+class Downloader {
+ public:
+  using DoneCallback = std::function<void(const FetchResult&)>;
+
+  virtual ~Downloader();
+
+  // Starts a download and returns its id (never 0). on_done runs once, later, never from inside
+  // fetch(), unless the downloader is destroyed (or stopped) first.
+  virtual uint64_t fetch(FetchRequest request, DoneCallback on_done) = 0;
+
+  // Downloads started whose callback has not run yet.
+  virtual size_t in_flight() const = 0;
+};
+
 // One per plugin instance, used on the loop thread only. The loop must outlive the fetcher.
 //
 // Callbacks: each fetch() ends in exactly one on_done call, always from a later loop iteration
 // (never from inside fetch()), unless cancel() or the destructor comes first. on_done may call
 // fetch() and cancel() and may destroy the fetcher.
-class RecordingFetcher {
+class RecordingFetcher final : public Downloader {
  public:
-  using DoneCallback = std::function<void(const FetchResult&)>;
-
   RecordingFetcher(EventLoop& loop, FetchOptions options);
-  ~RecordingFetcher();  // abandons transfers in flight: no callbacks, partial files removed
+  ~RecordingFetcher() override;  // abandons transfers in flight: no callbacks, partial files removed
 
   RecordingFetcher(const RecordingFetcher&) = delete;
   RecordingFetcher& operator=(const RecordingFetcher&) = delete;
@@ -85,14 +100,14 @@ class RecordingFetcher {
   RecordingFetcher& operator=(RecordingFetcher&&) = delete;
 
   // Starts a download and returns its id (never 0).
-  uint64_t fetch(FetchRequest request, DoneCallback on_done);
+  uint64_t fetch(FetchRequest request, DoneCallback on_done) override;
 
   // Stops a download whose callback has not run yet: its file is removed and on_done is never
   // called. Returns false for unknown or already delivered ids.
   bool cancel(uint64_t id);
 
   // Downloads started whose callback has not run yet (and not cancelled).
-  size_t in_flight() const;
+  size_t in_flight() const override;
 
   // Connections the address guard refused so far (each resolved address counts once).
   uint64_t refused_connections() const;
