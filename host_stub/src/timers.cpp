@@ -93,7 +93,8 @@ void TimerService::schedule(Timer& timer) {
     post_fire_due();
     return;
   }
-  if (virtual_clock_ == nullptr && (!wake_at_us_ || timer.due_us < *wake_at_us_)) arm_wake();
+  // arm_wake() moves the wake-up only when this timer is due before it.
+  if (virtual_clock_ == nullptr) arm_wake();
 }
 
 void TimerService::unschedule(Timer& timer) {

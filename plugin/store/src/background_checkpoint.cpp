@@ -34,11 +34,6 @@ BackgroundCheckpoint::~BackgroundCheckpoint() {
   thread_.join();
 }
 
-long BackgroundCheckpoint::copies() const {
-  const std::lock_guard lock(mutex_);
-  return copies_;
-}
-
 int BackgroundCheckpoint::on_commit(void* self, sqlite3* db, const char* name, int pages) {
   static_cast<BackgroundCheckpoint*>(self)->commit(db, name, pages);
   return SQLITE_OK;  // what the hook returns is the COMMIT's result: the commit is done either way
@@ -90,10 +85,7 @@ void BackgroundCheckpoint::run() {
     }
     lock.lock();
     running_ = false;
-    if (rc == SQLITE_OK && copied > 0) {
-      copied_frames_ = copied;
-      ++copies_;
-    }
+    if (rc == SQLITE_OK && copied > 0) copied_frames_ = copied;
     // Commits during the checkpoint did not signal: they may have left enough for another.
     if (more_to_copy()) wanted_ = true;
   }

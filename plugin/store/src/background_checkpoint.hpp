@@ -39,9 +39,6 @@ class BackgroundCheckpoint {
   BackgroundCheckpoint(const BackgroundCheckpoint&) = delete;
   BackgroundCheckpoint& operator=(const BackgroundCheckpoint&) = delete;
 
-  // Checkpoints the thread has run that copied at least one frame (for tests and diagnostics).
-  long copies() const;
-
  private:
   static int on_commit(void* self, sqlite3* db, const char* name, int pages);
   void commit(sqlite3* db, const char* name, int pages);  // writer thread
@@ -53,14 +50,13 @@ class BackgroundCheckpoint {
   const int cap_pages_;
   SQLite::Database own_;
   std::mutex checkpoint_running_;  // held by whichever thread runs a checkpoint
-  mutable std::mutex mutex_;       // the fields below
+  std::mutex mutex_;               // the fields below
   std::condition_variable wake_;
   bool wanted_ = false;   // a checkpoint is asked for
   bool running_ = false;  // the thread runs one
   bool stopping_ = false;
   int latest_pages_ = 0;   // the WAL's length after the last commit
   int copied_frames_ = 0;  // frames of the current WAL known copied
-  long copies_ = 0;
   std::thread thread_;
 };
 
