@@ -627,6 +627,35 @@ TEST_F(RecordingFetcherTest, CancelOfUnknownIdIsFalse) {
   EXPECT_FALSE(fetcher.cancel(12345));
 }
 
+TEST_F(RecordingFetcherTest, IdleConnectionsAreKeptForTheNextWaveOfPolls) {
+  // Polls come in waves: a batch answered 404 at once, the next batch a moment later. A storage
+  // that keeps connections alive must not see each wave open them again.
+  server_.set_keep_alive(true);
+  FetchOptions options = dev_mode();
+  options.max_connections = 16;
+  RecordingFetcher fetcher(loop_, options);
+  const auto wave = [&](int polls) {
+    int answered = 0;
+    for (int i = 0; i < polls; ++i) {
+      const std::string call = "wave-call-" + std::to_string(i);
+      fetcher.fetch({call, server_.url("/" + call), dest(call + ".part")}, [&](const FetchResult& result) {
+        EXPECT_EQ(result.kind, FetchKind::not_ready);
+        ++answered;
+      });
+    }
+    EXPECT_TRUE(loop_.run_until([&] { return answered == polls; }, kWait));
+  };
+  wave(16);
+  const uint64_t opened = server_.connections();
+  EXPECT_LE(opened, 16u);
+  for (int i = 0; i < 4; ++i) {
+    loop_.run_for(20ms);
+    wave(16);
+  }
+  EXPECT_EQ(server_.hits(), 80u);
+  EXPECT_EQ(server_.connections(), opened) << "every later poll reused an idle connection";
+}
+
 TEST_F(RecordingFetcherTest, CancelOfAFinishedButUndeliveredFetchDropsItsCallback) {
   RecordingFetcher fetcher(loop_, dev_mode());
   std::vector<uint64_t> delivered;

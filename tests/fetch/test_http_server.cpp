@@ -151,62 +151,69 @@ void TestHttpServer::serve(int fd) {
 
   std::string request;
   char buffer[4096];
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < 16384) {
-    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return finish(false);
-    request.append(buffer, static_cast<size_t>(n));
-  }
-  const size_t path_start = request.find(' ');
-  const size_t path_end = path_start == std::string::npos ? path_start : request.find(' ', path_start + 1);
-  if (path_end == std::string::npos) return finish(false);
-  const std::string path = request.substr(path_start + 1, path_end - path_start - 1);
-
-  ScriptedResponse response;
-  {
-    std::lock_guard lock(mutex_);
-    ++path_hits_[path];
-    last_request_ = request.substr(0, request.find("\r\n\r\n"));
-    auto it = responses_.find(path);
-    if (it != responses_.end()) {
-      response = it->second;
-    } else {
-      response.status = 404;
-      response.content_type = "text/plain";
-      response.body = "not found";
+  for (;;) {
+    size_t head_end = std::string::npos;
+    while ((head_end = request.find("\r\n\r\n")) == std::string::npos && request.size() < 16384) {
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return finish(false);
+      request.append(buffer, static_cast<size_t>(n));
     }
-  }
-  ++hits_;
+    const size_t path_start = request.find(' ');
+    const size_t path_end = path_start == std::string::npos ? path_start : request.find(' ', path_start + 1);
+    if (path_end == std::string::npos || head_end == std::string::npos) return finish(false);
+    const std::string path = request.substr(path_start + 1, path_end - path_start - 1);
 
-  const uint64_t body_length = response.generated_bytes > 0 ? response.generated_bytes : response.body.size();
-  std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reason(response.status) + "\r\n";
-  if (!response.content_type.empty()) head += "Content-Type: " + response.content_type + "\r\n";
-  if (!response.location.empty()) head += "Location: " + response.location + "\r\n";
-  if (response.send_content_length) head += "Content-Length: " + std::to_string(body_length) + "\r\n";
-  head += "Connection: close\r\n\r\n";
-  if (!send_all(fd, head.data(), head.size())) return finish(true);
-
-  const uint64_t stop_at = std::min({body_length, response.reset_after_bytes.value_or(body_length),
-                                     response.close_after_bytes.value_or(body_length)});
-  std::string chunk;
-  for (uint64_t offset = 0; offset < stop_at;) {
-    if (response.chunk_delay.count() > 0 && !pause(response.chunk_delay)) return finish(true);
-    const size_t length = static_cast<size_t>(std::min<uint64_t>(response.chunk_bytes, stop_at - offset));
-    if (response.generated_bytes > 0) {
-      chunk.resize(length);
-      for (size_t i = 0; i < length; ++i) chunk[i] = body_byte(offset + i);
-    } else {
-      chunk.assign(response.body, static_cast<size_t>(offset), length);
+    ScriptedResponse response;
+    {
+      std::lock_guard lock(mutex_);
+      ++path_hits_[path];
+      last_request_ = request.substr(0, head_end);
+      auto it = responses_.find(path);
+      if (it != responses_.end()) {
+        response = it->second;
+      } else {
+        response.status = 404;
+        response.content_type = "text/plain";
+        response.body = "not found";
+      }
     }
-    if (!send_all(fd, chunk.data(), chunk.size())) return finish(true);
-    offset += length;
+    ++hits_;
+    // The requests here have no body: the next one starts right after this head.
+    request.erase(0, head_end + 4);
+
+    const uint64_t body_length = response.generated_bytes > 0 ? response.generated_bytes : response.body.size();
+    const bool keep = keep_alive_ && response.send_content_length && !response.reset_after_bytes &&
+                      !response.close_after_bytes;
+    std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reason(response.status) + "\r\n";
+    if (!response.content_type.empty()) head += "Content-Type: " + response.content_type + "\r\n";
+    if (!response.location.empty()) head += "Location: " + response.location + "\r\n";
+    if (response.send_content_length) head += "Content-Length: " + std::to_string(body_length) + "\r\n";
+    head += keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+    if (!send_all(fd, head.data(), head.size())) return finish(true);
+
+    const uint64_t stop_at = std::min({body_length, response.reset_after_bytes.value_or(body_length),
+                                       response.close_after_bytes.value_or(body_length)});
+    std::string chunk;
+    for (uint64_t offset = 0; offset < stop_at;) {
+      if (response.chunk_delay.count() > 0 && !pause(response.chunk_delay)) return finish(true);
+      const size_t length = static_cast<size_t>(std::min<uint64_t>(response.chunk_bytes, stop_at - offset));
+      if (response.generated_bytes > 0) {
+        chunk.resize(length);
+        for (size_t i = 0; i < length; ++i) chunk[i] = body_byte(offset + i);
+      } else {
+        chunk.assign(response.body, static_cast<size_t>(offset), length);
+      }
+      if (!send_all(fd, chunk.data(), chunk.size())) return finish(true);
+      offset += length;
+    }
+    if (response.reset_after_bytes && *response.reset_after_bytes < body_length) {
+      // Give the client a moment to read what was sent, so the reset comes mid-body.
+      pause(std::chrono::milliseconds(50));
+      return finish(true);
+    }
+    if (!keep) return finish(false);
   }
-  if (response.reset_after_bytes && *response.reset_after_bytes < body_length) {
-    // Give the client a moment to read what was sent, so the reset comes mid-body.
-    pause(std::chrono::milliseconds(50));
-    return finish(true);
-  }
-  finish(false);
 }
 
 uint16_t closed_loopback_port() {

@@ -1,6 +1,6 @@
 // A small real HTTP/1.1 server for tests: a thread with a listening socket on 127.0.0.1:0 that
 // answers each path with a scripted response. Bodies can be generated on the fly, so a 200 MB
-// body never sits in memory. Every response closes its connection.
+// body never sits in memory. Every response closes its connection, unless set_keep_alive(true).
 #pragma once
 
 #include <atomic>
@@ -45,6 +45,9 @@ class TestHttpServer {
 
   // Paths without a script get a 404 text/plain "not found".
   void set_response(const std::string& path, ScriptedResponse response);
+  // true: a connection stays open for the next request after each complete response that has a
+  // Content-Length (HTTP/1.1 keep-alive), as a real storage does.
+  void set_keep_alive(bool keep_alive) { keep_alive_ = keep_alive; }
 
   uint64_t connections() const { return connections_.load(); }  // accepted
   uint64_t hits() const { return hits_.load(); }                // requests parsed
@@ -64,6 +67,7 @@ class TestHttpServer {
   int wake_pipe_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> keep_alive_{false};
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> hits_{0};
 
