@@ -10,6 +10,7 @@
 #   BENCH_NO_BUILD=1 bench/run.sh                    # use the tree as it is (no install, no build;
 #                                                    # the Node peer's npm install still runs)
 #   BENCH_NO_PEER=1 bench/run.sh                     # ingest without the Node peer (no npm install)
+#   BENCH_PLUGIN_JSON='"downloads":"loop"' bench/run.sh   # the same with more plugin settings
 #
 # Every figure that depends on the machine is also measured against a reference in the same run
 # (a minimal Beast server, curl), because the machine may be busy with other work. The ingest
@@ -27,7 +28,7 @@ SCALE_CALLS=${BENCH_SCALE_CALLS:-1000000}
 SCALE_DUE=${BENCH_SCALE_DUE:-5000}
 SCALE_DUE_IN_MS=${BENCH_SCALE_DUE_IN_MS:-3000}      # from the end of the fill to the polls' due time
 SCALE_REF_SECONDS=${BENCH_SCALE_REF_SECONDS:-3}     # wrk on the storage's 404, the drain's reference
-SCALE_PLUGIN_JSON=${BENCH_SCALE_PLUGIN_JSON:-}      # more plugin settings for the drain, e.g. "downloads":"loop"
+PLUGIN_JSON=${BENCH_PLUGIN_JSON:-}                  # more plugin settings for every host, e.g. "downloads":"loop"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 # The password of the agent each benchmark host gets (only on loopback, only for this run).
@@ -233,8 +234,8 @@ print_table() {
 
 # Common plugin settings: dev mode for loopback downloads, polls pointed at 404s and far away.
 plugin_config() {  # EXTRA_JSON_MEMBERS
-  printf '{"allow_insecure_loopback":true,"base_url":"%s/missing/","poll":{"first_delay_s":3600}%s}' \
-    "$STORAGE" "${1:+,$1}"
+  printf '{"allow_insecure_loopback":true,"base_url":"%s/missing/","poll":{"first_delay_s":3600}%s%s}' \
+    "$STORAGE" "${1:+,$1}" "${PLUGIN_JSON:+,$PLUGIN_JSON}"
 }
 
 wrk_run() {  # URL CONNECTIONS PREFIX -> the WRK line
@@ -616,7 +617,7 @@ bench_scale() {
     --due-at "$due_at" --later-at "$later_at" --due-in "$SCALE_DUE_IN_MS")
   log "$(head -n1 <<<"$fill")"
   due_at=$(sed -n 's/^due_at_ms=//p' <<<"$fill")
-  start_host scale "$(plugin_config "\"database\":\"$db\"${SCALE_PLUGIN_JSON:+,$SCALE_PLUGIN_JSON}")" --loop-lag-interval-ms 10
+  start_host scale "$(plugin_config "\"database\":\"$db\"")" --loop-lag-interval-ms 10
   local ready_ms=$((HOST_READY_MS - HOST_SPAWNED_MS))
   local rss hwm
   rss=$(kib_field "$HOST_PID" VmRSS)
