@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -392,9 +393,30 @@ HttpResponse AgentAuth::signed_in(const SignIn& s, const std::optional<AgentRow>
   return answer;
 }
 
-HttpResponse AgentAuth::sign_out(const HttpRequest& request) {
+void AgentAuth::sign_out(HttpRequest&& request, HostReply reply) {
   // The gate has checked the session and its CSRF token.
-  sessions_->end(cookie_value(request, kSessionCookie));
+  const std::string token(cookie_value(request, kSessionCookie));
+  if (reader_ == nullptr || !reader_->on_thread()) {
+    sessions_->end(token);
+    reply(signed_out(request));
+    return;
+  }
+  // On PostgreSQL the DELETE is a round trip to the server: on the reader's thread, never the loop.
+  auto held = std::make_shared<HttpRequest>(std::move(request));
+  reader_->submit([token](ReadStores& stores) { stores.sessions.end(token); },
+                  [this, held, reply = std::move(reply)](const std::string& error) {
+                    if (error.empty()) {
+                      reply(signed_out(*held));
+                      return;
+                    }
+                    log_.error("cannot sign out agent \"" + held->agent_name + "\": " + error);
+                    HttpResponse unavailable = HttpResponse::error(503, "sign-out is unavailable; try again");
+                    unavailable.headers.emplace_back("Retry-After", "1");
+                    reply(std::move(unavailable));
+                  });
+}
+
+HttpResponse AgentAuth::signed_out(const HttpRequest& request) {
   log_.info("agent \"" + request.agent_name + "\" signed out");
   HttpResponse answer;
   if (is_form(request)) {
@@ -441,7 +463,8 @@ void AgentAuth::register_routes(Router& router) {
       post, [this](HttpRequest&& request, HostReply reply) { sign_in(std::move(request), std::move(reply)); });
   RouteSpec logout{"POST", "/logout", RouteMatch::exact, 16 * 1024};
   logout.access = RouteAccess::agent;
-  router.add_host_route(logout, [this](const HttpRequest& request) { return sign_out(request); });
+  router.add_async_host_route(
+      logout, [this](HttpRequest&& request, HostReply reply) { sign_out(std::move(request), std::move(reply)); });
   RouteSpec info{"GET", "/api/session", RouteMatch::exact, 0};
   info.access = RouteAccess::agent;
   router.add_host_route(info, [this](const HttpRequest& request) { return session_info(request); });

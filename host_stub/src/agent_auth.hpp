@@ -48,9 +48,9 @@ class AgentAuth final : public AccessGate {
   // request waits for it; the decision itself (expiry, CSRF, log lines) is the same as admit's.
   void admit_later(const RouteSpec& route, HttpRequest& request, Decide decide) override;
 
-  // Session checks go through reader (which must outlive this) from now on; null: on the loop.
-  // On PostgreSQL the reader has its own connection and session store: sign-out and the session a
-  // sign-in makes keep using this object's, on the loop. [main-thread]
+  // Session checks and sign-outs go through reader (which must outlive this) from now on; null: on
+  // the loop. On PostgreSQL the reader has its own connection and session store; the session a
+  // sign-in makes still uses this object's, on the loop. [main-thread]
   void set_reader(StoreReader* reader) { reader_ = reader; }
   // Passwords are checked through checker from now on (a thread of its own); none: on the loop,
   // inside the request. [main-thread]
@@ -81,7 +81,10 @@ class AgentAuth final : public AccessGate {
   void checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error);
   // Once its password was checked: counts a failure or makes the session.
   HttpResponse signed_in(const SignIn& s, const std::optional<AgentRow>& agent);
-  HttpResponse sign_out(const HttpRequest& request);
+  // Ends the session through the reader when it has a thread (PostgreSQL: the DELETE is a round
+  // trip), else at once; answers once it is ended.
+  void sign_out(HttpRequest&& request, HostReply reply);
+  HttpResponse signed_out(const HttpRequest& request);
   HttpResponse session_info(const HttpRequest& request);
   // What the cookie's session is: none, an agent's, or one whose account was removed (ended
   // here). Runs wherever sessions and agents may be used (the loop, or the reader's thread).

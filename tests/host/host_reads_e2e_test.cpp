@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <boost/json/parse.hpp>
 
@@ -209,6 +210,37 @@ TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
   const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
                                              {"Cookie: " + cookie.substr(0, cookie.find(';'))});
   EXPECT_EQ(who.status, 200) << who.body;
+}
+
+// A sign-out's DELETE runs on the reader's thread too. Here it waits for an advisory lock the
+// test holds (a trigger on DELETE takes it), while the session check before it does not: the
+// loop serves meanwhile, and the session is gone once the lock goes.
+TEST_F(AgentReadsOnPostgres, ASignOutWaitingForTheDatabaseDoesNotHoldTheLoop) {
+  observer.run(
+      "CREATE FUNCTION public.hold_session_delete() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN OLD; END $$");
+  observer.run(
+      "CREATE TRIGGER hold_session_delete BEFORE DELETE ON helpdesk.agent_sessions "
+      "FOR EACH ROW EXECUTE FUNCTION public.hold_session_delete()");
+  Sql locker(uri);
+  locker.run("SELECT pg_advisory_lock(4242)");
+  std::vector<std::string> headers = session->headers();
+  headers.emplace_back("Content-Type: application/json");
+  RawConnection conn(static_cast<uint16_t>(host->port()));
+  ASSERT_TRUE(conn.send(build_request("POST", "/logout", headers, "{}")));
+  ASSERT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 5s)) << host->log();
+
+  expect_loop_free();
+  EXPECT_FALSE(conn.read_response(200ms)) << "signed out while the session's DELETE waited";
+
+  locker.run("SELECT pg_advisory_unlock(4242)");
+  const auto answer = conn.read_response(5s);
+  ASSERT_TRUE(answer) << host->log();
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  EXPECT_EQ(boost::json::parse(answer->body).at("status").as_string(), "signed out");
+  EXPECT_EQ(observer.run("SELECT count(*) FROM helpdesk.agent_sessions"), "0");
+  const auto who = testsupport::http_request("GET", host->url("/api/session"), {}, session->headers());
+  EXPECT_EQ(who.status, 401) << who.body;
 }
 
 TEST_F(AgentReadsOnPostgres, AClientThatLeavesWhileItsSessionIsCheckedIsNotServed) {
