@@ -183,8 +183,8 @@ void TestHttpServer::serve(int fd) {
     request.erase(0, head_end + 4);
 
     const uint64_t body_length = response.generated_bytes > 0 ? response.generated_bytes : response.body.size();
-    const bool keep = keep_alive_ && response.send_content_length && !response.reset_after_bytes &&
-                      !response.close_after_bytes;
+    const bool keep =
+        keep_alive_ && response.send_content_length && !response.reset_after_bytes && !response.close_after_bytes;
     std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + reason(response.status) + "\r\n";
     if (!response.content_type.empty()) head += "Content-Type: " + response.content_type + "\r\n";
     if (!response.location.empty()) head += "Location: " + response.location + "\r\n";
