@@ -341,6 +341,23 @@ void AgentAuth::next_sign_ins() {
 
 void AgentAuth::checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error) {
   std::string why = error;
+  if (why.empty() && agent && reader_ != nullptr && reader_->on_thread()) {
+    // On PostgreSQL the session's INSERT is a round trip to the server: on the reader's thread,
+    // never the loop; the answer follows it.
+    throttle_.succeeded(s.name_key);
+    auto created = std::make_shared<SessionStore::Created>();
+    reader_->submit([created, id = agent->id, agent_name = agent->name,
+                     now = now_ms()](ReadStores& stores) { *created = stores.sessions.create(id, agent_name, now); },
+                    [this, created, agent_name = agent->name, name = s.name, form = s.form, peer = s.peer_address,
+                     reply = s.reply](const std::string& failure) {
+                      if (failure.empty()) {
+                        reply(session_made(form, agent_name, peer, *created));
+                      } else {
+                        reply(sign_in_unavailable(name, peer, failure));
+                      }
+                    });
+    return;
+  }
   if (why.empty()) {
     try {
       s.reply(signed_in(s, agent));
@@ -349,11 +366,16 @@ void AgentAuth::checked(const SignIn& s, const std::optional<AgentRow>& agent, c
       why = e.what();  // the session could not be stored (PostgreSQL unreachable)
     }
   }
+  s.reply(sign_in_unavailable(s.name, s.peer_address, why));
+}
+
+HttpResponse AgentAuth::sign_in_unavailable(const std::string& name, const std::string& peer_address,
+                                            const std::string& why) {
   // Not the agent's failure: nothing counted.
-  log_.error("cannot check the sign-in of " + loggable_name(s.name) + " from " + s.peer_address + ": " + why);
+  log_.error("cannot check the sign-in of " + loggable_name(name) + " from " + peer_address + ": " + why);
   HttpResponse unavailable = HttpResponse::error(503, "sign-in is unavailable; try again");
   unavailable.headers.emplace_back("Retry-After", "1");
-  s.reply(std::move(unavailable));
+  return unavailable;
 }
 
 std::optional<HttpResponse> AgentAuth::throttled(const SignIn& s) {
@@ -378,14 +400,18 @@ HttpResponse AgentAuth::signed_in(const SignIn& s, const std::optional<AgentRow>
     return HttpResponse::error(401, "wrong name or password");
   }
   throttle_.succeeded(s.name_key);
-  const auto created = sessions_->create(agent->id, agent->name, now_ms());
-  log_.info("agent \"" + agent->name + "\" signed in from " + s.peer_address);
+  return session_made(s.form, agent->name, s.peer_address, sessions_->create(agent->id, agent->name, now_ms()));
+}
+
+HttpResponse AgentAuth::session_made(bool form, const std::string& agent_name, const std::string& peer_address,
+                                     const SessionStore::Created& created) {
+  log_.info("agent \"" + agent_name + "\" signed in from " + peer_address);
   HttpResponse answer;
-  if (s.form) {
+  if (form) {
     answer = redirect("/");
   } else {
     json::object body;
-    body["agent"] = agent->name;
+    body["agent"] = agent_name;
     body["csrf_token"] = created.session.csrf_token;
     answer = json_answer(200, body);
   }

@@ -48,9 +48,9 @@ class AgentAuth final : public AccessGate {
   // request waits for it; the decision itself (expiry, CSRF, log lines) is the same as admit's.
   void admit_later(const RouteSpec& route, HttpRequest& request, Decide decide) override;
 
-  // Session checks and sign-outs go through reader (which must outlive this) from now on; null: on
-  // the loop. On PostgreSQL the reader has its own connection and session store; the session a
-  // sign-in makes still uses this object's, on the loop. [main-thread]
+  // Session checks, the sessions sign-ins make and sign-outs go through reader (which must outlive
+  // this) from now on when it has a thread (PostgreSQL: its own connection and session store);
+  // null or inline: this object's, on the loop. [main-thread]
   void set_reader(StoreReader* reader) { reader_ = reader; }
   // Passwords are checked through checker from now on (a thread of its own); none: on the loop,
   // inside the request. [main-thread]
@@ -79,8 +79,13 @@ class AgentAuth final : public AccessGate {
   std::optional<HttpResponse> throttled(const SignIn& s);
   // Answers s once its password was checked (error: it could not be).
   void checked(const SignIn& s, const std::optional<AgentRow>& agent, const std::string& error);
-  // Once its password was checked: counts a failure or makes the session.
+  // Once its password was checked: counts a failure or makes the session (on the loop).
   HttpResponse signed_in(const SignIn& s, const std::optional<AgentRow>& agent);
+  // The answer to a sign-in whose session was made: its cookie and CSRF token.
+  HttpResponse session_made(bool form, const std::string& agent_name, const std::string& peer_address,
+                            const SessionStore::Created& created);
+  // 503: the sign-in could not be checked or its session not stored (not the agent's failure).
+  HttpResponse sign_in_unavailable(const std::string& name, const std::string& peer_address, const std::string& why);
   // Ends the session through the reader when it has a thread (PostgreSQL: the DELETE is a round
   // trip), else at once; answers once it is ended.
   void sign_out(HttpRequest&& request, HostReply reply);

@@ -212,6 +212,38 @@ TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
   EXPECT_EQ(who.status, 200) << who.body;
 }
 
+// The session a sign-in makes is inserted on the reader's thread. Here the INSERT waits for an
+// advisory lock the test holds (a trigger takes it): the loop serves meanwhile, and the agent is
+// signed in once the lock goes.
+TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
+  observer.run(
+      "CREATE FUNCTION public.hold_session_insert() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$ BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$");
+  observer.run(
+      "CREATE TRIGGER hold_session_insert BEFORE INSERT ON helpdesk.agent_sessions "
+      "FOR EACH ROW EXECUTE FUNCTION public.hold_session_insert()");
+  Sql locker(uri);
+  locker.run("SELECT pg_advisory_lock(4243)");
+  RawConnection conn(static_cast<uint16_t>(host->port()));
+  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
+                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 10s)) << host->log();
+
+  expect_loop_free();
+  EXPECT_FALSE(conn.read_response(200ms)) << "signed in before the session was stored";
+
+  locker.run("SELECT pg_advisory_unlock(4243)");
+  const auto answer = conn.read_response(5s);
+  ASSERT_TRUE(answer) << host->log();
+  ASSERT_EQ(answer->status, 200) << answer->body;
+  const std::string cookie = answer->header("set-cookie").value_or("");
+  const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
+                                             {"Cookie: " + cookie.substr(0, cookie.find(';'))});
+  EXPECT_EQ(who.status, 200) << who.body;
+  EXPECT_EQ(observer.run("SELECT count(*) FROM helpdesk.agent_sessions"), "2");
+}
+
 // A sign-out's DELETE runs on the reader's thread too. Here it waits for an advisory lock the
 // test holds (a trigger on DELETE takes it), while the session check before it does not: the
 // loop serves meanwhile, and the session is gone once the lock goes.
