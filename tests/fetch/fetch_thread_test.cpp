@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "fetch_test_helpers.hpp"
 #include "fetch_test_printers.hpp"
 #include "temp_dir.hpp"  // tests/support
 #include "test_http_server.hpp"
@@ -23,6 +24,8 @@ namespace wavoip {
 namespace {
 
 using namespace std::chrono_literals;
+using test::audio;
+using test::dev_mode;
 using test::ScriptedResponse;
 using test::TestHttpServer;
 namespace fs = std::filesystem;
@@ -68,18 +71,6 @@ class MainThread {
   int pending_ = 0;
   bool refuse_ = false;
 };
-
-FetchOptions dev_mode() {
-  FetchOptions options;
-  options.allow_insecure_loopback = true;
-  return options;
-}
-
-ScriptedResponse audio(uint64_t bytes) {
-  ScriptedResponse response;
-  response.generated_bytes = bytes;
-  return response;
-}
 
 bool wait_until(const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + kWait;

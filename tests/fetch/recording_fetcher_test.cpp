@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fetch_test_helpers.hpp"
 #include "fetch_test_printers.hpp"
 #include "poll_loop.hpp"
 #include "temp_dir.hpp"  // tests/support
@@ -30,24 +31,14 @@ namespace wavoip {
 namespace {
 
 using namespace std::chrono_literals;
+using test::audio;
+using test::dev_mode;
 using test::PollLoop;
 using test::ScriptedResponse;
 using test::TestHttpServer;
 namespace fs = std::filesystem;
 
 constexpr auto kWait = 20s;  // generous: sanitizer builds are slow
-
-FetchOptions dev_mode() {
-  FetchOptions options;
-  options.allow_insecure_loopback = true;
-  return options;
-}
-
-ScriptedResponse audio(uint64_t bytes) {
-  ScriptedResponse response;
-  response.generated_bytes = bytes;
-  return response;
-}
 
 ScriptedResponse answer(int status, std::string content_type, std::string body) {
   ScriptedResponse response;

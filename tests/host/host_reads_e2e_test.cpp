@@ -125,6 +125,33 @@ class AgentReadsOnPostgres : public ::testing::Test {
     }
   }
 
+  // The test agent's JSON sign-in.
+  static std::string sign_in_request() {
+    return build_request("POST", "/login", {"Content-Type: application/json"},
+                         std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
+                             testsupport::kTestAgentPassword + R"("})");
+  }
+
+  // The session cookie a sign-in answered with lets its agent in.
+  void expect_cookie_admits(const RawResponse& answer) {
+    const std::string cookie = answer.header("set-cookie").value_or("");
+    const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
+                                               {"Cookie: " + cookie.substr(0, cookie.find(';'))});
+    EXPECT_EQ(who.status, 200) << who.body;
+  }
+
+  // From now on each INSERT or DELETE (event) of a session row waits for the advisory lock key,
+  // which the test takes and gives back on a connection of its own. The reads of the sessions
+  // (a SELECT and an UPDATE) do not wait.
+  void hold_sessions_on(const std::string& event, int key) {
+    const std::string name = "hold_session_" + event;
+    observer.run("CREATE FUNCTION public." + name + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM " +
+                 "pg_advisory_xact_lock(" + std::to_string(key) + "); RETURN " + (event == "DELETE" ? "OLD" : "NEW") +
+                 "; END $$");
+    observer.run("CREATE TRIGGER " + name + " BEFORE " + event +
+                 " ON helpdesk.agent_sessions FOR EACH ROW EXECUTE FUNCTION public." + name + "()");
+  }
+
   std::string uri = testsupport::shared_postgres().uri(testsupport::new_postgres_database("host_reads"));
   TempDir dir;
   Sql observer{uri};
@@ -187,9 +214,7 @@ TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
   locker.run("BEGIN");
   locker.run("LOCK TABLE helpdesk.agents IN ACCESS EXCLUSIVE MODE");
   RawConnection conn(static_cast<uint16_t>(host->port()));
-  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
-                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
-                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(conn.send(sign_in_request()));
   ASSERT_TRUE(eventually(
       [&] {
         return observer.run(
@@ -206,28 +231,18 @@ TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
   const auto answer = conn.read_response(10s);
   ASSERT_TRUE(answer) << host->log();
   ASSERT_EQ(answer->status, 200) << answer->body;
-  const std::string cookie = answer->header("set-cookie").value_or("");
-  const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
-                                             {"Cookie: " + cookie.substr(0, cookie.find(';'))});
-  EXPECT_EQ(who.status, 200) << who.body;
+  expect_cookie_admits(*answer);
 }
 
 // The session a sign-in makes is inserted on the reader's thread. Here the INSERT waits for an
 // advisory lock the test holds (a trigger takes it): the loop serves meanwhile, and the agent is
 // signed in once the lock goes.
 TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
-  observer.run(
-      "CREATE FUNCTION public.hold_session_insert() RETURNS trigger LANGUAGE plpgsql AS "
-      "$$ BEGIN PERFORM pg_advisory_xact_lock(4243); RETURN NEW; END $$");
-  observer.run(
-      "CREATE TRIGGER hold_session_insert BEFORE INSERT ON helpdesk.agent_sessions "
-      "FOR EACH ROW EXECUTE FUNCTION public.hold_session_insert()");
+  hold_sessions_on("INSERT", 4243);
   Sql locker(uri);
   locker.run("SELECT pg_advisory_lock(4243)");
   RawConnection conn(static_cast<uint16_t>(host->port()));
-  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
-                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
-                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(conn.send(sign_in_request()));
   ASSERT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 10s)) << host->log();
 
   expect_loop_free();
@@ -237,10 +252,7 @@ TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHold
   const auto answer = conn.read_response(5s);
   ASSERT_TRUE(answer) << host->log();
   ASSERT_EQ(answer->status, 200) << answer->body;
-  const std::string cookie = answer->header("set-cookie").value_or("");
-  const auto who = testsupport::http_request("GET", host->url("/api/session"), {},
-                                             {"Cookie: " + cookie.substr(0, cookie.find(';'))});
-  EXPECT_EQ(who.status, 200) << who.body;
+  expect_cookie_admits(*answer);
   EXPECT_EQ(observer.run("SELECT count(*) FROM helpdesk.agent_sessions"), "2");
 }
 
@@ -248,12 +260,7 @@ TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHold
 // test holds (a trigger on DELETE takes it), while the session check before it does not: the
 // loop serves meanwhile, and the session is gone once the lock goes.
 TEST_F(AgentReadsOnPostgres, ASignOutWaitingForTheDatabaseDoesNotHoldTheLoop) {
-  observer.run(
-      "CREATE FUNCTION public.hold_session_delete() RETURNS trigger LANGUAGE plpgsql AS "
-      "$$ BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN OLD; END $$");
-  observer.run(
-      "CREATE TRIGGER hold_session_delete BEFORE DELETE ON helpdesk.agent_sessions "
-      "FOR EACH ROW EXECUTE FUNCTION public.hold_session_delete()");
+  hold_sessions_on("DELETE", 4242);
   Sql locker(uri);
   locker.run("SELECT pg_advisory_lock(4242)");
   std::vector<std::string> headers = session->headers();
@@ -339,9 +346,7 @@ TEST_F(AgentReadsOnPostgres, AHostStoppedWhileASignInWaitsExitsCleanly) {
   locker.run("BEGIN");
   locker.run("LOCK TABLE helpdesk.agents IN ACCESS EXCLUSIVE MODE");
   RawConnection conn(static_cast<uint16_t>(host->port()));
-  ASSERT_TRUE(conn.send(build_request("POST", "/login", {"Content-Type: application/json"},
-                                      std::string(R"({"name":")") + testsupport::kTestAgent + R"(","password":")" +
-                                          testsupport::kTestAgentPassword + R"("})")));
+  ASSERT_TRUE(conn.send(sign_in_request()));
   ASSERT_TRUE(eventually(
       [&] {
         return observer.run(
