@@ -72,6 +72,16 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A setting that is one of two words, in any case.
+template <typename Mode>
+Mode read_choice(const json::value& v, const std::string& key, Mode first, const char* first_word, Mode second,
+                 const char* second_word) {
+  const std::string word = lower(read_string(v, key));
+  if (word == first_word) return first;
+  if (word == second_word) return second;
+  invalid(key, std::string("must be \"") + first_word + "\" or \"" + second_word + "\"");
+}
+
 bool is_host_name(std::string_view host) {
   if (host.empty() || host.size() > 253) return false;
   return std::all_of(host.begin(), host.end(),
@@ -178,29 +188,11 @@ Config read_config(const json::object& root) {
     } else if (key == "database") {
       c.database = read_string(v, key);
     } else if (key == "database_synchronous") {
-      std::string mode = lower(read_string(v, key));
-      if (mode == "normal")
-        c.database_synchronous = SyncMode::normal;
-      else if (mode == "full")
-        c.database_synchronous = SyncMode::full;
-      else
-        invalid(key, "must be \"normal\" or \"full\"");
+      c.database_synchronous = read_choice(v, key, SyncMode::normal, "normal", SyncMode::full, "full");
     } else if (key == "store_writer") {
-      std::string mode = lower(read_string(v, key));
-      if (mode == "thread")
-        c.store_writer = StoreWriterMode::thread;
-      else if (mode == "loop")
-        c.store_writer = StoreWriterMode::loop;
-      else
-        invalid(key, "must be \"thread\" or \"loop\"");
+      c.store_writer = read_choice(v, key, StoreWriterMode::thread, "thread", StoreWriterMode::loop, "loop");
     } else if (key == "downloads") {
-      std::string mode = lower(read_string(v, key));
-      if (mode == "thread")
-        c.downloads = DownloadsMode::thread;
-      else if (mode == "loop")
-        c.downloads = DownloadsMode::loop;
-      else
-        invalid(key, "must be \"thread\" or \"loop\"");
+      c.downloads = read_choice(v, key, DownloadsMode::thread, "thread", DownloadsMode::loop, "loop");
     } else if (key == "max_body_bytes") {
       c.max_body_bytes = static_cast<std::size_t>(read_int(v, key, 1024, 16LL * 1024 * 1024));
     } else if (key == "max_json_depth") {
