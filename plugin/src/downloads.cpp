@@ -55,17 +55,15 @@ std::unique_ptr<Downloader> RecordingService::make_downloader() {
   if (config_.downloads == DownloadsMode::loop)
     return std::make_unique<RecordingFetcher>(loop_, fetch_options(config_));
   // Each wake-up hands back every download finished since the last one, in one main-thread turn.
-  auto thread = std::make_unique<FetchThread>(fetch_options(config_), [this] {
+  return std::make_unique<FetchThread>(fetch_options(config_), [this] {
     return host_.raw()->request_main_thread_callback(host_.raw(), &RecordingService::on_fetch_results, this) == HDP_OK;
   });
-  fetch_thread_ = thread.get();
-  return thread;
 }
 
 void RecordingService::on_fetch_results(void* user_data) {
   auto* self = static_cast<RecordingService*>(user_data);
   without_exceptions(self->host_, "download results", [&] {
-    if (self->fetch_thread_ != nullptr) self->fetch_thread_->deliver();
+    if (self->fetcher_) self->fetcher_->deliver();
   });
 }
 

@@ -272,7 +272,6 @@ void RecordingService::shutdown() {
   deferred_fetches_.clear();
   downloading_.clear();
   attach_jobs_.clear();
-  fetch_thread_ = nullptr;
   fetcher_.reset();  // abandons transfers (joining the fetch thread); their partial files are removed
   busy_timer_ = 0;
   busy_.clear();

@@ -259,8 +259,6 @@ class RecordingService {
   int anonymous_jobs_ = 0;
 
   // downloads.cpp
-  // Declared first: make_downloader() sets it while fetcher_ is initialized.
-  FetchThread* fetch_thread_ = nullptr;  // fetcher_ when the downloads run on their own thread
   std::unique_ptr<Downloader> fetcher_;
   std::deque<StartFetch> deferred_fetches_;      // waiting for a free download slot
   std::unordered_set<std::string> downloading_;  // calls downloading here or waiting for a slot

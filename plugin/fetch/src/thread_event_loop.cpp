@@ -76,12 +76,7 @@ bool ThreadEventLoop::watch_fd(int fd, uint32_t flags, FdCallback cb) {
   if (fd < 0 || !cb) return false;
   Watch watch{flags, next_serial_++, std::make_shared<FdCallback>(std::move(cb))};
   if (next_serial_ == 0) next_serial_ = 1;
-  auto it = watches_.find(fd);
-  // An fd number we still know may have been closed and opened again since (the kernel then
-  // dropped it from the epoll set): modify, else add.
-  bool ok = it != watches_.end() && control(EPOLL_CTL_MOD, fd, watch);
-  if (!ok) ok = control(EPOLL_CTL_ADD, fd, watch) || (errno == EEXIST && control(EPOLL_CTL_MOD, fd, watch));
-  if (!ok) return false;
+  if (!set_interest(fd, watch)) return false;
   watches_[fd] = std::move(watch);
   return true;
 }
@@ -91,9 +86,16 @@ bool ThreadEventLoop::modify_fd(int fd, uint32_t flags) {
   if (it == watches_.end()) return false;
   Watch changed = it->second;
   changed.flags = flags;
-  if (!control(EPOLL_CTL_MOD, fd, changed) && !(errno == ENOENT && control(EPOLL_CTL_ADD, fd, changed))) return false;
+  if (!set_interest(fd, changed)) return false;
   it->second.flags = flags;
   return true;
+}
+
+bool ThreadEventLoop::set_interest(int fd, const Watch& watch) {
+  // Whether the kernel has the fd in the set is not ours to know: a number we watch may have been
+  // closed and opened again since (the kernel then dropped it). Modify, else add.
+  if (control(EPOLL_CTL_MOD, fd, watch)) return true;
+  return errno == ENOENT && control(EPOLL_CTL_ADD, fd, watch);
 }
 
 void ThreadEventLoop::unwatch_fd(int fd) {

@@ -38,7 +38,7 @@ class FetchThread final : public Downloader {
 
   // Runs the callbacks of the downloads finished since the last call, in the order they
   // finished. A callback may fetch() again, and may stop() (the rest are then dropped).
-  void deliver();
+  void deliver() override;
 
   // Abandons the downloads in flight (their partial files removed, as the fetcher's destructor
   // does), joins the thread, and removes the files of results never delivered. No callback runs

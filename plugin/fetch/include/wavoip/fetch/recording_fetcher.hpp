@@ -82,6 +82,11 @@ class Downloader {
 
   // Downloads started whose callback has not run yet.
   virtual size_t in_flight() const = 0;
+
+  // For a downloader whose transfers run on another thread: runs, on the calling thread, the
+  // callbacks of the downloads finished since the last call. One that runs its callbacks from
+  // the loop itself has nothing to do here.
+  virtual void deliver() {}
 };
 
 // One per plugin instance, used on the loop thread only. The loop must outlive the fetcher.

@@ -57,6 +57,7 @@ class ThreadEventLoop final : public EventLoop {
   };
 
   bool control(int op, int fd, const Watch& watch);
+  bool set_interest(int fd, const Watch& watch);  // modify the fd's interest, or add it
   void wake();
   void run_posted();
   void dispatch(uint64_t data, uint32_t events);
