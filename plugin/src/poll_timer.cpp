@@ -57,7 +57,7 @@ void RecordingService::on_poll_timer() {
   const size_t limit = std::min(kPollBatch, free_download_slots());
   if (limit == 0) return;  // a finished download re-arms
   struct Polled {
-    std::vector<std::pair<FlowResult, std::optional<std::int64_t>>> results;  // with the claim kept
+    std::vector<Store::ClaimedStep> results;
     size_t due = 0;
     size_t consumed = 0;
     std::optional<std::int64_t> pending;
@@ -70,25 +70,22 @@ void RecordingService::on_poll_timer() {
       [this, now, limit, count](Store& store) -> StoreWriter::Continuation {
         auto out = std::make_shared<Polled>();
         if (count) out->pending = store.count_pending();
-        const std::vector<Store::Claim> claimed = store.claim_due(claims_.owner, now, claims_.lease_ms, limit);
-        out->due = claimed.size();
-        for (const Store::Claim& claim : claimed) {
-          const CallRecord& record = claim.record;
-          // A call still fetching or attaching under a claim is one whose node died, or paused
-          // past its lease: this node takes its work over.
-          const bool taken_over =
-              record.recording == RecordingState::fetching || record.recording == RecordingState::attaching;
-          const FlowInput input = taken_over ? FlowInput(Resume{have_file(record)}) : FlowInput(PollDue{});
-          StepResult step =
-              step_in_store(store, record.call_id, input, now, record.message_id, config_, claims_, claim.fence);
-          if (!step.result) continue;
-          if (taken_over || step.result->record.next_attempt_at != record.next_attempt_at) ++out->consumed;
-          out->results.emplace_back(std::move(*step.result), step.fence);
-        }
+        // Each call's claim and its step: one write.
+        out->results =
+            store.claim_due_and_apply(claims_.owner, now, claims_.lease_ms, limit, [&](const CallRecord& record) {
+              // A call still fetching or attaching under a claim is one whose node died, or
+              // paused past its lease: this node takes its work over.
+              const bool taken_over = record.busy();
+              FlowResult result =
+                  step(record, taken_over ? FlowInput(Resume{have_file(record)}) : FlowInput(PollDue{}), now, config_);
+              if (taken_over || result.record.next_attempt_at != record.next_attempt_at) ++out->consumed;
+              return result;
+            });
+        out->due = out->results.size();
         return [this, out] {
           poll_job_pending_ = false;
           if (out->pending) metrics_.pending_polls(*out->pending);
-          for (const auto& [result, fence] : out->results) carry_out(result, fence);
+          for (const Store::ClaimedStep& claimed : out->results) carry_out(claimed.result, claimed.fence);
           // A full batch may leave more due calls: the re-armed timer has no delay then, and
           // other work on the loop runs in between. A batch of which nothing could be consumed
           // is tried again a second later instead of at once, forever.

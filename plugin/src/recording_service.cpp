@@ -52,35 +52,36 @@ RecordingService::StepResult RecordingService::step_in_store(Store& store, const
   };
   StepResult out;
   if (held) {
-    out.result = store.apply_to_claimed_call(call_id, *held, false, fn);
+    // The claim ends in the step's own write once the call has no work in flight.
+    out.result = store.apply_to_claimed_call(call_id, *held, Store::ClaimAfter::release_unless_busy, fn);
     out.lost = !out.result;
-  } else {
-    out.result = store.apply_to_call(call_id, fn);
+    if (out.result && out.result->record.busy()) out.fence = held;
+    return out;
   }
-  if (out.result) out.fence = settle_claim(store, claims, out.result->record, out.result->actions, now, held);
+  out.result = store.apply_to_call(call_id, fn);
+  if (out.result) out.fence = settle_claim(store, claims, out.result->record, out.result->actions, now);
   return out;
 }
 
 std::optional<std::int64_t> settle_claim(Store& store, const ClaimSettings& claims, const CallRecord& record,
-                                         std::vector<Action>& actions, TimeMs now, std::optional<std::int64_t> fence) {
+                                         std::vector<Action>& actions, TimeMs now) {
   const auto is_work = [](const Action& action) {
     return std::holds_alternative<StartFetch>(action) || std::holds_alternative<Attach>(action);
   };
-  if (!fence && std::any_of(actions.begin(), actions.end(), is_work)) {
-    if (std::optional<Store::Claim> claim = store.claim_call(record.call_id, claims.owner, now, claims.lease_ms)) {
-      fence = claim->fence;
-    } else {
-      std::erase_if(actions, is_work);
-      actions.emplace_back(LogLine{LogLevel::debug, "[WaVoIP] Recording of call " + record.call_id +
-                                                        " already in the works (here or on another node) or done"});
-    }
+  if (std::none_of(actions.begin(), actions.end(), is_work)) return std::nullopt;
+  std::optional<Store::Claim> claim = store.claim_call(record.call_id, claims.owner, now, claims.lease_ms);
+  if (!claim) {
+    std::erase_if(actions, is_work);
+    actions.emplace_back(LogLine{LogLevel::debug, "[WaVoIP] Recording of call " + record.call_id +
+                                                      " already in the works (here or on another node) or done"});
+    return std::nullopt;
   }
-  const bool busy = record.recording == RecordingState::fetching || record.recording == RecordingState::attaching;
-  if (fence && !busy) {
-    store.release_claim(record.call_id, *fence);
-    fence.reset();
+  // Work asked for on a call the step left idle would keep the claim for nothing.
+  if (!record.busy()) {
+    store.release_claim(record.call_id, claim->fence);
+    return std::nullopt;
   }
-  return fence;
+  return claim->fence;
 }
 
 bool RecordingService::have_file(const CallRecord& record) {

@@ -48,14 +48,14 @@ struct ClaimSettings {
   bool shared = false;  // several nodes share the store (PostgreSQL): no node voids the others' claims
 };
 
-// Inside a store job, after a step of `record`'s call: a download or an attachment is work that
-// one node does under a claim with a lease (Store::claim_call). Takes the claim for the
-// StartFetch and Attach in `actions` unless `fence` already holds it, and drops them (with a
-// debug line) when another claim holds the call, here or on another node, or it is attached.
-// Gives the claim back once the call has no work in flight (neither fetching nor attaching).
-// Returns the fence this node holds on the call afterwards, if any.
+// Inside a store job, after a step of `record`'s call that no claim of this node covered: a
+// download or an attachment is work that one node does under a claim with a lease
+// (Store::claim_call). Takes the claim for the StartFetch and Attach in `actions`, and drops
+// them (with a debug line) when another claim holds the call, here or on another node, or it is
+// attached. Returns the fence this node holds on the call afterwards, if any. (A step under a
+// claim ends it in its own write: Store::ClaimAfter.)
 std::optional<std::int64_t> settle_claim(Store& store, const ClaimSettings& claims, const CallRecord& record,
-                                         std::vector<Action>& actions, TimeMs now, std::optional<std::int64_t> fence);
+                                         std::vector<Action>& actions, TimeMs now);
 
 class RecordingService {
  public:

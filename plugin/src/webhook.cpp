@@ -162,7 +162,7 @@ void WebhookHandler::submit(PendingDelivery delivery) {
             [&](const CallRecord& current) { return step_delivery(current, d.event, d.inbox, now, config_); });
         std::optional<std::int64_t> fence;
         if (result.record) {
-          fence = settle_claim(store, service_.claim_settings(), *result.record, result.actions, now, std::nullopt);
+          fence = settle_claim(store, service_.claim_settings(), *result.record, result.actions, now);
         }
         return [this, pending, finished, fence, result = std::move(result)] {
           const PendingDelivery& d = *pending;

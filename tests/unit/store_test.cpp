@@ -527,7 +527,8 @@ TEST_P(SharedStoreConformance, AClaimWhoseLeaseEndedIsTakenOverAndFencesItsHolde
   const std::optional<Store::Claim> taken = other.claim_call("C", "node-b", kT0 + 1000, 1000);
   ASSERT_TRUE(taken) << "a lease that ended is no claim any more";
   EXPECT_FALSE(store().renew_claim("C", dead->fence, kT0 + 5000));
-  EXPECT_FALSE(store().apply_to_claimed_call("C", dead->fence, true, flow(ManualRetry{}, kT0 + 1001)));
+  EXPECT_FALSE(
+      store().apply_to_claimed_call("C", dead->fence, Store::ClaimAfter::release, flow(ManualRetry{}, kT0 + 1001)));
   EXPECT_TRUE(other.renew_claim("C", taken->fence, kT0 + 5000));
 }
 
@@ -717,12 +718,13 @@ TEST_P(SharedStoreConformance, AClaimThatLostItsLeaseWritesNothing) {
   EXPECT_EQ(b[0].fence, a[0].fence + 1);
 
   bool ran = false;
-  const auto stale = store().apply_to_claimed_call("C", a[0].fence, true, [&](const CallRecord& current) {
-    ran = true;
-    FlowResult out{current, {}};
-    out.record.reason = "stale outcome";
-    return out;
-  });
+  const auto stale =
+      store().apply_to_claimed_call("C", a[0].fence, Store::ClaimAfter::release, [&](const CallRecord& current) {
+        ran = true;
+        FlowResult out{current, {}};
+        out.record.reason = "stale outcome";
+        return out;
+      });
   EXPECT_FALSE(stale);
   EXPECT_FALSE(ran);
   EXPECT_FALSE(store().renew_claim("C", a[0].fence, kT0 + 99'000));
@@ -730,22 +732,124 @@ TEST_P(SharedStoreConformance, AClaimThatLostItsLeaseWritesNothing) {
   EXPECT_EQ(*store().load_call("C"), r);
 
   // The holder's writes land; renewing keeps the call from other nodes.
-  const auto fetched = other->apply_to_claimed_call("C", b[0].fence, false, flow(PollDue{}, kT0 + 1000));
+  const auto fetched =
+      other->apply_to_claimed_call("C", b[0].fence, Store::ClaimAfter::keep, flow(PollDue{}, kT0 + 1000));
   ASSERT_TRUE(fetched);
   EXPECT_EQ(fetched->record.recording, RecordingState::fetching);
   EXPECT_EQ(store().load_call("C")->recording, RecordingState::fetching);
   EXPECT_TRUE(other->renew_claim("C", b[0].fence, kT0 + 5000));
   EXPECT_TRUE(store().claim_due("node-a", kT0 + 4999, 1000, 10).empty());
   // Released with the outcome: nothing due any more, so nobody claims it.
-  ASSERT_TRUE(other->apply_to_claimed_call("C", b[0].fence, true, [](const CallRecord& c) {
+  ASSERT_TRUE(other->apply_to_claimed_call("C", b[0].fence, Store::ClaimAfter::release, [](const CallRecord& c) {
     return FlowResult{c, {}};
   }));
   EXPECT_FALSE(other->release_claim("C", b[0].fence)) << "released already";
   EXPECT_FALSE(other->renew_claim("C", b[0].fence, kT0 + 99'000)) << "a released claim is not taken again";
-  EXPECT_FALSE(other->apply_to_claimed_call("C", b[0].fence, false, [](const CallRecord& c) {
+  EXPECT_FALSE(other->apply_to_claimed_call("C", b[0].fence, Store::ClaimAfter::keep, [](const CallRecord& c) {
     return FlowResult{c, {}};
   }));
   EXPECT_TRUE(store().claim_due("node-a", kT0 + 99'000, 1000, 10).empty());
+}
+
+// The poll timer's job: each due call claimed and its step written together. The claim stays
+// only on a call the step left busy; the step's host mark is written as well.
+TEST_P(StoreConformance, ClaimDueAndApplyKeepsTheClaimOnlyWhereTheStepLeftWorkInFlight) {
+  CallRecord busy = sample_call("busy");
+  busy.next_attempt_at = kT0;
+  CallRecord stale = sample_call("stale");
+  stale.recording = RecordingState::failed;  // a poll left on a final state is only consumed
+  stale.next_attempt_at = kT0;
+  CallRecord later = sample_call("later");
+  later.next_attempt_at = kT0 + 500;
+  for (const CallRecord& r : {busy, stale, later}) store().save_call(r);
+
+  std::vector<std::string> stepped;
+  const auto steps = store().claim_due_and_apply("node-a", kT0, 1000, 10, [&](const CallRecord& r) {
+    stepped.push_back(r.call_id);
+    return step(r, PollDue{}, kT0, config);
+  });
+  EXPECT_EQ(stepped, (std::vector<std::string>{"busy", "stale"}));
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].result.record.call_id, "busy");
+  EXPECT_EQ(steps[0].result.record.recording, RecordingState::fetching);
+  ASSERT_TRUE(steps[0].fence);
+  EXPECT_EQ(*steps[0].fence, 1);
+  EXPECT_EQ(steps[1].result.record.call_id, "stale");
+  EXPECT_FALSE(steps[1].result.record.next_attempt_at);
+  EXPECT_FALSE(steps[1].fence) << "nothing in flight: the claim ends in the same write";
+
+  reopen();
+  EXPECT_EQ(*store().load_call("busy"), steps[0].result.record);
+  EXPECT_EQ(*store().load_call("stale"), steps[1].result.record);
+  // The busy call's claim holds (another claim waits for its lease); the other was given back,
+  // under the next fence.
+  EXPECT_TRUE(store().renew_claim("busy", *steps[0].fence, kT0 + 1000));
+  EXPECT_FALSE(store().claim_call("busy", "node-b", kT0 + 999, 1000));
+  const auto again = store().claim_call("stale", "node-b", kT0 + 1, 1000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->fence, 2);
+  // The step asked the host to show "downloading": the call is behind the host until shown.
+  std::vector<std::string> behind;
+  for (const CallRecord& r : store().calls_behind_host(10, "")) behind.push_back(r.call_id);
+  EXPECT_NE(std::find(behind.begin(), behind.end(), "busy"), behind.end());
+  // Not due yet, not claimed.
+  EXPECT_EQ(store().load_call("later")->next_attempt_at, later.next_attempt_at);
+  const auto next = store().claim_due_and_apply("node-a", kT0 + 500, 1000, 10, flow(PollDue{}, kT0 + 500));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].result.record.call_id, "later");
+}
+
+// A step under a claim ends it in the same write once the call has nothing in flight, and
+// keeps it while the call is busy.
+TEST_P(StoreConformance, AClaimedStepReleasesTheClaimUnlessTheCallIsBusy) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto claims = store().claim_due("node-a", kT0, 1000, 10);
+  ASSERT_EQ(claims.size(), 1u);
+  const std::int64_t fence = claims[0].fence;
+  const auto fetching =
+      store().apply_to_claimed_call("C", fence, Store::ClaimAfter::release_unless_busy, flow(PollDue{}, kT0));
+  ASSERT_TRUE(fetching);
+  EXPECT_EQ(fetching->record.recording, RecordingState::fetching);
+  EXPECT_TRUE(store().renew_claim("C", fence, kT0 + 1000)) << "busy: kept";
+
+  FetchOutcome not_ready;
+  not_ready.kind = FetchKind::not_ready;
+  not_ready.http_status = 404;
+  const auto waiting =
+      store().apply_to_claimed_call("C", fence, Store::ClaimAfter::release_unless_busy, flow(not_ready, kT0 + 5));
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->record.recording, RecordingState::waiting);
+  reopen();
+  EXPECT_EQ(*store().load_call("C"), waiting->record);
+  EXPECT_FALSE(store().renew_claim("C", fence, kT0 + 2000)) << "idle: released with the step";
+  EXPECT_TRUE(store().claim_call("C", "node-b", kT0 + 6, 1000)) << "no lease holds it any more";
+}
+
+// A node that died mid-download: once its lease ends, another node's poll job takes the call over
+// (its step sees the busy record), and the dead node's claim writes nothing any more.
+TEST_P(SharedStoreConformance, ClaimDueAndApplyTakesOverALapsedClaimUnderTheNextFence) {
+  CallRecord r = sample_call("C");
+  r.next_attempt_at = kT0;
+  store().save_call(r);
+  const auto a = store().claim_due_and_apply("node-a", kT0, 1000, 10, flow(PollDue{}, kT0));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_TRUE(a[0].fence);
+  const std::unique_ptr<Store> other = open_other();
+  EXPECT_TRUE(other->claim_due_and_apply("node-b", kT0 + 999, 1000, 10, flow(PollDue{}, kT0 + 999)).empty());
+
+  std::optional<RecordingState> seen;
+  const auto b = other->claim_due_and_apply("node-b", kT0 + 1000, 1000, 10, [&](const CallRecord& current) {
+    seen = current.recording;
+    return step(current, Resume{false}, kT0 + 1000, config);
+  });
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(seen, RecordingState::fetching);
+  ASSERT_TRUE(b[0].fence);
+  EXPECT_EQ(*b[0].fence, *a[0].fence + 1);
+  EXPECT_FALSE(store().apply_to_claimed_call("C", *a[0].fence, Store::ClaimAfter::release, flow(PollDue{}, kT0)));
+  EXPECT_TRUE(other->renew_claim("C", *b[0].fence, kT0 + 2000));
 }
 
 TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {

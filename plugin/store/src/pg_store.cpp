@@ -877,16 +877,26 @@ bool PgStore::renew_claim(std::string_view call_id, std::int64_t fence, TimeMs l
   return impl_->exec(kRenewClaim, Params().text(call_id).integer(fence).integer(lease_until)).affected() == 1;
 }
 
-std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, ClaimAfter after,
                                                          const StepFn& fn) {
   // Reads, the step (which may throw: nothing written yet), then the writes.
   TxScope<Impl> tx(*impl_, "store_call", kNoSavepointWhenNested);
   const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
   if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
   FlowResult result = impl_->apply(read_call(r, 0), fn);
-  if (release) impl_->exec(kEndClaim, Params().text(call_id).integer(fence));
+  if (after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy())) {
+    impl_->exec(kEndClaim, Params().text(call_id).integer(fence));
+  }
   tx.commit();
   return result;
+}
+
+std::vector<Store::ClaimedStep> PgStore::claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
+                                                             std::size_t limit, const StepFn& fn) {
+  TxScope<Impl> tx(*impl_, "store_call");
+  std::vector<ClaimedStep> steps = Store::claim_due_and_apply(owner, now, lease_ms, limit, fn);
+  tx.commit();
+  return steps;
 }
 
 bool PgStore::release_claim(std::string_view call_id, std::int64_t fence) {

@@ -190,6 +190,23 @@ std::string upsert_call_sql(bool with_last_delivery) {
   return sql;
 }
 
+// The update of a whole record by its key (?1): every other column takes its parameter (?2 ..
+// ?26), then `more` (further assignments) and `tail` (after the WHERE).
+std::string update_call_sql(const std::string& more, const std::string& tail) {
+  const std::string columns = kCallColumns;
+  std::string sql = "UPDATE calls SET ";
+  std::size_t pos = columns.find(", ") + 2;  // skip call_id
+  int index = 2;
+  while (pos < columns.size()) {
+    std::size_t end = columns.find(", ", pos);
+    if (end == std::string::npos) end = columns.size();
+    sql.append(index > 2 ? ", " : "").append(columns, pos, end - pos).append(" = ?").append(std::to_string(index));
+    ++index;
+    pos = end + 2;
+  }
+  return sql + more + " WHERE call_id = ?1" + tail;
+}
+
 void bind_optional(SQLite::Statement& s, int index, const std::optional<std::int64_t>& value) {
   if (value)
     s.bind(index, static_cast<std::int64_t>(*value));
@@ -500,6 +517,19 @@ SQLite::Database open_database(const std::string& path, const SqliteOptions& opt
 
 }  // namespace
 
+std::vector<Store::ClaimedStep> Store::claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
+                                                           std::size_t limit, const StepFn& fn) {
+  std::vector<ClaimedStep> steps;
+  for (const Claim& claim : claim_due(owner, now, lease_ms, limit)) {
+    std::optional<FlowResult> result =
+        apply_to_claimed_call(claim.record.call_id, claim.fence, ClaimAfter::release_unless_busy, fn);
+    if (!result) continue;  // claimed since by another node (only outside one transaction)
+    const bool busy = result->record.busy();
+    steps.push_back(ClaimedStep{std::move(*result), busy ? std::optional<std::int64_t>(claim.fence) : std::nullopt});
+  }
+  return steps;
+}
+
 bool shows_on_host(const std::vector<Action>& actions) {
   return std::any_of(actions.begin(), actions.end(), [](const Action& a) {
     return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
@@ -514,6 +544,13 @@ struct SqliteStore::Impl {
                         "INSERT INTO deliveries (received_at, type, call_id, body, inbox) VALUES (?1, ?2, ?3, ?4, ?5)"),
         select_call(db, std::string("SELECT ") + kCallColumns + " FROM calls WHERE call_id = ?1"),
         upsert_call(db, upsert_call_sql(false)),
+        // A claimed call's step (the row exists: its claim was just checked), keeping the claim
+        // or ending it in the same write.
+        update_claimed(db, update_call_sql("", "")),
+        update_released(db, update_call_sql(", owner = NULL, lease_until = NULL", "")),
+        // A due call's claim and its step in one write: kept (owner ?27, lease ?28) or, when
+        // the step left nothing in flight, given back at once; either way the next fence.
+        update_claiming(db, update_call_sql(", owner = ?27, lease_until = ?28, fence = fence + 1", " RETURNING fence")),
         write_call(db, upsert_call_sql(true)),
         select_last_delivery(db, "SELECT last_delivery FROM calls WHERE call_id = ?1"),
         select_saved_through(db, "SELECT delivery_id FROM saved_through"),
@@ -632,17 +669,46 @@ struct SqliteStore::Impl {
     s->exec();
   }
 
-  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+  // The step of a call; the caller writes its record, then mark_if_shown.
+  static FlowResult step_of(const CallRecord& current, const StepFn& fn) {
     FlowResult result = fn(current);
     // The step must not move a record to another key: that would orphan or overwrite a call.
     if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
-    save(result.record);
-    if (shows_on_host(result.actions)) {
-      Use s(mark_behind);
-      s->bind(1, result.record.call_id);
-      s->exec();
-    }
     return result;
+  }
+
+  // A step that asked the host to show something: its call is behind the host until shown.
+  void mark_if_shown(const FlowResult& result) {
+    if (!shows_on_host(result.actions)) return;
+    Use s(mark_behind);
+    s->bind(1, result.record.call_id);
+    s->exec();
+  }
+
+  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+    FlowResult result = step_of(current, fn);
+    save(result.record);
+    mark_if_shown(result);
+    return result;
+  }
+
+  // Due polls no claim holds and claims whose lease ended, at most `limit`, earliest due first
+  // (a lapsed claim counts from its poll time, or else its lease end), ties by call id: the
+  // first `limit` of both scans, merged.
+  std::vector<std::string> claimable(TimeMs now, std::size_t limit) {
+    std::vector<std::pair<std::int64_t, std::string>> picked;
+    for (SQLite::Statement* scan : {&claimable_due, &claimable_lapsed}) {
+      Use s(*scan);
+      s->bind(1, static_cast<std::int64_t>(now));
+      s->bind(2, clamp_limit(limit));
+      while (s->executeStep()) picked.emplace_back(s->getColumn(1).getInt64(), s->getColumn(0).getString());
+    }
+    std::sort(picked.begin(), picked.end());
+    if (picked.size() > limit) picked.resize(limit);
+    std::vector<std::string> ids;
+    ids.reserve(picked.size());
+    for (auto& [due, id] : picked) ids.push_back(std::move(id));
+    return ids;
   }
 
   std::vector<CallRecord> read_all(Use& s) {
@@ -656,6 +722,9 @@ struct SqliteStore::Impl {
   SQLite::Statement insert_delivery;
   SQLite::Statement select_call;
   SQLite::Statement upsert_call;
+  SQLite::Statement update_claimed;
+  SQLite::Statement update_released;
+  SQLite::Statement update_claiming;
   SQLite::Statement write_call;
   SQLite::Statement select_last_delivery;
   SQLite::Statement select_saved_through;
@@ -952,22 +1021,8 @@ std::vector<Store::Claim> SqliteStore::claim_due(std::string_view owner, TimeMs 
   // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken.
   TxScope tx(impl_->control, impl_->unsaved);
   impl_->save_all();
-  // Earliest due first (a lapsed claim counts from its poll time, or else its lease end), ties by
-  // call id: the first `limit` of both scans, merged.
-  std::vector<std::pair<std::int64_t, std::string>> picked;
-  for (SQLite::Statement* scan : {&impl_->claimable_due, &impl_->claimable_lapsed}) {
-    Use s(*scan);
-    s->bind(1, static_cast<std::int64_t>(now));
-    s->bind(2, clamp_limit(limit));
-    while (s->executeStep()) picked.emplace_back(s->getColumn(1).getInt64(), s->getColumn(0).getString());
-  }
-  std::sort(picked.begin(), picked.end());
-  if (picked.size() > limit) picked.resize(limit);
-  std::vector<std::string> ids;
-  ids.reserve(picked.size());
-  for (auto& [due, id] : picked) ids.push_back(std::move(id));
   std::vector<Claim> claims;
-  for (const std::string& id : ids) {
+  for (const std::string& id : impl_->claimable(now, limit)) {
     Use s(impl_->take_claim);
     s->bind(1, id);
     s->bind(2, std::string(owner));
@@ -991,8 +1046,8 @@ bool SqliteStore::renew_claim(std::string_view call_id, std::int64_t fence, Time
   return s->exec() == 1;
 }
 
-std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
-                                                             const StepFn& fn) {
+std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view call_id, std::int64_t fence,
+                                                             ClaimAfter after, const StepFn& fn) {
   TxScope tx(impl_->control, impl_->unsaved);
   impl_->settle(call_id);
   std::optional<CallRecord> current;
@@ -1003,10 +1058,50 @@ std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view ca
     if (s->executeStep()) current = read_call(*s);
   }
   if (!current) return std::nullopt;  // another node claimed it since: write nothing
-  FlowResult result = impl_->apply(*current, fn);
-  if (release) release_claim(call_id, fence);
+  FlowResult result = Impl::step_of(*current, fn);
+  const bool release =
+      after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy());
+  {
+    Use s(release ? impl_->update_released : impl_->update_claimed);
+    bind_call(*s, result.record);
+    s->exec();
+  }
+  impl_->mark_if_shown(result);
   tx.commit();
   return result;
+}
+
+std::vector<Store::ClaimedStep> SqliteStore::claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
+                                                                 std::size_t limit, const StepFn& fn) {
+  // One writer at a time (BEGIN IMMEDIATE): the calls picked are the calls taken. Each call is
+  // read and written once: its claim and its step are one update.
+  TxScope tx(impl_->control, impl_->unsaved);
+  impl_->save_all();
+  std::vector<ClaimedStep> steps;
+  for (const std::string& id : impl_->claimable(now, limit)) {
+    std::optional<CallRecord> current = impl_->load(id);
+    if (!current) throw std::runtime_error("claimed call " + id + " vanished");
+    FlowResult result = Impl::step_of(*current, fn);
+    const bool keep = result.record.busy();
+    std::optional<std::int64_t> fence;
+    {
+      Use s(impl_->update_claiming);
+      bind_call(*s, result.record);
+      if (keep) {
+        s->bind(kCallColumnCount + 1, std::string(owner));
+        s->bind(kCallColumnCount + 2, static_cast<std::int64_t>(now + lease_ms));
+      } else {
+        s->bind(kCallColumnCount + 1);
+        s->bind(kCallColumnCount + 2);
+      }
+      if (!s->executeStep()) throw std::runtime_error("claimed call " + id + " vanished");
+      if (keep) fence = s->getColumn(0).getInt64();
+    }
+    impl_->mark_if_shown(result);
+    steps.push_back(ClaimedStep{std::move(result), fence});
+  }
+  tx.commit();
+  return steps;
 }
 
 bool SqliteStore::release_claim(std::string_view call_id, std::int64_t fence) {

@@ -105,6 +105,8 @@ struct CallRecord {
   TimeMs updated_at = 0;
 
   bool ended() const { return ended_at.has_value(); }
+  // Work in flight (fetching or attaching): what a claim on the call is held for.
+  bool busy() const { return recording == RecordingState::fetching || recording == RecordingState::attaching; }
   // The person on the other end: caller for incoming calls, receiver for outgoing ones.
   std::string contact() const;
 

@@ -89,8 +89,10 @@ class PgStore final : public Store {
   void mark_host_synced(const std::vector<std::string>& call_ids) override;
   std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) override;
   bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) override;
-  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, ClaimAfter after,
                                                   const StepFn& fn) override;
+  std::vector<ClaimedStep> claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit,
+                                               const StepFn& fn) override;
   bool release_claim(std::string_view call_id, std::int64_t fence) override;
   std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
                                   TimeMs lease_ms) override;

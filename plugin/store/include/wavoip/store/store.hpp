@@ -151,11 +151,28 @@ class Store {
   // other node took over yet still holds: fencing, not clocks, decides).
   // Moves the lease of a claim that still holds to `lease_until`; false otherwise.
   virtual bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) = 0;
+  // What becomes of a claim when its step is written (apply_to_claimed_call).
+  enum class ClaimAfter {
+    keep,
+    release,
+    release_unless_busy,  // released unless the step left the call busy (CallRecord::busy)
+  };
   // apply_to_call for the holder of a claim: loads the call, runs `fn` and saves, only while the
-  // claim holds; otherwise nullopt, nothing run, nothing written. With `release` the claim ends
-  // in the same transaction.
-  virtual std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
-                                                          const StepFn& fn) = 0;
+  // claim holds; otherwise nullopt, nothing run, nothing written. The claim is kept or ends
+  // (`after`) in the same write.
+  virtual std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence,
+                                                          ClaimAfter after, const StepFn& fn) = 0;
+  // A call claim_due_and_apply claimed, and its step.
+  struct ClaimedStep {
+    FlowResult result;
+    std::optional<std::int64_t> fence;  // the claim, kept while the step left the call busy
+  };
+  // claim_due, with `fn` applied at once to each call claimed, in one transaction: each claim is
+  // kept only where its step left the call busy (as apply_to_claimed_call with
+  // release_unless_busy). The poll timer's one job. This default claims, then applies; a store
+  // may write each call once instead.
+  virtual std::vector<ClaimedStep> claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
+                                                       std::size_t limit, const StepFn& fn);
   // Ends a claim that still holds; false when it was released or another node claimed the call.
   virtual bool release_claim(std::string_view call_id, std::int64_t fence) = 0;
   // Claims one call for work that is not a due poll (a READY's download, a retry, a restart's
@@ -224,8 +241,10 @@ class SqliteStore final : public Store {
   void mark_host_synced(const std::vector<std::string>& call_ids) override;
   std::vector<Claim> claim_due(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit) override;
   bool renew_claim(std::string_view call_id, std::int64_t fence, TimeMs lease_until) override;
-  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, bool release,
+  std::optional<FlowResult> apply_to_claimed_call(std::string_view call_id, std::int64_t fence, ClaimAfter after,
                                                   const StepFn& fn) override;
+  std::vector<ClaimedStep> claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms, std::size_t limit,
+                                               const StepFn& fn) override;
   bool release_claim(std::string_view call_id, std::int64_t fence) override;
   std::optional<Claim> claim_call(std::string_view call_id, std::string_view owner, TimeMs now,
                                   TimeMs lease_ms) override;
