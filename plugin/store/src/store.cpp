@@ -168,6 +168,22 @@ constexpr const char* kCallColumns =
     "reason_detail";
 constexpr int kCallColumnCount = 26;
 
+// "b = <value>, c = <value>, ..." for every column of `columns` but the first (the key,
+// parameter 1); `value` gets a column's name and the index of its parameter.
+template <typename Value>
+std::string assign_all_but_key(const std::string& columns, Value value) {
+  std::string out;
+  std::size_t pos = columns.find(", ") + 2;  // skip call_id
+  for (int index = 2; pos < columns.size(); ++index) {
+    std::size_t end = columns.find(", ", pos);
+    if (end == std::string::npos) end = columns.size();
+    const std::string name = columns.substr(pos, end - pos);
+    out.append(index > 2 ? ", " : "").append(name).append(" = ").append(value(name, index));
+    pos = end + 2;
+  }
+  return out;
+}
+
 // The upsert of a whole record; with_last_delivery also sets calls.last_delivery (parameter 27).
 std::string upsert_call_sql(bool with_last_delivery) {
   std::string columns = kCallColumns;
@@ -175,36 +191,17 @@ std::string upsert_call_sql(bool with_last_delivery) {
   const int count = kCallColumnCount + (with_last_delivery ? 1 : 0);
   std::string sql = "INSERT INTO calls (" + columns + ") VALUES (";
   for (int i = 1; i <= count; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
-  sql += ") ON CONFLICT(call_id) DO UPDATE SET ";
   // Every column but the key takes the new value.
-  bool first = true;
-  std::size_t pos = columns.find(", ") + 2;  // skip call_id
-  while (pos < columns.size()) {
-    std::size_t end = columns.find(", ", pos);
-    if (end == std::string::npos) end = columns.size();
-    const std::string name = columns.substr(pos, end - pos);
-    sql.append(first ? "" : ", ").append(name).append(" = excluded.").append(name);
-    first = false;
-    pos = end + 2;
-  }
-  return sql;
+  return sql + ") ON CONFLICT(call_id) DO UPDATE SET " +
+         assign_all_but_key(columns, [](const std::string& name, int) { return "excluded." + name; });
 }
 
 // The update of a whole record by its key (?1): every other column takes its parameter (?2 ..
 // ?26), then `more` (further assignments) and `tail` (after the WHERE).
 std::string update_call_sql(const std::string& more, const std::string& tail) {
-  const std::string columns = kCallColumns;
-  std::string sql = "UPDATE calls SET ";
-  std::size_t pos = columns.find(", ") + 2;  // skip call_id
-  int index = 2;
-  while (pos < columns.size()) {
-    std::size_t end = columns.find(", ", pos);
-    if (end == std::string::npos) end = columns.size();
-    sql.append(index > 2 ? ", " : "").append(columns, pos, end - pos).append(" = ?").append(std::to_string(index));
-    ++index;
-    pos = end + 2;
-  }
-  return sql + more + " WHERE call_id = ?1" + tail;
+  return "UPDATE calls SET " +
+         assign_all_but_key(kCallColumns, [](const std::string&, int index) { return "?" + std::to_string(index); }) +
+         more + " WHERE call_id = ?1" + tail;
 }
 
 void bind_optional(SQLite::Statement& s, int index, const std::optional<std::int64_t>& value) {
