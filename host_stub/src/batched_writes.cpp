@@ -1,6 +1,8 @@
 #include "batched_writes.hpp"
 
+#include <chrono>
 #include <exception>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -9,6 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "helpdesk_store.hpp"
+#include "pg_connection.hpp"
 #include "log.hpp"
 #include "metrics.hpp"
 
@@ -50,25 +53,47 @@ void BatchedWrites::post_turn() {
 }
 
 void BatchedWrites::write_batch(HelpdeskStore& store, Batch& batch) {
-  try {
-    HelpdeskStore::Batch transaction(store);
-    for (Op& op : batch.ops) {
-      try {
-        op.result = op.write(store);
-      } catch (const std::exception& e) {
-        op.error = e.what();
-        op.result = WriteResult{HDP_ERR_IO, 0, false, false};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      HelpdeskStore::Batch transaction(store);
+      for (Op& op : batch.ops) {
+        op.error.clear();
+        try {
+          op.result = op.write(store);
+        } catch (const PgConflict&) {
+          throw;  // the server aborted the whole transaction
+        } catch (const std::exception& e) {
+          op.error = e.what();
+          op.result = WriteResult{HDP_ERR_IO, 0, false, false};
+        }
       }
+      transaction.commit();
+      for (Op& op : batch.ops) op.result.durable = op.result.status == HDP_OK;
+      return;
+    } catch (const PgConflict& e) {
+      // Another node's transaction took the same rows in another order (a deadlock), or won a
+      // serialization check: this one was rolled back whole, and runs again after a few random
+      // milliseconds, so that the two do not meet the same way again.
+      if (attempt < kConflictAttempts) {
+        ++batch.conflicts;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 + std::random_device()() % (4 * attempt)));
+        continue;
+      }
+      batch.commit_error = e.what();
+    } catch (const std::exception& e) {
+      batch.commit_error = e.what();
     }
-    transaction.commit();
-    for (Op& op : batch.ops) op.result.durable = op.result.status == HDP_OK;
-  } catch (const std::exception& e) {
-    batch.commit_error = e.what();
     for (Op& op : batch.ops) op.result = WriteResult{HDP_ERR_IO, 0, false, false};
+    return;
   }
 }
 
 void BatchedWrites::record(Batch& batch) {
+  if (batch.conflicts > 0) {
+    log_.warning("a batch of " + std::to_string(batch.ops.size()) + " store write(s) met " +
+                 std::to_string(batch.conflicts) + " conflict(s) with another transaction and was written again" +
+                 (batch.commit_error.empty() ? "" : " until it gave up"));
+  }
   for (const Op& op : batch.ops) {
     if (!op.error.empty()) log_.error("store write " + std::to_string(op.id) + " failed: " + op.error);
   }

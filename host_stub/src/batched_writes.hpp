@@ -46,7 +46,9 @@ class BatchedWrites {
  public:
   // Runs inside the batch's transaction (each store call there is a savepoint). Throws
   // SQLite::Exception (or any std::exception) on failure: the write is undone and reports
-  // HDP_ERR_IO.
+  // HDP_ERR_IO. May run more than once: a batch that loses to another node's transaction on
+  // PostgreSQL (a deadlock, a serialization failure) is rolled back and runs again whole, so a
+  // write changes nothing but the store.
   using Write = std::function<WriteResult(HelpdeskStore&)>;
   // Runs once the batch is committed (or failed), with the write's id.
   using Done = std::function<void(uint64_t write_id, const WriteResult&)>;
@@ -101,7 +103,11 @@ class BatchedWrites {
   struct Batch {
     std::deque<Op> ops;
     std::string commit_error;  // the whole transaction failed
+    int conflicts = 0;         // times it was rolled back by a conflict and run again
   };
+  // A batch that loses to another node's transaction (PgConflict) runs again whole, this many
+  // times in all at most.
+  static constexpr int kConflictAttempts = 5;
 
   // Runs one transaction over batch.ops on store (any one thread at a time).
   static void write_batch(HelpdeskStore& store, Batch& batch);

@@ -124,6 +124,10 @@ void PgConnection::check(const PgResult& result) {
   std::string why = trimmed(result.raw() != nullptr ? PQresultErrorMessage(result.raw()) : "");
   if (why.empty()) why = trimmed(PQerrorMessage(conn_));
   if (why.empty()) why = "PostgreSQL call failed";
+  const char* state = result.raw() != nullptr ? PQresultErrorField(result.raw(), PG_DIAG_SQLSTATE) : nullptr;
+  if (state != nullptr && (std::string_view(state) == "40P01" || std::string_view(state) == "40001")) {
+    throw PgConflict(why);
+  }
   throw PgError(why);
 }
 

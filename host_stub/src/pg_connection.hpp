@@ -24,6 +24,13 @@ class PgError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A statement that lost to another transaction (deadlock_detected 40P01, serialization_failure
+// 40001): the server aborted the transaction, and running all of it again may well succeed.
+class PgConflict : public PgError {
+ public:
+  using PgError::PgError;
+};
+
 // "postgresql://..." or "postgres://...".
 bool is_postgresql_uri(std::string_view text);
 // The URI's host, port, database and user, never its password (for log lines).

@@ -6,16 +6,22 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <hdp/ext/messages.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <latch>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "batched_writes.hpp"
-#include "sqlite_helpdesk_store.hpp"
 #include "log.hpp"
+#include "pg_connection.hpp"
+#include "shared_postgres.hpp"  // tests/support
+#include "sqlite_helpdesk_store.hpp"
 #include "temp_dir.hpp"
 
 namespace hdp::host {
@@ -148,6 +154,108 @@ INSTANTIATE_TEST_SUITE_P(Modes, BatchedWritesTest, ::testing::Values(false, true
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? std::string("OnAWriterThread") : std::string("OnTheLoop");
                          });
+
+std::string read_all(std::FILE* file) {
+  std::fflush(file);
+  std::rewind(file);
+  std::string text;
+  char chunk[4096];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof chunk, file)) > 0;) text.append(chunk, n);
+  return text;
+}
+
+// The server's own answer for a statement that lost to another transaction is a PgConflict;
+// other errors are not.
+TEST(PgConnectionErrors, DeadlocksAndSerializationFailuresAreConflicts) {
+  PgConnection conn(testsupport::shared_postgres().uri(testsupport::new_postgres_database("pg_conflict")), "test");
+  for (const char* state : {"40P01", "40001"}) {
+    const std::string sql = std::string("DO $$ BEGIN RAISE EXCEPTION 'lost' USING ERRCODE = '") + state + "'; END $$";
+    EXPECT_THROW(conn.simple(sql), PgConflict) << state;
+  }
+  try {
+    conn.simple("DO $$ BEGIN RAISE EXCEPTION 'taken' USING ERRCODE = '23505'; END $$");
+    FAIL() << "no error";
+  } catch (const PgConflict&) {
+    FAIL() << "a unique violation is not a conflict to run again";
+  } catch (const PgError& e) {
+    EXPECT_NE(std::string(e.what()).find("taken"), std::string::npos) << e.what();
+  }
+}
+
+// Two nodes' writer threads take the same two messages in opposite orders. PostgreSQL aborts one
+// transaction as a deadlock; that batch runs again whole, after the other committed: every
+// write of both reports success, and the retry is logged.
+TEST(BatchedWritesOnPostgres, ABatchThatLosesADeadlockRunsAgainWhole) {
+  const StoreLocation location{{}, testsupport::shared_postgres().uri(testsupport::new_postgres_database("deadlock"))};
+  const auto now = [] { return int64_t{1000}; };
+  int64_t ids[2] = {0, 0};
+  {
+    auto setup = open_helpdesk_store(location, now);
+    for (int i = 0; i < 2; ++i) {
+      CallMessageUpsert u;
+      u.plugin_id = "p";
+      u.external_key = i == 0 ? "A" : "B";
+      u.contact = i == 0 ? "5511900000001" : "5511900000002";  // two conversations: rows of their own
+      ids[i] = setup->upsert_call_message(u);
+    }
+  }
+  struct Node {
+    boost::asio::io_context io;
+    std::FILE* log_file = std::tmpfile();
+    Logger log{LogLevel::info, LogFormat::text, log_file};
+    std::unique_ptr<HelpdeskStore> store;
+    std::unique_ptr<BatchedWrites> writes;
+    std::atomic<bool> waited{false};
+    std::vector<WriteResult> seen;
+  };
+  std::latch both_hold_one(2);
+  Node nodes[2];
+  for (int n = 0; n < 2; ++n) {
+    Node& node = nodes[n];
+    node.store = open_helpdesk_store(location, now);
+    node.writes =
+        std::make_unique<BatchedWrites>(node.io, *node.store, node.log, nullptr, open_helpdesk_store(location, now));
+    const int64_t first = ids[n];
+    const int64_t second = ids[1 - n];
+    const auto done = [&node](uint64_t, const WriteResult& r) { node.seen.push_back(r); };
+    node.writes->start(
+        1, "",
+        [first](HelpdeskStore& s) {
+          s.set_recording_status("p", first, HDP_RECORDING_WAITING, "first");
+          return WriteResult{HDP_OK, first, true, false};
+        },
+        done);
+    node.writes->start(
+        1, "",
+        [&node, &both_hold_one, second](HelpdeskStore& s) {
+          // The first time only: both nodes hold their first row before either asks for the other.
+          if (!node.waited.exchange(true)) both_hold_one.arrive_and_wait();
+          s.set_recording_status("p", second, HDP_RECORDING_WAITING, "second");
+          return WriteResult{HDP_OK, second, true, false};
+        },
+        done);
+  }
+  for (int i = 0; i < 20000 && (nodes[0].seen.size() < 2 || nodes[1].seen.size() < 2); ++i) {
+    for (Node& node : nodes) {
+      node.io.restart();
+      node.io.poll();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::string logs;
+  for (Node& node : nodes) {
+    ASSERT_EQ(node.seen.size(), 2u);
+    for (const WriteResult& r : node.seen) {
+      EXPECT_EQ(r.status, HDP_OK);
+      EXPECT_TRUE(r.durable);
+    }
+    node.writes.reset();
+    logs += read_all(node.log_file);
+    std::fclose(node.log_file);
+  }
+  EXPECT_NE(logs.find("conflict(s) with another transaction and was written again"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("until it gave up"), std::string::npos) << logs;
+}
 
 }  // namespace
 }  // namespace hdp::host
