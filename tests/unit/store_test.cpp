@@ -101,6 +101,14 @@ class StoreConformance : public ::testing::TestWithParam<std::string> {
     return [input, now, this](const CallRecord& r) { return step(r, input, now, config); };
   }
 
+  // A waiting call whose poll is due at kT0, saved.
+  CallRecord save_due_call(const std::string& id) {
+    CallRecord r = sample_call(id);
+    r.next_attempt_at = kT0;
+    store().save_call(r);
+    return r;
+  }
+
   Config config;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Store> store_;
@@ -707,9 +715,7 @@ TEST_P(SharedStoreConformance, DueCallsAreClaimedOnceUntilTheirLeaseEnds) {
 // A node paused past its lease wakes up after another node took its call over: none of its
 // writes of that claim lands.
 TEST_P(SharedStoreConformance, AClaimThatLostItsLeaseWritesNothing) {
-  CallRecord r = sample_call("C");
-  r.next_attempt_at = kT0;
-  store().save_call(r);
+  const CallRecord r = save_due_call("C");
   const auto a = store().claim_due("node-a", kT0, 1000, 10);
   ASSERT_EQ(a.size(), 1u);
   const std::unique_ptr<Store> other = open_other();
@@ -802,9 +808,7 @@ TEST_P(StoreConformance, ClaimDueAndApplyKeepsTheClaimOnlyWhereTheStepLeftWorkIn
 // A step under a claim ends it in the same write once the call has nothing in flight, and
 // keeps it while the call is busy.
 TEST_P(StoreConformance, AClaimedStepReleasesTheClaimUnlessTheCallIsBusy) {
-  CallRecord r = sample_call("C");
-  r.next_attempt_at = kT0;
-  store().save_call(r);
+  const CallRecord r = save_due_call("C");
   const auto claims = store().claim_due("node-a", kT0, 1000, 10);
   ASSERT_EQ(claims.size(), 1u);
   const std::int64_t fence = claims[0].fence;
@@ -830,9 +834,7 @@ TEST_P(StoreConformance, AClaimedStepReleasesTheClaimUnlessTheCallIsBusy) {
 // A node that died mid-download: once its lease ends, another node's poll job takes the call over
 // (its step sees the busy record), and the dead node's claim writes nothing any more.
 TEST_P(SharedStoreConformance, ClaimDueAndApplyTakesOverALapsedClaimUnderTheNextFence) {
-  CallRecord r = sample_call("C");
-  r.next_attempt_at = kT0;
-  store().save_call(r);
+  const CallRecord r = save_due_call("C");
   const auto a = store().claim_due_and_apply("node-a", kT0, 1000, 10, flow(PollDue{}, kT0));
   ASSERT_EQ(a.size(), 1u);
   ASSERT_TRUE(a[0].fence);
@@ -853,9 +855,7 @@ TEST_P(SharedStoreConformance, ClaimDueAndApplyTakesOverALapsedClaimUnderTheNext
 }
 
 TEST_P(StoreConformance, OtherWritesOfAClaimedCallKeepTheClaim) {
-  CallRecord r = sample_call("C");
-  r.next_attempt_at = kT0;
-  store().save_call(r);
+  CallRecord r = save_due_call("C");
   const auto claims = store().claim_due("node-a", kT0, 1000, 10);
   ASSERT_EQ(claims.size(), 1u);
   r.reason = "a webhook changed it";
