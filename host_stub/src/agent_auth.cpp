@@ -195,9 +195,7 @@ std::optional<HttpResponse> AgentAuth::sessions_unavailable(const RouteSpec& rou
                                                             const std::string& why) {
   // The shared database of sessions is unreachable (or too slow).
   log_.error("cannot check the session of " + request.method + " " + route.path + ": " + why);
-  HttpResponse unavailable = HttpResponse::error(503, "sessions are unavailable; try again");
-  unavailable.headers.emplace_back("Retry-After", "1");
-  return unavailable;
+  return HttpResponse::try_again("sessions are unavailable; try again");
 }
 
 std::optional<HttpResponse> AgentAuth::admit(const RouteSpec& route, HttpRequest& request) {
@@ -373,9 +371,7 @@ HttpResponse AgentAuth::sign_in_unavailable(const std::string& name, const std::
                                             const std::string& why) {
   // Not the agent's failure: nothing counted.
   log_.error("cannot check the sign-in of " + loggable_name(name) + " from " + peer_address + ": " + why);
-  HttpResponse unavailable = HttpResponse::error(503, "sign-in is unavailable; try again");
-  unavailable.headers.emplace_back("Retry-After", "1");
-  return unavailable;
+  return HttpResponse::try_again("sign-in is unavailable; try again");
 }
 
 std::optional<HttpResponse> AgentAuth::throttled(const SignIn& s) {
@@ -436,9 +432,7 @@ void AgentAuth::sign_out(HttpRequest&& request, HostReply reply) {
                       return;
                     }
                     log_.error("cannot sign out agent \"" + held->agent_name + "\": " + error);
-                    HttpResponse unavailable = HttpResponse::error(503, "sign-out is unavailable; try again");
-                    unavailable.headers.emplace_back("Retry-After", "1");
-                    reply(std::move(unavailable));
+                    reply(HttpResponse::try_again("sign-out is unavailable; try again"));
                   });
 }
 

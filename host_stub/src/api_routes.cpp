@@ -290,10 +290,7 @@ AsyncHostHandler reading(const std::shared_ptr<const ApiContext>& context,
                              }
                              context->log.error("cannot read " + held->method + " " + held->path +
                                                 " from the helpdesk database: " + error);
-                             HttpResponse unavailable =
-                                 HttpResponse::error(503, "the helpdesk database is unavailable; try again");
-                             unavailable.headers.emplace_back("Retry-After", "1");
-                             reply(std::move(unavailable));
+                             reply(HttpResponse::try_again("the helpdesk database is unavailable; try again"));
                            });
   };
 }

@@ -45,6 +45,12 @@ HttpResponse HttpResponse::error(unsigned status, std::string_view message) {
   return json(status, R"({"error":")" + json_escape(message) + "\"}");
 }
 
+HttpResponse HttpResponse::try_again(std::string_view message) {
+  HttpResponse unavailable = error(503, message);
+  unavailable.headers.emplace_back("Retry-After", "1");
+  return unavailable;
+}
+
 bool Responder::respond(HttpResponse&& response) {
   if (answered_) return false;
   answered_ = true;

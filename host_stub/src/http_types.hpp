@@ -40,6 +40,8 @@ struct HttpResponse {
   static HttpResponse json(unsigned status, std::string body);
   // {"error": message}
   static HttpResponse error(unsigned status, std::string_view message);
+  // 503 {"error": message} with Retry-After: 1: something the answer needs is unavailable for now.
+  static HttpResponse try_again(std::string_view message);
 };
 
 // The answer channel of one request. The server makes one per request and keeps it while the

@@ -350,9 +350,7 @@ void Router::abandon(uint64_t request_id, std::string_view why, bool client_gone
            "deferred request " + std::to_string(request_id) + " on " + deferred.path + " of " + deferred.owner_name +
                " " + std::string(why) + (client_gone ? "; cancelled" : "; answered 503"));
   if (!client_gone) {
-    HttpResponse unavailable = HttpResponse::error(503, "the plugin did not answer in time");
-    unavailable.headers.emplace_back("Retry-After", "1");
-    deferred.responder->respond(std::move(unavailable));
+    deferred.responder->respond(HttpResponse::try_again("the plugin did not answer in time"));
   }
   if (deferred.on_cancel != nullptr) deferred.on_cancel(deferred.user_data, request_id);
 }
