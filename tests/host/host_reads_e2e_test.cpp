@@ -152,6 +152,25 @@ class AgentReadsOnPostgres : public ::testing::Test {
                  " ON helpdesk.agent_sessions FOR EACH ROW EXECUTE FUNCTION public." + name + "()");
   }
 
+  // Sends `request` while each `event` of a session row waits for the advisory lock `key`, which
+  // the test holds (hold_sessions_on): the reader waits, the loop serves meanwhile, and `request`
+  // has no answer (`early` says what one would mean). Then the lock goes: returns the answer.
+  std::optional<RawResponse> answer_after_sessions_wait(const std::string& event, int key, const std::string& request,
+                                                        const char* early) {
+    hold_sessions_on(event, key);
+    Sql locker(uri);
+    locker.run("SELECT pg_advisory_lock(" + std::to_string(key) + ")");
+    RawConnection conn(static_cast<uint16_t>(host->port()));
+    EXPECT_TRUE(conn.send(request));
+    EXPECT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 10s)) << host->log();
+
+    expect_loop_free();
+    EXPECT_FALSE(conn.read_response(200ms)) << early;
+
+    locker.run("SELECT pg_advisory_unlock(" + std::to_string(key) + ")");
+    return conn.read_response(5s);
+  }
+
   std::string uri = testsupport::shared_postgres().uri(testsupport::new_postgres_database("host_reads"));
   TempDir dir;
   Sql observer{uri};
@@ -238,18 +257,8 @@ TEST_F(AgentReadsOnPostgres, ASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
 // advisory lock the test holds (a trigger takes it): the loop serves meanwhile, and the agent is
 // signed in once the lock goes.
 TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHoldTheLoop) {
-  hold_sessions_on("INSERT", 4243);
-  Sql locker(uri);
-  locker.run("SELECT pg_advisory_lock(4243)");
-  RawConnection conn(static_cast<uint16_t>(host->port()));
-  ASSERT_TRUE(conn.send(sign_in_request()));
-  ASSERT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 10s)) << host->log();
-
-  expect_loop_free();
-  EXPECT_FALSE(conn.read_response(200ms)) << "signed in before the session was stored";
-
-  locker.run("SELECT pg_advisory_unlock(4243)");
-  const auto answer = conn.read_response(5s);
+  const auto answer =
+      answer_after_sessions_wait("INSERT", 4243, sign_in_request(), "signed in before the session was stored");
   ASSERT_TRUE(answer) << host->log();
   ASSERT_EQ(answer->status, 200) << answer->body;
   expect_cookie_admits(*answer);
@@ -260,20 +269,10 @@ TEST_F(AgentReadsOnPostgres, TheSessionOfASignInWaitingForTheDatabaseDoesNotHold
 // test holds (a trigger on DELETE takes it), while the session check before it does not: the
 // loop serves meanwhile, and the session is gone once the lock goes.
 TEST_F(AgentReadsOnPostgres, ASignOutWaitingForTheDatabaseDoesNotHoldTheLoop) {
-  hold_sessions_on("DELETE", 4242);
-  Sql locker(uri);
-  locker.run("SELECT pg_advisory_lock(4242)");
   std::vector<std::string> headers = session->headers();
   headers.emplace_back("Content-Type: application/json");
-  RawConnection conn(static_cast<uint16_t>(host->port()));
-  ASSERT_TRUE(conn.send(build_request("POST", "/logout", headers, "{}")));
-  ASSERT_TRUE(eventually([&] { return reader_waits_for_a_lock(); }, 5s)) << host->log();
-
-  expect_loop_free();
-  EXPECT_FALSE(conn.read_response(200ms)) << "signed out while the session's DELETE waited";
-
-  locker.run("SELECT pg_advisory_unlock(4242)");
-  const auto answer = conn.read_response(5s);
+  const auto answer = answer_after_sessions_wait("DELETE", 4242, build_request("POST", "/logout", headers, "{}"),
+                                                 "signed out while the session's DELETE waited");
   ASSERT_TRUE(answer) << host->log();
   ASSERT_EQ(answer->status, 200) << answer->body;
   EXPECT_EQ(boost::json::parse(answer->body).at("status").as_string(), "signed out");
