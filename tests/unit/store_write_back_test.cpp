@@ -89,8 +89,8 @@ class WriteBackTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
 };
 
-TEST_F(WriteBackTest, TheDeliveryIsOnDiskAtOnceAndTheRecordsFollowInAGroup) {
-  store_ = std::make_unique<SqliteStore>(db_path(), options(3));
+TEST_F(WriteBackTest, TheDeliveryIsOnDiskAtOnceAndTheOldestRecordsFollowInSlices) {
+  store_ = std::make_unique<SqliteStore>(db_path(), options(16));  // slices of 16 / 8 = 2
   deliver(store(), record_body("A", "RECORDING"), kT0);
   deliver(store(), record_body("A", "MIXING"), kT0 + 1);
   deliver(store(), record_body("B", "RECORDING"), kT0 + 2);
@@ -98,12 +98,69 @@ TEST_F(WriteBackTest, TheDeliveryIsOnDiskAtOnceAndTheRecordsFollowInAGroup) {
   EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 0) << "two calls wait in memory";
   EXPECT_EQ(store().unsaved_calls(), 2u);
 
-  const std::int64_t third = deliver(store(), record_body("C", "RECORDING"), kT0 + 3);
-  EXPECT_EQ(store().unsaved_calls(), 0u) << "the third call wrote the group";
-  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 3);
+  std::int64_t first_of_c = 0;
+  for (char c = 'C'; c <= 'O'; ++c) {
+    const std::int64_t id = deliver(store(), record_body(std::string(1, c), "RECORDING"), kT0 + 3);
+    if (c == 'C') first_of_c = id;
+  }
+  EXPECT_EQ(store().unsaved_calls(), 15u);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 0);
+  EXPECT_EQ(raw_count("SELECT delivery_id FROM saved_through"), 0);
+
+  // The sixteenth call fills the set: the two held longest are written, no other.
+  deliver(store(), record_body("P", "RECORDING"), kT0 + 4);
+  EXPECT_EQ(store().unsaved_calls(), 14u);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 2);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls WHERE call_id IN ('A', 'B')"), 2);
   EXPECT_EQ(raw_count("SELECT last_delivery FROM calls WHERE call_id = 'A'"), 2);
-  EXPECT_EQ(raw_count("SELECT delivery_id FROM saved_through"), third);
-  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM host_sync"), 3) << "none was shown on the host yet";
+  EXPECT_EQ(raw_count("SELECT delivery_id FROM saved_through"), first_of_c - 1)
+      << "every delivery before C's first is in the rows";
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM host_sync"), 2) << "none was shown on the host yet";
+
+  // A delivery for a written call holds it again, as the newest: the next slice is C and D.
+  deliver(store(), record_body("A", "READY"), kT0 + 5);
+  deliver(store(), record_body("Q", "RECORDING"), kT0 + 6);
+  EXPECT_EQ(store().unsaved_calls(), 14u);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls WHERE call_id IN ('C', 'D')"), 2);
+  EXPECT_EQ(raw_count("SELECT last_delivery FROM calls WHERE call_id = 'A'"), 2) << "A's READY is held";
+}
+
+TEST_F(WriteBackTest, ACrashAfterASliceReplaysOnlyWhatIsStillHeld) {
+  store_ = std::make_unique<SqliteStore>(db_path(), options(8));  // slices of 1
+  for (char c = 'A'; c <= 'H'; ++c) deliver(store(), record_body(std::string(1, c), "RECORDING"), kT0);
+  ASSERT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 1) << "the eighth call wrote A, the oldest";
+  // A is held again, as the newest: the set is full once more, and B goes.
+  deliver(store(), record_body("A", "DISABLED"), kT0 + 1);
+  ASSERT_EQ(raw_count("SELECT COUNT(*) FROM calls WHERE call_id IN ('A', 'B')"), 2);
+  ASSERT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 2);
+  std::unique_ptr<SqliteStore> image = crash_image();
+
+  // C to H each have one delivery to replay, and A its DISABLED, which came after its row.
+  EXPECT_EQ(image->replay_unsaved(replay()), 7);
+  for (char c = 'A'; c <= 'H'; ++c) {
+    const std::string id(1, c);
+    EXPECT_EQ(image->load_call(id), store().load_call(id)) << id;
+  }
+  EXPECT_EQ(image->replay_unsaved(replay()), 0);
+}
+
+TEST_F(WriteBackTest, AJobThatFailsLeavesTheOrderOfTheHeldRecordsAsItWas) {
+  store_ = std::make_unique<SqliteStore>(db_path(), options(8));  // slices of 1
+  std::vector<std::function<void()>> jobs;
+  jobs.emplace_back([&] { deliver(store(), record_body("A", "RECORDING"), kT0); });
+  jobs.emplace_back([&] {
+    // Takes A's place as the oldest held: written and held again, then rolled back.
+    store().save_unsaved();
+    deliver(store(), record_body("B", "RECORDING"), kT0);
+    deliver(store(), record_body("A", "MIXING"), kT0);
+    throw std::runtime_error("the job fails after its deliveries");
+  });
+  ASSERT_EQ(store().run_batch(jobs)[1], "the job fails after its deliveries");
+  ASSERT_EQ(store().unsaved_calls(), 1u);
+  for (char c = 'C'; c <= 'I'; ++c) deliver(store(), record_body(std::string(1, c), "RECORDING"), kT0 + 1);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls"), 1);
+  EXPECT_EQ(raw_count("SELECT COUNT(*) FROM calls WHERE call_id = 'A'"), 1) << "A is still the oldest";
+  EXPECT_EQ(store().load_call("A")->recording, RecordingState::waiting);
 }
 
 TEST_F(WriteBackTest, ACrashBeforeTheRecordsAreWrittenLosesNoStep) {

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
@@ -167,6 +169,9 @@ constexpr const char* kCallColumns =
     "recording_file, content_type, recording_bytes, message_requested, message_id, created_at, updated_at, "
     "reason_detail";
 constexpr int kCallColumnCount = 26;
+
+// Write-back writes its records in slices of write_back_calls / kWriteBackSlices (see maybe_save).
+constexpr std::size_t kWriteBackSlices = 8;
 
 // "b = <value>, c = <value>, ..." for every column of `columns` but the first (the key,
 // parameter 1); `value` gets a column's name and the index of its parameter.
@@ -327,50 +332,73 @@ class Control {
 
 // The records of calls that deliveries changed and that are not written yet (write-back, see
 // SqliteOptions::write_back_calls), with an undo log: a savepoint or a transaction that rolls
-// back also takes back what it changed here, so memory never runs ahead of the database.
+// back also takes back what it changed here, so memory never runs ahead of the database. Kept
+// in the order of the first delivery each record holds that its row does not, so that the
+// oldest are written first and the deliveries before the oldest held are all in the rows.
 class UnsavedCalls {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Entry {
     CallRecord record;
     std::int64_t last_delivery = 0;  // the latest delivery the record includes
     bool behind = false;             // its message may be behind the host: marked when written
     bool new_call = false;           // no row yet: nor a host_sync mark to clear
+    // Set by put() for a record not held yet, kept while it is held:
+    std::int64_t first_delivery = 0;  // the earliest delivery it includes that its row lacks
+    Clock::time_point since{};        // when it came to be held
   };
-  using Clock = std::chrono::steady_clock;
 
   Entry* find(const std::string& call_id) {
     auto it = entries_.find(call_id);
     return it == entries_.end() ? nullptr : &it->second;
   }
+  // Holds entry as the record of call_id; a record held already keeps its place in the order.
   void put(const std::string& call_id, Entry entry) {
-    log(call_id);
-    if (entries_.empty()) first_since_ = Clock::now();
-    entries_[call_id] = std::move(entry);
+    auto it = entries_.find(call_id);
+    undo_.push_back({call_id, it == entries_.end() ? std::nullopt : std::optional<Entry>(it->second)});
+    if (it != entries_.end()) {
+      entry.first_delivery = it->second.first_delivery;
+      entry.since = it->second.since;
+    } else {
+      entry.first_delivery = entry.last_delivery;
+      entry.since = Clock::now();
+    }
+    set(call_id, std::move(entry));
   }
   std::optional<Entry> take(const std::string& call_id) {
     auto it = entries_.find(call_id);
     if (it == entries_.end()) return std::nullopt;
     undo_.push_back({call_id, it->second});
     Entry entry = std::move(it->second);
-    entries_.erase(it);
+    set(call_id, std::nullopt);
     return entry;
   }
-  std::vector<std::pair<std::string, Entry>> take_all() {
-    std::vector<std::pair<std::string, Entry>> all;
-    all.reserve(entries_.size());
-    for (auto& [call_id, entry] : entries_) {
-      undo_.push_back({call_id, entry});
-      all.emplace_back(call_id, std::move(entry));
+  // The `count` oldest records (all when count is at least size()), in call id order:
+  // neighbouring keys share b-tree pages.
+  std::vector<std::pair<std::string, Entry>> take_oldest(std::size_t count) {
+    std::vector<std::string> keys;
+    keys.reserve(std::min(count, by_age_.size()));
+    for (auto it = by_age_.begin(); it != by_age_.end() && keys.size() < count; ++it) keys.push_back(it->second);
+    std::sort(keys.begin(), keys.end());
+    std::vector<std::pair<std::string, Entry>> taken;
+    taken.reserve(keys.size());
+    for (std::string& key : keys) {
+      std::optional<Entry> entry = take(key);
+      taken.emplace_back(std::move(key), std::move(*entry));
     }
-    entries_.clear();
-    // In call id order: neighbouring keys share b-tree pages.
-    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-    return all;
+    return taken;
   }
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  // How long the oldest unsaved record has waited (roughly: since the set was last empty).
-  Clock::duration waited() const { return empty() ? Clock::duration::zero() : Clock::now() - first_since_; }
+  // How long the oldest record held has waited.
+  Clock::duration waited() const {
+    return empty() ? Clock::duration::zero() : Clock::now() - entries_.at(by_age_.begin()->second).since;
+  }
+  // The earliest delivery a held record includes that its row lacks; nullopt when none is held.
+  std::optional<std::int64_t> first_unsaved_delivery() const {
+    if (by_age_.empty()) return std::nullopt;
+    return by_age_.begin()->first;
+  }
   // The earliest poll among the unsaved records (the rows on disk may not have it yet).
   std::optional<TimeMs> earliest_due() const {
     std::optional<TimeMs> earliest;
@@ -385,27 +413,31 @@ class UnsavedCalls {
   void rollback(std::size_t mark) {
     while (undo_.size() > mark) {
       Undo& last = undo_.back();
-      if (last.before)
-        entries_[last.call_id] = std::move(*last.before);
-      else
-        entries_.erase(last.call_id);
+      set(last.call_id, std::move(last.before));
       undo_.pop_back();
     }
   }
   void forget() { undo_.clear(); }  // the outermost transaction committed
 
  private:
-  void log(const std::string& call_id) {
+  // The one place entries_ and by_age_ change, so that they always agree.
+  void set(const std::string& call_id, std::optional<Entry> entry) {
     auto it = entries_.find(call_id);
-    undo_.push_back({call_id, it == entries_.end() ? std::nullopt : std::optional<Entry>(it->second)});
+    if (it != entries_.end()) {
+      by_age_.erase(it->second.first_delivery);
+      entries_.erase(it);
+    }
+    if (!entry) return;
+    by_age_.emplace(entry->first_delivery, call_id);
+    entries_.emplace(call_id, std::move(*entry));
   }
   struct Undo {
     std::string call_id;
     std::optional<Entry> before;  // nullopt: it was not there
   };
   std::unordered_map<std::string, Entry> entries_;
+  std::map<std::int64_t, std::string> by_age_;  // first_delivery -> call id
   std::vector<Undo> undo_;
-  Clock::time_point first_since_{};
 };
 
 // One write transaction, or a savepoint inside the caller's (a batch of run_batch): every store
@@ -555,6 +587,7 @@ struct SqliteStore::Impl {
         advance_saved_through(db,
                               "UPDATE saved_through SET delivery_id = (SELECT COALESCE(MAX(id), delivery_id) FROM "
                               "deliveries)"),
+        raise_saved_through(db, "UPDATE saved_through SET delivery_id = MAX(delivery_id, ?1)"),
         unsaved_deliveries(db,
                            "SELECT id, received_at, call_id, COALESCE(inbox, ''), body FROM deliveries WHERE id > ?1 "
                            "AND call_id IS NOT NULL ORDER BY id"),
@@ -637,19 +670,32 @@ struct SqliteStore::Impl {
   void save_all() {
     if (unsaved.empty()) return;
     TxScope tx(control, unsaved);
-    for (const auto& [call_id, entry] : unsaved.take_all()) write(entry);
+    for (const auto& [call_id, entry] : unsaved.take_oldest(unsaved.size())) write(entry);
     Use(advance_saved_through)->exec();
     tx.commit();
   }
 
-  // At the end of a transaction of deliveries: writes the unsaved records once enough wait, or
-  // the oldest has waited long enough.
+  // At the end of a transaction of deliveries, once write_back_calls records are held or the
+  // oldest has waited write_back_ms: the oldest slice of them to disk (an eighth of
+  // write_back_calls, more when a batch brought more), and the mark moved up to the first
+  // delivery still held. A slice, not all: the transaction that writes them holds up the 202s
+  // of its deliveries, and 256 rows at once cost several milliseconds.
   void maybe_save() {
     if (unsaved.empty()) return;
-    if (unsaved.size() >= options.write_back_calls ||
-        unsaved.waited() >= std::chrono::milliseconds(options.write_back_ms)) {
-      save_all();
+    const bool full = unsaved.size() >= options.write_back_calls;
+    if (!full && unsaved.waited() < std::chrono::milliseconds(options.write_back_ms)) return;
+    const std::size_t slice = std::max<std::size_t>(1, options.write_back_calls / kWriteBackSlices);
+    const std::size_t over = full ? unsaved.size() - options.write_back_calls : 0;
+    TxScope tx(control, unsaved);
+    for (const auto& [call_id, entry] : unsaved.take_oldest(slice + over)) write(entry);
+    if (const std::optional<std::int64_t> first = unsaved.first_unsaved_delivery()) {
+      Use s(raise_saved_through);
+      s->bind(1, *first - 1);
+      s->exec();
+    } else {
+      Use(advance_saved_through)->exec();
     }
+    tx.commit();
   }
 
   std::optional<CallRecord> load(std::string_view call_id) {
@@ -726,6 +772,7 @@ struct SqliteStore::Impl {
   SQLite::Statement select_last_delivery;
   SQLite::Statement select_saved_through;
   SQLite::Statement advance_saved_through;
+  SQLite::Statement raise_saved_through;
   SQLite::Statement unsaved_deliveries;
   SQLite::Statement attach;
   SQLite::Statement select_attachment;

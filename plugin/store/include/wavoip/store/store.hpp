@@ -191,12 +191,13 @@ struct SqliteOptions {
   SyncMode synchronous = SyncMode::normal;  // FULL also survives power loss, at a cost per commit
   int busy_timeout_ms = 5000;               // wait this long for another connection's lock
   // Write-back of the records deliveries change: a delivery's durable part is its row in
-  // `deliveries`; its call's new record is written with later ones, once this many calls wait
-  // or the oldest has waited write_back_ms, and at once when anything else reads or writes the
-  // call (a claim, a download's outcome, a scan of the calls). A call that gets several
-  // deliveries meanwhile is written once, and the mark that its message may be behind the host
-  // is not written at all when the host shows it first. 0 (the default) writes every record in
-  // its delivery's transaction.
+  // `deliveries`; its call's new record is held in memory and written later: the oldest eighth
+  // of them in a transaction of deliveries once this many calls wait or the oldest has waited
+  // write_back_ms (a slice, so that no transaction of deliveries carries them all), and a
+  // record at once when anything else reads or writes its call (a claim, a download's outcome,
+  // a scan of the calls). A call that gets several deliveries meanwhile is written once, and
+  // the mark that its message may be behind the host is not written at all when the host shows
+  // it first. 0 (the default) writes every record in its delivery's transaction.
   // Only for a connection that owns the file alone (the plugin's): another connection would not
   // see the records held in memory, and writing them later would overwrite its changes.
   std::size_t write_back_calls = 0;
