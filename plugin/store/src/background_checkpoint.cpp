@@ -65,7 +65,9 @@ void BackgroundCheckpoint::commit(sqlite3* db, const char* name, int pages) {
 bool BackgroundCheckpoint::more_to_copy() {
   // A WAL smaller than what was copied of it has started over.
   if (latest_pages_ < copied_frames_) copied_frames_ = 0;
-  return latest_pages_ - copied_frames_ >= pages_;
+  // Near the cap, every new frame: the writer's checkpoint at the cap then copies little.
+  const bool near_cap = latest_pages_ >= cap_pages_ - cap_pages_ / 8;
+  return latest_pages_ - copied_frames_ >= (near_cap ? 1 : pages_);
 }
 
 void BackgroundCheckpoint::run() {

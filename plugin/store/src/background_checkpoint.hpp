@@ -10,8 +10,9 @@
 // A PASSIVE checkpoint next to a busy writer seldom finds a moment when every frame is copied, and
 // SQLite only starts the WAL over from its beginning at such a moment, so the WAL would grow
 // without end. Once it holds cap_pages, the commit that sees it checkpoints on the writer as
-// before: with nobody writing meanwhile that copy completes (most frames are already copied by
-// then), and the next transaction starts the WAL over.
+// before: with nobody writing meanwhile that copy completes, and the next transaction starts the
+// WAL over. In the last eighth before the cap the thread copies every new frame, not only
+// `pages` at a time, so that the writer's copy at the cap is short (its fsyncs remain).
 //
 // Threading: construct and destroy on the thread that owns the writer connection, with no
 // transaction open. The commit hook runs on the writer; the checkpoints on the thread.
