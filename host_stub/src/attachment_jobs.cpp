@@ -1,5 +1,6 @@
 #include "attachment_jobs.hpp"
 
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -218,7 +219,12 @@ void AttachmentJobs::after_check(CopyTask task, const WriteResult& checked) {
       return;
     }
     tasks_.push_back(std::move(task));
-    if (!worker_.joinable()) worker_ = std::thread([this] { worker_main(); });
+    if (!worker_.joinable()) {
+      worker_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "hdp-attach");  // what top -H and perf show
+        worker_main();
+      });
+    }
   }
   wake_.notify_one();
 }

@@ -1,5 +1,6 @@
 #include "batched_writes.hpp"
 
+#include <pthread.h>
 #include <chrono>
 #include <exception>
 #include <random>
@@ -20,7 +21,12 @@ namespace hdp::host {
 BatchedWrites::BatchedWrites(boost::asio::io_context& io, HelpdeskStore& store, Logger& log, HostMetrics* metrics,
                              std::unique_ptr<HelpdeskStore> writer_store)
     : io_(io), store_(store), log_(log), metrics_(metrics), writer_store_(std::move(writer_store)) {
-  if (writer_store_) thread_ = std::thread([this] { writer_main(); });
+  if (writer_store_) {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "hdp-writer");  // what top -H and perf show
+      writer_main();
+    });
+  }
 }
 
 BatchedWrites::~BatchedWrites() {

@@ -1,5 +1,6 @@
 #include "loop_worker.hpp"
 
+#include <pthread.h>
 #include <exception>
 #include <utility>
 
@@ -7,10 +8,13 @@
 
 namespace hdp::host {
 
-LoopWorker::LoopWorker(boost::asio::io_context& io, std::string unknown_failure)
+LoopWorker::LoopWorker(boost::asio::io_context& io, std::string unknown_failure, const char* thread_name)
     : io_(io),
       unknown_failure_(std::move(unknown_failure)),
-      thread_([this, waiting = std::weak_ptr<Waiting>(waiting_)] { thread_main(waiting); }) {}
+      thread_([this, thread_name, waiting = std::weak_ptr<Waiting>(waiting_)] {
+        pthread_setname_np(pthread_self(), thread_name);
+        thread_main(waiting);
+      }) {}
 
 LoopWorker::~LoopWorker() {
   stop();

@@ -30,9 +30,10 @@ class LoopWorker {
   // Runs on the main thread once the job ran: error is empty, or why the job failed.
   using Done = std::function<void(const std::string& error)>;
 
-  // Starts the thread; completions are posted to io. unknown_failure is the error reported for a
-  // job that throws without saying why.
-  LoopWorker(boost::asio::io_context& io, std::string unknown_failure);
+  // Starts the thread, named thread_name (at most 15 characters: what top -H and perf show);
+  // completions are posted to io. unknown_failure is the error reported for a job that throws
+  // without saying why.
+  LoopWorker(boost::asio::io_context& io, std::string unknown_failure, const char* thread_name);
   LoopWorker(const LoopWorker&) = delete;
   LoopWorker& operator=(const LoopWorker&) = delete;
   // stop() with nothing to interrupt. [main-thread]

@@ -25,7 +25,7 @@ struct Password {
 }  // namespace
 
 PasswordChecker::PasswordChecker(boost::asio::io_context& io, const StoreLocation& location)
-    : thread_(io, "the accounts cannot be read") {
+    : thread_(io, "the accounts cannot be read", "hdp-password") {
   // The thread waits idle until the first check; when this throws, its destructor stops it.
   if (location.is_postgresql()) {
     connection_ = std::make_shared<PgConnection>(location.postgresql_uri, "hdp-stub-host sign-in",

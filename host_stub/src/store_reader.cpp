@@ -36,7 +36,7 @@ StoreReader::StoreReader(ReadStores stores) : stores_(stores) {}
 StoreReader::StoreReader(boost::asio::io_context& io, OwnedReadStores stores)
     : owned_(std::move(stores)),
       stores_{*owned_.store, *owned_.sessions, *owned_.agents},
-      thread_(std::make_unique<LoopWorker>(io, kReadFailed)) {}
+      thread_(std::make_unique<LoopWorker>(io, kReadFailed, "hdp-reader")) {}
 
 StoreReader::~StoreReader() {
   if (!thread_) return;

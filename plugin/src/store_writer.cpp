@@ -1,5 +1,6 @@
 #include "store_writer.hpp"
 
+#include <pthread.h>
 #include <stdexcept>
 #include <utility>
 
@@ -50,7 +51,10 @@ void StoreWriter::start() {
   if (started_ || stopped_) return;
   started_ = true;
   if (mode_ == Mode::thread) {
-    thread_ = std::thread([this] { writer_main(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "wavoip-store");  // what top -H and perf show
+      writer_main();
+    });
     return;
   }
   bool queued = false;

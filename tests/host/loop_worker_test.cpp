@@ -50,7 +50,7 @@ TEST_F(LoopWorkerTest, JobsRunInOrderOffTheLoopAndCompletionsComeBackOnItInOrder
   std::vector<int> completed;
   std::vector<std::thread::id> completion_threads;
   std::vector<std::string> errors;
-  LoopWorker worker(io, "unknown");
+  LoopWorker worker(io, "unknown", "hdp-test");
   for (int i = 0; i < kJobs; ++i) {
     worker.submit(
         [&, i] {
@@ -81,7 +81,7 @@ TEST_F(LoopWorkerTest, JobsRunInOrderOffTheLoopAndCompletionsComeBackOnItInOrder
 
 TEST_F(LoopWorkerTest, AJobThatThrowsReportsWhyAndTheNextOneStillRuns) {
   std::vector<std::string> errors;
-  LoopWorker worker(io, "the job failed");
+  LoopWorker worker(io, "the job failed", "hdp-test");
   const auto record = [&](const std::string& error) { errors.push_back(error); };
   worker.submit([] { throw std::runtime_error("the disk is full"); }, record);
   worker.submit([] { throw 42; }, record);                      // says nothing: unknown_failure
@@ -108,7 +108,7 @@ TEST_F(LoopWorkerTest, StopDropsTheQueuedJobsInterruptsTheRunningOneAndWaitsForI
   // Held by every job and completion: once stop() returns, nobody but this test holds it.
   const auto held = std::make_shared<int>(0);
 
-  LoopWorker worker(io, "unknown");
+  LoopWorker worker(io, "unknown", "hdp-test");
   worker.submit(
       [&, held] {
         ++jobs_run;
@@ -149,7 +149,7 @@ TEST_F(LoopWorkerTest, ACompletionPostedBeforeTheWorkerIsDestroyedNeverRuns) {
   bool completed = false;
   std::atomic<bool> ran{false};
   {
-    LoopWorker worker(io, "unknown");
+    LoopWorker worker(io, "unknown", "hdp-test");
     worker.submit([&] { ran = true; }, [&](const std::string&) { completed = true; });
     ASSERT_TRUE(testsupport::eventually([&] { return ran.load(); }, 10s, 1ms));
     std::this_thread::sleep_for(20ms);  // its completion is posted by now
@@ -162,7 +162,7 @@ TEST_F(LoopWorkerTest, ACompletionPostedBeforeTheWorkerIsDestroyedNeverRuns) {
 
 TEST_F(LoopWorkerTest, ACompletionMaySubmitMoreAndRunsExactlyOnce) {
   std::vector<int> completed;
-  LoopWorker worker(io, "unknown");
+  LoopWorker worker(io, "unknown", "hdp-test");
   worker.submit([] {},
                 [&](const std::string&) {
                   completed.push_back(1);

@@ -1,5 +1,6 @@
 #include "wavoip/fetch/fetch_thread.hpp"
 
+#include <pthread.h>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -19,6 +20,7 @@ void remove_result_file(const FetchResult& result) {
 FetchThread::FetchThread(FetchOptions options, WakeMain wake_main)
     : options_(std::move(options)), wake_main_(std::move(wake_main)) {
   thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "wavoip-fetch");  // what top -H and perf show
     // Made, run and destroyed on this thread: its destructor abandons what is still in flight.
     RecordingFetcher fetcher(loop_, options_);
     fetcher_ = &fetcher;
