@@ -5,8 +5,9 @@
 // Two ways to run that transaction, one contract:
 //  - on a writer thread of the host (the default): at the end of the turn the loop hands the
 //    turn's writes to the thread, which owns a connection of its own; the loop goes on serving
-//    while the thread commits (and, now and then, checkpoints the WAL with its fsync), then posts
-//    the completions back. While it commits one batch the next one gathers.
+//    while the thread commits, then posts the completions back. While it commits one batch the
+//    next one gathers. On SQLite the WAL is copied into the file by a checkpoint thread of its
+//    own (HelpdeskStore::checkpoint_off_the_writer), so the commits do not wait for its fsyncs.
 //  - on the loop, at the end of the turn (no writer store given): for the virtual clock, where
 //    tests need every completion to have run by the time a timer's instant is over.
 #pragma once

@@ -150,6 +150,11 @@ class HelpdeskStore {
   // store's writes off its loop.
   virtual bool is_remote() const = 0;
 
+  // For the store the host's writer thread writes through, before its first write: its WAL is
+  // copied into the database file by a thread of its own, so that the writer's commits never
+  // wait for that copy and its fsyncs (SQLite; a database server checkpoints by itself).
+  virtual void checkpoint_off_the_writer() {}
+
  protected:
   HelpdeskStore() = default;
   // The transaction of a Batch.

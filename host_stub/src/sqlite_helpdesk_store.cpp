@@ -1,5 +1,7 @@
 #include "sqlite_helpdesk_store.hpp"
 
+#include <sqlite_wal/background_checkpoint.hpp>
+
 #include <functional>
 #include <utility>
 
@@ -9,6 +11,10 @@
 
 namespace hdp::host {
 namespace {
+
+// The writer's checkpoints (checkpoint_off_the_writer): as the plugin's store.
+constexpr int kCheckpointPages = 1000;
+constexpr int kCheckpointCapPages = 64000;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS conversations (
@@ -223,7 +229,8 @@ SqliteHelpdeskStore::SqliteHelpdeskStore(const std::filesystem::path& database_f
     // for the store the writes go through), so SQLite's per-call mutex would only cost time.
     : db_(std::make_unique<SQLite::Database>(database_file.string(),
                                              SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX)),
-      now_ms_(std::move(now_ms)) {
+      now_ms_(std::move(now_ms)),
+      database_file_(database_file) {
   db_->exec("PRAGMA journal_mode = WAL");
   db_->exec("PRAGMA synchronous = NORMAL");
   db_->exec("PRAGMA foreign_keys = ON");
@@ -234,6 +241,16 @@ SqliteHelpdeskStore::SqliteHelpdeskStore(const std::filesystem::path& database_f
 }
 
 SqliteHelpdeskStore::~SqliteHelpdeskStore() = default;
+
+void SqliteHelpdeskStore::checkpoint_off_the_writer() {
+  checkpoint_off_the_writer(kCheckpointPages, kCheckpointCapPages);
+}
+
+void SqliteHelpdeskStore::checkpoint_off_the_writer(int pages, int cap_pages) {
+  checkpoint_.reset();
+  checkpoint_ = std::make_unique<sqlite_wal::BackgroundCheckpoint>(database_file_.string(), db_->getHandle(), pages,
+                                                                   cap_pages, /*full_sync=*/false, "hdp-ckpt");
+}
 
 int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   const int64_t now = now_ms_();

@@ -14,6 +14,10 @@ class Database;
 class Statement;
 }  // namespace SQLite
 
+namespace sqlite_wal {
+class BackgroundCheckpoint;
+}  // namespace sqlite_wal
+
 namespace hdp::host {
 
 class SqliteHelpdeskStore final : public HelpdeskStore {
@@ -36,6 +40,10 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) override;
   std::vector<AttachmentRow> message_attachments(int64_t message_id) override;
   bool is_remote() const override { return false; }
+  // A checkpoint on the thread (hdp-ckpt) once the WAL holds 1,000 pages not yet copied; on the
+  // writer only at 64,000 (see sqlite_wal::BackgroundCheckpoint).
+  void checkpoint_off_the_writer() override;
+  void checkpoint_off_the_writer(int pages, int cap_pages);
 
  private:
   void begin_batch() override;
@@ -52,6 +60,8 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   std::function<int64_t()> now_ms_;
   // Declared after db_ so that they are finalized before the database closes.
   std::unordered_map<std::string_view, std::unique_ptr<SQLite::Statement>> statements_;
+  std::filesystem::path database_file_;
+  std::unique_ptr<sqlite_wal::BackgroundCheckpoint> checkpoint_;  // last: stops before the rest closes
 };
 
 }  // namespace hdp::host

@@ -158,6 +158,7 @@ int StubHost::run() {
   if (!options_.virtual_clock) {
     try {
       writer_store = open_helpdesk_store(location, now_ms);
+      writer_store->checkpoint_off_the_writer();
     } catch (const std::exception& e) {
       log_.error("cannot open " + where + ": " + e.what());
       return kExitCannotStart;

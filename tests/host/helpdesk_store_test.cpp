@@ -6,8 +6,14 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <chrono>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <set>
+#include <string>
+#include <thread>
 
 #include "helpdesk_store.hpp"
 #include "shared_postgres.hpp"  // tests/support
@@ -112,6 +118,58 @@ TEST_P(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
   EXPECT_TRUE(store.set_recording_status("p", id, 4, "one text"));
   EXPECT_EQ(store.message(id)->recording_detail, "");
   EXPECT_EQ(store.message(id)->retry_path, "");
+}
+
+// The writer's store (checkpoint_off_the_writer): its WAL is copied into the database file by a
+// thread of its own, while the writer does nothing, and stays bounded while it never pauses.
+TEST(HelpdeskStoreCheckpoint, TheWalIsCopiedByAThreadOfItsOwnAndStaysBounded) {
+  test::TempDir dir;
+  const std::filesystem::path file = dir.path() / "store.sqlite3";
+  const auto size_of = [](const std::filesystem::path& path) {
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(path, ec);
+    return ec ? std::uintmax_t{0} : size;
+  };
+  const auto wal_pages = [&] {
+    const std::uintmax_t size = size_of(file.string() + "-wal");
+    return size <= 32 ? std::uintmax_t{0} : (size - 32) / (4096 + 24);
+  };
+  const auto thread_names = [] {
+    std::set<std::string> names;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      if (std::getline(comm, name)) names.insert(name);
+    }
+    return names;
+  };
+  SqliteHelpdeskStore store(file, [] { return int64_t{1000}; });
+  store.checkpoint_off_the_writer(/*pages=*/20, /*cap_pages=*/100);
+  EXPECT_EQ(thread_names().count("hdp-ckpt"), 1u);
+  const std::uintmax_t before = size_of(file);
+  std::uintmax_t most = 0;
+  // Each message in a transaction of its own, with a reason long enough to fill a page.
+  for (int n = 0; n < 600; ++n) {
+    CallMessageUpsert u;
+    u.plugin_id = "p";
+    u.external_key = "k" + std::to_string(n);
+    u.contact = std::to_string(n);
+    u.recording_status = 1;
+    u.recording_reason = std::string(3000, 'r');
+    store.upsert_call_message(u);
+    most = std::max(most, wal_pages());
+  }
+  // It starts over from its beginning once a checkpoint copied all of it.
+  EXPECT_LE(most, 100u + 20u);
+  // Idle writer: only the thread can copy what the WAL holds into the file.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (size_of(file) <= before + 200 * 4096 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(size_of(file), before + 200 * 4096) << "the database file stayed at " << size_of(file) << " bytes";
+  SQLite::Database check(file.string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  EXPECT_EQ(check.execAndGet("SELECT COUNT(*) FROM messages").getInt64(), 600);
 }
 
 // A file written before recording_detail existed (ABI 1.2 hosts) gets the column on open, once,

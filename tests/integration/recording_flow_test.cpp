@@ -91,7 +91,7 @@ TEST_F(RecordingFlow, EveryThreadThatCarriesTheWorkHasAName) {
 
   const std::set<std::string> names = thread_names(host_->pid());
   for (const char* expected :
-       {"wavoip-store", "wavoip-ckpt", "wavoip-fetch", "hdp-writer", "hdp-attach", "hdp-password"}) {
+       {"wavoip-store", "wavoip-ckpt", "wavoip-fetch", "hdp-writer", "hdp-ckpt", "hdp-attach", "hdp-password"}) {
     EXPECT_EQ(names.count(expected), 1u) << expected;
   }
 }

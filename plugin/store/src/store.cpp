@@ -1,11 +1,10 @@
 #include "wavoip/store/store.hpp"
 
-#include "background_checkpoint.hpp"
-
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 #include <sqlite3.h>
+#include <sqlite_wal/background_checkpoint.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -631,9 +630,10 @@ struct SqliteStore::Impl {
                                   " AND NOT EXISTS (SELECT 1 FROM attachments WHERE call_id = ?1) RETURNING ") +
                           kCallColumns + ", fence") {
     if (options.background_checkpoint_pages > 0) {
-      checkpoint = std::make_unique<BackgroundCheckpoint>(
+      checkpoint = std::make_unique<sqlite_wal::BackgroundCheckpoint>(
           path, db.getHandle(), options.background_checkpoint_pages,
-          std::max(options.wal_cap_pages, options.background_checkpoint_pages), options.synchronous == SyncMode::full);
+          std::max(options.wal_cap_pages, options.background_checkpoint_pages), options.synchronous == SyncMode::full,
+          "wavoip-ckpt");
     }
   }
 
@@ -794,7 +794,7 @@ struct SqliteStore::Impl {
   SQLite::Statement claim_one;
   Control control{db};  // after db: its statements are finalized before db closes
   UnsavedCalls unsaved;
-  std::unique_ptr<BackgroundCheckpoint> checkpoint;  // last: stops before anything else closes
+  std::unique_ptr<sqlite_wal::BackgroundCheckpoint> checkpoint;  // last: stops before anything else closes
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)

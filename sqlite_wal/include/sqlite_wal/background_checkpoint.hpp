@@ -1,4 +1,5 @@
-// The WAL checkpoints of the plugin's SQLite file, on a thread of their own.
+// The WAL checkpoints of a SQLite file, on a thread of their own: the plugin's store and the stub
+// host's helpdesk database both use it, each for the connection its writer thread owns.
 //
 // SQLite's automatic checkpoint runs inside the COMMIT that pushes the WAL past 1,000 pages, on
 // the connection that committed: the store's writer. That commit then also copies the WAL into
@@ -27,14 +28,16 @@
 
 struct sqlite3;
 
-namespace wavoip {
+namespace sqlite_wal {
 
 class BackgroundCheckpoint {
  public:
   // Takes over the checkpoints of writer (an open connection to path in WAL mode): a checkpoint
   // once the WAL holds pages frames not yet copied, on the writer once it holds cap_pages.
   // full_sync: the checkpointer's connection syncs as synchronous=FULL (else NORMAL).
-  BackgroundCheckpoint(const std::string& path, sqlite3* writer, int pages, int cap_pages, bool full_sync);
+  // thread_name: what top -H, ps -L and perf show for the thread (at most 15 characters).
+  BackgroundCheckpoint(const std::string& path, sqlite3* writer, int pages, int cap_pages, bool full_sync,
+                       const char* thread_name);
   // Stops the thread and gives the checkpoints back to SQLite's automatic ones.
   ~BackgroundCheckpoint();
   BackgroundCheckpoint(const BackgroundCheckpoint&) = delete;
@@ -61,4 +64,4 @@ class BackgroundCheckpoint {
   std::thread thread_;
 };
 
-}  // namespace wavoip
+}  // namespace sqlite_wal

@@ -1,9 +1,9 @@
-#include "background_checkpoint.hpp"
+#include "sqlite_wal/background_checkpoint.hpp"
 
 #include <pthread.h>
 #include <sqlite3.h>
 
-namespace wavoip {
+namespace sqlite_wal {
 
 namespace {
 
@@ -18,12 +18,11 @@ SQLite::Database open_checkpointer(const std::string& path, bool full_sync) {
 }  // namespace
 
 BackgroundCheckpoint::BackgroundCheckpoint(const std::string& path, sqlite3* writer, int pages, int cap_pages,
-                                           bool full_sync)
+                                           bool full_sync, const char* thread_name)
     : writer_(writer), pages_(pages), cap_pages_(cap_pages), own_(open_checkpointer(path, full_sync)) {
-  thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "wavoip-ckpt");  // what top -H and perf show
-    run();
-  });
+  thread_ = std::thread([this] { run(); });
+  // Named from here, so that the name is there once the constructor returns.
+  pthread_setname_np(thread_.native_handle(), thread_name);
   // Replaces SQLite's automatic checkpoint, which is a hook of its own.
   sqlite3_wal_hook(writer_, &BackgroundCheckpoint::on_commit, this);
 }
@@ -97,4 +96,4 @@ void BackgroundCheckpoint::run() {
   }
 }
 
-}  // namespace wavoip
+}  // namespace sqlite_wal
