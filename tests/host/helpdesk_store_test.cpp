@@ -9,12 +9,11 @@
 #include <chrono>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 
+#include "child_process.hpp"  // tests/support
 #include "helpdesk_store.hpp"
 #include "shared_postgres.hpp"  // tests/support
 #include "sqlite_helpdesk_store.hpp"
@@ -134,18 +133,9 @@ TEST(HelpdeskStoreCheckpoint, TheWalIsCopiedByAThreadOfItsOwnAndStaysBounded) {
     const std::uintmax_t size = size_of(file.string() + "-wal");
     return size <= 32 ? std::uintmax_t{0} : (size - 32) / (4096 + 24);
   };
-  const auto thread_names = [] {
-    std::set<std::string> names;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      if (std::getline(comm, name)) names.insert(name);
-    }
-    return names;
-  };
   SqliteHelpdeskStore store(file, [] { return int64_t{1000}; });
   store.checkpoint_off_the_writer(/*pages=*/20, /*cap_pages=*/100);
-  EXPECT_EQ(thread_names().count("hdp-ckpt"), 1u);
+  EXPECT_EQ(testsupport::thread_names().count("hdp-ckpt"), 1u);
   const std::uintmax_t before = size_of(file);
   std::uintmax_t most = 0;
   // Each message in a transaction of its own, with a reason long enough to fill a page.

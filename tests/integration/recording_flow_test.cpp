@@ -2,7 +2,6 @@
 // storage server. Each test names the behaviour it proves.
 #include "e2e_fixture.hpp"
 
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -72,24 +71,13 @@ TEST_F(RecordingFlow, IncomingCallThenRecordingReadyAttachesToTheCallersMessage)
   EXPECT_EQ(storage_->hits("/" + id), 0u) << "record_url on an allowed host wins over the base URL";
 }
 
-// The names an operator sees in top -H, ps -L and perf, one per thread of the host and the plugin.
-std::set<std::string> thread_names(pid_t pid) {
-  std::set<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name)) names.insert(name);
-  }
-  return names;
-}
-
 TEST_F(RecordingFlow, EveryThreadThatCarriesTheWorkHasAName) {
   storage_->set_response("/named", audio(recording_bytes(1000)));
   start_host();
   ASSERT_EQ(post_webhook(record_event("named", "READY")).status, 202);
   ASSERT_TRUE(wait_for_status("named", "attached"));
 
-  const std::set<std::string> names = thread_names(host_->pid());
+  const std::set<std::string> names = testsupport::thread_names(host_->pid());
   for (const char* expected :
        {"wavoip-store", "wavoip-ckpt", "wavoip-fetch", "hdp-writer", "hdp-ckpt", "hdp-attach", "hdp-password"}) {
     EXPECT_EQ(names.count(expected), 1u) << expected;

@@ -116,6 +116,17 @@ std::string read_file(const std::filesystem::path& path) {
   return text.str();
 }
 
+std::set<std::string> thread_names(pid_t pid) {
+  const std::string tasks = pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  return names;
+}
+
 std::vector<std::string> lines_containing(const std::string& text, const std::string& needle) {
   std::vector<std::string> lines;
   std::istringstream in(text);

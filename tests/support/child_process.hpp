@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ std::string read_file(const std::filesystem::path& path);
 
 // The lines of `text` that contain `needle` (a log, a tool's output).
 std::vector<std::string> lines_containing(const std::string& text, const std::string& needle);
+
+// The names of the threads of process pid (0: this process), as top -H, ps -L and perf show them.
+std::set<std::string> thread_names(pid_t pid = 0);
 
 class ChildProcess {
  public:
