@@ -16,6 +16,7 @@
 #include "child_process.hpp"  // tests/support
 #include "helpdesk_store.hpp"
 #include "shared_postgres.hpp"  // tests/support
+#include "sqlite_files.hpp"     // tests/support
 #include "sqlite_helpdesk_store.hpp"
 #include "test_support.hpp"
 
@@ -124,19 +125,10 @@ TEST_P(HelpdeskStoreTest, TheDetailIsKeptApartAndEmptiedByAWriteWithoutOne) {
 TEST(HelpdeskStoreCheckpoint, TheWalIsCopiedByAThreadOfItsOwnAndStaysBounded) {
   test::TempDir dir;
   const std::filesystem::path file = dir.path() / "store.sqlite3";
-  const auto size_of = [](const std::filesystem::path& path) {
-    std::error_code ec;
-    const std::uintmax_t size = std::filesystem::file_size(path, ec);
-    return ec ? std::uintmax_t{0} : size;
-  };
-  const auto wal_pages = [&] {
-    const std::uintmax_t size = size_of(file.string() + "-wal");
-    return size <= 32 ? std::uintmax_t{0} : (size - 32) / (4096 + 24);
-  };
   SqliteHelpdeskStore store(file, [] { return int64_t{1000}; });
   store.checkpoint_off_the_writer(/*pages=*/20, /*cap_pages=*/100);
   EXPECT_EQ(testsupport::thread_names().count("hdp-ckpt"), 1u);
-  const std::uintmax_t before = size_of(file);
+  const std::uintmax_t before = testsupport::file_size_or_zero(file);
   std::uintmax_t most = 0;
   // Each message in a transaction of its own, with a reason long enough to fill a page.
   for (int n = 0; n < 600; ++n) {
@@ -147,16 +139,13 @@ TEST(HelpdeskStoreCheckpoint, TheWalIsCopiedByAThreadOfItsOwnAndStaysBounded) {
     u.recording_status = 1;
     u.recording_reason = std::string(3000, 'r');
     store.upsert_call_message(u);
-    most = std::max(most, wal_pages());
+    most = std::max(most, testsupport::wal_frames(file));
   }
   // It starts over from its beginning once a checkpoint copied all of it.
   EXPECT_LE(most, 100u + 20u);
   // Idle writer: only the thread can copy what the WAL holds into the file.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (size_of(file) <= before + 200 * 4096 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_GT(size_of(file), before + 200 * 4096) << "the database file stayed at " << size_of(file) << " bytes";
+  EXPECT_TRUE(testsupport::file_grows_past(file, before + 200 * testsupport::kSqlitePage, std::chrono::seconds(20)))
+      << "the database file stayed at " << testsupport::file_size_or_zero(file) << " bytes";
   SQLite::Database check(file.string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
   EXPECT_EQ(check.execAndGet("SELECT COUNT(*) FROM messages").getInt64(), 600);

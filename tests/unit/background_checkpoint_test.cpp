@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 
+#include "sqlite_files.hpp"  // tests/support
 #include "temp_dir.hpp"
 #include "wavoip/core/flow.hpp"
 #include "wavoip/core/payload.hpp"
@@ -20,12 +21,8 @@
 namespace wavoip {
 namespace {
 
-namespace fs = std::filesystem;
-
 constexpr TimeMs kT0 = 1'700'000'000'000;
-constexpr std::uintmax_t kPage = 4096;
-constexpr std::uintmax_t kWalHeader = 32;
-constexpr std::uintmax_t kFrameHeader = 24;
+constexpr std::uintmax_t kPage = testsupport::kSqlitePage;
 
 // A RECORD delivery about twice a page long (the body is stored whole).
 std::string padded_body(int n) {
@@ -47,26 +44,6 @@ class BackgroundCheckpointTest : public ::testing::Test {
     });
   }
 
-  std::uintmax_t size_of(const std::string& path) const {
-    std::error_code ec;
-    const std::uintmax_t size = fs::file_size(path, ec);
-    return ec ? 0 : size;
-  }
-  std::uintmax_t wal_frames() const {
-    const std::uintmax_t size = size_of(db_path() + "-wal");
-    return size <= kWalHeader ? 0 : (size - kWalHeader) / (kPage + kFrameHeader);
-  }
-
-  // Polls until the database file is larger than `than`, or the deadline passes.
-  bool file_grows_past(std::uintmax_t than, std::chrono::seconds within) const {
-    const auto deadline = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (size_of(db_path()) > than) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-
   testsupport::TempDir dir_{"wavoip-checkpoint"};
   Config config_;
 };
@@ -75,13 +52,13 @@ TEST_F(BackgroundCheckpointTest, TheWalIsCopiedIntoTheFileWithoutTheWriter) {
   SqliteOptions options;
   options.background_checkpoint_pages = 20;
   SqliteStore store(db_path(), options);
-  const std::uintmax_t before = size_of(db_path());
+  const std::uintmax_t before = testsupport::file_size_or_zero(db_path());
   // About 60 pages: three times the threshold, far below SQLite's own 1,000.
   for (int n = 0; n < 20; ++n) deliver(store, n);
-  ASSERT_GE(wal_frames(), 40u);
+  ASSERT_GE(testsupport::wal_frames(db_path()), 40u);
   // The writer is idle from here on: only the store's thread can copy the WAL into the file.
-  EXPECT_TRUE(file_grows_past(before + 20 * kPage, std::chrono::seconds(20)))
-      << "the database file stayed at " << size_of(db_path()) << " bytes";
+  EXPECT_TRUE(testsupport::file_grows_past(db_path(), before + 20 * kPage, std::chrono::seconds(20)))
+      << "the database file stayed at " << testsupport::file_size_or_zero(db_path()) << " bytes";
 }
 
 TEST_F(BackgroundCheckpointTest, TheWalStaysBoundedUnderAWriterThatNeverPauses) {
@@ -94,7 +71,7 @@ TEST_F(BackgroundCheckpointTest, TheWalStaysBoundedUnderAWriterThatNeverPauses) 
     // About 1,800 pages, one transaction each delivery, no pause in between.
     for (int n = 0; n < 600; ++n) {
       deliver(store, n);
-      most = std::max(most, wal_frames());
+      most = std::max(most, testsupport::wal_frames(db_path()));
     }
     // The WAL restarts from its beginning once a checkpoint copied all of it: its file never holds
     // much more than the cap plus the transaction that crossed it.
