@@ -258,6 +258,82 @@ TEST_F(PgStoreTest, ABatchChosenAsADeadlocksVictimRunsAgainAndCommits) {
   EXPECT_EQ(a.load_call("Y")->attempt, 2);
 }
 
+// The webhooks of one store-writer batch, as the plugin runs them: a run_batch job each, every
+// one a new call. Returns the round trips the batch took.
+std::int64_t run_webhook_batch(PgStore& store, const std::vector<Event>& events, std::vector<std::string>& errors,
+                               std::vector<std::int64_t>& delivery_ids) {
+  const Config config;
+  std::vector<std::function<void()>> jobs;
+  delivery_ids.assign(events.size(), 0);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    jobs.emplace_back([&, i] {
+      const auto& record = std::get<RecordEvent>(events[i]);
+      delivery_ids[i] =
+          store
+              .record_delivery_and_apply("{}", events[i], "", kT0,
+                                         [&](const CallRecord& r) { return step(r, record, kT0, config); })
+              .delivery_id;
+    });
+  }
+  const std::int64_t before = store.round_trips();
+  errors = store.run_batch(jobs);
+  return store.round_trips() - before;
+}
+
+TEST_F(PgStoreTest, APipelinedBatchTakesAboutOneRoundTripPerWebhook) {
+  constexpr int kWebhooks = 20;
+  std::vector<Event> events;
+  for (int i = 0; i < kWebhooks; ++i) events.push_back(record_event("PIPE-" + std::to_string(i), "RECORDING"));
+  PgStore pipelined(db.uri());
+  std::vector<std::string> errors;
+  std::vector<std::int64_t> ids;
+  const std::int64_t trips = run_webhook_batch(pipelined, events, errors, ids);
+  EXPECT_EQ(errors, std::vector<std::string>(kWebhooks, ""));
+  // BEGIN, one per webhook (its delivery, its call created and locked, the previous one's
+  // writes), the commit with the last one's writes.
+  EXPECT_EQ(trips, kWebhooks + 2);
+  for (int i = 1; i < kWebhooks; ++i) EXPECT_LT(ids[i - 1], ids[i]);
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls WHERE call_id LIKE 'PIPE-%' AND recording = 'waiting'"),
+            std::to_string(kWebhooks));
+  EXPECT_EQ(pipelined.delivery_count(), kWebhooks);
+  EXPECT_EQ(pipelined.pipeline_fallbacks(), 0);
+
+  // The same batch statement by statement, for comparison.
+  std::vector<Event> again;
+  for (int i = 0; i < kWebhooks; ++i) again.push_back(record_event("STEP-" + std::to_string(i), "RECORDING"));
+  PgOptions one_by_one;
+  one_by_one.pipeline = false;
+  PgStore classic(db.uri(), one_by_one);
+  const std::int64_t classic_trips = run_webhook_batch(classic, again, errors, ids);
+  EXPECT_EQ(errors, std::vector<std::string>(kWebhooks, ""));
+  EXPECT_GE(classic_trips, 5 * kWebhooks);
+}
+
+TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
+  PgStore store(db.uri());
+  store.save_call(new_call_record("KEEP"));  // connects, creates the schema
+  sql("ALTER TABLE wavoip.calls ADD CONSTRAINT no_bad_calls CHECK (call_id <> 'BAD' OR recording = 'none')");
+  const std::vector<Event> events = {record_event("BEFORE", "RECORDING"), record_event("BAD", "RECORDING"),
+                                     record_event("AFTER", "RECORDING")};
+  std::vector<std::string> errors;
+  std::vector<std::int64_t> ids;
+  // BAD's write is sent without waiting; its failure shows only when AFTER's read comes back.
+  run_webhook_batch(store, events, errors, ids);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0], "");
+  EXPECT_NE(errors[1].find("no_bad_calls"), std::string::npos) << errors[1];
+  EXPECT_EQ(errors[2], "");
+  EXPECT_EQ(store.pipeline_fallbacks(), 1);
+  EXPECT_TRUE(store.load_call("BEFORE"));
+  EXPECT_FALSE(store.load_call("BAD"));
+  EXPECT_TRUE(store.load_call("AFTER"));
+  EXPECT_EQ(store.delivery_count(), 2) << "the failed job's delivery is not kept";
+  // The next batch is pipelined again.
+  run_webhook_batch(store, {record_event("NEXT", "RECORDING")}, errors, ids);
+  EXPECT_EQ(errors, std::vector<std::string>{""});
+  EXPECT_EQ(store.pipeline_fallbacks(), 1);
+}
+
 void terminate_backend(const PgBackend& db, int pid) {
   ASSERT_GT(pid, 0);
   EXPECT_EQ(shared_postgres().query_value(db.database(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")"),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <exception>
 #include <chrono>
 #include <limits>
 #include <random>
@@ -463,6 +464,12 @@ struct PgConflict : PgError {
   using PgError::PgError;
 };
 
+// A statement of a pipelined batch failed (see PgStore::Impl::read_through): the batch is rolled
+// back and runs again statement by statement.
+struct PipelineBroken : PgError {
+  using PgError::PgError;
+};
+
 struct PgStore::Impl {
   Impl(std::string uri_in, PgOptions options_in) : uri(std::move(uri_in)), options(options_in) {
     ConninfoOptions check(uri);  // a malformed URI is an error at open, not a retry later
@@ -538,6 +545,7 @@ struct PgStore::Impl {
 
   // The connection to use, connecting again if it was lost. Throws when there is none.
   PGconn* ready() {
+    if (broken && conn != nullptr) throw PipelineBroken("an earlier statement of this batch failed");
     if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) return conn;
     if (depth > 0) throw PgError("connection to PostgreSQL lost inside a transaction: " + last_error);
     drop();
@@ -579,20 +587,164 @@ struct PgStore::Impl {
   }
 
   Result simple(const std::string& sql) {
+    if (pipelined) {
+      send_command(sql);
+      std::vector<Result> results = read_through();
+      return std::move(results.back());
+    }
     PGconn* c = ready();
+    ++round_trips;
     Result r(PQexec(c, sql.c_str()));
     check(r);
     return r;
   }
 
+  // A statement whose result the caller reads.
   Result exec(Stmt stmt, const Params& params = Params()) {
+    if (pipelined) {
+      send_prepared(stmt, params);
+      std::vector<Result> results = read_through();
+      return std::move(results.back());
+    }
     PGconn* c = ready();
+    ++round_trips;
     const auto values = params.pointers();
     const auto lengths = params.lengths();
     Result r(PQexecPrepared(c, statement_name(stmt).c_str(), params.count(), values.data(), lengths.data(),
                             params.formats().data(), 0));
     check(r);
     return r;
+  }
+
+  // A statement whose result nobody reads: inside a pipelined batch it is only sent, and a
+  // failure of it breaks the batch when the next result is read (see in_one_transaction).
+  void exec_deferred(Stmt stmt, const Params& params = Params()) {
+    if (pipelined) {
+      send_prepared(stmt, params);
+    } else {
+      exec(stmt, params);
+    }
+  }
+
+  // A transaction-control command (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO): deferred likewise.
+  void command(const std::string& sql) {
+    if (pipelined) {
+      send_command(sql);
+    } else {
+      simple(sql);
+    }
+  }
+
+  // ---- libpq's pipeline mode, for the statements of one batch ----
+  //
+  // While a batch runs pipelined, a statement whose result nobody waits for is sent and not
+  // waited for; a statement whose result is needed asks the server to flush and reads every
+  // result sent before it too. One round trip then carries the previous job's writes and
+  // savepoints with the next job's reads, and the commit carries the last job's. A statement
+  // that fails in a pipeline aborts every later one until the sync, and by then it may belong
+  // to an earlier job: the batch is broken (PipelineBroken, every later call throws it too),
+  // rolled back, and run again statement by statement, where each job fails alone.
+
+  void start_pipeline() {
+    PGconn* c = ready();
+    if (PQenterPipelineMode(c) != 1) throw PgError("cannot enter pipeline mode: " + trimmed(PQerrorMessage(c)));
+    pipelined = true;
+    unread = 0;
+  }
+
+  void send_prepared(Stmt stmt, const Params& params) {
+    PGconn* c = ready();
+    const auto values = params.pointers();
+    const auto lengths = params.lengths();
+    if (PQsendQueryPrepared(c, statement_name(stmt).c_str(), params.count(), values.data(), lengths.data(),
+                            params.formats().data(), 0) != 1) {
+      break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+    }
+    ++unread;
+  }
+
+  void send_command(const std::string& sql) {
+    PGconn* c = ready();
+    if (PQsendQueryParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+      break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+    }
+    ++unread;
+  }
+
+  // Reads the results of every statement sent and not read yet, in order: after a flush
+  // request, or (`sync`) after a sync point, which also leaves pipeline mode. Throws on the
+  // first that failed.
+  std::vector<Result> read_through(bool sync = false) {
+    PGconn* c = conn;
+    ++round_trips;
+    const bool sent = sync ? PQpipelineSync(c) == 1 : PQsendFlushRequest(c) == 1 && PQflush(c) == 0;
+    if (!sent) break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+    std::vector<Result> out;
+    out.reserve(unread);
+    while (unread > 0) {
+      Result r(PQgetResult(c));
+      if (r.raw() == nullptr) break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+      --unread;
+      const ExecStatusType status = PQresultStatus(r.raw());
+      if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) break_pipeline("", &r);
+      Result end(PQgetResult(c));  // each statement's results end with a null
+      if (end.raw() != nullptr) break_pipeline("PostgreSQL sent more results than statements", nullptr);
+      out.push_back(std::move(r));
+    }
+    if (sync) {
+      const Result point(PQgetResult(c));
+      if (PQresultStatus(point.raw()) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(c) != 1) {
+        break_pipeline("PostgreSQL's pipeline did not end at its sync point", nullptr);
+      }
+      pipelined = false;
+    }
+    return out;
+  }
+
+  // Ends pipeline mode after a failure (`failed`, or libpq's `why`): reads what is left up to a
+  // sync point, or drops a connection that cannot get there. Marks the batch broken and throws
+  // PgConflict for a conflict, PgError for a lost connection, PipelineBroken otherwise.
+  [[noreturn]] void break_pipeline(std::string why, const Result* failed) {
+    std::string state;
+    if (failed != nullptr) {
+      why = trimmed(PQresultErrorMessage(failed->raw()));
+      if (const char* s = PQresultErrorField(failed->raw(), PG_DIAG_SQLSTATE)) state = s;
+    }
+    if (why.empty()) why = "PostgreSQL pipeline failed";
+    leave_pipeline();
+    broken = true;
+    if (conn == nullptr) {
+      last_error = why;
+      next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
+      throw PgError(why);
+    }
+    if (state == "40P01" || state == "40001") throw PgConflict(why);
+    throw PipelineBroken(why);
+  }
+
+  // Out of pipeline mode, whatever was sent: the results left are read and dropped up to a sync
+  // point; a connection that cannot get there (lost, or the protocol lost track) is dropped.
+  void leave_pipeline() noexcept {
+    if (!pipelined) return;
+    pipelined = false;
+    PGconn* c = conn;
+    if (c == nullptr) return;
+    bool synced = false;
+    if (PQstatus(c) == CONNECTION_OK && PQpipelineSync(c) == 1) {
+      // Each statement left gives a result and a null; then the sync point's result.
+      for (std::size_t guard = 0; guard < 2 * unread + 8; ++guard) {
+        PGresult* r = PQgetResult(c);
+        const bool at_sync = r != nullptr && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (at_sync) {
+          synced = PQexitPipelineMode(c) == 1;
+          break;
+        }
+        if (r == nullptr && PQstatus(c) != CONNECTION_OK) break;
+      }
+    }
+    unread = 0;
+    if (!synced) drop();
   }
 
   void commit_or_throw(const Result& r) {
@@ -610,7 +762,7 @@ struct PgStore::Impl {
     if (r.call_id.empty()) throw std::invalid_argument("CallRecord without call_id");
     Params p;
     bind_call(p, r);
-    exec(kUpsertCall, p);
+    exec_deferred(kUpsertCall, p);
   }
 
   // The call's record, its row locked until the transaction ends; a new one if unknown.
@@ -633,7 +785,7 @@ struct PgStore::Impl {
     const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
       return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
     });
-    if (shows) exec(kMarkBehind, Params().text(result.record.call_id));
+    if (shows) exec_deferred(kMarkBehind, Params().text(result.record.call_id));
     return result;
   }
 
@@ -647,6 +799,22 @@ struct PgStore::Impl {
     else
       p.null();
     p.bytes(raw_body);  // raw bytes, exactly as received
+    if (pipelined && call_id) {
+      // One round trip: the delivery, the call created if it is new, and its row locked.
+      send_prepared(kInsertDelivery, p);
+      Params fresh;
+      bind_call(fresh, new_call_record(*call_id));
+      send_prepared(kInsertCallIfAbsent, fresh);
+      send_prepared(kLockCall, Params().text(*call_id));
+      const std::vector<Result> results = read_through();
+      result.delivery_id = results[results.size() - 3].integer(0, 0);
+      const Result& locked = results.back();
+      if (locked.rows() == 0) throw PgError("call " + std::string(*call_id) + " vanished while being created");
+      FlowResult step = apply(read_call(locked, 0), fn);
+      result.record = std::move(step.record);
+      result.actions = std::move(step.actions);
+      return result;
+    }
     result.delivery_id = exec(kInsertDelivery, p).integer(0, 0);
     if (call_id) {
       FlowResult step = apply(load_for_update(*call_id), fn);
@@ -669,7 +837,12 @@ struct PgStore::Impl {
   std::string uri;
   PgOptions options;
   PGconn* conn = nullptr;
-  int conflicts_retried = 0;  // batches run again after a deadlock or serialization failure
+  int conflicts_retried = 0;   // batches run again after a deadlock or serialization failure
+  int pipeline_fallbacks = 0;  // pipelined batches run again statement by statement
+  std::int64_t round_trips = 0;
+  bool pipelined = false;  // in libpq's pipeline mode (a batch)
+  std::size_t unread = 0;  // statements sent in pipeline mode whose results are not read yet
+  bool broken = false;     // a statement of this pipelined batch failed: every call throws
   int connections = 0;
   int depth = 0;  // transactions and savepoints of ours that are open
   std::string last_error;
@@ -692,13 +865,26 @@ template <typename ImplT>
 class TxScope {
  public:
   TxScope(ImplT& impl, const char* savepoint, SavepointMode mode = kSavepointWhenNested)
-      : impl_(impl), nested_(impl.depth > 0), bare_(nested_ && mode == kNoSavepointWhenNested), savepoint_(savepoint) {
-    if (!bare_) impl_.simple(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
+      : impl_(impl),
+        nested_(impl.depth > 0),
+        // A pipelined batch takes no savepoint at all (see in_one_transaction).
+        bare_(nested_ && (mode == kNoSavepointWhenNested || impl.pipelined)),
+        pipelined_(impl.pipelined),
+        savepoint_(savepoint) {
+    if (!bare_) impl_.command(nested_ ? "SAVEPOINT " + savepoint_ : std::string("BEGIN"));
     ++impl_.depth;
   }
   ~TxScope() {
     --impl_.depth;
-    if (done_ || bare_) return;
+    if (done_) return;
+    if (bare_) {
+      // What this call wrote cannot be undone alone: the batch must not commit (a job that
+      // catches the error and goes on included).
+      if (pipelined_ && std::uncaught_exceptions() > exceptions_) impl_.broken = true;
+      return;
+    }
+    if (nested_ && impl_.broken) return;  // the whole transaction rolls back
+    impl_.leave_pipeline();
     // Straight on the connection, never reconnecting: a lost connection rolled back already.
     PGconn* c = impl_.conn;
     if (c == nullptr || PQstatus(c) != CONNECTION_OK) return;
@@ -716,7 +902,10 @@ class TxScope {
       return;
     }
     if (nested_) {
-      impl_.simple("RELEASE SAVEPOINT " + savepoint_);
+      impl_.command("RELEASE SAVEPOINT " + savepoint_);
+    } else if (impl_.pipelined) {
+      impl_.send_command("COMMIT");
+      impl_.commit_or_throw(impl_.read_through(/*sync=*/true).back());
     } else {
       impl_.commit_or_throw(impl_.simple("COMMIT"));
     }
@@ -727,6 +916,8 @@ class TxScope {
   ImplT& impl_;
   bool nested_;
   bool bare_;  // nested, without a savepoint of its own
+  bool pipelined_;
+  int exceptions_ = std::uncaught_exceptions();
   std::string savepoint_;
   bool done_ = false;
 };
@@ -735,26 +926,59 @@ class TxScope {
 
 template <typename Job, typename Fail, typename Reset>
 void PgStore::Impl::in_one_transaction(std::size_t count, const Job& job, const Fail& fail, const Reset& reset) {
+  // Pipelined unless the batch is nested in a transaction of the caller's, or broke once.
+  bool pipeline = options.pipeline && depth == 0;
+  struct Unbroken {
+    Impl& impl;
+    ~Unbroken() { impl.broken = false; }
+  } unbroken{*this};
   for (int attempt = 1;; ++attempt) {
+    broken = false;
     try {
+      if (pipeline) start_pipeline();
       TxScope<Impl> tx(*this, "store_batch");
+      if (pipeline) read_through();  // a batch that cannot begin runs no job
       for (std::size_t i = 0; i < count; ++i) {
-        simple("SAVEPOINT batch_job");
+        if (pipeline) {
+          // No savepoints: each is a subtransaction on the server, and a batch of hundreds of
+          // them slows every session of the database down. A job that fails breaks the batch
+          // instead, and the batch runs again statement by statement, with savepoints.
+          try {
+            job(i);
+          } catch (const PgConflict&) {
+            throw;  // the transaction as a whole
+          } catch (const std::exception& e) {
+            if (conn == nullptr) throw;  // the connection is gone: the batch fails whole
+            throw PipelineBroken(e.what());
+          }
+          continue;
+        }
+        command("SAVEPOINT batch_job");
         try {
           job(i);
-          simple("RELEASE SAVEPOINT batch_job");
+          command("RELEASE SAVEPOINT batch_job");
         } catch (const PgConflict&) {
           throw;  // the transaction as a whole
         } catch (const std::exception& e) {
           fail(i, *e.what() != '\0' ? std::string(e.what()) : std::string("store error"));
           // Undo this job only; the transaction and the others stay.
-          simple("ROLLBACK TO SAVEPOINT batch_job");
-          simple("RELEASE SAVEPOINT batch_job");
+          command("ROLLBACK TO SAVEPOINT batch_job");
+          command("RELEASE SAVEPOINT batch_job");
         }
       }
+      if (broken) ready();  // throws: a job caught the break and went on
       tx.commit();
       return;
+    } catch (const PipelineBroken&) {
+      leave_pipeline();
+      if (!pipeline) throw;
+      // Rolled back (by tx's end); statement by statement, the job at fault fails alone.
+      ++pipeline_fallbacks;
+      pipeline = false;
+      --attempt;
+      reset();
     } catch (const PgConflict&) {
+      leave_pipeline();
       if (attempt >= kConflictAttempts) throw;
       ++conflicts_retried;
       // Apart by a few random milliseconds, so that the same two batches do not meet again.
@@ -938,6 +1162,14 @@ int PgStore::conflicts_retried() const {
 
 int PgStore::connections_made() const {
   return impl_->connections;
+}
+
+int PgStore::pipeline_fallbacks() const {
+  return impl_->pipeline_fallbacks;
+}
+
+std::int64_t PgStore::round_trips() const {
+  return impl_->round_trips;
 }
 
 }  // namespace wavoip

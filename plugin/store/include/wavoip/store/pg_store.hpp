@@ -50,6 +50,12 @@ struct PgOptions {
   // keep its locks; its batch then fails, and nothing of it is written. Unless the URI sets
   // `options`.
   std::chrono::milliseconds idle_in_transaction_timeout{5'000};
+  // run_batch sends its statements in libpq's pipeline mode: a statement whose result nobody
+  // reads (a savepoint, a step's write) goes out with the next one whose result is needed, so a
+  // batch of N webhooks costs about N + 1 round trips instead of about 8 N. A batch in which a
+  // statement fails is rolled back and run again statement by statement, where the job at fault
+  // fails alone. Off: every statement waits for its result.
+  bool pipeline = true;
 };
 
 // True for "postgresql://..." and "postgres://..." (libpq's URI forms).
@@ -105,6 +111,10 @@ class PgStore final : public Store {
   // Batches run again whole after the server chose them as a deadlock's victim (or a
   // serialization failure): several nodes writing the same calls in another order.
   int conflicts_retried() const;
+  // Pipelined batches in which a statement failed, run again statement by statement.
+  int pipeline_fallbacks() const;
+  // Waits for the server since open: one per statement, or one per pipelined read or commit.
+  std::int64_t round_trips() const;
 
  private:
   struct Impl;
