@@ -4,9 +4,10 @@
 // and `INSERT ... ON CONFLICT DO NOTHING` plus the affected-row count; every method atomic on its
 // own and nested inside `run_batch` (in a savepoint, except apply_to_call and
 // apply_to_claimed_call, whose writes all follow their step: a write of theirs that fails aborts
-// the batch's transaction, so the job fails whole; a step that throws has written nothing); the
-// same orderings (call ids compare
-// byte-wise, COLLATE "C", whatever the database's collation); raw bodies byte-exact (bytea).
+// the batch's transaction, so the job fails whole; a step that throws has written nothing;
+// a pipelined batch takes no savepoints and, when a job fails, runs again this way); the same
+// orderings (call ids compare byte-wise, COLLATE "C", whatever the database's collation); raw
+// bodies byte-exact (bytea).
 // Calls that read a record to change it lock its row (`SELECT ... FOR UPDATE`), so two nodes
 // applying deliveries of one call never lose an update.
 //
@@ -14,7 +15,8 @@
 // (`wavoip.schema_migrations`) and migrated at open under a transaction-scoped advisory lock,
 // so several nodes may start at once.
 //
-// Blocking: libpq's synchronous API. Use it from one thread that owns it (the plugin's store
+// Blocking: libpq's synchronous API, and inside run_batch its pipeline mode on a blocking
+// connection (see PgOptions::pipeline). Use it from one thread that owns it (the plugin's store
 // thread), never from the host's event loop.
 //
 // Errors: std::runtime_error (PgError) with the server's or libpq's message; a failed call leaves
