@@ -14,18 +14,21 @@ namespace {
   "m.recording_detail, m.retry_path FROM helpdesk.messages m JOIN helpdesk.conversations c ON c.id = "      \
   "m.conversation_id "
 
-#define HDP_CONVERSATION_SELECT                                                     \
-  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, c.last_activity_ms, "          \
-  "(SELECT COUNT(*) FROM helpdesk.messages m WHERE m.conversation_id = c.id) FROM " \
-  "helpdesk.conversations c "
+// A conversation's last activity is its newest message write (a message's upsert, its status, an
+// attachment to it all set its updated_at_ms), or its creation: writes of one conversation's calls
+// never update the conversation's row, so nodes writing them never wait for each other.
+#define HDP_CONVERSATION_SELECT                                                                              \
+  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, GREATEST(c.last_activity_ms, COALESCE((SELECT "         \
+  "MAX(m.updated_at_ms) FROM helpdesk.messages m WHERE m.conversation_id = c.id), 0)) AS last_activity_ms, " \
+  "(SELECT COUNT(*) FROM helpdesk.messages m WHERE m.conversation_id = c.id) FROM helpdesk.conversations c "
 
 #define HDP_ATTACHMENT_SELECT                                                                          \
   "SELECT id, plugin_id, idempotency_key, message_id, file_name, mime_type, size_bytes, stored_path, " \
   "created_at_ms FROM helpdesk.attachments "
 
-constexpr const char* kTouchConversation =
-    "UPDATE helpdesk.conversations SET last_activity_ms = GREATEST(last_activity_ms, $1::bigint) "
-    "WHERE id = (SELECT conversation_id FROM helpdesk.messages WHERE id = $2::bigint)";
+// An attachment is activity of its message's conversation (see HDP_CONVERSATION_SELECT).
+constexpr const char* kTouchMessage =
+    "UPDATE helpdesk.messages SET updated_at_ms = GREATEST(updated_at_ms, $1::bigint) WHERE id = $2::bigint";
 
 std::string num(int64_t value) {
   return std::to_string(value);
@@ -128,14 +131,22 @@ int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   }
   if (inbox.empty()) inbox = kDefaultInbox;
 
-  const int64_t conversation_id =
-      conn_
-          ->exec(
-              "INSERT INTO helpdesk.conversations AS c (inbox, contact, created_at_ms, last_activity_ms) "
-              "VALUES ($1, $2, $3::bigint, $3::bigint) ON CONFLICT (inbox, contact) DO UPDATE SET "
-              "last_activity_ms = GREATEST(c.last_activity_ms, EXCLUDED.last_activity_ms) RETURNING id",
-              {inbox, contact, num(now)})
-          .integer(0, 0);
+  // Created if missing, never updated, and held with KEY SHARE (which other writers of the same
+  // conversation share) so that it is not deleted as empty before this commits.
+  int64_t conversation_id = 0;
+  for (int attempt = 0; conversation_id == 0; ++attempt) {
+    conn_->exec(
+        "INSERT INTO helpdesk.conversations (inbox, contact, created_at_ms, last_activity_ms) "
+        "VALUES ($1, $2, $3::bigint, $3::bigint) ON CONFLICT (inbox, contact) DO NOTHING",
+        {inbox, contact, num(now)});
+    const PgResult r = conn_->exec(
+        "SELECT id FROM helpdesk.conversations WHERE inbox = $1 AND contact = $2 FOR KEY SHARE", {inbox, contact});
+    if (r.rows() > 0) {
+      conversation_id = r.integer(0, 0);
+    } else if (attempt >= 2) {
+      throw PgError("the conversation of " + upsert.external_key + " keeps being deleted");
+    }
+  }
 
   PgParams p{num(conversation_id),
              upsert.plugin_id,
@@ -198,7 +209,6 @@ bool PgHelpdeskStore::set_recording_status(std::string_view plugin_id, int64_t m
                              {num(status), std::string(reason), std::string(detail), std::string(retry_path), num(now),
                               num(message_id), std::string(plugin_id)})
                          .affected() > 0;
-  if (found) conn_->exec(kTouchConversation, {num(now), num(message_id)});
   transaction.commit();
   return found;
 }
@@ -224,7 +234,7 @@ std::vector<MessageRow> PgHelpdeskStore::messages_by_key(std::string_view extern
 }
 
 std::vector<ConversationRow> PgHelpdeskStore::conversations() {
-  return all_rows<ConversationRow>(conn_->exec(HDP_CONVERSATION_SELECT "ORDER BY c.last_activity_ms DESC, c.id DESC"),
+  return all_rows<ConversationRow>(conn_->exec(HDP_CONVERSATION_SELECT "ORDER BY 5 DESC, c.id DESC"),
                                    read_conversation);
 }
 
@@ -263,7 +273,7 @@ AttachmentInsertResult PgHelpdeskStore::insert_attachment(const AttachmentInsert
     result.attachment_id = r.integer(0, 0);
     result.already_attached = true;
   } else {
-    conn_->exec(kTouchConversation, {num(now), num(insert.message_id)});
+    conn_->exec(kTouchMessage, {num(now), num(insert.message_id)});
   }
   transaction.commit();
   return result;

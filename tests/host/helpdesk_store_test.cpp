@@ -276,6 +276,67 @@ TEST_P(HelpdeskStoreTest, TwoConnectionsShareKeysAndConstraints) {
   EXPECT_EQ(other->conversations().size(), 1U);
 }
 
+// The inbox lists conversations by their last activity and refreshes one whose activity moved:
+// a new call, a status change and an attachment each move it.
+TEST_P(HelpdeskStoreTest, AConversationsActivityFollowsItsCallsStatusesAndAttachments) {
+  now_ms = 1000;
+  const int64_t quiet = store.upsert_call_message(call("quiet", "11"));
+  now_ms = 2000;
+  const int64_t busy = store.upsert_call_message(call("busy", "22"));
+  auto activity = [&](const std::string& contact) {
+    for (const ConversationRow& c : store.conversations()) {
+      if (c.contact == contact) return c.last_activity_ms;
+    }
+    return int64_t{-1};
+  };
+  EXPECT_EQ(activity("11"), 1000);
+  EXPECT_EQ(activity("22"), 2000);
+  EXPECT_EQ(store.conversations().front().contact, "22");
+
+  now_ms = 3000;
+  ASSERT_TRUE(store.set_recording_status("p", quiet, 1, "processing"));
+  EXPECT_EQ(activity("11"), 3000);
+  EXPECT_EQ(store.conversations().front().contact, "11");
+
+  now_ms = 4000;
+  EXPECT_FALSE(store.insert_attachment({"p", "call-busy", busy, "rec.mp3", "audio/mpeg", 10, "/x/1"}).already_attached);
+  EXPECT_EQ(activity("22"), 4000);
+  EXPECT_EQ(store.conversations().front().contact, "22");
+  EXPECT_EQ(store.conversation(store.conversations().front().id)->last_activity_ms, 4000);
+}
+
+// Several nodes write calls of one conversation (the unknown-contact one collects every call
+// without a number) at once: none waits for another's transaction. The second node gives up on
+// any lock after 2 s, so waiting would fail its writes.
+TEST(PgHelpdeskStore, NodesWritingCallsOfOneConversationDoNotWaitForEachOther) {
+  auto& server = testsupport::shared_postgres();
+  const std::string uri = server.uri(testsupport::new_postgres_database("host_no_wait"));
+  int64_t now = 1000;
+  auto a = open_helpdesk_store({{}, uri}, [&] { return now; });
+  auto b = open_helpdesk_store({{}, uri + "?options=-c%20lock_timeout%3D2000"}, [&] { return now; });
+  CallMessageUpsert u;
+  u.plugin_id = "p";
+  u.external_key = "a-1";
+  const int64_t a1 = a->upsert_call_message(u);
+  u.external_key = "b-1";
+  const int64_t b1 = b->upsert_call_message(u);
+
+  HelpdeskStore::Batch open_on_a(*a);  // stays open while b writes
+  u.external_key = "a-2";
+  a->upsert_call_message(u);
+  ASSERT_TRUE(a->set_recording_status("p", a1, 1, "processing"));
+  a->insert_attachment({"p", "call-a-1", a1, "a.mp3", "audio/mpeg", 10, "/x/a"});
+
+  u.external_key = "b-2";
+  EXPECT_NO_THROW(b->upsert_call_message(u));
+  EXPECT_NO_THROW(b->set_recording_status("p", b1, 1, "processing"));
+  EXPECT_NO_THROW(b->insert_attachment({"p", "call-b-1", b1, "b.mp3", "audio/mpeg", 10, "/x/b"}));
+  open_on_a.commit();
+
+  ASSERT_EQ(b->conversations().size(), 1U);
+  EXPECT_EQ(b->conversations().front().message_count, 4);
+}
+
 // A PostgreSQL restart between writes costs the write in flight at most: the next one connects
 // again, and a batch cut by it reports failure instead of a commit that did not happen.
 TEST(PgHelpdeskStore, ConnectsAgainAfterTheServerRestarts) {
