@@ -334,6 +334,46 @@ TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
   EXPECT_EQ(store.pipeline_fallbacks(), 1);
 }
 
+// The same, where the victim learns of the deadlock only at its commit: its second write is sent
+// without waiting (a pipelined batch), and the commit's results carry the error.
+TEST_F(PgStoreTest, ABatchThatLearnsAtItsCommitThatItWasADeadlocksVictimRunsAgainAndCommits) {
+  PgStore a(db.uri());
+  PgStore b(db.uri());
+  a.save_call(new_call_record("X"));
+  a.save_call(new_call_record("Y"));
+  std::atomic<int> holding{0};
+  const Store::StepFn touch = [](const CallRecord& r) {
+    CallRecord next = r;
+    ++next.attempt;
+    return FlowResult{next, {}};
+  };
+  auto batch = [&](PgStore& store, const char* first, const char* second, std::atomic<int>& runs) {
+    return store.run_batch({[&] {
+      const bool first_run = runs++ == 0;
+      store.apply_to_call(first, touch);  // reads, so this row is locked before the wait
+      if (first_run) {
+        ++holding;
+        while (holding.load() < 2) std::this_thread::yield();  // both hold their first row
+      }
+      CallRecord other = new_call_record(second);
+      other.attempt = 7;
+      store.save_call(other);  // a write nobody reads: it waits on the other's row at commit
+    }});
+  };
+  std::atomic<int> runs_a{0}, runs_b{0};
+  std::vector<std::string> errors_a, errors_b;
+  std::thread ta([&] { errors_a = batch(a, "X", "Y", runs_a); });
+  std::thread tb([&] { errors_b = batch(b, "Y", "X", runs_b); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(errors_a, std::vector<std::string>{""});
+  EXPECT_EQ(errors_b, std::vector<std::string>{""});
+  EXPECT_EQ(a.conflicts_retried() + b.conflicts_retried(), 1);
+  EXPECT_EQ(runs_a.load() + runs_b.load(), 3) << "the victim's job ran twice";
+  EXPECT_EQ(a.pipeline_fallbacks() + b.pipeline_fallbacks(), 0);
+  EXPECT_EQ(a.connections_made() + b.connections_made(), 2) << "no connection was dropped";
+}
+
 void terminate_backend(const PgBackend& db, int pid) {
   ASSERT_GT(pid, 0);
   EXPECT_EQ(shared_postgres().query_value(db.database(), "SELECT pg_terminate_backend(" + std::to_string(pid) + ")"),

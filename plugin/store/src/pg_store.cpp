@@ -650,6 +650,7 @@ struct PgStore::Impl {
     if (PQenterPipelineMode(c) != 1) throw PgError("cannot enter pipeline mode: " + trimmed(PQerrorMessage(c)));
     pipelined = true;
     unread = 0;
+    sync_sent = false;
   }
 
   void send_prepared(Stmt stmt, const Params& params) {
@@ -679,6 +680,7 @@ struct PgStore::Impl {
     ++round_trips;
     const bool sent = sync ? PQpipelineSync(c) == 1 : PQsendFlushRequest(c) == 1 && PQflush(c) == 0;
     if (!sent) break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+    sync_sent = sync;
     std::vector<Result> out;
     out.reserve(unread);
     while (unread > 0) {
@@ -693,9 +695,12 @@ struct PgStore::Impl {
     }
     if (sync) {
       const Result point(PQgetResult(c));
-      if (PQresultStatus(point.raw()) != PGRES_PIPELINE_SYNC || PQexitPipelineMode(c) != 1) {
+      if (PQresultStatus(point.raw()) != PGRES_PIPELINE_SYNC) {
         break_pipeline("PostgreSQL's pipeline did not end at its sync point", nullptr);
       }
+      sync_sent = false;
+      if (PQexitPipelineMode(c) != 1)
+        break_pipeline("cannot leave pipeline mode: " + trimmed(PQerrorMessage(c)), nullptr);
       pipelined = false;
     }
     return out;
@@ -730,7 +735,8 @@ struct PgStore::Impl {
     PGconn* c = conn;
     if (c == nullptr) return;
     bool synced = false;
-    if (PQstatus(c) == CONNECTION_OK && PQpipelineSync(c) == 1) {
+    // One sync point: the commit's, when it was sent already (a second would stay unread).
+    if (PQstatus(c) == CONNECTION_OK && (sync_sent || PQpipelineSync(c) == 1)) {
       // Each statement left gives a result and a null; then the sync point's result.
       for (std::size_t guard = 0; guard < 2 * unread + 8; ++guard) {
         PGresult* r = PQgetResult(c);
@@ -744,6 +750,7 @@ struct PgStore::Impl {
       }
     }
     unread = 0;
+    sync_sent = false;
     if (!synced) drop();
   }
 
@@ -842,6 +849,7 @@ struct PgStore::Impl {
   std::int64_t round_trips = 0;
   bool pipelined = false;  // in libpq's pipeline mode (a batch)
   std::size_t unread = 0;  // statements sent in pipeline mode whose results are not read yet
+  bool sync_sent = false;  // the sync point (the commit's) is sent and its result not read
   bool broken = false;     // a statement of this pipelined batch failed: every call throws
   int connections = 0;
   int depth = 0;  // transactions and savepoints of ours that are open
