@@ -39,6 +39,12 @@ FlowResult unchanged(const CallRecord& r) {
   return FlowResult{r, {}};
 }
 
+FlowResult touch_attempt(const CallRecord& r) {
+  CallRecord next = r;
+  ++next.attempt;
+  return FlowResult{next, {}};
+}
+
 class PgStoreTest : public ::testing::Test {
  protected:
   std::string sql(const std::string& query) { return shared_postgres().query_value(db.database(), query); }
@@ -220,42 +226,74 @@ TEST_F(PgStoreTest, ClaimsRacingAttachmentsNeverFailAndEndRefused) {
   }
 }
 
-// Two nodes' batches lock the same two calls in opposite orders: the server kills one of them as
-// a deadlock's victim, and that batch runs again whole and commits; nothing fails.
-TEST_F(PgStoreTest, ABatchChosenAsADeadlocksVictimRunsAgainAndCommits) {
+// Two nodes' batches, each of one job that changes `first` (reading it, so its row is locked),
+// waits (on its first run) until both hold their first row, then runs `then(store, second)`.
+struct OppositeOrders {
+  std::vector<std::string> errors_a, errors_b;
+  int runs = 0;  // jobs run by both batches
+  int conflicts_retried = 0;
+  int pipeline_fallbacks = 0;
+  int connections = 0;
+};
+OppositeOrders run_in_opposite_orders(const PgBackend& db,
+                                      const std::function<void(PgStore&, const char* second)>& then) {
   PgStore a(db.uri());
   PgStore b(db.uri());
   a.save_call(new_call_record("X"));
   a.save_call(new_call_record("Y"));
   std::atomic<int> holding{0};
-  const Store::StepFn touch = [](const CallRecord& r) {
-    CallRecord next = r;
-    ++next.attempt;
-    return FlowResult{next, {}};
-  };
   auto batch = [&](PgStore& store, const char* first, const char* second, std::atomic<int>& runs) {
     return store.run_batch({[&] {
       const bool first_run = runs++ == 0;
-      store.apply_to_call(first, touch);
+      store.apply_to_call(first, touch_attempt);
       if (first_run) {
         ++holding;
         while (holding.load() < 2) std::this_thread::yield();  // both hold their first row
       }
-      store.apply_to_call(second, touch);
+      then(store, second);
     }});
   };
   std::atomic<int> runs_a{0}, runs_b{0};
-  std::vector<std::string> errors_a, errors_b;
-  std::thread ta([&] { errors_a = batch(a, "X", "Y", runs_a); });
-  std::thread tb([&] { errors_b = batch(b, "Y", "X", runs_b); });
+  OppositeOrders out;
+  std::thread ta([&] { out.errors_a = batch(a, "X", "Y", runs_a); });
+  std::thread tb([&] { out.errors_b = batch(b, "Y", "X", runs_b); });
   ta.join();
   tb.join();
-  EXPECT_EQ(errors_a, std::vector<std::string>{""});
-  EXPECT_EQ(errors_b, std::vector<std::string>{""});
-  EXPECT_EQ(a.conflicts_retried() + b.conflicts_retried(), 1);
-  EXPECT_EQ(runs_a.load() + runs_b.load(), 3) << "the victim's job ran twice";
-  EXPECT_EQ(a.load_call("X")->attempt, 2) << "each batch's writes are in, once";
-  EXPECT_EQ(a.load_call("Y")->attempt, 2);
+  out.runs = runs_a.load() + runs_b.load();
+  out.conflicts_retried = a.conflicts_retried() + b.conflicts_retried();
+  out.pipeline_fallbacks = a.pipeline_fallbacks() + b.pipeline_fallbacks();
+  out.connections = a.connections_made() + b.connections_made();
+  return out;
+}
+
+// Two nodes' batches lock the same two calls in opposite orders: the server kills one of them as
+// a deadlock's victim, and that batch runs again whole and commits; nothing fails.
+TEST_F(PgStoreTest, ABatchChosenAsADeadlocksVictimRunsAgainAndCommits) {
+  const OppositeOrders run = run_in_opposite_orders(
+      db, [](PgStore& store, const char* second) { store.apply_to_call(second, touch_attempt); });
+  EXPECT_EQ(run.errors_a, std::vector<std::string>{""});
+  EXPECT_EQ(run.errors_b, std::vector<std::string>{""});
+  EXPECT_EQ(run.conflicts_retried, 1);
+  EXPECT_EQ(run.runs, 3) << "the victim's job ran twice";
+  PgStore store(db.uri());
+  EXPECT_EQ(store.load_call("X")->attempt, 2) << "each batch's writes are in, once";
+  EXPECT_EQ(store.load_call("Y")->attempt, 2);
+}
+
+// The same, where the victim learns of the deadlock only at its commit: its second write is sent
+// without waiting (a pipelined batch), and the commit's results carry the error.
+TEST_F(PgStoreTest, ABatchThatLearnsAtItsCommitThatItWasADeadlocksVictimRunsAgainAndCommits) {
+  const OppositeOrders run = run_in_opposite_orders(db, [](PgStore& store, const char* second) {
+    CallRecord other = new_call_record(second);
+    other.attempt = 7;
+    store.save_call(other);  // a write nobody reads: it waits on the other's row at commit
+  });
+  EXPECT_EQ(run.errors_a, std::vector<std::string>{""});
+  EXPECT_EQ(run.errors_b, std::vector<std::string>{""});
+  EXPECT_EQ(run.conflicts_retried, 1);
+  EXPECT_EQ(run.runs, 3) << "the victim's job ran twice";
+  EXPECT_EQ(run.pipeline_fallbacks, 0);
+  EXPECT_EQ(run.connections, 2) << "no connection was dropped";
 }
 
 // The webhooks of one store-writer batch, as the plugin runs them: a run_batch job each, every
@@ -332,46 +370,6 @@ TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
   run_webhook_batch(store, {record_event("NEXT", "RECORDING")}, errors, ids);
   EXPECT_EQ(errors, std::vector<std::string>{""});
   EXPECT_EQ(store.pipeline_fallbacks(), 1);
-}
-
-// The same, where the victim learns of the deadlock only at its commit: its second write is sent
-// without waiting (a pipelined batch), and the commit's results carry the error.
-TEST_F(PgStoreTest, ABatchThatLearnsAtItsCommitThatItWasADeadlocksVictimRunsAgainAndCommits) {
-  PgStore a(db.uri());
-  PgStore b(db.uri());
-  a.save_call(new_call_record("X"));
-  a.save_call(new_call_record("Y"));
-  std::atomic<int> holding{0};
-  const Store::StepFn touch = [](const CallRecord& r) {
-    CallRecord next = r;
-    ++next.attempt;
-    return FlowResult{next, {}};
-  };
-  auto batch = [&](PgStore& store, const char* first, const char* second, std::atomic<int>& runs) {
-    return store.run_batch({[&] {
-      const bool first_run = runs++ == 0;
-      store.apply_to_call(first, touch);  // reads, so this row is locked before the wait
-      if (first_run) {
-        ++holding;
-        while (holding.load() < 2) std::this_thread::yield();  // both hold their first row
-      }
-      CallRecord other = new_call_record(second);
-      other.attempt = 7;
-      store.save_call(other);  // a write nobody reads: it waits on the other's row at commit
-    }});
-  };
-  std::atomic<int> runs_a{0}, runs_b{0};
-  std::vector<std::string> errors_a, errors_b;
-  std::thread ta([&] { errors_a = batch(a, "X", "Y", runs_a); });
-  std::thread tb([&] { errors_b = batch(b, "Y", "X", runs_b); });
-  ta.join();
-  tb.join();
-  EXPECT_EQ(errors_a, std::vector<std::string>{""});
-  EXPECT_EQ(errors_b, std::vector<std::string>{""});
-  EXPECT_EQ(a.conflicts_retried() + b.conflicts_retried(), 1);
-  EXPECT_EQ(runs_a.load() + runs_b.load(), 3) << "the victim's job ran twice";
-  EXPECT_EQ(a.pipeline_fallbacks() + b.pipeline_fallbacks(), 0);
-  EXPECT_EQ(a.connections_made() + b.connections_made(), 2) << "no connection was dropped";
 }
 
 void terminate_backend(const PgBackend& db, int pid) {
