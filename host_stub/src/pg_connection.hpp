@@ -4,6 +4,8 @@
 // under an advisory lock so that several nodes can start at once. Throws PgError.
 #pragma once
 
+#include <pg_common/pg_common.hpp>
+
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -19,22 +21,18 @@ struct pg_result;
 
 namespace hdp::host {
 
-class PgError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
+// The errors and URI checks are the plugin's too (pg_common, built into each binary).
+using PgError = pg_common::Error;
 // A statement that lost to another transaction (deadlock_detected 40P01, serialization_failure
 // 40001): the server aborted the transaction, and running all of it again may well succeed.
-class PgConflict : public PgError {
- public:
-  using PgError::PgError;
-};
+using PgConflict = pg_common::Conflict;
 
 // "postgresql://..." or "postgres://...".
-bool is_postgresql_uri(std::string_view text);
+using pg_common::is_postgresql_uri;
 // The URI's host, port, database and user, never its password (for log lines).
-std::string describe_postgresql_uri(const std::string& uri);
+inline std::string describe_postgresql_uri(const std::string& uri) {
+  return pg_common::describe_uri(uri);
+}
 
 // A statement's answer: rows of text (NULL kept apart).
 class PgResult {

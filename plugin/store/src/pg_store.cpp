@@ -17,7 +17,7 @@ namespace {
 
 // Serializes migrations of every node on this database (pg_advisory_xact_lock's key space is
 // per database): "wavoip" in ASCII.
-constexpr const char* kMigrationLockKey = "130846876936560";  // 0x7761766F6970
+constexpr std::int64_t kMigrationLockKey = 0x7761766F6970;
 
 // Schema version 1: what SQLite's versions 1 and 2 hold, in the schema `wavoip`. Call ids compare
 // byte-wise (COLLATE "C") so paging and tie orders match SQLite's whatever the database's
@@ -234,10 +234,7 @@ std::string statement_name(int index) {
   return "wavoip_" + std::to_string(index);
 }
 
-std::string trimmed(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
+using pg_common::trimmed;
 
 // One statement's parameters: text values (or NULL), bytea in binary.
 class Params {
@@ -302,14 +299,7 @@ class Result {
   std::string text(int row, int col) const {
     return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
   }
-  std::int64_t integer(int row, int col) const {
-    const char* begin = PQgetvalue(r_, row, col);
-    const char* end = begin + PQgetlength(r_, row, col);
-    std::int64_t value = 0;
-    const auto [ptr, ec] = std::from_chars(begin, end, value);
-    if (ec != std::errc() || ptr != end) throw PgError("PostgreSQL returned a non-integer: " + std::string(begin, end));
-    return value;
-  }
+  std::int64_t integer(int row, int col) const { return pg_common::integer(r_, row, col); }
   std::optional<std::int64_t> optional(int row, int col) const {
     if (is_null(row, col)) return std::nullopt;
     return integer(row, col);
@@ -419,50 +409,19 @@ std::string text_array(const std::vector<std::string>& items) {
   return out;
 }
 
-struct ConninfoOptions {
-  explicit ConninfoOptions(const std::string& uri) {
-    char* error = nullptr;
-    options = PQconninfoParse(uri.c_str(), &error);
-    if (options == nullptr) {
-      std::string why = error != nullptr ? trimmed(error) : "out of memory";
-      PQfreemem(error);
-      throw PgError("invalid PostgreSQL URI: " + why);
-    }
-  }
-  ~ConninfoOptions() { PQconninfoFree(options); }
-  ConninfoOptions(const ConninfoOptions&) = delete;
-  ConninfoOptions& operator=(const ConninfoOptions&) = delete;
-  PQconninfoOption* options;
-};
-
 }  // namespace
 
 bool is_postgresql_uri(std::string_view text) {
-  return text.starts_with("postgresql://") || text.starts_with("postgres://");
+  return pg_common::is_postgresql_uri(text);
 }
 
 std::string describe_postgresql_uri(const std::string& uri) {
-  try {
-    ConninfoOptions parsed(uri);
-    std::string out;
-    for (const char* key : {"host", "hostaddr", "port", "dbname", "user"}) {
-      for (PQconninfoOption* o = parsed.options; o->keyword != nullptr; ++o) {
-        if (std::string_view(o->keyword) == key && o->val != nullptr && *o->val != '\0') {
-          out.append(out.empty() ? "" : " ").append(key).append("=").append(o->val);
-        }
-      }
-    }
-    return out.empty() ? "postgresql (defaults)" : out;
-  } catch (const std::exception& e) {
-    return e.what();
-  }
+  return pg_common::describe_uri(uri);
 }
 
 // The server rolled the statement's transaction back for a conflict with another one (a
 // deadlock, a serialization failure): running the transaction again may well succeed.
-struct PgConflict : PgError {
-  using PgError::PgError;
-};
+using PgConflict = pg_common::Conflict;
 
 // A statement of a pipelined batch failed (see PgStore::Impl::read_through): the batch is rolled
 // back and runs again statement by statement.
@@ -472,7 +431,7 @@ struct PipelineBroken : PgError {
 
 struct PgStore::Impl {
   Impl(std::string uri_in, PgOptions options_in) : uri(std::move(uri_in)), options(options_in) {
-    ConninfoOptions check(uri);  // a malformed URI is an error at open, not a retry later
+    pg_common::check_uri(uri);  // a malformed URI is an error at open, not a retry later
     connect(true);
   }
   ~Impl() { PQfinish(conn); }
@@ -481,23 +440,11 @@ struct PgStore::Impl {
 
   // Opens a connection (migrating the schema at open) and prepares the statements. Throws.
   void connect(bool migrate_schema) {
-    const std::string timeout = std::to_string(options.connect_timeout_s);
     // A node paused in the middle of a batch (a stopped VM) must not hold its rows' locks for
     // every other node: the server ends its transaction once it has been idle this long.
-    const std::string server_options =
-        "-c idle_in_transaction_session_timeout=" + std::to_string(options.idle_in_transaction_timeout.count());
-    // Later keywords win: the URI's own connect_timeout or options override the defaults.
-    const char* keys[] = {"connect_timeout", "fallback_application_name", "options", "dbname", nullptr};
-    const char* values[] = {timeout.c_str(), "wavoip-recordings", server_options.c_str(), uri.c_str(), nullptr};
-    PGconn* c = PQconnectdbParams(keys, values, 1);
-    if (c == nullptr || PQstatus(c) != CONNECTION_OK) {
-      const std::string why = c != nullptr ? trimmed(PQerrorMessage(c)) : "out of memory";
-      PQfinish(c);
-      throw PgError("cannot connect to PostgreSQL (" + describe_postgresql_uri(uri) + "): " + why);
-    }
-    PQsetNoticeProcessor(
-        c, [](void*, const char*) {}, nullptr);
-    conn = c;
+    conn = pg_common::connect(
+        uri, {options.connect_timeout_s, "wavoip-recordings",
+              "-c idle_in_transaction_session_timeout=" + std::to_string(options.idle_in_transaction_timeout.count())});
     ++connections;
     try {
       if (migrate_schema) migrate();
@@ -513,29 +460,7 @@ struct PgStore::Impl {
   }
 
   void migrate() {
-    simple("BEGIN");
-    try {
-      simple(std::string("SELECT pg_advisory_xact_lock(") + kMigrationLockKey + ")");
-      // CREATE SCHEMA only when missing: IF NOT EXISTS would still need the CREATE privilege.
-      if (simple("SELECT 1 FROM pg_namespace WHERE nspname = 'wavoip'").rows() == 0) simple("CREATE SCHEMA wavoip");
-      simple(
-          "CREATE TABLE IF NOT EXISTS wavoip.schema_migrations (version integer PRIMARY KEY, "
-          "applied_at timestamptz NOT NULL DEFAULT now())");
-      const Result current = simple("SELECT COALESCE(MAX(version), 0) FROM wavoip.schema_migrations");
-      const std::int64_t version = current.integer(0, 0);
-      if (version > kSchemaVersion) {
-        throw PgError("database schema version " + std::to_string(version) + " is newer than this plugin supports (" +
-                      std::to_string(kSchemaVersion) + ")");
-      }
-      for (std::int64_t v = version + 1; v <= kSchemaVersion; ++v) {
-        simple(kMigrations[static_cast<std::size_t>(v - 1)]);
-        simple("INSERT INTO wavoip.schema_migrations (version) VALUES (" + std::to_string(v) + ")");
-      }
-      commit_or_throw(simple("COMMIT"));
-    } catch (...) {
-      if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) PQclear(PQexec(conn, "ROLLBACK"));
-      throw;
-    }
+    pg_common::migrate(conn, "wavoip", kMigrationLockKey, {kMigrations.begin(), kMigrations.end()}, "this plugin");
   }
 
   void drop() {
@@ -569,21 +494,16 @@ struct PgStore::Impl {
 
   // Throws unless `r` succeeded; notes a lost connection, so the next call reconnects.
   void check(const Result& r) {
-    const ExecStatusType status = PQresultStatus(r.raw());
-    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
-    std::string why = trimmed(r.raw() != nullptr ? PQresultErrorMessage(r.raw()) : "");
-    if (why.empty()) why = trimmed(PQerrorMessage(conn));
-    if (why.empty()) why = "PostgreSQL call failed";
-    if (PQstatus(conn) != CONNECTION_OK) {
-      last_error = why;
-      drop();
-      next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
+    try {
+      pg_common::check(conn, r.raw());
+    } catch (const pg_common::Error& e) {
+      if (PQstatus(conn) != CONNECTION_OK) {
+        last_error = e.what();
+        drop();
+        next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
+      }
+      throw;
     }
-    const char* state = r.raw() != nullptr ? PQresultErrorField(r.raw(), PG_DIAG_SQLSTATE) : nullptr;
-    if (state != nullptr && (std::string_view(state) == "40P01" || std::string_view(state) == "40001")) {
-      throw PgConflict(why);  // deadlock_detected, serialization_failure
-    }
-    throw PgError(why);
   }
 
   Result simple(const std::string& sql) {
@@ -713,7 +633,7 @@ struct PgStore::Impl {
     std::string state;
     if (failed != nullptr) {
       why = trimmed(PQresultErrorMessage(failed->raw()));
-      if (const char* s = PQresultErrorField(failed->raw(), PG_DIAG_SQLSTATE)) state = s;
+      state = pg_common::sqlstate(failed->raw());
     }
     if (why.empty()) why = "PostgreSQL pipeline failed";
     leave_pipeline();
@@ -723,7 +643,7 @@ struct PgStore::Impl {
       next_connect = std::chrono::steady_clock::now();  // the next call may try again at once
       throw PgError(why);
     }
-    if (state == "40P01" || state == "40001") throw PgConflict(why);
+    if (pg_common::is_conflict(state)) throw PgConflict(why);
     throw PipelineBroken(why);
   }
 

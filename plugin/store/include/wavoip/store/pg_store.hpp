@@ -35,13 +35,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "pg_common/pg_common.hpp"
 #include "wavoip/store/store.hpp"
 
 namespace wavoip {
 
-struct PgError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+// The server's, libpq's or the connection's failure (shared with the stub host's code: pg_common).
+using PgError = pg_common::Error;
 
 struct PgOptions {
   std::chrono::milliseconds reconnect_min{100};  // wait after the first failed reconnect
