@@ -559,11 +559,12 @@ struct PgStore::Impl {
   //
   // While a batch runs pipelined, a statement whose result nobody waits for is sent and not
   // waited for; a statement whose result is needed asks the server to flush and reads every
-  // result sent before it too. One round trip then carries the previous job's writes and
-  // savepoints with the next job's reads, and the commit carries the last job's. A statement
-  // that fails in a pipeline aborts every later one until the sync, and by then it may belong
-  // to an earlier job: the batch is broken (PipelineBroken, every later call throws it too),
-  // rolled back, and run again statement by statement, where each job fails alone.
+  // result sent before it too. One round trip then carries the previous job's writes with the
+  // next job's reads, and the commit carries the last job's. A pipelined batch takes no
+  // savepoints (see in_one_transaction). A statement that fails in a pipeline aborts every later
+  // one until the sync, and by then it may belong to an earlier job: the batch is broken
+  // (PipelineBroken, every later call throws it too), rolled back, and run again statement by
+  // statement, where each job fails alone.
 
   void start_pipeline() {
     PGconn* c = ready();
