@@ -17,10 +17,10 @@ namespace {
 // A conversation's last activity is its newest message write (a message's upsert, its status, an
 // attachment to it all set its updated_at_ms), or its creation: writes of one conversation's calls
 // never update the conversation's row, so nodes writing them never wait for each other.
-#define HDP_CONVERSATION_SELECT                                                                              \
-  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, GREATEST(c.last_activity_ms, COALESCE((SELECT "         \
-  "MAX(m.updated_at_ms) FROM helpdesk.messages m WHERE m.conversation_id = c.id), 0)) AS last_activity_ms, " \
-  "(SELECT COUNT(*) FROM helpdesk.messages m WHERE m.conversation_id = c.id) FROM helpdesk.conversations c "
+#define HDP_CONVERSATION_SELECT                                                                                \
+  "SELECT c.id, c.inbox, c.contact, c.created_at_ms, GREATEST(c.last_activity_ms, COALESCE(s.last, 0)), s.n "  \
+  "FROM helpdesk.conversations c CROSS JOIN LATERAL (SELECT COUNT(*) AS n, MAX(m.updated_at_ms) AS last FROM " \
+  "helpdesk.messages m WHERE m.conversation_id = c.id) s "
 
 #define HDP_ATTACHMENT_SELECT                                                                          \
   "SELECT id, plugin_id, idempotency_key, message_id, file_name, mime_type, size_bytes, stored_path, " \
