@@ -103,13 +103,14 @@ struct RecordingService::MessageOp {
 };
 
 void RecordingService::remember_message(const std::string& call_id, uint64_t message_id) {
-  Shown* known = shown_.find(call_id);
-  if (known == nullptr) {
-    shown_[call_id] = Shown{message_id, -1, {}};
-  } else if (known->message_id != message_id) {
+  auto it = shown_.find(call_id);
+  if (it == shown_.end()) {
+    if (shown_.size() >= kMaxShown) shown_.clear();
+    shown_.emplace(call_id, Shown{message_id, -1, {}});
+  } else if (it->second.message_id != message_id) {
     // A message the host made anew (or first learnt): what it shows is not known.
-    if (known->message_id != 0) *known = Shown{message_id, -1, {}};
-    known->message_id = message_id;
+    if (it->second.message_id != 0) it->second = Shown{message_id, -1, {}};
+    it->second.message_id = message_id;
   }
 }
 
@@ -148,9 +149,9 @@ void RecordingService::show(const CallRecord& record, bool fields, std::optional
     return;
   }
   const ShownReason reason(record, host_.messages3() != nullptr);
-  const Shown* known = shown_.find(record.call_id);
-  if (!fields && status && known != nullptr && known->message_id != 0 && known->status == *status &&
-      known->reason == reason.key()) {
+  auto known = shown_.find(record.call_id);
+  if (!fields && status && known != shown_.end() && known->second.message_id != 0 && known->second.status == *status &&
+      known->second.reason == reason.key()) {
     return;  // the host shows this already
   }
   const CallMessage call_message(*this, record);
@@ -216,7 +217,7 @@ void RecordingService::message_done(MessageOp& op, const hdp_message_result_t& r
   }
   settled(call_id);
   std::optional<uint64_t> id;
-  if (const Shown* it = shown_.find(call_id); it != nullptr && it->message_id != 0) id = it->message_id;
+  if (auto it = shown_.find(call_id); it != shown_.end() && it->second.message_id != 0) id = it->second.message_id;
   for (MessageWaiter& waiter : waiters) waiter(id);
 }
 
@@ -238,8 +239,8 @@ std::optional<uint64_t> RecordingService::upsert_v1(const CallRecord& record) {
 void RecordingService::show_v1(const CallRecord& record, bool fields, std::optional<int32_t> status) {
   std::optional<uint64_t> message;
   if (!fields) {
-    if (const Shown* it = shown_.find(record.call_id); it != nullptr && it->message_id != 0) {
-      message = it->message_id;
+    if (auto it = shown_.find(record.call_id); it != shown_.end() && it->second.message_id != 0) {
+      message = it->second.message_id;
     } else if (std::optional<uint64_t> stored = stored_message_id(record)) {
       // Kept in the call's record by an earlier step: no upsert needed after a restart either.
       remember_message(record.call_id, *stored);
@@ -287,8 +288,8 @@ void RecordingService::show_v1(const CallRecord& record, bool fields, std::optio
 }
 
 void RecordingService::with_message(const CallRecord& record, MessageWaiter waiter) {
-  if (const Shown* it = shown_.find(record.call_id); it != nullptr && it->message_id != 0) {
-    waiter(it->message_id);
+  if (auto it = shown_.find(record.call_id); it != shown_.end() && it->second.message_id != 0) {
+    waiter(it->second.message_id);
     return;
   }
   if (host_.messages2() == nullptr && host_.messages3() == nullptr) {

@@ -177,8 +177,8 @@ void RecordingService::apply(const std::string& call_id, FlowInput input,
   if (stopping_) return;
   const TimeMs now = host_.wall_ms();
   std::string message_id;
-  if (const Shown* it = shown_.find(call_id); it != nullptr && it->message_id != 0) {
-    message_id = std::to_string(it->message_id);
+  if (auto it = shown_.find(call_id); it != shown_.end() && it->second.message_id != 0) {
+    message_id = std::to_string(it->second.message_id);
   }
   const std::optional<std::int64_t> held = claimed ? held_claim(call_id) : std::nullopt;
   if (claimed && !held) {

@@ -20,7 +20,6 @@
 #include "metrics.hpp"
 #include "store_writer.hpp"
 
-#include <wavoip/core/bounded_map.hpp>
 #include <wavoip/core/config.hpp>
 #include <wavoip/fetch/event_loop.hpp>
 #include <wavoip/core/flow.hpp>
@@ -236,8 +235,8 @@ class RecordingService {
   uint64_t renewal_timer_ = 0;
 
   // call_display.cpp
-  // What the host shows, per call: the newest 65,536 calls, the oldest forgotten one at a time.
-  BoundedMap<Shown> shown_{65536};
+  static constexpr size_t kMaxShown = 65536;
+  std::unordered_map<std::string, Shown> shown_;
   std::unordered_map<std::string, std::vector<MessageWaiter>> message_waiters_;
   std::unordered_map<std::string, int> message_ops_;  // hdp.messages/2 writes in flight per call
   struct BusyCall {
