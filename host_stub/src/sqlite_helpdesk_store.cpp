@@ -12,10 +12,6 @@
 namespace hdp::host {
 namespace {
 
-// The writer's checkpoints (checkpoint_off_the_writer): as the plugin's store.
-constexpr int kCheckpointPages = 1000;
-constexpr int kCheckpointCapPages = 64000;
-
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS conversations (
   id               INTEGER PRIMARY KEY,
@@ -243,7 +239,7 @@ SqliteHelpdeskStore::SqliteHelpdeskStore(const std::filesystem::path& database_f
 SqliteHelpdeskStore::~SqliteHelpdeskStore() = default;
 
 void SqliteHelpdeskStore::checkpoint_off_the_writer() {
-  checkpoint_off_the_writer(kCheckpointPages, kCheckpointCapPages);
+  checkpoint_off_the_writer(sqlite_wal::kDefaultPages, sqlite_wal::kDefaultCapPages);
 }
 
 void SqliteHelpdeskStore::checkpoint_off_the_writer(int pages, int cap_pages) {

@@ -1,5 +1,7 @@
 #include "wavoip/store/open_store.hpp"
 
+#include <sqlite_wal/background_checkpoint.hpp>
+
 #include <filesystem>
 
 #include "wavoip/store/pg_store.hpp"
@@ -8,7 +10,6 @@ namespace wavoip {
 
 namespace {
 constexpr std::size_t kPluginWriteBackCalls = 256;
-constexpr int kPluginCheckpointPages = 1000;  // SQLite's own threshold, off the writer
 }  // namespace
 
 std::unique_ptr<Store> open_store(const Config& config, const std::string& data_dir) {
@@ -21,7 +22,7 @@ std::unique_ptr<Store> open_store(const Config& config, const std::string& data_
   // The plugin's file is its own (one process, one connection): the records deliveries change
   // are written back in groups, and a restart replays what a crash kept from them.
   options.write_back_calls = kPluginWriteBackCalls;
-  options.background_checkpoint_pages = kPluginCheckpointPages;
+  options.background_checkpoint_pages = sqlite_wal::kDefaultPages;
   return std::make_unique<SqliteStore>(path, options);
 }
 

@@ -506,12 +506,8 @@ struct PgStore::Impl {
     }
   }
 
+  // Never inside a pipelined batch (command() is what a batch's statements go through).
   Result simple(const std::string& sql) {
-    if (pipelined) {
-      send_command(sql);
-      std::vector<Result> results = read_through();
-      return std::move(results.back());
-    }
     PGconn* c = ready();
     ++round_trips;
     Result r(PQexec(c, sql.c_str()));

@@ -30,6 +30,11 @@ struct sqlite3;
 
 namespace sqlite_wal {
 
+// The settings both the plugin's store and the stub host's writer use: a pass once the WAL holds
+// SQLite's own threshold of pages, and the writer's own checkpoint only at the cap.
+constexpr int kDefaultPages = 1000;
+constexpr int kDefaultCapPages = 64000;
+
 class BackgroundCheckpoint {
  public:
   // Takes over the checkpoints of writer (an open connection to path in WAL mode): a checkpoint

@@ -211,7 +211,7 @@ struct SqliteOptions {
   // pages, about every 14 s at 5,000 deliveries a second. 0 (the default) leaves SQLite's
   // automatic checkpoint on the writer (1,000 pages).
   int background_checkpoint_pages = 0;
-  int wal_cap_pages = 64000;
+  int wal_cap_pages = 64000;  // sqlite_wal::kDefaultCapPages
 };
 
 class SqliteStore final : public Store {
