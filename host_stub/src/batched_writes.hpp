@@ -48,8 +48,10 @@ class BatchedWrites {
   // Runs inside the batch's transaction (each store call there is a savepoint). Throws
   // SQLite::Exception (or any std::exception) on failure: the write is undone and reports
   // HDP_ERR_IO. May run more than once: a batch that loses to another node's transaction on
-  // PostgreSQL (a deadlock, a serialization failure) is rolled back and runs again whole, so a
-  // write changes nothing but the store.
+  // PostgreSQL (a deadlock, a serialization failure) is rolled back and runs again whole, and so
+  // is a batch on PostgreSQL in which a write fails (it first runs without savepoints, each a
+  // round trip; the second time with them, where the failed write fails alone). So a write
+  // changes nothing but the store.
   using Write = std::function<WriteResult(HelpdeskStore&)>;
   // Runs once the batch is committed (or failed), with the write's id.
   using Done = std::function<void(uint64_t write_id, const WriteResult&)>;
@@ -105,6 +107,7 @@ class BatchedWrites {
     std::deque<Op> ops;
     std::string commit_error;  // the whole transaction failed
     int conflicts = 0;         // times it was rolled back by a conflict and run again
+    int isolated_runs = 0;     // times it was rolled back by a failed write and run again with savepoints
   };
   // A batch that loses to another node's transaction (PgConflict) runs again whole, this many
   // times in all at most.

@@ -7,8 +7,8 @@
 
 namespace hdp::host {
 
-HelpdeskStore::Batch::Batch(HelpdeskStore& store) : store_(store) {
-  store_.begin_batch();
+HelpdeskStore::Batch::Batch(HelpdeskStore& store, bool isolate_writes) : store_(store) {
+  store_.begin_batch(isolate_writes);
 }
 
 HelpdeskStore::Batch::~Batch() {

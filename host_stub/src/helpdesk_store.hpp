@@ -108,9 +108,13 @@ class HelpdeskStore {
   // One transaction around many store calls: inside it each write is a savepoint, so a write that
   // fails undoes only itself, and commit() makes all of them durable at once. Rolls back when
   // destroyed without commit(). One batch at a time.
+  //
+  // isolate_writes false drops the savepoints where each costs a round trip (is_remote()): a write
+  // that fails there may leave the whole transaction failed, and the caller rolls the batch back
+  // and runs it again with them (BatchedWrites does). A local store keeps its savepoints always.
   class Batch {
    public:
-    explicit Batch(HelpdeskStore& store);
+    explicit Batch(HelpdeskStore& store, bool isolate_writes = true);
     ~Batch();
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
@@ -158,7 +162,7 @@ class HelpdeskStore {
  protected:
   HelpdeskStore() = default;
   // The transaction of a Batch.
-  virtual void begin_batch() = 0;
+  virtual void begin_batch(bool isolate_writes) = 0;
   virtual void commit_batch() = 0;
   virtual void rollback_batch() = 0;
 };

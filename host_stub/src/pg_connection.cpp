@@ -84,6 +84,7 @@ PgResult PgConnection::exec(const char* sql, const PgParams& params) {
   if (it == prepared_.end()) {
     std::string name = "hdp_" + std::to_string(prepared_.size() + 1);
     PgResult prepared(PQprepare(conn_, name.c_str(), sql, 0, nullptr));
+    ++round_trips_;
     check(prepared);
     it = prepared_.emplace(sql, std::move(name)).first;
   }
@@ -92,6 +93,7 @@ PgResult PgConnection::exec(const char* sql, const PgParams& params) {
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
   PgResult result(
       PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0));
+  ++round_trips_;
   check(result);
   return result;
 }
@@ -102,6 +104,7 @@ PgResult PgConnection::simple(const std::string& sql) {
     connect();
   }
   PgResult result(PQexec(conn_, sql.c_str()));
+  ++round_trips_;
   check(result);
   return result;
 }
@@ -111,14 +114,18 @@ void PgConnection::migrate(std::string_view schema, int64_t lock_key, const std:
   pg_common::migrate(conn_, schema, lock_key, migrations, "this host");
 }
 
-void PgConnection::begin() {
+void PgConnection::begin(bool write_savepoints) {
   exec("BEGIN");
   in_transaction_ = true;
+  write_savepoints_ = write_savepoints;
 }
 
 void PgConnection::rollback() {
   in_transaction_ = false;
-  if (PQstatus(conn_) == CONNECTION_OK) PQclear(PQexec(conn_, "ROLLBACK"));
+  if (PQstatus(conn_) == CONNECTION_OK) {
+    PQclear(PQexec(conn_, "ROLLBACK"));
+    ++round_trips_;
+  }
 }
 
 void PgConnection::commit() {
@@ -126,6 +133,7 @@ void PgConnection::commit() {
   // Never on a new connection: there COMMIT would answer success for a transaction that is gone.
   if (PQstatus(conn_) != CONNECTION_OK) throw PgError("the connection to PostgreSQL was lost before COMMIT");
   const PgResult committed(PQexec(conn_, "COMMIT"));
+  ++round_trips_;
   check(committed);
   // COMMIT of a transaction that had failed answers ROLLBACK without an error.
   if (std::string_view(PQcmdStatus(committed.raw())) != "COMMIT") {
@@ -133,18 +141,19 @@ void PgConnection::commit() {
   }
 }
 
-PgWriteScope::PgWriteScope(PgConnection& conn) : conn_(conn), nested_(conn.in_transaction()) {
-  if (nested_) {
+PgWriteScope::PgWriteScope(PgConnection& conn)
+    : conn_(conn), nested_(conn.in_transaction()), savepoint_(nested_ && conn.write_savepoints()) {
+  if (savepoint_) {
     conn_.exec("SAVEPOINT store_write");
-  } else {
+  } else if (!nested_) {
     conn_.begin();
   }
 }
 
 PgWriteScope::~PgWriteScope() {
-  if (done_) return;
+  if (done_ || (nested_ && !savepoint_)) return;
   try {
-    if (nested_) {
+    if (savepoint_) {
       conn_.exec("ROLLBACK TO SAVEPOINT store_write");
       conn_.exec("RELEASE SAVEPOINT store_write");
     } else {
@@ -155,9 +164,9 @@ PgWriteScope::~PgWriteScope() {
 }
 
 void PgWriteScope::commit() {
-  if (nested_) {
+  if (savepoint_) {
     conn_.exec("RELEASE SAVEPOINT store_write");
-  } else {
+  } else if (!nested_) {
     conn_.commit();
   }
   done_ = true;

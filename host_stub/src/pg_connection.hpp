@@ -76,13 +76,18 @@ class PgConnection {
   PgResult simple(const std::string& sql);
 
   // The transaction of a write or a batch: begin() ... commit() or rollback(). Not nested (a
-  // write inside a batch uses a savepoint, see PgWriteScope).
-  void begin();
+  // write inside a batch uses a savepoint, see PgWriteScope, unless write_savepoints is false:
+  // then a write that fails leaves the transaction failed, for the caller to roll back).
+  void begin(bool write_savepoints = true);
   // COMMIT, throwing when the server rolled back instead (a transaction that had failed).
   void commit();
   // ROLLBACK; on a lost connection the server has rolled back already, so nothing throws then.
   void rollback();
   bool in_transaction() const { return in_transaction_; }
+  bool write_savepoints() const { return write_savepoints_; }
+
+  // Statements sent and answered, each one round trip to the server (preparing one counts too).
+  uint64_t round_trips() const { return round_trips_; }
 
   // Asks the server to cancel the statement this connection runs now (its exec then throws);
   // nothing when none runs. The one call that may come from another thread. [thread-safe]
@@ -103,13 +108,16 @@ class PgConnection {
   std::string server_options_;  // the libpq "options" value: the host's and the caller's
   pg_conn* conn_ = nullptr;
   std::mutex cancel_mutex_;
-  pg_cancel* cancel_ = nullptr;  // guarded by cancel_mutex_: how to cancel on conn_
-  bool in_transaction_ = false;  // between begin() and commit()/rollback(), whatever the connection's state
+  pg_cancel* cancel_ = nullptr;   // guarded by cancel_mutex_: how to cancel on conn_
+  bool in_transaction_ = false;   // between begin() and commit()/rollback(), whatever the connection's state
+  bool write_savepoints_ = true;  // this transaction's PgWriteScopes take savepoints
+  uint64_t round_trips_ = 0;
   std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
 };
 
 // A write's own transaction, or a savepoint when one is already open (a batch): undone unless
-// committed.
+// committed. In a batch begun without write savepoints it is nothing: a failed write's exception
+// makes the batch's owner roll back the whole transaction.
 class PgWriteScope {
  public:
   explicit PgWriteScope(PgConnection& conn);
@@ -121,6 +129,7 @@ class PgWriteScope {
  private:
   PgConnection& conn_;
   const bool nested_;
+  const bool savepoint_;
   bool done_ = false;
 };
 

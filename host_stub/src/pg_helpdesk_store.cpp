@@ -26,9 +26,53 @@ namespace {
   "SELECT id, plugin_id, idempotency_key, message_id, file_name, mime_type, size_bytes, stored_path, " \
   "created_at_ms FROM helpdesk.attachments "
 
-// An attachment is activity of its message's conversation (see HDP_CONVERSATION_SELECT).
-constexpr const char* kTouchMessage =
-    "UPDATE helpdesk.messages SET updated_at_ms = GREATEST(updated_at_ms, $1::bigint) WHERE id = $2::bigint";
+// A call message created, or updated in place ($1 plugin, $2 key, $3 direction, $4 call status,
+// $5 duration, $6 now, $7..$10 the recording's status, reason, detail and retry path, or NULL to
+// keep them), in the conversation CONVERSATION selected FROM.
+#define HDP_MESSAGE_UPSERT(CONVERSATION, FROM)                                                              \
+  "INSERT INTO helpdesk.messages AS m (conversation_id, plugin_id, external_key, direction, call_status, "  \
+  "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason, recording_detail, "        \
+  "retry_path) SELECT " CONVERSATION                                                                        \
+  ", $1, $2, $3::integer, $4, $5::bigint, $6::bigint, $6::bigint, "                                         \
+  "COALESCE($7::integer, 0), COALESCE($8::text, ''), COALESCE($9::text, ''), COALESCE($10::text, '') " FROM \
+  " ON CONFLICT (plugin_id, external_key) DO UPDATE SET "                                                   \
+  "conversation_id = EXCLUDED.conversation_id, "                                                            \
+  "direction = CASE WHEN EXCLUDED.direction = 0 THEN m.direction ELSE EXCLUDED.direction END, "             \
+  "call_status = COALESCE(EXCLUDED.call_status, m.call_status), "                                           \
+  "duration_s = COALESCE(EXCLUDED.duration_s, m.duration_s), "                                              \
+  "recording_status = COALESCE($7::integer, m.recording_status), "                                          \
+  "recording_reason = COALESCE($8::text, m.recording_reason), "                                             \
+  "recording_detail = COALESCE($9::text, m.recording_detail), "                                             \
+  "retry_path = COALESCE($10::text, m.retry_path), "                                                        \
+  "updated_at_ms = EXCLUDED.updated_at_ms RETURNING id"
+
+// The upsert in the conversation it belongs to, when that exists ($11 inbox and $12 contact, each
+// '' to keep the message's, then $13 the default inbox): the new message's id, its conversation's,
+// and the conversation it was in before (NULL for a new message). The message's id is NULL when
+// the conversation does not exist yet (or was just deleted): nothing was written then. The
+// conversation is held with KEY SHARE, which other writers of it share, so that it is not deleted
+// as empty before this commits.
+constexpr const char* kUpsertInExistingConversation =
+    "WITH old AS (SELECT m.conversation_id, c.inbox, c.contact FROM helpdesk.messages m JOIN "
+    "helpdesk.conversations c ON c.id = m.conversation_id WHERE m.plugin_id = $1 AND m.external_key = $2), "
+    "target AS (SELECT c.id FROM helpdesk.conversations c WHERE "
+    "c.inbox = COALESCE(NULLIF($11::text, ''), (SELECT inbox FROM old), $13::text) AND "
+    "c.contact = COALESCE(NULLIF($12::text, ''), (SELECT contact FROM old), '') FOR KEY SHARE), "
+    "up AS (" HDP_MESSAGE_UPSERT("target.id", "FROM target") ") "
+    "SELECT (SELECT id FROM up), (SELECT id FROM target), (SELECT conversation_id FROM old)";
+
+// The upsert in conversation $11.
+constexpr const char* kUpsertInConversation = HDP_MESSAGE_UPSERT("$11::bigint", "");
+
+// An attachment, unless its key exists, and the activity of its message's conversation (see
+// HDP_CONVERSATION_SELECT): the new attachment's id, or no row.
+constexpr const char* kInsertAttachment =
+    "WITH added AS (INSERT INTO helpdesk.attachments (plugin_id, idempotency_key, message_id, file_name, "
+    "mime_type, size_bytes, stored_path, created_at_ms) VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7, "
+    "$8::bigint) ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id, message_id), "
+    "touched AS (UPDATE helpdesk.messages SET updated_at_ms = GREATEST(updated_at_ms, $8::bigint) "
+    "WHERE id = (SELECT message_id FROM added)) "
+    "SELECT id FROM added";
 
 std::string num(int64_t value) {
   return std::to_string(value);
@@ -99,8 +143,8 @@ PgHelpdeskStore::PgHelpdeskStore(std::shared_ptr<PgConnection> conn, std::functi
 
 PgHelpdeskStore::~PgHelpdeskStore() = default;
 
-void PgHelpdeskStore::begin_batch() {
-  conn_->begin();
+void PgHelpdeskStore::begin_batch(bool isolate_writes) {
+  conn_->begin(isolate_writes);
 }
 
 void PgHelpdeskStore::commit_batch() {
@@ -115,41 +159,7 @@ int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   const int64_t now = now_ms_();
   PgWriteScope transaction(*conn_);
 
-  std::optional<int64_t> old_conversation;
-  std::string inbox = upsert.inbox;
-  std::string contact = upsert.contact;
-  {
-    const PgResult r = conn_->exec(
-        "SELECT m.conversation_id, c.inbox, c.contact FROM helpdesk.messages m JOIN helpdesk.conversations c "
-        "ON c.id = m.conversation_id WHERE m.plugin_id = $1 AND m.external_key = $2",
-        {upsert.plugin_id, upsert.external_key});
-    if (r.rows() > 0) {
-      old_conversation = r.integer(0, 0);
-      if (inbox.empty()) inbox = r.text(0, 1);
-      if (contact.empty()) contact = r.text(0, 2);
-    }
-  }
-  if (inbox.empty()) inbox = kDefaultInbox;
-
-  // Created if missing, never updated, and held with KEY SHARE (which other writers of the same
-  // conversation share) so that it is not deleted as empty before this commits.
-  int64_t conversation_id = 0;
-  for (int attempt = 0; conversation_id == 0; ++attempt) {
-    conn_->exec(
-        "INSERT INTO helpdesk.conversations (inbox, contact, created_at_ms, last_activity_ms) "
-        "VALUES ($1, $2, $3::bigint, $3::bigint) ON CONFLICT (inbox, contact) DO NOTHING",
-        {inbox, contact, num(now)});
-    const PgResult r = conn_->exec(
-        "SELECT id FROM helpdesk.conversations WHERE inbox = $1 AND contact = $2 FOR KEY SHARE", {inbox, contact});
-    if (r.rows() > 0) {
-      conversation_id = r.integer(0, 0);
-    } else if (attempt >= 2) {
-      throw PgError("the conversation of " + upsert.external_key + " keeps being deleted");
-    }
-  }
-
-  PgParams p{num(conversation_id),
-             upsert.plugin_id,
+  PgParams p{upsert.plugin_id,
              upsert.external_key,
              num(upsert.direction),
              upsert.call_status,
@@ -158,32 +168,62 @@ int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
              std::nullopt,
              std::nullopt,
              std::nullopt,
-             std::nullopt};
+             std::nullopt,
+             upsert.inbox,
+             upsert.contact,
+             std::string(kDefaultInbox)};
   if (upsert.recording_status) {
-    p[7] = num(*upsert.recording_status);
-    p[8] = upsert.recording_reason;
-    p[9] = upsert.recording_detail;
-    p[10] = upsert.retry_path;
+    p[6] = num(*upsert.recording_status);
+    p[7] = upsert.recording_reason;
+    p[8] = upsert.recording_detail;
+    p[9] = upsert.retry_path;
   }
-  const int64_t message_id =
-      conn_
-          ->exec(
-              "INSERT INTO helpdesk.messages AS m (conversation_id, plugin_id, external_key, direction, call_status, "
-              "duration_s, created_at_ms, updated_at_ms, recording_status, recording_reason, recording_detail, "
-              "retry_path) VALUES ($1::bigint, $2, $3, $4::integer, $5, $6::bigint, $7::bigint, $7::bigint, "
-              "COALESCE($8::integer, 0), COALESCE($9::text, ''), COALESCE($10::text, ''), COALESCE($11::text, '')) "
-              "ON CONFLICT (plugin_id, external_key) DO UPDATE SET "
-              "conversation_id = EXCLUDED.conversation_id, "
-              "direction = CASE WHEN EXCLUDED.direction = 0 THEN m.direction ELSE EXCLUDED.direction END, "
-              "call_status = COALESCE(EXCLUDED.call_status, m.call_status), "
-              "duration_s = COALESCE(EXCLUDED.duration_s, m.duration_s), "
-              "recording_status = COALESCE($8::integer, m.recording_status), "
-              "recording_reason = COALESCE($9::text, m.recording_reason), "
-              "recording_detail = COALESCE($10::text, m.recording_detail), "
-              "retry_path = COALESCE($11::text, m.retry_path), "
-              "updated_at_ms = EXCLUDED.updated_at_ms RETURNING id",
-              p)
-          .integer(0, 0);
+  int64_t message_id = 0;
+  int64_t conversation_id = 0;
+  std::optional<int64_t> old_conversation;
+  {
+    // Nearly every write finds its conversation: one statement (one round trip) does it all.
+    const PgResult r = conn_->exec(kUpsertInExistingConversation, p);
+    if (!r.is_null(0, 2)) old_conversation = r.integer(0, 2);
+    if (!r.is_null(0, 0)) {
+      message_id = r.integer(0, 0);
+      conversation_id = r.integer(0, 1);
+    }
+  }
+  if (message_id == 0) {
+    // The conversation is new: created if missing, never updated, and held with KEY SHARE (which
+    // other writers of the same conversation share) so that it is not deleted as empty before
+    // this commits.
+    std::string inbox = upsert.inbox;
+    std::string contact = upsert.contact;
+    if (inbox.empty() || contact.empty()) {
+      const PgResult r = conn_->exec(
+          "SELECT c.inbox, c.contact FROM helpdesk.messages m JOIN helpdesk.conversations c "
+          "ON c.id = m.conversation_id WHERE m.plugin_id = $1 AND m.external_key = $2",
+          {upsert.plugin_id, upsert.external_key});
+      if (r.rows() > 0) {
+        if (inbox.empty()) inbox = r.text(0, 0);
+        if (contact.empty()) contact = r.text(0, 1);
+      }
+    }
+    if (inbox.empty()) inbox = kDefaultInbox;
+    for (int attempt = 0; conversation_id == 0; ++attempt) {
+      conn_->exec(
+          "INSERT INTO helpdesk.conversations (inbox, contact, created_at_ms, last_activity_ms) "
+          "VALUES ($1, $2, $3::bigint, $3::bigint) ON CONFLICT (inbox, contact) DO NOTHING",
+          {inbox, contact, num(now)});
+      const PgResult r = conn_->exec(
+          "SELECT id FROM helpdesk.conversations WHERE inbox = $1 AND contact = $2 FOR KEY SHARE", {inbox, contact});
+      if (r.rows() > 0) {
+        conversation_id = r.integer(0, 0);
+      } else if (attempt >= 2) {
+        throw PgError("the conversation of " + upsert.external_key + " keeps being deleted");
+      }
+    }
+    p.resize(10);
+    p.push_back(num(conversation_id));
+    message_id = conn_->exec(kUpsertInConversation, p).integer(0, 0);
+  }
 
   // A call that moved out of the unknown-contact conversation leaves no empty conversation.
   if (old_conversation && *old_conversation != conversation_id) {
@@ -256,12 +296,9 @@ AttachmentInsertResult PgHelpdeskStore::insert_attachment(const AttachmentInsert
   PgWriteScope transaction(*conn_);
   AttachmentInsertResult result;
   {
-    const PgResult r = conn_->exec(
-        "INSERT INTO helpdesk.attachments (plugin_id, idempotency_key, message_id, file_name, mime_type, "
-        "size_bytes, stored_path, created_at_ms) VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7, $8::bigint) "
-        "ON CONFLICT (plugin_id, idempotency_key) DO NOTHING RETURNING id",
-        {insert.plugin_id, insert.idempotency_key, num(insert.message_id), insert.file_name, insert.mime_type,
-         num(insert.size_bytes), insert.stored_path, num(now)});
+    const PgResult r = conn_->exec(kInsertAttachment,
+                                   {insert.plugin_id, insert.idempotency_key, num(insert.message_id), insert.file_name,
+                                    insert.mime_type, num(insert.size_bytes), insert.stored_path, num(now)});
     if (r.rows() > 0) result.attachment_id = r.integer(0, 0);
   }
   if (result.attachment_id == 0) {
@@ -272,8 +309,6 @@ AttachmentInsertResult PgHelpdeskStore::insert_attachment(const AttachmentInsert
     if (r.rows() == 0) throw PgError("attachment key " + insert.idempotency_key + " vanished");
     result.attachment_id = r.integer(0, 0);
     result.already_attached = true;
-  } else {
-    conn_->exec(kTouchMessage, {num(now), num(insert.message_id)});
   }
   transaction.commit();
   return result;

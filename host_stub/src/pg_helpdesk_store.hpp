@@ -40,7 +40,7 @@ class PgHelpdeskStore final : public HelpdeskStore {
   bool is_remote() const override { return true; }
 
  private:
-  void begin_batch() override;
+  void begin_batch(bool isolate_writes) override;
   void commit_batch() override;
   void rollback_batch() override;
 

@@ -46,7 +46,7 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   void checkpoint_off_the_writer(int pages, int cap_pages);
 
  private:
-  void begin_batch() override;
+  void begin_batch(bool isolate_writes) override;
   void commit_batch() override;
   void rollback_batch() override;
 

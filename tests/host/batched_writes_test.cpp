@@ -182,6 +182,66 @@ TEST(PgConnectionErrors, DeadlocksAndSerializationFailuresAreConflicts) {
   }
 }
 
+// On PostgreSQL a batch runs without a savepoint per write (each costs round trips): a write
+// that fails there fails the transaction, which is rolled back and written again with savepoints.
+// The failed write alone reports the failure; the writes around it commit once.
+TEST(BatchedWritesOnPostgres, AFailedWriteFailsAloneWhenTheBatchIsWrittenAgainWithSavepoints) {
+  const StoreLocation location{{}, testsupport::shared_postgres().uri(testsupport::new_postgres_database("isolate"))};
+  const auto now = [] { return int64_t{1000}; };
+  boost::asio::io_context io;
+  std::FILE* log_file = std::tmpfile();
+  Logger log{LogLevel::info, LogFormat::text, log_file};
+  auto store = open_helpdesk_store(location, now);
+  auto writes = std::make_unique<BatchedWrites>(io, *store, log, nullptr, open_helpdesk_store(location, now));
+  std::vector<WriteResult> seen;
+  const auto done = [&seen](uint64_t, const WriteResult& r) { seen.push_back(r); };
+  int runs_of_the_first = 0;
+  const auto upsert = [](const char* key) {
+    return [key](HelpdeskStore& s) {
+      CallMessageUpsert u;
+      u.plugin_id = "p";
+      u.external_key = key;
+      return WriteResult{HDP_OK, s.upsert_call_message(u), false, false};
+    };
+  };
+  writes->start(
+      1, "",
+      [&runs_of_the_first, first = upsert("good-1")](HelpdeskStore& s) {
+        ++runs_of_the_first;
+        return first(s);
+      },
+      done);
+  writes->start(
+      1, "",
+      [](HelpdeskStore& s) {
+        s.insert_attachment(AttachmentInsert{"p", "k", 4242, "f", "a/b", 1, "/x"});  // no message 4242
+        return WriteResult{};
+      },
+      done);
+  writes->start(1, "", upsert("good-2"), done);
+  for (int i = 0; i < 10000 && seen.size() < 3; ++i) {
+    io.restart();
+    io.poll();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].status, HDP_OK);
+  EXPECT_TRUE(seen[0].durable);
+  EXPECT_EQ(seen[1].status, HDP_ERR_IO);
+  EXPECT_FALSE(seen[1].durable);
+  EXPECT_EQ(seen[2].status, HDP_OK);
+  EXPECT_TRUE(seen[2].durable);
+  EXPECT_EQ(runs_of_the_first, 2) << "the batch was not written again";
+  EXPECT_EQ(store->messages_by_key("good-1", "p").size(), 1u);
+  EXPECT_EQ(store->messages_by_key("good-2", "p").size(), 1u);
+  EXPECT_FALSE(store->attachment_by_key("p", "k"));
+  writes.reset();
+  const std::string logs = read_all(log_file);
+  std::fclose(log_file);
+  EXPECT_NE(logs.find("written again with each write on its own"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("store write 2 failed"), std::string::npos) << logs;
+}
+
 // Two nodes' writer threads take the same two messages in opposite orders. PostgreSQL aborts one
 // transaction as a deadlock; that batch runs again whole, after the other committed: every
 // write of both reports success, and the retry is logged.

@@ -15,6 +15,8 @@
 
 #include "child_process.hpp"  // tests/support
 #include "helpdesk_store.hpp"
+#include "pg_connection.hpp"
+#include "pg_helpdesk_store.hpp"
 #include "shared_postgres.hpp"  // tests/support
 #include "sqlite_files.hpp"     // tests/support
 #include "sqlite_helpdesk_store.hpp"
@@ -335,6 +337,60 @@ TEST(PgHelpdeskStore, NodesWritingCallsOfOneConversationDoNotWaitForEachOther) {
 
   ASSERT_EQ(b->conversations().size(), 1U);
   EXPECT_EQ(b->conversations().front().message_count, 4);
+}
+
+// Each savepoint costs a round trip to the server. A batch run without them (as the host's writer
+// runs its batches first) takes one round trip per write once the conversation exists: a call's
+// message, its status and its attachment, plus BEGIN and COMMIT.
+TEST(PgHelpdeskStore, ABatchWithoutWriteSavepointsTakesOneRoundTripPerWrite) {
+  const std::string uri = testsupport::shared_postgres().uri(testsupport::new_postgres_database("host_round_trips"));
+  int64_t now = 1000;
+  open_helpdesk_store({{}, uri}, [&] { return now; });  // migrates
+  auto conn = std::make_shared<PgConnection>(uri, "test");
+  PgHelpdeskStore store(conn, [&] { return now; });
+  const auto write_call = [&store](const std::string& key) {
+    CallMessageUpsert u;
+    u.plugin_id = "p";
+    u.external_key = key;
+    u.contact = "5511900000001";
+    const int64_t id = store.upsert_call_message(u);
+    EXPECT_TRUE(store.set_recording_status("p", id, 3, "ready"));
+    EXPECT_FALSE(
+        store.insert_attachment({"p", "rec-" + key, id, "a.mp3", "audio/mpeg", 10, "/x/" + key}).already_attached);
+    return id;
+  };
+  {
+    HelpdeskStore::Batch first(store, false);  // creates the conversation, prepares the statements
+    write_call("first");
+    first.commit();
+  }
+  constexpr int kCalls = 20;
+  const uint64_t before = conn->round_trips();
+  now = 2000;
+  {
+    HelpdeskStore::Batch batch(store, false);
+    for (int i = 0; i < kCalls; ++i) write_call("call-" + std::to_string(i));
+    batch.commit();
+  }
+  EXPECT_EQ(conn->round_trips() - before, 2u + 3u * kCalls);
+  const auto conversations = store.conversations();
+  ASSERT_EQ(conversations.size(), 1u);
+  EXPECT_EQ(conversations.front().message_count, kCalls + 1);
+  EXPECT_EQ(conversations.front().last_activity_ms, 2000);
+  const auto last = store.messages_by_key("call-19", "p");
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last.front().recording_status, 3);
+  EXPECT_EQ(store.message_attachments(last.front().id).size(), 1u);
+
+  // With a savepoint around each write, as a batch in which a write failed runs again (and the
+  // savepoint's statements prepared on first use).
+  const uint64_t isolated_before = conn->round_trips();
+  {
+    HelpdeskStore::Batch batch(store, true);
+    for (int i = 0; i < kCalls; ++i) write_call("again-" + std::to_string(i));
+    batch.commit();
+  }
+  EXPECT_GE(conn->round_trips() - isolated_before, 2u + 3u * 3u * kCalls);
 }
 
 // A PostgreSQL restart between writes costs the write in flight at most: the next one connects
