@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -310,6 +312,51 @@ TEST_F(RecordingFetcherTest, TruncatedBodyIsTransientAndLeavesNoFile) {
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
   EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "download interrupted (got 1 MiB of 4 MiB)");
+  EXPECT_FALSE(fs::exists(dest("recording.mp3")));
+}
+
+// The process may write files of at most `bytes` while it lives (RLIMIT_FSIZE): a write past it
+// fails with EFBIG, as on a full disk, instead of raising SIGXFSZ.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  }
+  ~FileSizeLimit() {
+    setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*old_handler_)(int) = nullptr;
+};
+
+TEST_F(RecordingFetcherTest, ADiskThatRefusesTheRecordingMidwayIsTransientAndLeavesNoFile) {
+  server_.set_response("/rec", audio(1024 * 1024));
+  RecordingFetcher fetcher(loop_, dev_mode());
+  const FileSizeLimit limit(300 * 1024);
+  const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
+  EXPECT_EQ(result.detail, "could not write the recording to disk: File too large");
+  EXPECT_FALSE(fs::exists(dest("recording.mp3")));
+}
+
+// The last bytes of a body are written when the transfer ends: a disk that refuses them fails the
+// download as well, never a short file reported ready.
+TEST_F(RecordingFetcherTest, ADiskThatRefusesTheLastBytesIsTransientAndLeavesNoFile) {
+  server_.set_response("/rec", audio(1024 * 1024 + 123));
+  RecordingFetcher fetcher(loop_, dev_mode());
+  const FileSizeLimit limit(1024 * 1024);
+  const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
+  EXPECT_EQ(result.kind, FetchKind::transient_error);
+  EXPECT_EQ(result.detail, "could not write the recording to disk: File too large");
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
 
