@@ -190,10 +190,12 @@ void RecordingService::apply(const std::string& call_id, FlowInput input,
   }
   unsettled(call_id);
   writer_.submit(
+      // A batch may run its jobs more than once (see Store::run_batch): each run's continuation
+      // gets its own copy of `then`.
       [this, call_id, input = std::move(input), now, message_id, held,
-       then = std::move(then)](Store& store) mutable -> StoreWriter::Continuation {
+       then = std::move(then)](Store& store) -> StoreWriter::Continuation {
         StepResult result = step_in_store(store, call_id, input, now, message_id, config_, claims_, held);
-        return [this, call_id, held, result = std::move(result), then = std::move(then)] {
+        return [this, call_id, held, result = std::move(result), then] {
           if (!result.result && !result.lost) host_.log(HDP_LOG_WARNING, "[WaVoIP] No such call " + call_id);
           note_claim(call_id, held, result);
           if (result.result) carry_out(*result.result);

@@ -40,6 +40,10 @@ namespace wavoip {
 class StoreWriter {
  public:
   using Continuation = std::function<void()>;
+  // Runs on the writer, inside the batch's transaction. It may run more than once (the batch is
+  // run again when a job of it failed in its first run, or after PostgreSQL chose it as a
+  // deadlock's victim): it must change nothing but the store, and only the continuation of its
+  // last run is kept, so it must not give away what it captured.
   using Work = std::function<Continuation(Store&)>;
   using Failed = std::function<void(const std::string& why)>;
 
