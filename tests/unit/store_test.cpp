@@ -402,6 +402,54 @@ TEST_F(SqliteStoreTest, ABatchThatCannotBeginFailsEveryJobAndRunsNone) {
   EXPECT_EQ(ran, 0);
 }
 
+// A batch runs first without a savepoint per job (each costs four statements and a copy of the
+// pages the job changes); only a batch in which a job fails runs again, with them.
+TEST_F(SqliteStoreTest, ABatchRunsOnceWithoutSavepointsAndAgainWithThemOnlyWhenAJobFails) {
+  int runs = 0;
+  auto errors = store().run_batch({[&] {
+                                     ++runs;
+                                     store().save_call(sample_call("A"));
+                                   },
+                                   [&] { store().save_call(sample_call("B")); }});
+  EXPECT_EQ(errors, (std::vector<std::string>{"", ""}));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(store().rerun_batches(), 0);
+
+  runs = 0;
+  errors = store().run_batch({[&] {
+                                ++runs;
+                                store().save_call(sample_call("C"));
+                              },
+                              [&] { throw std::runtime_error("job failed"); },
+                              [&] { store().save_call(sample_call("D")); }});
+  EXPECT_EQ(errors, (std::vector<std::string>{"", "job failed", ""}));
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(store().rerun_batches(), 1);
+  EXPECT_TRUE(store().load_call("C"));
+  EXPECT_TRUE(store().load_call("D"));
+}
+
+// Without a savepoint a store call that fails cannot undo what it wrote before failing; when the
+// job catches its error and goes on, the batch must still not commit that half.
+TEST_F(SqliteStoreTest, AStoreCallThatFailsHalfwayInAJobThatGoesOnIsUndoneWhole) {
+  const Event ev = record_event("CALL-1", "READY");
+  const auto errors = store().run_batch({[&] {
+    EXPECT_THROW(store().record_delivery_and_apply("{}", ev, "", kT0,
+                                                   [](const CallRecord& r) {
+                                                     FlowResult out{r, {}};
+                                                     out.record.call_id = "OTHER";  // refused after the insert
+                                                     return out;
+                                                   }),
+                 std::logic_error);
+    store().save_call(sample_call("B"));
+  }});
+  EXPECT_EQ(errors, (std::vector<std::string>{""}));
+  EXPECT_EQ(store().rerun_batches(), 1);
+  EXPECT_EQ(store().delivery_count(), 0) << "the failed call's delivery was committed";
+  EXPECT_FALSE(store().load_call("CALL-1"));
+  EXPECT_TRUE(store().load_call("B"));
+}
+
 TEST_P(StoreConformance, AStoreCallThatFailsInsideABatchLeavesTheBatchUsable) {
   store().save_call(sample_call("A"));
   const auto errors = store().run_batch({

@@ -308,12 +308,25 @@ class Use {
 
 // Transaction-control statements (BEGIN, SAVEPOINT, RELEASE, ...) prepared once per connection:
 // Database::exec parses the text again on every call, and a batch runs four of them per job.
+// Also whether the transaction open now takes a savepoint for each store call in it (see
+// SqliteStore::run_batch).
 class Control {
  public:
   explicit Control(SQLite::Database& db) : db_(db) {}
   Control(const Control&) = delete;
   Control& operator=(const Control&) = delete;
   SQLite::Database& db() { return db_; }
+
+  // Off for a batch's first run: a store call that fails then cannot be undone alone, and says
+  // so (undone()), and the batch is rolled back whole and run again with savepoints.
+  bool savepoints() const { return savepoints_; }
+  void set_savepoints(bool on) {
+    savepoints_ = on;
+    failed_without_savepoint_ = false;
+  }
+  void note_failed_without_savepoint() { failed_without_savepoint_ = true; }
+  bool failed_without_savepoint() const { return failed_without_savepoint_; }
+
   // sql must be a string literal: it is the key.
   void run(const char* sql) {
     std::unique_ptr<SQLite::Statement>& slot = statements_[sql];
@@ -327,6 +340,8 @@ class Control {
  private:
   SQLite::Database& db_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> statements_;
+  bool savepoints_ = true;
+  bool failed_without_savepoint_ = false;
 };
 
 // The records of calls that deliveries changed and that are not written yet (write-back, see
@@ -441,19 +456,29 @@ class UnsavedCalls {
 
 // One write transaction, or a savepoint inside the caller's (a batch of run_batch): every store
 // call is atomic on its own and nests inside a batch. Rolls back unless commit() ran, in the
-// database and in the unsaved records alike.
+// database and in the unsaved records alike. Inside a batch run without savepoints it takes
+// none: when it ends without commit(), it tells the batch, which is then rolled back whole.
 class TxScope {
  public:
   TxScope(Control& control, UnsavedCalls& unsaved)
       : control_(control),
         unsaved_(unsaved),
         mark_(unsaved.mark()),
-        nested_(sqlite3_get_autocommit(control.db().getHandle()) == 0) {
-    control_.run(nested_ ? "SAVEPOINT store_call" : "BEGIN IMMEDIATE");
+        nested_(sqlite3_get_autocommit(control.db().getHandle()) == 0),
+        savepoint_(nested_ && control.savepoints()) {
+    if (savepoint_) {
+      control_.run("SAVEPOINT store_call");
+    } else if (!nested_) {
+      control_.run("BEGIN IMMEDIATE");
+    }
   }
   ~TxScope() {
     if (done_) return;
     unsaved_.rollback(mark_);
+    if (nested_ && !savepoint_) {
+      control_.note_failed_without_savepoint();
+      return;
+    }
     try {
       if (nested_) {
         control_.run("ROLLBACK TO store_call");
@@ -468,8 +493,12 @@ class TxScope {
   TxScope& operator=(const TxScope&) = delete;
   bool nested() const { return nested_; }
   void commit() {
-    control_.run(nested_ ? "RELEASE store_call" : "COMMIT");
-    if (!nested_) unsaved_.forget();
+    if (savepoint_) {
+      control_.run("RELEASE store_call");
+    } else if (!nested_) {
+      control_.run("COMMIT");
+      unsaved_.forget();
+    }
     done_ = true;
   }
 
@@ -478,6 +507,7 @@ class TxScope {
   UnsavedCalls& unsaved_;
   std::size_t mark_;
   bool nested_;
+  bool savepoint_;
   bool done_ = false;
 };
 
@@ -808,10 +838,39 @@ SqliteStore::~SqliteStore() {
   }
 }
 
+// A batch's first run: no savepoint for each job and each store call in it. A savepoint costs
+// four statements per job, and a copy of every page a job changes into the statement journal.
+// True when every job ran and the batch committed; false when one failed (threw, or a store call
+// in it failed): then the transaction is rolled back whole, nothing of it is written, and
+// run_batch runs the jobs again with savepoints, where the failing one fails alone. Throws when
+// BEGIN, the write-back or COMMIT fails.
+bool SqliteStore::run_batch_without_savepoints(const std::vector<std::function<void()>>& jobs) {
+  TxScope tx(impl_->control, impl_->unsaved);
+  struct Restore {
+    Control& control;
+    ~Restore() { control.set_savepoints(true); }
+  } restore{impl_->control};
+  impl_->control.set_savepoints(false);
+  for (const auto& job : jobs) {
+    try {
+      job();
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (impl_->control.failed_without_savepoint()) return false;  // a store call failed inside the job
+  }
+  impl_->maybe_save();
+  tx.commit();
+  return true;
+}
+
 std::vector<std::string> SqliteStore::run_batch(const std::vector<std::function<void()>>& jobs) {
   std::vector<std::string> errors(jobs.size());
   if (jobs.empty()) return errors;
   try {
+    const bool outermost = sqlite3_get_autocommit(impl_->db.getHandle()) != 0;
+    if (outermost && run_batch_without_savepoints(jobs)) return errors;
+    if (outermost) ++rerun_batches_;
     TxScope tx(impl_->control, impl_->unsaved);
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       impl_->control.run("SAVEPOINT batch_job");

@@ -89,11 +89,13 @@ class Store {
   };
   std::vector<BatchEntry> record_deliveries_and_apply(const std::vector<DeliveryInput>& inputs);
 
-  // Group commit of any store calls: runs `jobs` in order inside one transaction, each in a
+  // Group commit of any store calls: runs `jobs` in order inside one transaction, each as if in a
   // savepoint of its own. Every other method is atomic on its own and, called from a job, nests
   // inside the batch's transaction. Returns one entry per job: "" when it ran and was committed,
   // otherwise why not (a job that threw is rolled back alone; when the commit itself fails, every
-  // entry carries that error and nothing is written).
+  // entry carries that error and nothing is written). A job may run more than once: engines run a
+  // batch first without savepoints (each costs, see SqliteStore and PgStore) and, when a job
+  // fails, roll it back whole and run every job again with them.
   virtual std::vector<std::string> run_batch(const std::vector<std::function<void()>>& jobs) = 0;
 
   // One transaction: loads a known call, runs `fn`, saves. nullopt (nothing run) if unknown.
@@ -255,6 +257,9 @@ class SqliteStore final : public Store {
 
   // Calls whose record is held in memory, not written yet (write-back; for tests).
   std::size_t unsaved_calls() const;
+  // Batches of run_batch run a second time, with a savepoint per job, because a job failed in
+  // the first run, which takes none.
+  int rerun_batches() const { return rerun_batches_; }
 
   // Diagnostics: "wal" once open; the PRAGMA synchronous value (1 NORMAL, 2 FULL).
   std::string journal_mode();
@@ -265,8 +270,11 @@ class SqliteStore final : public Store {
   std::vector<std::string> hot_query_plans();
 
  private:
+  bool run_batch_without_savepoints(const std::vector<std::function<void()>>& jobs);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  int rerun_batches_ = 0;
 };
 
 }  // namespace wavoip
