@@ -59,9 +59,10 @@ void BatchedWrites::post_turn() {
 }
 
 void BatchedWrites::write_batch(HelpdeskStore& store, Batch& batch) {
-  // A remote store's savepoint costs two round trips per write: a batch first runs without them,
-  // and only one in which a write fails runs again with them, where that write fails alone.
-  bool isolated = !store.is_remote();
+  // A savepoint costs every write two statements (two round trips on a remote store, and on
+  // SQLite a copy of the pages it changes): a batch first runs without them, and only one in
+  // which a write fails runs again with them, where that write fails alone.
+  bool isolated = false;
   for (int attempt = 1;;) {
     try {
       HelpdeskStore::Batch transaction(store, isolated);
@@ -77,6 +78,10 @@ void BatchedWrites::write_batch(HelpdeskStore& store, Batch& batch) {
           op.result = WriteResult{HDP_ERR_IO, 0, false, false};
           failed = true;
           if (!isolated) break;
+        }
+        if (!isolated && store.batch_write_failed()) {  // a write failed and its error was caught
+          failed = true;
+          break;
         }
       }
       if (failed && !isolated) {

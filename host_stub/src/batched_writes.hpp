@@ -49,8 +49,8 @@ class BatchedWrites {
   // SQLite::Exception (or any std::exception) on failure: the write is undone and reports
   // HDP_ERR_IO. May run more than once: a batch that loses to another node's transaction on
   // PostgreSQL (a deadlock, a serialization failure) is rolled back and runs again whole, and so
-  // is a batch on PostgreSQL in which a write fails (it first runs without savepoints, each a
-  // round trip; the second time with them, where the failed write fails alone). So a write
+  // is a batch in which a write fails (it first runs without savepoints, which cost every write
+  // two statements; the second time with them, where the failed write fails alone). So a write
   // changes nothing but the store.
   using Write = std::function<WriteResult(HelpdeskStore&)>;
   // Runs once the batch is committed (or failed), with the write's id.

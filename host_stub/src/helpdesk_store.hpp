@@ -2,7 +2,8 @@
 // plugin's external key, and attachments found by a plugin's idempotency key. Duplicates are
 // prevented by unique constraints, not by check-then-insert, so several writers (threads, or
 // nodes sharing one PostgreSQL database) cannot create one thing twice. Each write is its own
-// transaction, or a savepoint inside a Batch, so many writes can share one commit. A store is used
+// transaction, or part of a Batch (in a savepoint, or none: see Batch), so many writes can share
+// one commit. A store is used
 // by one thread at a time; storage failures throw (std::exception).
 //
 // Two implementations: SQLite (one file, the default) and PostgreSQL (several hosts on one
@@ -109,9 +110,10 @@ class HelpdeskStore {
   // fails undoes only itself, and commit() makes all of them durable at once. Rolls back when
   // destroyed without commit(). One batch at a time.
   //
-  // isolate_writes false drops the savepoints where each costs a round trip (is_remote()): a write
-  // that fails there may leave the whole transaction failed, and the caller rolls the batch back
-  // and runs it again with them (BatchedWrites does). A local store keeps its savepoints always.
+  // isolate_writes false drops the savepoints (each costs statements, a round trip each on a
+  // remote store, and on SQLite a copy of the pages the write changes): a write that fails then
+  // cannot be undone alone, batch_write_failed() says so (also when its caller caught the
+  // error), and the caller rolls the batch back and runs it again with them (BatchedWrites does).
   class Batch {
    public:
     explicit Batch(HelpdeskStore& store, bool isolate_writes = true);
@@ -149,6 +151,10 @@ class HelpdeskStore {
   virtual std::optional<AttachmentRow> attachment(int64_t attachment_id) = 0;
   virtual std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) = 0;
   virtual std::vector<AttachmentRow> message_attachments(int64_t message_id) = 0;
+
+  // True when a write of the open Batch, begun without savepoints, failed: the batch must not be
+  // committed.
+  virtual bool batch_write_failed() const = 0;
 
   // True when every call may wait for a network round trip (PostgreSQL): the host keeps such a
   // store's writes off its loop.

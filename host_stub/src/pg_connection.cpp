@@ -118,6 +118,7 @@ void PgConnection::begin(bool write_savepoints) {
   exec("BEGIN");
   in_transaction_ = true;
   write_savepoints_ = write_savepoints;
+  write_failed_ = false;
 }
 
 void PgConnection::rollback() {
@@ -151,7 +152,11 @@ PgWriteScope::PgWriteScope(PgConnection& conn)
 }
 
 PgWriteScope::~PgWriteScope() {
-  if (done_ || (nested_ && !savepoint_)) return;
+  if (done_) return;
+  if (nested_ && !savepoint_) {
+    conn_.note_write_failed();
+    return;
+  }
   try {
     if (savepoint_) {
       conn_.exec("ROLLBACK TO SAVEPOINT store_write");

@@ -85,6 +85,9 @@ class PgConnection {
   void rollback();
   bool in_transaction() const { return in_transaction_; }
   bool write_savepoints() const { return write_savepoints_; }
+  // A PgWriteScope of this transaction ended without commit and without a savepoint to undo it.
+  void note_write_failed() { write_failed_ = true; }
+  bool write_failed() const { return write_failed_; }
 
   // Statements sent and answered, each one round trip to the server (preparing one counts too).
   uint64_t round_trips() const { return round_trips_; }
@@ -111,6 +114,7 @@ class PgConnection {
   pg_cancel* cancel_ = nullptr;   // guarded by cancel_mutex_: how to cancel on conn_
   bool in_transaction_ = false;   // between begin() and commit()/rollback(), whatever the connection's state
   bool write_savepoints_ = true;  // this transaction's PgWriteScopes take savepoints
+  bool write_failed_ = false;     // one of them ended without commit while they took none
   uint64_t round_trips_ = 0;
   std::unordered_map<const char*, std::string> prepared_;  // sql literal -> statement name
 };

@@ -147,6 +147,10 @@ void PgHelpdeskStore::begin_batch(bool isolate_writes) {
   conn_->begin(isolate_writes);
 }
 
+bool PgHelpdeskStore::batch_write_failed() const {
+  return conn_->in_transaction() && conn_->write_failed();
+}
+
 void PgHelpdeskStore::commit_batch() {
   conn_->commit();
 }

@@ -38,6 +38,7 @@ class PgHelpdeskStore final : public HelpdeskStore {
   std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) override;
   std::vector<AttachmentRow> message_attachments(int64_t message_id) override;
   bool is_remote() const override { return true; }
+  bool batch_write_failed() const override;
 
  private:
   void begin_batch(bool isolate_writes) override;

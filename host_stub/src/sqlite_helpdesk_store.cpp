@@ -160,17 +160,30 @@ class Reused {
 };
 
 // A write's own transaction, or a savepoint when a Batch (or any transaction) is already open.
-// Rolls back what it did unless committed. run executes one transaction-control statement (the
-// store's prepared ones: parsing them again for every write cost more than the write).
+// Rolls back what it did unless committed; in a batch begun without savepoints it takes none, and
+// notes instead that it ended without commit (the batch is then rolled back whole). run executes
+// one transaction-control statement (the store's prepared ones: parsing them again for every
+// write cost more than the write).
 class WriteScope {
  public:
   using Run = std::function<void(const char*)>;
-  WriteScope(SQLite::Database& db, Run run)
-      : run_(std::move(run)), nested_(sqlite3_get_autocommit(db.getHandle()) == 0) {
-    run_(nested_ ? "SAVEPOINT store_write" : "BEGIN");
+  WriteScope(SQLite::Database& db, Run run, bool savepoints, bool& failed)
+      : run_(std::move(run)),
+        nested_(sqlite3_get_autocommit(db.getHandle()) == 0),
+        savepoint_(nested_ && savepoints),
+        failed_(failed) {
+    if (savepoint_) {
+      run_("SAVEPOINT store_write");
+    } else if (!nested_) {
+      run_("BEGIN");
+    }
   }
   ~WriteScope() {
     if (done_) return;
+    if (nested_ && !savepoint_) {
+      failed_ = true;
+      return;
+    }
     try {
       if (nested_) {
         run_("ROLLBACK TO store_write");
@@ -184,27 +197,36 @@ class WriteScope {
   WriteScope(const WriteScope&) = delete;
   WriteScope& operator=(const WriteScope&) = delete;
   void commit() {
-    run_(nested_ ? "RELEASE store_write" : "COMMIT");
+    if (savepoint_) {
+      run_("RELEASE store_write");
+    } else if (!nested_) {
+      run_("COMMIT");
+    }
     done_ = true;
   }
 
  private:
   Run run_;
   const bool nested_;
+  const bool savepoint_;
+  bool& failed_;
   bool done_ = false;
 };
 
 }  // namespace
 
-void SqliteHelpdeskStore::begin_batch(bool /*isolate_writes*/) {
-  control("BEGIN IMMEDIATE");  // savepoints stay: they cost no round trip here
+void SqliteHelpdeskStore::begin_batch(bool isolate_writes) {
+  control("BEGIN IMMEDIATE");
+  batch_ = BatchWrites{isolate_writes, false};
 }
 
 void SqliteHelpdeskStore::commit_batch() {
+  batch_ = BatchWrites{};
   control("COMMIT");
 }
 
 void SqliteHelpdeskStore::rollback_batch() {
+  batch_ = BatchWrites{};
   control("ROLLBACK");
 }
 
@@ -250,7 +272,8 @@ void SqliteHelpdeskStore::checkpoint_off_the_writer(int pages, int cap_pages) {
 
 int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
+  WriteScope transaction(
+      *db_, [this](const char* sql) { control(sql); }, batch_.savepoints, batch_.write_failed);
 
   std::optional<int64_t> old_conversation;
   std::string inbox = upsert.inbox;
@@ -356,7 +379,8 @@ bool SqliteHelpdeskStore::set_recording_status(std::string_view plugin_id, int64
                                                std::string_view reason, std::string_view detail,
                                                std::string_view retry_path) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
+  WriteScope transaction(
+      *db_, [this](const char* sql) { control(sql); }, batch_.savepoints, batch_.write_failed);
   Reused q_use(
       prepared("UPDATE messages SET recording_status = ?, recording_reason = ?, recording_detail = ?, "
                "retry_path = ?, updated_at_ms = ? WHERE id = ? AND plugin_id = ?"));
@@ -436,7 +460,8 @@ std::vector<MessageRow> SqliteHelpdeskStore::conversation_messages(int64_t conve
 
 AttachmentInsertResult SqliteHelpdeskStore::insert_attachment(const AttachmentInsert& insert) {
   const int64_t now = now_ms_();
-  WriteScope transaction(*db_, [this](const char* sql) { control(sql); });
+  WriteScope transaction(
+      *db_, [this](const char* sql) { control(sql); }, batch_.savepoints, batch_.write_failed);
   AttachmentInsertResult result;
   {
     Reused q_use(

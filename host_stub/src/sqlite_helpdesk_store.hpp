@@ -40,6 +40,7 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   std::optional<AttachmentRow> attachment_by_key(std::string_view plugin_id, std::string_view key) override;
   std::vector<AttachmentRow> message_attachments(int64_t message_id) override;
   bool is_remote() const override { return false; }
+  bool batch_write_failed() const override { return batch_.write_failed; }
   // A checkpoint on the thread (hdp-ckpt) once the WAL holds 1,000 pages not yet copied; on the
   // writer only at 64,000 (see sqlite_wal::BackgroundCheckpoint).
   void checkpoint_off_the_writer() override;
@@ -58,6 +59,10 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
 
   std::unique_ptr<SQLite::Database> db_;
   std::function<int64_t()> now_ms_;
+  struct BatchWrites {
+    bool savepoints = true;     // a savepoint around each write of the open batch
+    bool write_failed = false;  // a write without one ended without commit
+  } batch_;
   // Declared after db_ so that they are finalized before the database closes.
   std::unordered_map<std::string_view, std::unique_ptr<SQLite::Statement>> statements_;
   std::filesystem::path database_file_;
