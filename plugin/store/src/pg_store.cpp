@@ -101,8 +101,18 @@ constexpr const char* kSchemaV4 = R"sql(
 DROP TABLE wavoip.fetch_claims;
 )sql";
 
+// Schema version 5: calls_due holds only the calls that no node has claimed, which is what every
+// query reading it asks for. A prepared statement's plan may be made while the table is empty
+// (a new database) and kept while it grows: with an index that matches the query exactly, that
+// plan still reads the index in order; with the wider one it scanned the whole table.
+constexpr const char* kSchemaV5 = R"sql(
+DROP INDEX wavoip.calls_due;
+CREATE INDEX calls_due ON wavoip.calls(next_attempt_at, call_id) WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL;
+)sql";
+
 // Migration N brings the schema from version N-1 to N.
-constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+constexpr std::array<const char*, PgStore::kSchemaVersion> kMigrations = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4,
+                                                                          kSchemaV5};
 
 constexpr const char* kCallColumns =
     "call_id, inbox, direction, caller, receiver, session_id, call_kind, call_status, answered, duration_s, "
@@ -192,9 +202,12 @@ std::array<std::string, kStmtCount> statement_sql() {
       "ON CONFLICT (call_id) DO NOTHING";
   s[kSelectAttachment] = "SELECT attachment_id FROM wavoip.attachments WHERE call_id = $1::text";
   // LEAST ignores NULLs: the earliest unclaimed poll or the earliest lease end, one round trip.
+  // ORDER BY ... LIMIT 1 rather than MIN: planned on an empty table, MIN became an aggregate over
+  // a whole scan, and that plan stayed with the prepared statement (see kSchemaV5).
   s[kEarliest] =
-      "SELECT LEAST((SELECT MIN(next_attempt_at) FROM wavoip.calls WHERE next_attempt_at IS NOT NULL AND lease_until "
-      "IS NULL), (SELECT MIN(lease_until) FROM wavoip.calls WHERE lease_until IS NOT NULL))";
+      "SELECT LEAST((SELECT next_attempt_at FROM wavoip.calls WHERE next_attempt_at IS NOT NULL AND lease_until IS "
+      "NULL ORDER BY next_attempt_at LIMIT 1), (SELECT lease_until FROM wavoip.calls WHERE lease_until IS NOT NULL "
+      "ORDER BY lease_until LIMIT 1))";
   s[kInFlight] = select_calls(
       "WHERE recording IN ('fetching', 'attaching') AND call_id > $1::text ORDER BY call_id LIMIT $2::bigint");
   s[kPending] = "SELECT COUNT(*) FROM wavoip.calls WHERE recording IN ('waiting', 'fetching', 'attaching')";
@@ -1079,6 +1092,13 @@ std::int64_t PgStore::release_all_claims() {
 
 int PgStore::backend_pid() {
   return impl_->conn != nullptr && PQstatus(impl_->conn) == CONNECTION_OK ? PQbackendPID(impl_->conn) : 0;
+}
+
+std::string PgStore::plan_of_earliest_due() {
+  const Result r = impl_->simple("EXPLAIN EXECUTE " + statement_name(kEarliest));
+  std::string plan;
+  for (int row = 0; row < r.rows(); ++row) plan += r.text(row, 0) + '\n';
+  return plan;
 }
 
 int PgStore::conflicts_retried() const {

@@ -69,7 +69,7 @@ std::string describe_postgresql_uri(const std::string& uri);
 
 class PgStore final : public Store {
  public:
-  static constexpr int kSchemaVersion = 4;  // MAX(version) of wavoip.schema_migrations
+  static constexpr int kSchemaVersion = 5;  // MAX(version) of wavoip.schema_migrations
 
   // Connects, migrates the schema and prepares the statements. Throws PgError when the URI is
   // invalid, the server is unreachable or refuses the login, or the schema is newer than
@@ -113,6 +113,8 @@ class PgStore final : public Store {
   // Batches run again whole after the server chose them as a deadlock's victim (or a
   // serialization failure): several nodes writing the same calls in another order.
   int conflicts_retried() const;
+  // The plan this connection keeps for earliest_due() (EXPLAIN EXECUTE of its prepared statement).
+  std::string plan_of_earliest_due();
   // Pipelined batches in which a statement failed, run again statement by statement.
   int pipeline_fallbacks() const;
   // Waits for the server since open: one per statement, or one per pipelined read or commit.
