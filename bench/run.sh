@@ -700,12 +700,23 @@ start_postgres() {
     as=(runuser -u nobody --)
   fi
   "${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U bench --no-sync >"$WORK/pg-initdb.log" 2>&1 || return 1
-  # A port nothing listens on.
-  PG_PORT=$((20000 + RANDOM % 30000))
-  while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do PG_PORT=$((20000 + RANDOM % 30000)); done
-  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
-    "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=50" start >&2 ||
-    { tail -n 20 "$dir/server.log" >&2; return 1; }
+  # A port nothing listens on, below the kernel's range for outgoing connections: a port in that
+  # range may be the local end of a connection (the earlier rows make thousands), which no probe
+  # sees and which the server then cannot bind. Tried again on another port if it still fails.
+  local lowest_ephemeral attempt
+  lowest_ephemeral=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  ((lowest_ephemeral > 12000)) || lowest_ephemeral=32768
+  for attempt in 1 2 3; do
+    PG_PORT=$((10000 + RANDOM % (lowest_ephemeral - 10000)))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do
+      PG_PORT=$((10000 + RANDOM % (lowest_ephemeral - 10000)))
+    done
+    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o \
+      "-p $PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c max_connections=50" start >&2 &&
+      break
+    tail -n 5 "$dir/server.log" >&2
+    ((attempt < 3)) || return 1
+  done
   PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop)
   PG_PSQL=(psql -X -q -t -A -h 127.0.0.1 -p "$PG_PORT" -U bench)
   "${PG_PSQL[@]}" -d postgres -c "CREATE DATABASE wavoip" >/dev/null || return 1
