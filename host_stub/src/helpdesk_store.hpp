@@ -3,8 +3,7 @@
 // prevented by unique constraints, not by check-then-insert, so several writers (threads, or
 // nodes sharing one PostgreSQL database) cannot create one thing twice. Each write is its own
 // transaction, or part of a Batch (in a savepoint, or none: see Batch), so many writes can share
-// one commit. A store is used
-// by one thread at a time; storage failures throw (std::exception).
+// one commit. A store is used by one thread at a time; storage failures throw (std::exception).
 //
 // Two implementations: SQLite (one file, the default) and PostgreSQL (several hosts on one
 // database), picked by open_helpdesk_store from where the data lives.

@@ -317,8 +317,8 @@ class Control {
   Control& operator=(const Control&) = delete;
   SQLite::Database& db() { return db_; }
 
-  // Off for a batch's first run: a store call that fails then cannot be undone alone, and says
-  // so (undone()), and the batch is rolled back whole and run again with savepoints.
+  // Off for a batch's first run: a store call that fails then cannot be undone alone and says so
+  // (note_failed_without_savepoint), and the batch is rolled back whole and run again with them.
   bool savepoints() const { return savepoints_; }
   void set_savepoints(bool on) {
     savepoints_ = on;
