@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "fetch_test_helpers.hpp"
@@ -338,27 +339,29 @@ class FileSizeLimit {
   void (*old_handler_)(int) = nullptr;
 };
 
-TEST_F(RecordingFetcherTest, ADiskThatRefusesTheRecordingMidwayIsTransientAndLeavesNoFile) {
-  server_.set_response("/rec", audio(1024 * 1024));
+// A disk that refuses the recording once it holds `limit` bytes of a body of `size`: the download
+// fails as transient and leaves no file, never a short file reported ready.
+class DiskRefusalTest : public RecordingFetcherTest,
+                        public ::testing::WithParamInterface<std::pair<uint64_t, rlim_t>> {};
+
+TEST_P(DiskRefusalTest, IsTransientAndLeavesNoFile) {
+  const auto [size, limit] = GetParam();
+  server_.set_response("/rec", audio(size));
   RecordingFetcher fetcher(loop_, dev_mode());
-  const FileSizeLimit limit(300 * 1024);
+  const FileSizeLimit file_size_limit(limit);
   const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
   EXPECT_EQ(result.kind, FetchKind::transient_error);
   EXPECT_EQ(result.detail, "could not write the recording to disk: File too large");
   EXPECT_FALSE(fs::exists(dest("recording.mp3")));
 }
 
-// The last bytes of a body are written when the transfer ends: a disk that refuses them fails the
-// download as well, never a short file reported ready.
-TEST_F(RecordingFetcherTest, ADiskThatRefusesTheLastBytesIsTransientAndLeavesNoFile) {
-  server_.set_response("/rec", audio(1024 * 1024 + 123));
-  RecordingFetcher fetcher(loop_, dev_mode());
-  const FileSizeLimit limit(1024 * 1024);
-  const FetchResult result = fetch_and_wait(fetcher, server_.url("/rec"));
-  EXPECT_EQ(result.kind, FetchKind::transient_error);
-  EXPECT_EQ(result.detail, "could not write the recording to disk: File too large");
-  EXPECT_FALSE(fs::exists(dest("recording.mp3")));
-}
+// Midway; and in the last bytes, which are written when the transfer ends.
+INSTANTIATE_TEST_SUITE_P(Where, DiskRefusalTest,
+                         ::testing::Values(std::pair<uint64_t, rlim_t>{1024 * 1024, 300 * 1024},
+                                           std::pair<uint64_t, rlim_t>{1024 * 1024 + 123, 1024 * 1024}),
+                         [](const ::testing::TestParamInfo<std::pair<uint64_t, rlim_t>>& info) {
+                           return info.index == 0 ? std::string("Midway") : std::string("InTheLastBytes");
+                         });
 
 TEST_F(RecordingFetcherTest, ConnectionRefusedIsTransient) {
   RecordingFetcher fetcher(loop_, dev_mode());
