@@ -79,6 +79,26 @@ TEST_F(PgStoreTest, TheEarliestDueTimeReadsAnIndexAlsoWhenPlannedOnAnEmptyTable)
   EXPECT_NE(plan.find("calls_leased"), std::string::npos) << plan;
 }
 
+// A database of schema 4 (calls_due over every call with a next attempt), with calls in it, is
+// brought to 5 at open: the index holds the unclaimed calls only, and the calls stay.
+TEST_F(PgStoreTest, ASchema4DatabaseIsMigratedWithItsCalls) {
+  {
+    PgStore store(db.uri());
+    store.save_call(new_call_record("KEPT"));
+  }
+  shared_postgres().execute(db.database(),
+                            "DROP INDEX wavoip.calls_due; "
+                            "CREATE INDEX calls_due ON wavoip.calls(next_attempt_at, call_id) "
+                            "WHERE next_attempt_at IS NOT NULL; "
+                            "DELETE FROM wavoip.schema_migrations WHERE version = 5");
+  PgStore store(db.uri());
+  EXPECT_EQ(sql("SELECT MAX(version) FROM wavoip.schema_migrations"), "5");
+  EXPECT_NE(sql("SELECT indexdef FROM pg_indexes WHERE schemaname = 'wavoip' AND indexname = 'calls_due'")
+                .find("lease_until IS NULL"),
+            std::string::npos);
+  EXPECT_TRUE(store.load_call("KEPT"));
+}
+
 TEST_F(PgStoreTest, NodesStartingAtOnceMigrateOnceAndAllOpen) {
   constexpr int kNodes = 6;
   std::atomic<int> ready{0};
