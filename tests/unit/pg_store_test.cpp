@@ -312,8 +312,10 @@ TEST_F(PgStoreTest, ABatchChosenAsADeadlocksVictimRunsAgainAndCommits) {
       db, [](PgStore& store, const char* second) { store.apply_to_call(second, touch_attempt); });
   EXPECT_EQ(run.errors_a, std::vector<std::string>{""});
   EXPECT_EQ(run.errors_b, std::vector<std::string>{""});
-  EXPECT_EQ(run.conflicts_retried, 1);
-  EXPECT_EQ(run.runs, 3) << "the victim's job ran twice";
+  // Once in a full suite on a loaded machine a second conflict was counted; whatever their
+  // number, each one ran the victim's job once more, and every write is in once.
+  EXPECT_GE(run.conflicts_retried, 1);
+  EXPECT_EQ(run.runs, 2 + run.conflicts_retried) << "the victim's job ran once more per conflict";
   PgStore store(db.uri());
   EXPECT_EQ(store.load_call("X")->attempt, 2) << "each batch's writes are in, once";
   EXPECT_EQ(store.load_call("Y")->attempt, 2);
@@ -329,8 +331,8 @@ TEST_F(PgStoreTest, ABatchThatLearnsAtItsCommitThatItWasADeadlocksVictimRunsAgai
   });
   EXPECT_EQ(run.errors_a, std::vector<std::string>{""});
   EXPECT_EQ(run.errors_b, std::vector<std::string>{""});
-  EXPECT_EQ(run.conflicts_retried, 1);
-  EXPECT_EQ(run.runs, 3) << "the victim's job ran twice";
+  EXPECT_GE(run.conflicts_retried, 1);
+  EXPECT_EQ(run.runs, 2 + run.conflicts_retried) << "the victim's job ran once more per conflict";
   EXPECT_EQ(run.pipeline_fallbacks, 0);
   EXPECT_EQ(run.connections, 2) << "no connection was dropped";
 }
