@@ -48,18 +48,20 @@ namespace {
 
 // The upsert in the conversation it belongs to, when that exists ($11 inbox and $12 contact, each
 // '' to keep the message's, then $13 the default inbox): the new message's id, its conversation's,
-// and the conversation it was in before (NULL for a new message). The message's id is NULL when
-// the conversation does not exist yet (or was just deleted): nothing was written then. The
-// conversation is held with KEY SHARE, which other writers of it share, so that it is not deleted
-// as empty before this commits.
+// the conversation it was in before (NULL for a new message), and the inbox and contact of the
+// conversation it belongs to. The message's id is NULL when that conversation does not exist yet
+// (or was just deleted): nothing was written then. The conversation is held with KEY SHARE, which
+// other writers of it share, so that it is not deleted as empty before this commits.
 constexpr const char* kUpsertInExistingConversation =
     "WITH old AS (SELECT m.conversation_id, c.inbox, c.contact FROM helpdesk.messages m JOIN "
     "helpdesk.conversations c ON c.id = m.conversation_id WHERE m.plugin_id = $1 AND m.external_key = $2), "
-    "target AS (SELECT c.id FROM helpdesk.conversations c WHERE "
-    "c.inbox = COALESCE(NULLIF($11::text, ''), (SELECT inbox FROM old), $13::text) AND "
-    "c.contact = COALESCE(NULLIF($12::text, ''), (SELECT contact FROM old), '') FOR KEY SHARE), "
+    "wanted AS (SELECT COALESCE(NULLIF($11::text, ''), (SELECT inbox FROM old), $13::text) AS inbox, "
+    "COALESCE(NULLIF($12::text, ''), (SELECT contact FROM old), '') AS contact), "
+    "target AS (SELECT c.id FROM helpdesk.conversations c, wanted w WHERE c.inbox = w.inbox AND "
+    "c.contact = w.contact FOR KEY SHARE OF c), "
     "up AS (" HDP_MESSAGE_UPSERT("target.id", "FROM target") ") "
-    "SELECT (SELECT id FROM up), (SELECT id FROM target), (SELECT conversation_id FROM old)";
+    "SELECT (SELECT id FROM up), (SELECT id FROM target), (SELECT conversation_id FROM old), w.inbox, w.contact "
+    "FROM wanted w";
 
 // The upsert in conversation $11.
 constexpr const char* kUpsertInConversation = HDP_MESSAGE_UPSERT("$11::bigint", "");
@@ -185,6 +187,8 @@ int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
   int64_t message_id = 0;
   int64_t conversation_id = 0;
   std::optional<int64_t> old_conversation;
+  std::string inbox;
+  std::string contact;
   {
     // Nearly every write finds its conversation: one statement (one round trip) does it all.
     const PgResult r = conn_->exec(kUpsertInExistingConversation, p);
@@ -193,24 +197,13 @@ int64_t PgHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert) {
       message_id = r.integer(0, 0);
       conversation_id = r.integer(0, 1);
     }
+    inbox = r.text(0, 3);
+    contact = r.text(0, 4);
   }
   if (message_id == 0) {
     // The conversation is new: created if missing, never updated, and held with KEY SHARE (which
     // other writers of the same conversation share) so that it is not deleted as empty before
     // this commits.
-    std::string inbox = upsert.inbox;
-    std::string contact = upsert.contact;
-    if (inbox.empty() || contact.empty()) {
-      const PgResult r = conn_->exec(
-          "SELECT c.inbox, c.contact FROM helpdesk.messages m JOIN helpdesk.conversations c "
-          "ON c.id = m.conversation_id WHERE m.plugin_id = $1 AND m.external_key = $2",
-          {upsert.plugin_id, upsert.external_key});
-      if (r.rows() > 0) {
-        if (inbox.empty()) inbox = r.text(0, 0);
-        if (contact.empty()) contact = r.text(0, 1);
-      }
-    }
-    if (inbox.empty()) inbox = kDefaultInbox;
     for (int attempt = 0; conversation_id == 0; ++attempt) {
       conn_->exec(
           "INSERT INTO helpdesk.conversations (inbox, contact, created_at_ms, last_activity_ms) "
