@@ -152,7 +152,11 @@ void RecordingService::show(const CallRecord& record, bool fields, std::optional
   auto known = shown_.find(record.call_id);
   if (!fields && status && known != shown_.end() && known->second.message_id != 0 && known->second.status == *status &&
       known->second.reason == reason.key()) {
-    return;  // the host shows this already
+    // The host shows this already: the step's mark "behind the host" can go (once no write of
+    // the call is in flight), or every such step would leave one and a restart would show the
+    // call again.
+    shown_ok(record.call_id);
+    return;
   }
   const CallMessage call_message(*this, record);
   const hdp_call_message_t& message = call_message.view;

@@ -378,6 +378,32 @@ TEST_F(Polling, APollThatFindsNothingIsNotShownAsADownloadAndRewritesNothing) {
   EXPECT_EQ(count_in_log("WARN  [com.wavoip.recordings] [WaVoIP] Download of call " + id), 0u);
 }
 
+// A step whose change the host already shows needs no mark "behind the host": left in place,
+// every quiet poll would leave one, and the next start would show every such call again.
+TEST_F(Polling, APollThatChangesNothingShownLeavesNoMarkToShowItAgainAfterARestart) {
+  start_virtual({{"jitter", 0}});
+  const std::string id = "QUIET0002";
+  ASSERT_NO_FATAL_FAILURE(end_call(id));
+  ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 60 * kSec, 0));
+  ASSERT_TRUE(eventually([&] { return detail(id).find("HTTP 404") != std::string::npos; })) << detail(id);
+  ASSERT_NO_FATAL_FAILURE(expect_poll_at(id, kStartMs + 90 * kSec, 1));
+  ASSERT_TRUE(eventually([&] { return plugin_timers() == 1; }));
+  const std::string db_path = (dir_->path() / "host" / "plugins" / kPluginId / "wavoip.sqlite").string();
+  const auto marks = [&] {
+    SQLite::Database db(db_path, SQLite::OPEN_READONLY);
+    SQLite::Statement count(db, "SELECT count(*) FROM host_sync WHERE call_id = ?1");
+    count.bind(1, id);
+    count.executeStep();
+    return count.getColumn(0).getInt();
+  };
+  EXPECT_TRUE(eventually([&] { return marks() == 0; })) << "the quiet poll's mark is still there";
+  ASSERT_EQ(host_->stop(), 0);
+  EXPECT_EQ(marks(), 0);
+  restart_host();
+  ASSERT_TRUE(eventually([&] { return plugin_timers() == 1; }));
+  EXPECT_EQ(all_writes(), 0) << "the restart showed the call again";
+}
+
 TEST_F(Polling, ADownloadStillRunningASecondLaterIsShownAsDownloading) {
   start_virtual({{"jitter", 0}});
   const std::string id = "SLOW0001";
