@@ -15,7 +15,7 @@ void RecordingService::attach_failed(const std::string& call_id, const std::stri
 }
 
 void RecordingService::attach(const Attach& action, const CallRecord& record) {
-  with_message(record, [this, action](std::optional<uint64_t> message) {
+  with_message(record, [this, action, record](std::optional<uint64_t> message) {
     if (stopping_) return;
     if (!message) {
       attach_failed(action.call_id, "the host could not create the call's message");
@@ -37,7 +37,7 @@ void RecordingService::attach(const Attach& action, const CallRecord& record) {
       attach_failed(action.call_id, "the host refused the attachment (status " + std::to_string(status) + ")");
       return;
     }
-    attach_jobs_[job] = AttachJob{action.call_id, action.file_path};
+    attach_jobs_[job] = AttachJob{action.call_id, action.file_path, record};
   });
 }
 
@@ -68,6 +68,16 @@ void RecordingService::attach_done(uint64_t job_id, const hdp_attachment_result_
     std::error_code ec;
     fs::remove(job.file_path, ec);
     return;
+  }
+  // The host has the file under the call's key now: the agent sees it at once, while the
+  // plugin's record of it is written. The status is the one the step below will commit (the
+  // pure step, run here on the record the attaching step committed); should that write fail or
+  // the claim be lost, the attachment is still on the host, so "attached" stays true, and a
+  // restart attaches again under the same key. The step's own show then finds it shown.
+  const FlowResult shown_now = step(job.record, AttachOutcome{true, attachment_id, {}}, now, config_);
+  if (shown_now.record.recording == RecordingState::attached) {
+    not_busy(job.call_id);
+    show(shown_now.record, false, to_host_status(RecordingState::attached));
   }
   unsettled(job.call_id);
   // The attachment's record and the step that follows from it: one transaction, under the claim.

@@ -103,6 +103,7 @@ class RecordingService {
   struct AttachJob {
     std::string call_id;
     std::string file_path;
+    CallRecord record;  // the call as its attaching step committed it
   };
   // What the host shows for a call, as far as this process knows: the message id (stable for
   // the call's external key; 0 while not known) and the recording status last sent. It spares

@@ -22,6 +22,7 @@
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,10 @@ TEST_F(RecordingServiceTest, AReadyStepDownloadsOnceAndAttachesOnceUnderTheCalls
   EXPECT_EQ(other_node()->attachment_of("call-1"), "77");
   EXPECT_FALSE(fs::exists(attachment.file_path)) << "the host has its own copy";
   EXPECT_EQ(host_->statuses.back().status, HDP_RECORDING_ATTACHED);
+  EXPECT_EQ(std::count_if(host_->statuses.begin(), host_->statuses.end(),
+                          [](const testsupport::FakeStatusUpdate& u) { return u.status == HDP_RECORDING_ATTACHED; }),
+            1)
+      << "shown once: when the host had the file, not again when the plugin recorded it";
   EXPECT_EQ(log_count("✅ Recording attached successfully"), 1u) << log();
 
   // A late or repeated READY neither downloads nor attaches again.
@@ -200,6 +205,31 @@ TEST_F(RecordingServiceTest, AReadyStepDownloadsOnceAndAttachesOnceUnderTheCalls
   ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
   EXPECT_EQ(service_->downloads_in_flight(), 0u);
   EXPECT_EQ(server_.hits("/call-1"), 1u);
+  EXPECT_EQ(host_->attachments.size(), 1u);
+}
+
+// The agent sees "attached" as soon as the host has the file: the plugin's record of the
+// attachment is written after, and a failure there does not take it from the agent (the host
+// keeps the attachment; the call is attached again under the same key once taken up again).
+TEST_F(RecordingServiceTest, TheAgentSeesAttachedOnceTheHostHasTheFileBeforeThePluginRecordsIt) {
+  start_node();
+  record_event("call-1", "READY");
+  ASSERT_TRUE(download_finishes("call-1")) << log();
+  ASSERT_EQ(host_->attachments.size(), 1u) << log();
+  {
+    // Another connection holds the store's write lock while the attachment's record is written.
+    SQLite::Database lock(db_path(), SQLite::OPEN_READWRITE);
+    lock.exec("BEGIN EXCLUSIVE");
+    ASSERT_TRUE(host_->complete_attachment(host_->attachments[0].job_id, HDP_OK, 77));
+    ASSERT_FALSE(host_->statuses.empty());
+    EXPECT_EQ(host_->statuses.back().status, HDP_RECORDING_ATTACHED) << "shown in the attachment's own callback";
+    ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
+    EXPECT_EQ(log_count("[WaVoIP] Could not record the attachment of call call-1"), 1u) << log();
+    lock.exec("ROLLBACK");
+  }
+  EXPECT_EQ(stored("call-1")->recording, RecordingState::attaching) << "the plugin's record lags behind";
+  EXPECT_FALSE(other_node()->attachment_of("call-1").has_value());
+  EXPECT_EQ(host_->statuses.back().status, HDP_RECORDING_ATTACHED);
   EXPECT_EQ(host_->attachments.size(), 1u);
 }
 
