@@ -79,10 +79,10 @@ std::string RecordingService::recording_path_for(const std::string& call_id, con
   return (fs::path(data_dir_) / "recordings" / (percent_encode(call_id) + "." + extension_for(content_type))).string();
 }
 
-void RecordingService::start_fetch(const StartFetch& action) {
+void RecordingService::start_fetch(const StartFetch& action, const CallRecord& record) {
   // This node took its own lapsed claim over (its writer could not renew in time): the download
   // it has in flight carries on, under the newer claim.
-  if (!downloading_.insert(action.call_id).second) {
+  if (!downloading_.emplace(action.call_id, record).second) {
     host_.log(HDP_LOG_DEBUG, "[WaVoIP] The recording of call " + action.call_id + " is already downloading here");
     return;
   }
@@ -111,7 +111,11 @@ void RecordingService::start_deferred_fetches() {
 }
 
 void RecordingService::on_fetch_done(const FetchResult& result) {
-  downloading_.erase(result.call_id);
+  std::optional<CallRecord> fetching;
+  if (auto it = downloading_.find(result.call_id); it != downloading_.end()) {
+    fetching = std::move(it->second);
+    downloading_.erase(it);
+  }
   FetchOutcome outcome = to_outcome(result);
   if (outcome.kind == FetchKind::ready_file) {
     // Out of downloads/ so that a restart's clean-up never takes a complete recording.
@@ -134,17 +138,39 @@ void RecordingService::on_fetch_done(const FetchResult& result) {
                                                            std::string(to_string(outcome.kind)) + " (" +
                                                            describe(outcome) + ")");
   std::string kept_file = outcome.file_path;
+  const std::string call_id = result.call_id;
+  // On a store this node owns alone (SQLite), no other node can take its claim over, so the
+  // recording goes to the host now, while the outcome is written: the attachment's key makes a
+  // second attempt (after a crash in between) find the same attachment. The step it attaches
+  // from is the pure one, run on the record the fetching step committed; while this node holds
+  // the call's claim, nothing else moves a fetching call on. On a shared store the outcome is
+  // written first: there the write checks the claim's fence, and a node that was paused past its
+  // lease must not attach at all.
+  bool early = false;
+  if (outcome.kind == FetchKind::ready_file && !claims_.shared && fetching && held_claim(call_id) && !stopping_) {
+    const FlowResult predicted = step(*fetching, outcome, host_.wall_ms(), config_);
+    for (const Action& action : predicted.actions) {
+      if (const auto* attach_action = std::get_if<Attach>(&action)) {
+        attached_early_.insert(call_id);
+        early = true;
+        attach(*attach_action, predicted.record);
+      }
+    }
+  }
   // Written only while this node's claim holds; otherwise the node that took the call over
   // downloads and attaches it, and this copy goes. So it does when the outcome could not be
-  // written: the call is downloaded again once its claim lapsed.
-  const auto drop_file = [kept_file] {
+  // written: the call is downloaded again once its claim lapsed. A copy already handed to the
+  // host stays: the attachment's own completion removes it (or a restart's clean-up).
+  const auto drop_file = [this, kept_file, call_id, early] {
+    attached_early_.erase(call_id);  // the outcome's continuation did not take it
     std::error_code ec;
-    if (!kept_file.empty()) fs::remove(kept_file, ec);
+    if (!kept_file.empty() && !early) fs::remove(kept_file, ec);
   };
   apply(
-      result.call_id, std::move(outcome),
-      [drop_file](std::optional<FlowResult> step) {
+      call_id, std::move(outcome),
+      [this, drop_file, call_id](std::optional<FlowResult> step) {
         if (!step) drop_file();
+        attached_early_.erase(call_id);  // a step that asked for no attachment
       },
       [drop_file](const std::string&) { drop_file(); }, true);
   // A download slot is free: downloads that waited for one first, then due polls.

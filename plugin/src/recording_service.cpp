@@ -256,8 +256,11 @@ void RecordingService::carry_out(const FlowResult& result, std::optional<std::in
   // The stored state, not the action's: the record is the one this step committed.
   if (fields || status)
     show(record, fields, status ? std::optional<int32_t>(to_host_status(record.recording)) : std::nullopt);
-  for (const StartFetch* fetch : fetches) start_fetch(*fetch);
-  for (const Attach* attach_action : attaches) attach(*attach_action, record);
+  for (const StartFetch* fetch : fetches) start_fetch(*fetch, record);
+  for (const Attach* attach_action : attaches) {
+    if (attached_early_.erase(attach_action->call_id) != 0) continue;  // on its way to the host already
+    attach(*attach_action, record);
+  }
 }
 
 void RecordingService::retry(const std::string& call_id, std::function<void(RetryAnswer)> answer) {
@@ -274,6 +277,7 @@ void RecordingService::shutdown() {
   stopping_ = true;
   deferred_fetches_.clear();
   downloading_.clear();
+  attached_early_.clear();
   attach_jobs_.clear();
   fetcher_.reset();  // abandons transfers (joining the fetch thread); their partial files are removed
   busy_timer_ = 0;

@@ -186,8 +186,9 @@ class RecordingService {
 
   // ---- downloads.cpp: slots, starting a download, its completion, file paths ----
 
-  // Starts the download now, or once a slot is free (max_concurrent_downloads).
-  void start_fetch(const StartFetch& action);
+  // Starts the download now, or once a slot is free (max_concurrent_downloads). `record` is the
+  // call as the step that asked for it committed it (fetching).
+  void start_fetch(const StartFetch& action, const CallRecord& record);
   void begin_fetch(const StartFetch& action);
   void start_deferred_fetches();
   void on_fetch_done(const FetchResult& result);
@@ -261,8 +262,13 @@ class RecordingService {
 
   // downloads.cpp
   std::unique_ptr<Downloader> fetcher_;
-  std::deque<StartFetch> deferred_fetches_;      // waiting for a free download slot
-  std::unordered_set<std::string> downloading_;  // calls downloading here or waiting for a slot
+  std::deque<StartFetch> deferred_fetches_;  // waiting for a free download slot
+  // Calls downloading here or waiting for a slot, each with its record as the fetching step
+  // committed it.
+  std::unordered_map<std::string, CallRecord> downloading_;
+  // Calls whose recording was handed to the host before the download's outcome was written
+  // (a store this node owns alone, see on_fetch_done): the outcome's own Attach is not started again.
+  std::unordered_set<std::string> attached_early_;
 
   // attachments.cpp
   std::unordered_map<uint64_t, AttachJob> attach_jobs_;

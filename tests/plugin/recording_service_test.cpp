@@ -67,8 +67,9 @@ class RecordingServiceTest : public ::testing::Test {
   ~RecordingServiceTest() override { stop_node(); }
 
   // This node: a host, its store connection, the writer (loop mode) and the service; resumed and
-  // started as the plugin's start() does.
-  void start_node() {
+  // started as the plugin's start() does. `shared`: the store is shared with other nodes (as
+  // PostgreSQL is), so this node's claims can be taken over; otherwise the node owns it alone.
+  void start_node(bool shared = false) {
     const std::string json =
         R"({"base_url":")" + server_.url("/") +
         R"(","allow_insecure_loopback":true,"store_writer":"loop","downloads":"loop","claim_lease_ms":)" +
@@ -83,7 +84,7 @@ class RecordingServiceTest : public ::testing::Test {
     store_ = std::make_unique<SqliteStore>(db_path(), SqliteOptions{SyncMode::normal, 100});
     writer_ = std::make_unique<StoreWriter>(*api_, *store_, StoreWriter::Mode::loop);
     service_ = std::make_unique<RecordingService>(*api_, *loop_, *writer_, config_, dir_.path().string(),
-                                                  ClaimSettings{"node-1", kLeaseMs, false});
+                                                  ClaimSettings{"node-1", kLeaseMs, shared});
     writer_->set_batch_observer([this](const StoreWriter::BatchInfo& info) { service_->on_store_batch(info); });
     webhook_ = std::make_unique<WebhookHandler>(*api_, config_, *writer_, *service_);
     service_->resume();
@@ -250,7 +251,7 @@ TEST_F(RecordingServiceTest, ACallAnotherNodeHoldsIsNotDownloadedHere) {
 }
 
 TEST_F(RecordingServiceTest, AnOutcomeWhoseClaimAnotherNodeTookOverIsDropped) {
-  start_node();
+  start_node(/*shared=*/true);
   record_event("call-1", "READY");
   ASSERT_EQ(service_->downloads_in_flight(), 1u);
   // This node stalls past its lease (the wall clock jumps; no renewal timer runs) and another
@@ -270,7 +271,7 @@ TEST_F(RecordingServiceTest, AnOutcomeWhoseClaimAnotherNodeTookOverIsDropped) {
 }
 
 TEST_F(RecordingServiceTest, AnOutcomeThatCouldNotBeStoredLetsTheClaimLapseAndTheCallIsTakenUpAgain) {
-  start_node();
+  start_node(/*shared=*/true);
   record_event("call-1", "READY");
   {
     // Another connection holds the store's write lock while the download's outcome is written.
@@ -292,6 +293,41 @@ TEST_F(RecordingServiceTest, AnOutcomeThatCouldNotBeStoredLetsTheClaimLapseAndTh
   EXPECT_EQ(server_.hits("/call-1"), 2u);
   ASSERT_EQ(host_->attachments.size(), 1u);
   EXPECT_EQ(host_->attachments[0].idempotency_key, "wavoip:call-1");
+}
+
+// On a store this node owns alone, nobody can take its claim over: the recording goes to the
+// host while the download's outcome is written. When that write fails, the host has the file
+// all the same; the call is taken up again once the claim lapsed, and attached again under the
+// same key (which the host answers with the attachment it has).
+TEST_F(RecordingServiceTest, OnAStoreOwnedAloneTheRecordingGoesToTheHostWhileItsOutcomeIsWritten) {
+  start_node();
+  record_event("call-1", "READY");
+  {
+    // Another connection holds the store's write lock while the download's outcome is written.
+    SQLite::Database lock(db_path(), SQLite::OPEN_READWRITE);
+    lock.exec("BEGIN EXCLUSIVE");
+    ASSERT_TRUE(download_finishes("call-1")) << log();
+    EXPECT_EQ(log_count("[WaVoIP] Could not update call call-1"), 1u) << log();
+    lock.exec("ROLLBACK");
+  }
+  ASSERT_EQ(host_->attachments.size(), 1u) << "handed to the host before the outcome was written";
+  EXPECT_EQ(host_->attachments[0].idempotency_key, "wavoip:call-1");
+  EXPECT_EQ(read_file(host_->attachments[0].file_path), kAudio) << "kept for the host, though the write failed";
+  EXPECT_EQ(stored("call-1")->recording, RecordingState::fetching);
+  ASSERT_TRUE(host_->complete_attachment(host_->attachments[0].job_id, HDP_OK, 77));
+  ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
+  EXPECT_EQ(files_in(recordings_dir()), 0u) << "the host has its own copy";
+
+  host_->advance_ms(kLeaseMs);
+  ASSERT_TRUE(download_finishes("call-1", 2)) << log();
+  EXPECT_EQ(server_.hits("/call-1"), 2u);
+  ASSERT_EQ(host_->attachments.size(), 2u);
+  EXPECT_EQ(host_->attachments[1].idempotency_key, "wavoip:call-1") << "the same key: one attachment on the host";
+  ASSERT_TRUE(host_->complete_attachment(host_->attachments[1].job_id, HDP_OK, 77));
+  ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
+  EXPECT_EQ(stored("call-1")->recording, RecordingState::attached);
+  EXPECT_EQ(other_node()->attachment_of("call-1"), "77");
+  EXPECT_EQ(host_->statuses.back().status, HDP_RECORDING_ATTACHED);
 }
 
 TEST_F(RecordingServiceTest, HeldClaimsAreRenewedEveryThirdOfTheLease) {
