@@ -98,9 +98,14 @@ std::optional<std::int64_t> RecordingService::held_claim(const std::string& call
 void RecordingService::note_claim(const std::string& call_id, std::optional<std::int64_t> held,
                                   const StepResult& step) {
   if (step.lost) {
-    host_.log(HDP_LOG_WARNING, "[WaVoIP] Call " + call_id +
-                                   ": another node took over this node's claim (its lease ended); this node's "
-                                   "outcome is dropped");
+    // On a store this node owns alone, no other node exists: the claim was let go when an
+    // earlier write of it failed, and the poll timer takes the call up again.
+    host_.log(HDP_LOG_WARNING,
+              "[WaVoIP] Call " + call_id +
+                  (claims_.shared ? ": another node took over this node's claim (its lease ended); this node's "
+                                    "outcome is dropped"
+                                  : ": this node's claim on it had lapsed after a failed write; the outcome is "
+                                    "dropped and the call is taken up again"));
   }
   if (step.fence) {
     held_[call_id] = *step.fence;

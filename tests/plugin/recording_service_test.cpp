@@ -317,6 +317,8 @@ TEST_F(RecordingServiceTest, OnAStoreOwnedAloneTheRecordingGoesToTheHostWhileIts
   ASSERT_TRUE(host_->complete_attachment(host_->attachments[0].job_id, HDP_OK, 77));
   ASSERT_TRUE(host_->drive_until([&] { return writer_->in_flight() == 0; }));
   EXPECT_EQ(files_in(recordings_dir()), 0u) << "the host has its own copy";
+  EXPECT_EQ(log_count("[WaVoIP] Call call-1: this node's claim on it had lapsed after a failed write"), 1u) << log();
+  EXPECT_EQ(log_count("another node"), 0u) << "no other node exists here";
 
   host_->advance_ms(kLeaseMs);
   ASSERT_TRUE(download_finishes("call-1", 2)) << log();
