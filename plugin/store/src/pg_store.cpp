@@ -702,27 +702,43 @@ struct PgStore::Impl {
     exec_deferred(kUpsertCall, p);
   }
 
-  // The call's record, its row locked until the transaction ends; a new one if unknown.
-  CallRecord load_for_update(std::string_view call_id) {
-    if (auto current = load(call_id, kLockCall)) return *current;
-    const CallRecord fresh = new_call_record(call_id);
-    Params p;
-    bind_call(p, fresh);
-    // Inserted (and so locked) by us, or by a concurrent transaction that we waited for.
-    if (exec(kInsertCallIfAbsent, p).affected() == 1) return fresh;
-    auto current = load(call_id, kLockCall);
-    if (!current) throw PgError("call " + std::string(call_id) + " vanished while being created");
-    return *current;
-  }
-
-  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+  // The step of a call (which may throw: nothing is written then).
+  static FlowResult step_of(const CallRecord& current, const StepFn& fn) {
     FlowResult result = fn(current);
     if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
-    save(result.record);
+    return result;
+  }
+
+  // A step that asked the host to show something: its call is behind the host until shown.
+  void mark_if_shown(const FlowResult& result) {
     const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
       return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
     });
     if (shows) exec_deferred(kMarkBehind, Params().text(result.record.call_id));
+  }
+
+  // A delivery's step on its call, written once: the step of a new call is run first and its
+  // result inserted; only when the row exists (or a concurrent transaction created it, which the
+  // insert waited for) is the row locked, stepped and written over. Steps are pure, so the
+  // first one costs nothing to throw away.
+  FlowResult step_call(std::string_view call_id, const StepFn& fn) {
+    if (auto current = load(call_id, kLockCall)) return apply(*current, fn);
+    FlowResult created = step_of(new_call_record(call_id), fn);
+    Params p;
+    bind_call(p, created.record);
+    if (exec(kInsertCallIfAbsent, p).affected() == 1) {
+      mark_if_shown(created);
+      return created;
+    }
+    auto current = load(call_id, kLockCall);
+    if (!current) throw PgError("call " + std::string(call_id) + " vanished while being created");
+    return apply(*current, fn);
+  }
+
+  FlowResult apply(const CallRecord& current, const StepFn& fn) {
+    FlowResult result = step_of(current, fn);
+    save(result.record);
+    mark_if_shown(result);
     return result;
   }
 
@@ -737,24 +753,33 @@ struct PgStore::Impl {
       p.null();
     p.bytes(raw_body);  // raw bytes, exactly as received
     if (pipelined && call_id) {
-      // One round trip: the delivery, the call created if it is new, and its row locked.
+      // One round trip: the delivery, the call as the step leaves a new one (inserted, and so
+      // locked, if it is new), and its row locked. A new call is written once; for a known one
+      // the insert does nothing and the step runs again on the stored row.
+      FlowResult created = step_of(new_call_record(*call_id), fn);
       send_prepared(kInsertDelivery, p);
       Params fresh;
-      bind_call(fresh, new_call_record(*call_id));
+      bind_call(fresh, created.record);
       send_prepared(kInsertCallIfAbsent, fresh);
       send_prepared(kLockCall, Params().text(*call_id));
       const std::vector<Result> results = read_through();
       result.delivery_id = results[results.size() - 3].integer(0, 0);
-      const Result& locked = results.back();
-      if (locked.rows() == 0) throw PgError("call " + std::string(*call_id) + " vanished while being created");
-      FlowResult step = apply(read_call(locked, 0), fn);
+      FlowResult step;
+      if (results[results.size() - 2].affected() == 1) {
+        mark_if_shown(created);
+        step = std::move(created);
+      } else {
+        const Result& locked = results.back();
+        if (locked.rows() == 0) throw PgError("call " + std::string(*call_id) + " vanished while being created");
+        step = apply(read_call(locked, 0), fn);
+      }
       result.record = std::move(step.record);
       result.actions = std::move(step.actions);
       return result;
     }
     result.delivery_id = exec(kInsertDelivery, p).integer(0, 0);
     if (call_id) {
-      FlowResult step = apply(load_for_update(*call_id), fn);
+      FlowResult step = step_call(*call_id, fn);
       result.record = std::move(step.record);
       result.actions = std::move(step.actions);
     }
