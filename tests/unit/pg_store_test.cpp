@@ -421,6 +421,59 @@ TEST_F(PgStoreTest, ANewCallsFirstDeliveryWritesItsRowOnce) {
   }
 }
 
+// The poll timer's job on PostgreSQL: the claims are one statement whose rows come back locked,
+// and each call's step one write sent without waiting, so a batch of due calls costs a fixed
+// number of round trips, not a few per call.
+TEST_F(PgStoreTest, APollBatchTakesAFixedNumberOfRoundTripsAndEachOutcomeOne) {
+  constexpr int kCalls = 20;
+  PgStore store(db.uri());
+  for (int i = 0; i < kCalls; ++i) {
+    CallRecord r = new_call_record("DUE-" + std::to_string(i));
+    r.recording = RecordingState::waiting;
+    r.next_attempt_at = kT0 - i;
+    store.save_call(r);
+  }
+  const Config config;
+  std::vector<Store::ClaimedStep> steps;
+  const std::int64_t before = store.round_trips();
+  // As the store writer runs it: one job of a batch.
+  const std::vector<std::string> errors = store.run_batch({[&] {
+    steps = store.claim_due_and_apply("node-a", kT0, 1000, kCalls,
+                                      [&](const CallRecord& r) { return step(r, PollDue{}, kT0, config); });
+  }});
+  const std::int64_t trips = store.round_trips() - before;
+  EXPECT_EQ(errors, std::vector<std::string>{""});
+  ASSERT_EQ(steps.size(), static_cast<std::size_t>(kCalls));
+  for (const Store::ClaimedStep& claimed : steps) {
+    EXPECT_EQ(claimed.result.record.recording, RecordingState::fetching);
+    EXPECT_TRUE(claimed.fence) << "busy: the claim is kept";
+  }
+  EXPECT_LE(trips, 3) << "BEGIN with the claims, the commit with the writes";
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'fetching' AND owner = 'node-a' AND "
+                "next_attempt_at IS NULL"),
+            std::to_string(kCalls));
+
+  // Their downloads' outcomes, one job each: a round trip each (the claimed row read and locked),
+  // the write and the end of the claim sent with the next one.
+  FetchOutcome not_ready;
+  not_ready.kind = FetchKind::not_ready;
+  not_ready.http_status = 404;
+  std::vector<std::function<void()>> outcomes;
+  for (const Store::ClaimedStep& claimed : steps) {
+    outcomes.emplace_back([&store, &claimed, &config, not_ready] {
+      ASSERT_TRUE(store.apply_to_claimed_call(
+          claimed.result.record.call_id, *claimed.fence, Store::ClaimAfter::release_unless_busy,
+          [&](const CallRecord& r) { return step(r, not_ready, kT0 + 5, config); }));
+    });
+  }
+  const std::int64_t before_outcomes = store.round_trips();
+  EXPECT_EQ(store.run_batch(outcomes), std::vector<std::string>(kCalls, ""));
+  EXPECT_LE(store.round_trips() - before_outcomes, kCalls + 2);
+  EXPECT_EQ(sql("SELECT COUNT(*) FROM wavoip.calls WHERE recording = 'waiting' AND owner IS NULL AND lease_until IS "
+                "NULL AND next_attempt_at IS NOT NULL"),
+            std::to_string(kCalls));
+}
+
 TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
   PgStore store(db.uri());
   store.save_call(new_call_record("KEEP"));  // connects, creates the schema

@@ -140,6 +140,27 @@ std::string insert_call_sql(bool replace) {
   return sql;
 }
 
+// The write of a due call's step under the claim this transaction just took (its row is locked
+// by the claim's update): every column but the key from $2 to $26, the claim kept ($27 true) or
+// given back, checked against its fence ($28).
+std::string update_claimed_sql() {
+  std::string sql = "UPDATE wavoip.calls SET ";
+  const std::string columns = kCallColumns;
+  std::size_t pos = columns.find(", ") + 2;  // every column but the key
+  for (int index = 2; pos < columns.size(); ++index) {
+    std::size_t end = columns.find(", ", pos);
+    if (end == std::string::npos) end = columns.size();
+    sql.append(index > 2 ? ", " : "")
+        .append(columns.substr(pos, end - pos))
+        .append(" = $")
+        .append(std::to_string(index));
+    pos = end + 2;
+  }
+  return sql +
+         ", owner = CASE WHEN $27::boolean THEN owner END, lease_until = CASE WHEN $27::boolean THEN lease_until END "
+         "WHERE call_id = $1::text AND fence = $28::bigint";
+}
+
 // kCallColumns, each qualified by `alias`.
 std::string qualified_call_columns(const std::string& alias) {
   std::string out = alias + ".";
@@ -178,6 +199,7 @@ enum Stmt : int {
   kSelectClaimed,
   kRenewClaim,
   kEndClaim,
+  kUpdateClaimed,
   kStmtCount
 };
 
@@ -240,6 +262,7 @@ std::array<std::string, kStmtCount> statement_sql() {
   s[kEndClaim] =
       "UPDATE wavoip.calls SET owner = NULL, lease_until = NULL WHERE call_id = $1::text AND fence = $2::bigint "
       "AND lease_until IS NOT NULL";
+  s[kUpdateClaimed] = update_claimed_sql();
   return s;
 }
 
@@ -1072,7 +1095,8 @@ std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_i
   if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
   FlowResult result = impl_->apply(read_call(r, 0), fn);
   if (after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy())) {
-    impl_->exec(kEndClaim, Params().text(call_id).integer(fence));
+    // The row is locked by this transaction under this fence: nothing to wait for.
+    impl_->exec_deferred(kEndClaim, Params().text(call_id).integer(fence));
   }
   tx.commit();
   return result;
@@ -1080,8 +1104,21 @@ std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_i
 
 std::vector<Store::ClaimedStep> PgStore::claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
                                                              std::size_t limit, const StepFn& fn) {
+  // One round trip for the claims, whose rows come back locked by this transaction; each call's
+  // step is then one write, sent without waiting for its answer, that keeps the claim or gives
+  // it back (nothing else can have moved the call meanwhile).
   TxScope<Impl> tx(*impl_, "store_call");
-  std::vector<ClaimedStep> steps = Store::claim_due_and_apply(owner, now, lease_ms, limit, fn);
+  std::vector<ClaimedStep> steps;
+  for (const Claim& claim : claim_due(owner, now, lease_ms, limit)) {
+    FlowResult result = Impl::step_of(claim.record, fn);
+    const bool keep = result.record.busy();
+    Params p;
+    bind_call(p, result.record);
+    p.boolean(keep).integer(claim.fence);
+    impl_->exec_deferred(kUpdateClaimed, p);
+    impl_->mark_if_shown(result);
+    steps.push_back(ClaimedStep{std::move(result), keep ? std::optional<std::int64_t>(claim.fence) : std::nullopt});
+  }
   tx.commit();
   return steps;
 }
