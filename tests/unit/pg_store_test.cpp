@@ -474,6 +474,32 @@ TEST_F(PgStoreTest, APollBatchTakesAFixedNumberOfRoundTripsAndEachOutcomeOne) {
             std::to_string(kCalls));
 }
 
+// A download's outcome under a claim is one write of the call's row: the step and the end of the
+// claim together. Each write of a row leaves a new tuple at the page's next line pointer.
+TEST_F(PgStoreTest, AnOutcomeThatEndsItsClaimWritesTheRowOnce) {
+  PgStore store(db.uri());
+  CallRecord r = new_call_record("ONE-WRITE");
+  r.recording = RecordingState::waiting;
+  r.next_attempt_at = kT0;
+  store.save_call(r);
+  const Config config;
+  const auto claimed = store.claim_due_and_apply("node-a", kT0, 1000, 1,
+                                                 [&](const CallRecord& c) { return step(c, PollDue{}, kT0, config); });
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(claimed[0].fence);
+  const auto line = [&] { return std::stoi(sql("SELECT (ctid::text::point)[1]::int FROM wavoip.calls")); };
+  const int after_claim = line();
+  FetchOutcome not_ready;
+  not_ready.kind = FetchKind::not_ready;
+  not_ready.http_status = 404;
+  ASSERT_TRUE(store.apply_to_claimed_call("ONE-WRITE", *claimed[0].fence, Store::ClaimAfter::release_unless_busy,
+                                          [&](const CallRecord& c) { return step(c, not_ready, kT0 + 5, config); }));
+  EXPECT_EQ(line(), after_claim + 1);
+  EXPECT_EQ(sql("SELECT recording || ' ' || COALESCE(owner, '-') || ' ' || COALESCE(lease_until::text, '-') FROM "
+                "wavoip.calls"),
+            "waiting - -");
+}
+
 TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
   PgStore store(db.uri());
   store.save_call(new_call_record("KEEP"));  // connects, creates the schema

@@ -1093,11 +1093,16 @@ std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_i
   TxScope<Impl> tx(*impl_, "store_call", kNoSavepointWhenNested);
   const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
   if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
-  FlowResult result = impl_->apply(read_call(r, 0), fn);
-  if (after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy())) {
-    // The row is locked by this transaction under this fence: nothing to wait for.
-    impl_->exec_deferred(kEndClaim, Params().text(call_id).integer(fence));
-  }
+  FlowResult result = Impl::step_of(read_call(r, 0), fn);
+  const bool release =
+      after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy());
+  // The step and the claim kept or ended, one write; the row is locked by this transaction under
+  // this fence, so there is nothing to wait for.
+  Params p;
+  bind_call(p, result.record);
+  p.boolean(!release).integer(fence);
+  impl_->exec_deferred(kUpdateClaimed, p);
+  impl_->mark_if_shown(result);
   tx.commit();
   return result;
 }
