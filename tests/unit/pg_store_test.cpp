@@ -500,6 +500,40 @@ TEST_F(PgStoreTest, AnOutcomeThatEndsItsClaimWritesTheRowOnce) {
             "waiting - -");
 }
 
+// A node paused inside a pipelined batch (a stopped VM), after a read that locked a row: the
+// server ends its transaction once it has been idle for idle_in_transaction_timeout, so another
+// node waits that long for the row, not until the paused node wakes up. The paused batch then
+// fails as a whole (its connection is gone) and commits nothing.
+TEST_F(PgStoreTest, ANodePausedInsideABatchHoldsItsRowsNoLongerThanTheIdleTimeout) {
+  PgStore other(db.uri());
+  other.save_call(new_call_record("HELD"));
+  PgOptions options;
+  options.idle_in_transaction_timeout = std::chrono::milliseconds(300);
+  PgStore paused(db.uri(), options);
+  std::atomic<bool> other_done{false};
+  bool done_while_paused = false;
+  std::thread other_node;
+  const std::vector<std::string> errors = paused.run_batch({
+      // Reads the call with its row locked, and waits for that answer.
+      [&] { paused.record_delivery_and_apply("{}", record_event("HELD", "RECORDING"), "", kT0, touch_attempt); },
+      // The node stops here, inside its transaction, for up to 5 s.
+      [&] {
+        other_node = std::thread([&] {
+          other.apply_to_call("HELD", touch_attempt);
+          other_done = true;
+        });
+        for (int i = 0; i < 100 && !other_done; ++i) std::this_thread::sleep_for(50ms);
+        done_while_paused = other_done;
+      },
+  });
+  other_node.join();
+  EXPECT_TRUE(done_while_paused) << "the other node waited for the paused one to wake up";
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[0], "") << "the paused batch's transaction was ended by the server";
+  EXPECT_EQ(other.load_call("HELD")->attempt, 1u) << "only the other node's step is written";
+  EXPECT_EQ(other.delivery_count(), 0);
+}
+
 TEST_F(PgStoreTest, AWriteThatFailsInAPipelinedBatchFailsItsJobAlone) {
   PgStore store(db.uri());
   store.save_call(new_call_record("KEEP"));  // connects, creates the schema

@@ -625,15 +625,18 @@ struct PgStore::Impl {
     ++unread;
   }
 
-  // Reads the results of every statement sent and not read yet, in order: after a flush
-  // request, or (`sync`) after a sync point, which also leaves pipeline mode. Throws on the
-  // first that failed.
+  // Reads the results of every statement sent and not read yet, in order, up to a sync point;
+  // `sync` (the commit's) also leaves pipeline mode. Throws on the first that failed.
+  // Always a sync point, never a mere flush request: only at one does the server say it is
+  // ready for the next command and start idle_in_transaction_session_timeout. After a flush
+  // request it waits for this node's next statement without a limit, holding the batch's row
+  // locks, were this node paused in between (a stopped VM): every other node that needs those
+  // rows would wait for it too. Inside the batch's transaction a sync point commits nothing.
   std::vector<Result> read_through(bool sync = false) {
     PGconn* c = conn;
     ++round_trips;
-    const bool sent = sync ? PQpipelineSync(c) == 1 : PQsendFlushRequest(c) == 1 && PQflush(c) == 0;
-    if (!sent) break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
-    sync_sent = sync;
+    if (PQpipelineSync(c) != 1) break_pipeline(trimmed(PQerrorMessage(c)), nullptr);
+    sync_sent = true;
     std::vector<Result> out;
     out.reserve(unread);
     while (unread > 0) {
@@ -646,12 +649,12 @@ struct PgStore::Impl {
       if (end.raw() != nullptr) break_pipeline("PostgreSQL sent more results than statements", nullptr);
       out.push_back(std::move(r));
     }
+    const Result point(PQgetResult(c));
+    if (PQresultStatus(point.raw()) != PGRES_PIPELINE_SYNC) {
+      break_pipeline("PostgreSQL's pipeline did not end at its sync point", nullptr);
+    }
+    sync_sent = false;
     if (sync) {
-      const Result point(PQgetResult(c));
-      if (PQresultStatus(point.raw()) != PGRES_PIPELINE_SYNC) {
-        break_pipeline("PostgreSQL's pipeline did not end at its sync point", nullptr);
-      }
-      sync_sent = false;
       if (PQexitPipelineMode(c) != 1)
         break_pipeline("cannot leave pipeline mode: " + trimmed(PQerrorMessage(c)), nullptr);
       pipelined = false;
@@ -688,7 +691,7 @@ struct PgStore::Impl {
     PGconn* c = conn;
     if (c == nullptr) return;
     bool synced = false;
-    // One sync point: the commit's, when it was sent already (a second would stay unread).
+    // One sync point: the one sent already, if any (a second would stay unread).
     if (PQstatus(c) == CONNECTION_OK && (sync_sent || PQpipelineSync(c) == 1)) {
       // Each statement left gives a result and a null; then the sync point's result.
       for (std::size_t guard = 0; guard < 2 * unread + 8; ++guard) {
@@ -827,7 +830,7 @@ struct PgStore::Impl {
   std::int64_t round_trips = 0;
   bool pipelined = false;  // in libpq's pipeline mode (a batch)
   std::size_t unread = 0;  // statements sent in pipeline mode whose results are not read yet
-  bool sync_sent = false;  // the sync point (the commit's) is sent and its result not read
+  bool sync_sent = false;  // a sync point is sent and its result not read
   bool broken = false;     // a statement of this pipelined batch failed: every call throws
   int connections = 0;
   int depth = 0;  // transactions and savepoints of ours that are open
