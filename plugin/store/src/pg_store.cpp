@@ -1,5 +1,7 @@
 #include "wavoip/store/pg_store.hpp"
 
+#include "sql_text.hpp"
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -125,38 +127,18 @@ std::string insert_call_sql(bool replace) {
   std::string sql = std::string("INSERT INTO wavoip.calls (") + kCallColumns + ") VALUES (";
   for (int i = 1; i <= kCallColumnCount; ++i) sql += (i > 1 ? ", $" : "$") + std::to_string(i);
   if (!replace) return sql + ") ON CONFLICT (call_id) DO NOTHING";
-  sql += ") ON CONFLICT (call_id) DO UPDATE SET ";
-  const std::string columns = kCallColumns;
-  bool first = true;
-  std::size_t pos = columns.find(", ") + 2;  // every column but the key takes the new value
-  while (pos < columns.size()) {
-    std::size_t end = columns.find(", ", pos);
-    if (end == std::string::npos) end = columns.size();
-    const std::string name = columns.substr(pos, end - pos);
-    sql.append(first ? "" : ", ").append(name).append(" = EXCLUDED.").append(name);
-    first = false;
-    pos = end + 2;
-  }
-  return sql;
+  // Every column but the key takes the new value.
+  return sql + ") ON CONFLICT (call_id) DO UPDATE SET " +
+         sql_text::assign_all_but_key(kCallColumns, [](const std::string& name, int) { return "EXCLUDED." + name; });
 }
 
 // The write of a due call's step under the claim this transaction just took (its row is locked
 // by the claim's update): every column but the key from $2 to $26, the claim kept ($27 true) or
 // given back, checked against its fence ($28).
 std::string update_claimed_sql() {
-  std::string sql = "UPDATE wavoip.calls SET ";
-  const std::string columns = kCallColumns;
-  std::size_t pos = columns.find(", ") + 2;  // every column but the key
-  for (int index = 2; pos < columns.size(); ++index) {
-    std::size_t end = columns.find(", ", pos);
-    if (end == std::string::npos) end = columns.size();
-    sql.append(index > 2 ? ", " : "")
-        .append(columns.substr(pos, end - pos))
-        .append(" = $")
-        .append(std::to_string(index));
-    pos = end + 2;
-  }
-  return sql +
+  return "UPDATE wavoip.calls SET " +
+         sql_text::assign_all_but_key(kCallColumns,
+                                      [](const std::string&, int index) { return "$" + std::to_string(index); }) +
          ", owner = CASE WHEN $27::boolean THEN owner END, lease_until = CASE WHEN $27::boolean THEN lease_until END "
          "WHERE call_id = $1::text AND fence = $28::bigint";
 }
@@ -728,19 +710,19 @@ struct PgStore::Impl {
     exec_deferred(kUpsertCall, p);
   }
 
-  // The step of a call (which may throw: nothing is written then).
-  static FlowResult step_of(const CallRecord& current, const StepFn& fn) {
-    FlowResult result = fn(current);
-    if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
-    return result;
-  }
-
   // A step that asked the host to show something: its call is behind the host until shown.
   void mark_if_shown(const FlowResult& result) {
-    const bool shows = std::any_of(result.actions.begin(), result.actions.end(), [](const Action& a) {
-      return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
-    });
-    if (shows) exec_deferred(kMarkBehind, Params().text(result.record.call_id));
+    if (shows_on_host(result.actions)) exec_deferred(kMarkBehind, Params().text(result.record.call_id));
+  }
+
+  // A claimed call's step, written under its claim (the row locked by this transaction): the
+  // claim kept (`keep`) or ended in the same write, which checks the fence.
+  void write_claimed(const FlowResult& result, std::int64_t fence, bool keep) {
+    Params p;
+    bind_call(p, result.record);
+    p.boolean(keep).integer(fence);
+    exec_deferred(kUpdateClaimed, p);
+    mark_if_shown(result);
   }
 
   // A delivery's step on its call, written once: the step of a new call is run first and its
@@ -1096,16 +1078,12 @@ std::optional<FlowResult> PgStore::apply_to_claimed_call(std::string_view call_i
   TxScope<Impl> tx(*impl_, "store_call", kNoSavepointWhenNested);
   const Result r = impl_->exec(kSelectClaimed, Params().text(call_id).integer(fence));
   if (r.rows() == 0) return std::nullopt;  // another node claimed it since: write nothing
-  FlowResult result = Impl::step_of(read_call(r, 0), fn);
+  FlowResult result = step_of(read_call(r, 0), fn);
   const bool release =
       after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy());
   // The step and the claim kept or ended, one write; the row is locked by this transaction under
   // this fence, so there is nothing to wait for.
-  Params p;
-  bind_call(p, result.record);
-  p.boolean(!release).integer(fence);
-  impl_->exec_deferred(kUpdateClaimed, p);
-  impl_->mark_if_shown(result);
+  impl_->write_claimed(result, fence, !release);
   tx.commit();
   return result;
 }
@@ -1118,13 +1096,9 @@ std::vector<Store::ClaimedStep> PgStore::claim_due_and_apply(std::string_view ow
   TxScope<Impl> tx(*impl_, "store_call");
   std::vector<ClaimedStep> steps;
   for (const Claim& claim : claim_due(owner, now, lease_ms, limit)) {
-    FlowResult result = Impl::step_of(claim.record, fn);
+    FlowResult result = step_of(claim.record, fn);
     const bool keep = result.record.busy();
-    Params p;
-    bind_call(p, result.record);
-    p.boolean(keep).integer(claim.fence);
-    impl_->exec_deferred(kUpdateClaimed, p);
-    impl_->mark_if_shown(result);
+    impl_->write_claimed(result, claim.fence, keep);
     steps.push_back(ClaimedStep{std::move(result), keep ? std::optional<std::int64_t>(claim.fence) : std::nullopt});
   }
   tx.commit();

@@ -1,5 +1,7 @@
 #include "wavoip/store/store.hpp"
 
+#include "sql_text.hpp"
+
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -172,21 +174,7 @@ constexpr int kCallColumnCount = 26;
 // Write-back writes its records in slices of write_back_calls / kWriteBackSlices (see maybe_save).
 constexpr std::size_t kWriteBackSlices = 8;
 
-// "b = <value>, c = <value>, ..." for every column of `columns` but the first (the key,
-// parameter 1); `value` gets a column's name and the index of its parameter.
-template <typename Value>
-std::string assign_all_but_key(const std::string& columns, Value value) {
-  std::string out;
-  std::size_t pos = columns.find(", ") + 2;  // skip call_id
-  for (int index = 2; pos < columns.size(); ++index) {
-    std::size_t end = columns.find(", ", pos);
-    if (end == std::string::npos) end = columns.size();
-    const std::string name = columns.substr(pos, end - pos);
-    out.append(index > 2 ? ", " : "").append(name).append(" = ").append(value(name, index));
-    pos = end + 2;
-  }
-  return out;
-}
+using sql_text::assign_all_but_key;
 
 // The upsert of a whole record; with_last_delivery also sets calls.last_delivery (parameter 27).
 std::string upsert_call_sql(bool with_last_delivery) {
@@ -575,20 +563,13 @@ SQLite::Database open_database(const std::string& path, const SqliteOptions& opt
 
 }  // namespace
 
-std::vector<Store::ClaimedStep> Store::claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
-                                                           std::size_t limit, const StepFn& fn) {
-  std::vector<ClaimedStep> steps;
-  for (const Claim& claim : claim_due(owner, now, lease_ms, limit)) {
-    std::optional<FlowResult> result =
-        apply_to_claimed_call(claim.record.call_id, claim.fence, ClaimAfter::release_unless_busy, fn);
-    if (!result) continue;  // claimed since by another node (only outside one transaction)
-    const bool busy = result->record.busy();
-    steps.push_back(ClaimedStep{std::move(*result), busy ? std::optional<std::int64_t>(claim.fence) : std::nullopt});
-  }
-  return steps;
+FlowResult Store::step_of(const CallRecord& current, const StepFn& fn) {
+  FlowResult result = fn(current);
+  if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
+  return result;
 }
 
-bool shows_on_host(const std::vector<Action>& actions) {
+bool Store::shows_on_host(const std::vector<Action>& actions) {
   return std::any_of(actions.begin(), actions.end(), [](const Action& a) {
     return std::holds_alternative<UpsertMessage>(a) || std::holds_alternative<SetRecordingStatus>(a);
   });
@@ -740,14 +721,6 @@ struct SqliteStore::Impl {
     Use s(upsert_call);
     bind_call(*s, r);
     s->exec();
-  }
-
-  // The step of a call; the caller writes its record, then mark_if_shown.
-  static FlowResult step_of(const CallRecord& current, const StepFn& fn) {
-    FlowResult result = fn(current);
-    // The step must not move a record to another key: that would orphan or overwrite a call.
-    if (result.record.call_id != current.call_id) throw std::logic_error("flow step changed the call id");
-    return result;
   }
 
   // A step that asked the host to show something: its call is behind the host until shown.
@@ -942,9 +915,7 @@ Store::DeliveryResult SqliteStore::Impl::record_one(std::string_view raw_body, c
       entry.new_call = !saved;
       entry.record = saved ? std::move(*saved) : new_call_record(key);
     }
-    FlowResult step = fn(entry.record);
-    // The step must not move a record to another key: that would orphan or overwrite a call.
-    if (step.record.call_id != key) throw std::logic_error("flow step changed the call id");
+    FlowResult step = step_of(entry.record, fn);
     entry.record = step.record;
     entry.last_delivery = result.delivery_id;
     entry.behind = entry.behind || shows_on_host(step.actions);
@@ -1161,7 +1132,7 @@ std::optional<FlowResult> SqliteStore::apply_to_claimed_call(std::string_view ca
     if (s->executeStep()) current = read_call(*s);
   }
   if (!current) return std::nullopt;  // another node claimed it since: write nothing
-  FlowResult result = Impl::step_of(*current, fn);
+  FlowResult result = step_of(*current, fn);
   const bool release =
       after == ClaimAfter::release || (after == ClaimAfter::release_unless_busy && !result.record.busy());
   {
@@ -1184,7 +1155,7 @@ std::vector<Store::ClaimedStep> SqliteStore::claim_due_and_apply(std::string_vie
   for (const std::string& id : impl_->claimable(now, limit)) {
     std::optional<CallRecord> current = impl_->load(id);
     if (!current) throw std::runtime_error("claimed call " + id + " vanished");
-    FlowResult result = Impl::step_of(*current, fn);
+    FlowResult result = step_of(*current, fn);
     const bool keep = result.record.busy();
     std::optional<std::int64_t> fence;
     {

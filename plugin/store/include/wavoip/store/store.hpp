@@ -171,10 +171,9 @@ class Store {
   };
   // claim_due, with `fn` applied at once to each call claimed, in one transaction: each claim is
   // kept only where its step left the call busy (as apply_to_claimed_call with
-  // release_unless_busy). The poll timer's one job. This default claims, then applies; a store
-  // may write each call once instead.
+  // release_unless_busy). The poll timer's one job; each engine writes each call once.
   virtual std::vector<ClaimedStep> claim_due_and_apply(std::string_view owner, TimeMs now, TimeMs lease_ms,
-                                                       std::size_t limit, const StepFn& fn);
+                                                       std::size_t limit, const StepFn& fn) = 0;
   // Ends a claim that still holds; false when it was released or another node claimed the call.
   virtual bool release_claim(std::string_view call_id, std::int64_t fence) = 0;
   // Claims one call for work that is not a due poll (a READY's download, a retry, a restart's
@@ -187,6 +186,13 @@ class Store {
   // The only node on a store it owns alone (SQLite) voids every claim at start: the process that
   // held them is gone. Returns how many. Never on a store that several nodes share.
   virtual std::int64_t release_all_claims() = 0;
+
+ protected:
+  // For the engines: `fn` on `current`, refused (std::logic_error) when it moves the record to
+  // another key, which would orphan or overwrite a call.
+  static FlowResult step_of(const CallRecord& current, const StepFn& fn);
+  // Whether a step asked the host to show something: its call is behind the host until shown.
+  static bool shows_on_host(const std::vector<Action>& actions);
 };
 
 struct SqliteOptions {
