@@ -178,6 +178,46 @@ TEST_F(SqliteStoreTest, AVersion2FileGainsClaimsAndKeepsItsCalls) {
   EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
 }
 
+// A version 7 file has the partial indexes over `recording` written with IN: it gets them back
+// written with OR at open, and keeps its calls, what is in flight and what is pending.
+TEST_F(SqliteStoreTest, AVersion7FileGetsItsRecordingIndexesWithoutInListsAndKeepsItsCalls) {
+  CallRecord waiting = sample_call("WAITING");
+  CallRecord fetching = sample_call("FETCHING");
+  fetching.recording = RecordingState::fetching;
+  fetching.next_attempt_at.reset();
+  store().save_call(waiting);
+  store().save_call(fetching);
+  store_.reset();
+  {
+    SQLite::Database raw(db_path(), SQLite::OPEN_READWRITE);
+    raw.exec("DROP INDEX calls_in_flight");
+    raw.exec("DROP INDEX calls_pending");
+    raw.exec("CREATE INDEX calls_in_flight ON calls(call_id) WHERE recording IN ('fetching', 'attaching')");
+    raw.exec("CREATE INDEX calls_pending ON calls(recording) WHERE recording IN ('waiting', 'fetching', 'attaching')");
+    raw.exec("PRAGMA user_version = 7");
+  }
+
+  EXPECT_EQ(store().count_pending(), 2);
+  const std::vector<CallRecord> resume = store().calls_needing_resume(10, "");
+  ASSERT_EQ(resume.size(), 1u);
+  EXPECT_EQ(resume[0], fetching);
+  EXPECT_EQ(*store().load_call("WAITING"), waiting);
+  EXPECT_TRUE(store().writes_building_temporary_tables().empty());
+  SQLite::Database raw(db_path(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), SqliteStore::kSchemaVersion);
+  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN ('calls_in_flight', "
+                           "'calls_pending') AND sql NOT LIKE '% IN (%'")
+                .getInt(),
+            2);
+}
+
+// SQLite checks the condition of every partial index of a table on each write of a row. A
+// write of a call, a delivery or a claim runs for every webhook and every poll, so none may
+// build a temporary b-tree to check one (as a constant IN list does).
+TEST_F(SqliteStoreTest, TheWritesOfEveryDeliveryAndPollBuildNoTemporaryTable) {
+  EXPECT_EQ(store().writes_building_temporary_tables(), std::vector<std::string>{});
+}
+
 // A version 3 file (calls and host_sync with rowids, deliveries indexed by call) is rebuilt in
 // place at open: its calls, leases and host marks kept, keyed by the call id alone.
 TEST_F(SqliteStoreTest, AVersion3FileIsRebuiltKeyedByCallIdAndKeepsEverything) {
@@ -976,6 +1016,11 @@ TEST_F(SqliteStoreTest, PendingCallQueriesAreServedFromIndexes) {
     EXPECT_EQ(plan.find("SCAN calls;"), std::string::npos) << plan;
     // The claim scans must follow their index in order, not sort every due row.
     if (plan.rfind("claimable", 0) == 0) {
+      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
+    }
+    // The restart reads what is in flight page by page, in the order of its own index.
+    if (plan.rfind("in_flight", 0) == 0) {
+      EXPECT_NE(plan.find("calls_in_flight"), std::string::npos) << plan;
       EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
     }
   }
