@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "helpdesk_store.hpp"
@@ -56,6 +58,11 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   SQLite::Statement& prepared(const char* sql);
   // Runs a transaction-control statement (BEGIN, SAVEPOINT, ...) through the prepared cache.
   void control(const char* sql);
+  // The conversation of (inbox, contact), its last activity raised to now, or a new one: the
+  // message's own conversation when it has that inbox and contact already.
+  int64_t conversation_for(const std::string& inbox, const std::string& contact,
+                           std::optional<int64_t> old_conversation, const std::string& old_inbox,
+                           const std::string& old_contact, int64_t now);
 
   std::unique_ptr<SQLite::Database> db_;
   std::function<int64_t()> now_ms_;
