@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libcurl4-openssl-dev libsqlitecpp-dev libsqlite3-dev libsodium-dev
+  libcurl4-openssl-dev libsqlitecpp-dev libsqlite3-dev libsodium-dev libjemalloc-dev
   libpq-dev
   libgtest-dev libgmock-dev
   curl binutils python3
