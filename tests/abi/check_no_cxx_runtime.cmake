@@ -1,13 +1,7 @@
 # check_no_cxx_runtime.cmake - BINARY's dynamic section must not name a C++ runtime.
 # Run: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_no_cxx_runtime.cmake
-if(NOT READELF OR NOT BINARY)
-  message(FATAL_ERROR "usage: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_no_cxx_runtime.cmake")
-endif()
-execute_process(COMMAND ${READELF} -d ${BINARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE result)
-if(NOT result EQUAL 0)
-  message(FATAL_ERROR "${READELF} -d ${BINARY} failed (${result})")
-endif()
-string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${dynamic}")
+include(${CMAKE_CURRENT_LIST_DIR}/../needed_libraries.cmake)
+hdp_needed_libraries(needed "${READELF}" "${BINARY}")
 foreach(line IN LISTS needed)
   if(line MATCHES "libstdc\\+\\+|libc\\+\\+|libc\\+\\+abi")
     message(FATAL_ERROR "${BINARY} needs a C++ runtime: ${line}")

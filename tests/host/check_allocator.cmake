@@ -1,14 +1,8 @@
 # check_allocator.cmake - BINARY must load jemalloc ahead of the C library, so that its malloc and
 # free are the ones every library in the process calls.
 # Run: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_allocator.cmake
-if(NOT READELF OR NOT BINARY)
-  message(FATAL_ERROR "usage: cmake -DREADELF=<readelf> -DBINARY=<file> -P check_allocator.cmake")
-endif()
-execute_process(COMMAND ${READELF} -d ${BINARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE result)
-if(NOT result EQUAL 0)
-  message(FATAL_ERROR "${READELF} -d ${BINARY} failed (${result})")
-endif()
-string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${dynamic}")
+include(${CMAKE_CURRENT_LIST_DIR}/../needed_libraries.cmake)
+hdp_needed_libraries(needed "${READELF}" "${BINARY}")
 set(jemalloc_at -1)
 set(libc_at -1)
 set(index 0)
