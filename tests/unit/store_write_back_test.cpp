@@ -220,6 +220,34 @@ TEST_F(WriteBackTest, AJobThatFailsTakesBackTheRecordItChanged) {
   EXPECT_EQ(store().load_call("A")->recording, RecordingState::waiting) << "A's DISABLED was taken back too";
 }
 
+// The earliest due poll counts the held records: it follows a record whose poll moves or goes,
+// and a job that fails takes its record's poll back with it.
+TEST_F(WriteBackTest, TheEarliestDuePollFollowsTheHeldRecordsThroughChangesAndFailures) {
+  config.poll.jitter = 0;  // a RECORDING delivery at t: the first poll at t + first_delay_s
+  const TimeMs first_delay = config.poll.first_delay_s * 1000;
+  deliver(store(), record_body("A", "RECORDING"), kT0);
+  deliver(store(), record_body("B", "RECORDING"), kT0 + 100);
+  ASSERT_EQ(store().unsaved_calls(), 2u);
+  EXPECT_EQ(store().earliest_due(), kT0 + first_delay);
+
+  deliver(store(), record_body("A", "DISABLED"), kT0 + 200);  // nothing left to poll for A
+  EXPECT_EQ(store().earliest_due(), kT0 + 100 + first_delay);
+
+  std::vector<std::function<void()>> jobs;
+  jobs.emplace_back([&] {
+    deliver(store(), record_body("C", "RECORDING"), kT0 - 60'000);  // due before B...
+    throw std::runtime_error("...in a job that fails");
+  });
+  ASSERT_NE(store().run_batch(jobs)[0], "");
+  EXPECT_EQ(store().earliest_due(), kT0 + 100 + first_delay);
+
+  deliver(store(), record_body("B", "DISABLED"), kT0 + 300);
+  EXPECT_EQ(store().unsaved_calls(), 2u) << "the records are still held";
+  EXPECT_FALSE(store().earliest_due()) << "no call waits for a poll";
+  store().save_unsaved();
+  EXPECT_FALSE(store().earliest_due());
+}
+
 TEST_F(WriteBackTest, ACallShownBeforeItsRecordIsWrittenGetsNoMark) {
   deliver(store(), record_body("A", "RECORDING"), kT0);
   deliver(store(), record_body("B", "RECORDING"), kT0);
