@@ -697,6 +697,46 @@ TEST_F(RecordingFetcherTest, IdleConnectionsAreKeptForTheNextWaveOfPolls) {
   EXPECT_EQ(server_.connections(), opened) << "every later poll reused an idle connection";
 }
 
+// One download after the other: each starts from the handle of the one before (no new handle
+// and receive buffer per poll), and nothing of the last download carries over: its redirects,
+// its destination or its answer. A download that ended in an error (here the size cap) leaves
+// its handle behind: the next one starts on a new handle, and works.
+TEST_F(RecordingFetcherTest, OneDownloadAfterAnotherReusesItsHandleAndCarriesNothingOver) {
+  server_.set_keep_alive(true);
+  server_.set_response("/a", redirect("/rec"));
+  server_.set_response("/rec", audio(5000));
+  server_.set_response("/big", audio(9000));
+  server_.set_response("/small", audio(3000));
+  FetchOptions options = dev_mode();
+  options.max_bytes = 8000;
+  RecordingFetcher fetcher(loop_, options);
+
+  FetchResult first = fetch_and_wait(fetcher, server_.url("/a"), dest("first.mp3"));
+  EXPECT_EQ(first.kind, FetchKind::ready_file) << first.detail;
+  EXPECT_TRUE(file_matches_generated_body(dest("first.mp3"), 5000));
+
+  FetchResult missing = fetch_and_wait(fetcher, server_.url("/missing"), dest("missing.mp3"));
+  EXPECT_EQ(missing.kind, FetchKind::not_ready) << missing.detail;
+  EXPECT_FALSE(fs::exists(dest("missing.mp3")));
+
+  FetchResult small = fetch_and_wait(fetcher, server_.url("/small"), dest("small.mp3"));
+  EXPECT_EQ(small.kind, FetchKind::ready_file) << small.detail;
+  EXPECT_EQ(small.bytes, 3000u);
+  EXPECT_TRUE(file_matches_generated_body(dest("small.mp3"), 3000));
+  EXPECT_EQ(server_.hits("/a"), 1u);
+  EXPECT_EQ(server_.hits("/rec"), 1u);
+  EXPECT_EQ(fetcher.handles_created(), 1u) << "three downloads, one handle";
+
+  FetchResult capped = fetch_and_wait(fetcher, server_.url("/big"), dest("big.mp3"));
+  EXPECT_TRUE(capped.blocked) << capped.detail;
+  EXPECT_FALSE(fs::exists(dest("big.mp3")));
+  FetchResult after = fetch_and_wait(fetcher, server_.url("/rec"), dest("after.mp3"));
+  EXPECT_EQ(after.kind, FetchKind::ready_file) << after.detail;
+  EXPECT_TRUE(file_matches_generated_body(dest("after.mp3"), 5000));
+  EXPECT_EQ(fetcher.handles_created(), 2u) << "the capped download's handle was not kept";
+  expect_loop_released(fetcher);
+}
+
 TEST_F(RecordingFetcherTest, CancelOfAFinishedButUndeliveredFetchDropsItsCallback) {
   RecordingFetcher fetcher(loop_, dev_mode());
   std::vector<uint64_t> delivered;

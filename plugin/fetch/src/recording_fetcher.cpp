@@ -157,6 +157,7 @@ struct RecordingFetcher::Impl {
     UniqueFd file;          // opened when the first audio byte arrives: a poll answered 404 touches no file
     std::string unwritten;  // audio received and not written yet (libcurl hands it over 16 KiB at a time)
     bool created = false;   // dest_path exists (this transfer created it)
+    bool reusable = false;  // libcurl finished it without error: its handle may start the next
     char error_buffer[CURL_ERROR_SIZE] = {};
 
     // The response being received; reset at each status line (redirect hops, 1xx).
@@ -190,6 +191,12 @@ struct RecordingFetcher::Impl {
   uint64_t delivery_timer = 0;
   uint64_t next_id = 1;
   uint64_t refused_total = 0;
+  // Transfer handles of finished downloads, to start the next ones with: creating a handle and
+  // its receive buffer (receive_buffer_bytes) for every poll cost more than the poll's own work.
+  // Each is reset and every option set again for each transfer (configure): nothing of the last
+  // transfer stays.
+  std::vector<EasyHandle> idle_easy;
+  uint64_t easy_created = 0;
 
   Impl(EventLoop& event_loop, FetchOptions fetch_options)
       : loop(event_loop),
@@ -218,6 +225,7 @@ struct RecordingFetcher::Impl {
     // handles are removed and the multi handle is cleaned up, so members stay valid until then.
     for (auto& [id, transfer] : transfers) discard(*transfer);
     transfers.clear();
+    idle_easy.clear();
     for (Completion& completion : completed) {
       if (completion.result.kind == FetchKind::ready_file) remove_file(completion.result.path);
     }
@@ -271,7 +279,7 @@ struct RecordingFetcher::Impl {
       return id;
     }
 
-    transfer->easy.reset(curl_easy_init());
+    transfer->easy = take_easy();
     const CURLcode setup = transfer->easy ? configure(*transfer, url->normalized) : CURLE_FAILED_INIT;
     if (setup != CURLE_OK) {
       finish_early(std::move(transfer), FetchKind::transient_error,
@@ -347,6 +355,29 @@ struct RecordingFetcher::Impl {
     return false;
   }
 
+  EasyHandle take_easy() {
+    if (!idle_easy.empty()) {
+      EasyHandle easy = std::move(idle_easy.back());
+      idle_easy.pop_back();
+      // Back to libcurl's defaults; it keeps its buffers and caches.
+      curl_easy_reset(easy.get());
+      return easy;
+    }
+    EasyHandle easy(curl_easy_init());
+    if (easy) ++easy_created;
+    return easy;
+  }
+
+  // After curl_multi_remove_handle of a transfer libcurl finished without error (a refused
+  // redirect, for one, leaves its handle refusing options): kept for the next transfer, up to
+  // one per connection.
+  void give_back(EasyHandle easy) {
+    constexpr std::size_t kKeptWithoutConnectionLimit = 64;
+    const std::size_t keep =
+        options.max_connections > 0 ? static_cast<std::size_t>(options.max_connections) : kKeptWithoutConnectionLimit;
+    if (easy && idle_easy.size() < keep) idle_easy.push_back(std::move(easy));
+  }
+
   // Drops a transfer without a callback, removing its partial file.
   void discard(Transfer& t) {
     if (t.in_multi) {
@@ -381,7 +412,11 @@ struct RecordingFetcher::Impl {
       curl_multi_remove_handle(multi.get(), t->easy.get());
       t->in_multi = false;
     }
-    t->easy.reset();
+    if (t->reusable) {
+      give_back(std::move(t->easy));
+    } else {
+      t->easy.reset();  // an abandoned or failed transfer can leave its handle unusable
+    }
     if (const int close_errno = t->file.close_checked(); close_errno != 0 && result.kind == FetchKind::ready_file) {
       result.kind = FetchKind::transient_error;
       result.detail = std::string("could not write the recording to disk: ") + std::strerror(close_errno);
@@ -435,6 +470,7 @@ struct RecordingFetcher::Impl {
       auto node = transfers.extract(transfer->id);
       if (node.empty()) continue;
       FetchResult result = classify(*node.mapped(), code);
+      node.mapped()->reusable = code == CURLE_OK;
       complete(std::move(node.mapped()), std::move(result));
     }
   }
@@ -714,6 +750,10 @@ bool RecordingFetcher::cancel(uint64_t id) {
 
 size_t RecordingFetcher::in_flight() const {
   return impl_->transfers.size() + impl_->completed.size();
+}
+
+uint64_t RecordingFetcher::handles_created() const {
+  return impl_->easy_created;
 }
 
 uint64_t RecordingFetcher::refused_connections() const {

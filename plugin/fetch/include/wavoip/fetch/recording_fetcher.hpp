@@ -117,6 +117,9 @@ class RecordingFetcher final : public Downloader {
   // Connections the address guard refused so far (each resolved address counts once).
   uint64_t refused_connections() const;
 
+  // libcurl transfer handles created so far: a finished download's handle starts the next one.
+  uint64_t handles_created() const;
+
   const FetchOptions& options() const;
 
  private:
