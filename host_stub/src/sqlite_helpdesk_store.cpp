@@ -279,10 +279,7 @@ int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert
   WriteScope transaction(
       *db_, [this](const char* sql) { control(sql); }, batch_.savepoints, batch_.write_failed);
 
-  std::optional<int64_t> old_message;
-  std::optional<int64_t> old_conversation;
-  std::string old_inbox;
-  std::string old_contact;
+  std::optional<KnownMessage> old;
   {
     Reused q_use(
         prepared("SELECT m.id, m.conversation_id, c.inbox, c.contact FROM messages m JOIN "
@@ -292,35 +289,33 @@ int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert
     q.bind(1, upsert.plugin_id);
     q.bind(2, upsert.external_key);
     if (q.executeStep()) {
-      old_message = q.getColumn(0).getInt64();
-      old_conversation = q.getColumn(1).getInt64();
-      old_inbox = q.getColumn(2).getString();
-      old_contact = q.getColumn(3).getString();
+      old = KnownMessage{q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString(),
+                         q.getColumn(3).getString()};
     }
   }
-  std::string inbox = upsert.inbox.empty() ? old_inbox : upsert.inbox;
-  const std::string contact = upsert.contact.empty() ? old_contact : upsert.contact;
+  std::string inbox = !upsert.inbox.empty() ? upsert.inbox : old ? old->inbox : std::string();
+  const std::string contact = !upsert.contact.empty() ? upsert.contact : old ? old->contact : std::string();
   if (inbox.empty()) inbox = kDefaultInbox;
 
-  const int64_t conversation_id = conversation_for(inbox, contact, old_conversation, old_inbox, old_contact, now);
+  const int64_t conversation_id = conversation_for(inbox, contact, old, now);
 
   int64_t message_id = 0;
   {
-    Reused q_use(old_message ? prepared("UPDATE messages SET conversation_id = ?1, "
-                                        "direction = CASE WHEN ?4 = 0 THEN direction ELSE ?4 END, "
-                                        "call_status = COALESCE(?5, call_status), "
-                                        "duration_s = COALESCE(?6, duration_s), "
-                                        "recording_status = COALESCE(?9, recording_status), "
-                                        "recording_reason = COALESCE(?10, recording_reason), "
-                                        "recording_detail = COALESCE(?11, recording_detail), "
-                                        "retry_path = COALESCE(?12, retry_path), "
-                                        "updated_at_ms = ?8 "
-                                        "WHERE id = ?13 AND plugin_id = ?2 AND external_key = ?3")
-                             : prepared("INSERT INTO messages (conversation_id, plugin_id, external_key, direction, "
-                                        "call_status, duration_s, created_at_ms, updated_at_ms, recording_status, "
-                                        "recording_reason, recording_detail, retry_path) "
-                                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, ''), "
-                                        "COALESCE(?11, ''), COALESCE(?12, ''))"));
+    Reused q_use(old ? prepared("UPDATE messages SET conversation_id = ?1, "
+                                "direction = CASE WHEN ?4 = 0 THEN direction ELSE ?4 END, "
+                                "call_status = COALESCE(?5, call_status), "
+                                "duration_s = COALESCE(?6, duration_s), "
+                                "recording_status = COALESCE(?9, recording_status), "
+                                "recording_reason = COALESCE(?10, recording_reason), "
+                                "recording_detail = COALESCE(?11, recording_detail), "
+                                "retry_path = COALESCE(?12, retry_path), "
+                                "updated_at_ms = ?8 "
+                                "WHERE id = ?13 AND plugin_id = ?2 AND external_key = ?3")
+                     : prepared("INSERT INTO messages (conversation_id, plugin_id, external_key, direction, "
+                                "call_status, duration_s, created_at_ms, updated_at_ms, recording_status, "
+                                "recording_reason, recording_detail, retry_path) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?9, 0), COALESCE(?10, ''), "
+                                "COALESCE(?11, ''), COALESCE(?12, ''))"));
     SQLite::Statement& q = *q_use;
     q.bind(1, conversation_id);
     q.bind(2, upsert.plugin_id);
@@ -349,19 +344,19 @@ int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert
       q.bind(11);
       q.bind(12);
     }
-    if (old_message) q.bind(13, *old_message);
+    if (old) q.bind(13, old->id);
     if (q.exec() != 1) throw std::runtime_error("the message of " + upsert.external_key + " changed under its write");
-    message_id = old_message ? *old_message : db_->getLastInsertRowid();
+    message_id = old ? old->id : db_->getLastInsertRowid();
   }
 
   // A call that moved out of the unknown-contact conversation leaves no empty conversation.
-  if (old_conversation && *old_conversation != conversation_id) {
+  if (old && old->conversation_id != conversation_id) {
     Reused q_use(
         prepared("DELETE FROM conversations WHERE id = ? AND contact = '' AND NOT EXISTS "
                  "(SELECT 1 FROM messages WHERE conversation_id = ?)"));
     SQLite::Statement& q = *q_use;
-    q.bind(1, *old_conversation);
-    q.bind(2, *old_conversation);
+    q.bind(1, old->conversation_id);
+    q.bind(2, old->conversation_id);
     q.exec();
   }
   transaction.commit();
@@ -369,11 +364,10 @@ int64_t SqliteHelpdeskStore::upsert_call_message(const CallMessageUpsert& upsert
 }
 
 int64_t SqliteHelpdeskStore::conversation_for(const std::string& inbox, const std::string& contact,
-                                              std::optional<int64_t> old_conversation, const std::string& old_inbox,
-                                              const std::string& old_contact, int64_t now) {
+                                              const std::optional<KnownMessage>& old, int64_t now) {
   std::optional<int64_t> id;
-  if (old_conversation && inbox == old_inbox && contact == old_contact) {
-    id = old_conversation;  // the message stays where it is
+  if (old && inbox == old->inbox && contact == old->contact) {
+    id = old->conversation_id;  // the message stays where it is
   } else {
     Reused q_use(prepared("SELECT id FROM conversations WHERE inbox = ? AND contact = ?"));
     SQLite::Statement& q = *q_use;

@@ -58,11 +58,17 @@ class SqliteHelpdeskStore final : public HelpdeskStore {
   SQLite::Statement& prepared(const char* sql);
   // Runs a transaction-control statement (BEGIN, SAVEPOINT, ...) through the prepared cache.
   void control(const char* sql);
+  // A call's message as upsert_call_message finds it before writing.
+  struct KnownMessage {
+    int64_t id = 0;
+    int64_t conversation_id = 0;
+    std::string inbox;
+    std::string contact;
+  };
   // The conversation of (inbox, contact), its last activity raised to now, or a new one: the
   // message's own conversation when it has that inbox and contact already.
-  int64_t conversation_for(const std::string& inbox, const std::string& contact,
-                           std::optional<int64_t> old_conversation, const std::string& old_inbox,
-                           const std::string& old_contact, int64_t now);
+  int64_t conversation_for(const std::string& inbox, const std::string& contact, const std::optional<KnownMessage>& old,
+                           int64_t now);
 
   std::unique_ptr<SQLite::Database> db_;
   std::function<int64_t()> now_ms_;

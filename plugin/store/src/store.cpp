@@ -1273,3 +1273,6 @@ std::vector<std::string> SqliteStore::hot_query_plans() {
 }
 
 }  // namespace wavoip
+
+#undef WAVOIP_IN_FLIGHT
+#undef WAVOIP_PENDING
