@@ -166,6 +166,38 @@ post_webhook() {  # BODY -> HTTP status
 log_line_ms() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s%3N; }
 
 # ---------------------------------------------------------------- results
+# CPU time each thread of a process has used, threads of one name summed: PID -> "name ns" lines
+# (the scheduler's run time from /proc/.../schedstat, in nanoseconds; utime + stime from stat,
+# in clock ticks, where the kernel keeps no schedstat).
+thread_cpu_ns() {
+  local task comm run stat fields tick_ns=$((1000000000 / $(getconf CLK_TCK)))
+  for task in /proc/"$1"/task/*; do
+    comm=$(cat "$task/comm" 2>/dev/null) || continue
+    if ! read -r run _ <"$task/schedstat" 2>/dev/null; then
+      stat=$(cat "$task/stat" 2>/dev/null) || continue
+      read -ra fields <<<"${stat##*) }"  # from the state on: utime and stime are the 12th and 13th
+      run=$(((fields[11] + fields[12]) * tick_ns))
+    fi
+    printf '%s %s\n' "${comm// /_}" "$run"
+  done | awk '{ t[$1] += $2 } END { for (n in t) print n, t[n] }'
+}
+# Microseconds of CPU per unit of work between two thread_cpu_ns snapshots, busiest thread first:
+# BEFORE AFTER UNITS -> "name us" lines, then "total us". Threads that used nothing are left out.
+cpu_per_unit() {
+  awk -v units="$3" '
+    NR == FNR { before[$1] = $2; next }
+    { d = $2 - before[$1]; if (d > 0 && units > 0) { us[$1] = d / 1e3 / units; total += us[$1] } }
+    END { for (n in us) printf "%s %.1f\n", n, us[n]; if (units > 0) printf "~total %.1f\n", total }' \
+    <(printf '%s\n' "$1") <(printf '%s\n' "$2") | sort -k2,2nr | sed 's/^~total/total/'
+}
+# "name us, name us, ..." of the threads using at least 1 us per unit, from cpu_per_unit.
+cpu_threads_cell() { awk '$1 != "total" && $2 >= 1 { printf "%s%s %s", (n++ ? ", " : ""), $1, $2 }' <<<"$1"; }
+cpu_total() { awk '$1 == "total" { print $2 }' <<<"$1"; }
+# The busiest thread's microseconds per unit (the first line that is not the total).
+cpu_busiest() { awk '$1 != "total" { print $2; exit }' <<<"$1"; }
+# Units per second one thread could do at most if it had a core to itself: US -> rate.
+one_core_rate() { isnum "$1" && awk -v us="$1" 'BEGIN { if (us > 0) printf "%.0f", 1e6 / us }' || echo "-"; }
+
 
 ROWS=()
 row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }  # what | measured | reference | ratio | target | met?
@@ -376,6 +408,22 @@ loop_lag_cells() {
 }
 to_ms() { isnum "$1" && awk -v s="$1" -v f="${2:-%g}" 'BEGIN { printf f, s * 1000 }' || echo "$1"; }  # SECONDS [FORMAT]
 
+# What a webhook costs in CPU, measured in the 64-connection runs: machine-independent where the
+# rates are not. Every thread of the host is a pipeline stage, so the busiest one bounds the rate
+# even with a core for each (a bound, not a measurement). MODE HOST_CPU PEER_CPU; REF_CPU is set.
+ingest_cpu_rows() {
+  local mode=$1 host_cpu=$2 peer_cpu=$3
+  local peer_total="-"
+  [[ -n "$peer_cpu" ]] && peer_total=$(cpu_total "$peer_cpu")
+  row "1 ingest CPU per webhook, wrk 64 conns ($mode)" "$(cpu_total "$host_cpu") us" \
+    "$(cpu_total "$REF_CPU") us; peer $peer_total us" "$(ratio "$(cpu_total "$host_cpu")" "$(cpu_total "$REF_CPU")")" "" ""
+  row "1 ingest CPU per webhook by host thread ($mode)" "$(cpu_threads_cell "$host_cpu") us" "" "" "" ""
+  local bound
+  bound=$(one_core_rate "$(cpu_busiest "$host_cpu")")
+  row "1 ingest bound with a core per host thread ($mode)" "$bound req/s (not measured)" \
+    "$(one_core_rate "$(cpu_total "$REF_CPU")") req/s (ref, 1 thread)" "$(ratio "$bound" "$(one_core_rate "$(cpu_total "$REF_CPU")")")" "" ""
+}
+
 bench_ingest() {
   log "1. webhook ingest"
   install_peer
@@ -385,20 +433,24 @@ bench_ingest() {
   local ref_port
   ref_port=$(wait_port_file "$WORK/ref.port")
   local ref_url="http://127.0.0.1:$ref_port/webhooks/wavoip"
-  local ref_wrk ref_wrk4 ref_load
+  local ref_wrk ref_wrk4 ref_load ref_cpu_before
+  ref_cpu_before=$(thread_cpu_ns "$ref_pid")
   ref_wrk=$(wrk_run "$ref_url" 64 ref)
+  REF_CPU=$(cpu_per_unit "$ref_cpu_before" "$(thread_cpu_ns "$ref_pid")" "$(kv "$ref_wrk" requests)")
   ref_wrk4=$(wrk_run "$ref_url" 4 ref4)
   ref_load=$(load_run "$ref_port" 5000 16 refl)
   stop_pid "$ref_pid"
   log "reference: $ref_wrk"
 
   # The Node peer under the same wrk load as the plugin's 64-connection run.
-  local peer_wrk=""
+  local peer_wrk="" peer_cpu="" peer_cpu_before
   if [[ -n "$PEER_DIR" ]]; then
     start_peer
   fi
   if [[ -z "$PEER_SKIP" ]]; then
+    peer_cpu_before=$(thread_cpu_ns "$PEER_PID")
     peer_wrk=$(wrk_run "http://127.0.0.1:$PEER_PORT/webhooks/wavoip" 64 peer) || true
+    peer_cpu=$(cpu_per_unit "$peer_cpu_before" "$(thread_cpu_ns "$PEER_PID")" "$(kv "$peer_wrk" requests)")
     stop_pid "$PEER_PID"
     rm -f "$PEER_DIR/peer.sqlite"*
     log "Node peer: ${peer_wrk:-no result}"
@@ -425,8 +477,10 @@ bench_ingest() {
   for mode in normal full; do
     start_host "ingest-$mode" "$(plugin_config "\"database_synchronous\":\"$mode\"")" "${lag_args[@]}"
     local url="http://127.0.0.1:$HOST_PORT/webhooks/wavoip"
-    local w w4 l lag_before lag_after
+    local w w4 l lag_before lag_after host_cpu_before host_cpu
+    host_cpu_before=$(thread_cpu_ns "$HOST_PID")
     w=$(wrk_run "$url" 64 "w$mode")
+    host_cpu=$(cpu_per_unit "$host_cpu_before" "$(thread_cpu_ns "$HOST_PID")" "$(kv "$w" requests)")
     w4=$(wrk_run "$url" 4 "w4$mode")
     lag_before=$(curl -s "http://127.0.0.1:$HOST_PORT/metrics" || true)
     l=$(load_run "$HOST_PORT" 5000 16 "l$mode")
@@ -448,6 +502,7 @@ bench_ingest() {
           "$(ratio "$(kv "$w" rps)" "$(kv "$peer_wrk" rps)")" ">= 3x peer" "$(ge "$(ratio "$(kv "$w" rps)" "$(kv "$peer_wrk" rps)")" 3)"
       fi
     fi
+    ingest_cpu_rows "$mode" "$host_cpu" "$peer_cpu"
     row "1 ingest p50 / p99 at that rate ($mode)" "$(kv "$w" p50_ms) / $(kv "$w" p99_ms) ms" \
       "$(kv "$ref_wrk" p50_ms) / $(kv "$ref_wrk" p99_ms) ms" "" "" ""
     row "1 ingest rps, wrk 4 conns ($mode)" "$(kv "$w4" rps) req/s" "$(kv "$ref_wrk4" rps) req/s" \
@@ -633,7 +688,9 @@ bench_scale() {
   lag_before=$(curl -s "http://127.0.0.1:$HOST_PORT/metrics")
   local from_ms=$due_at
   ((HOST_READY_MS > from_ms)) && from_ms=$HOST_READY_MS
-  local i done_count=0 last=-1 still=0
+  local i done_count=0 last=-1 still=0 drain_cpu_before storage_cpu_before
+  drain_cpu_before=$(thread_cpu_ns "$HOST_PID")
+  storage_cpu_before=$(thread_cpu_ns "$STORAGE_PID")
   for ((i = 0; i < 1800; i++)); do
     done_count=$(grep -c 'Download of call pend-[0-9]*: ' "$HOST_LOG" || true)
     ((done_count >= SCALE_DUE)) && break
@@ -646,6 +703,9 @@ bench_scale() {
   not_ready=$(grep -c 'Download of call pend-[0-9]*: not_ready' "$HOST_LOG" || true)
   elapsed=$(($(log_line_ms "$last_line") - from_ms))
   rate=$(awk -v n="$done_count" -v ms="$elapsed" 'BEGIN { printf "%.0f", n / (ms > 0 ? ms : 1) * 1000 }')
+  local drain_cpu storage_cpu
+  drain_cpu=$(cpu_per_unit "$drain_cpu_before" "$(thread_cpu_ns "$HOST_PID")" "$done_count")
+  storage_cpu=$(cpu_per_unit "$storage_cpu_before" "$(thread_cpu_ns "$STORAGE_PID")" "$done_count")
   local rss_after hwm_after lag_after
   rss_after=$(kib_field "$HOST_PID" VmRSS)
   hwm_after=$(kib_field "$HOST_PID" VmHWM)
@@ -660,6 +720,10 @@ bench_scale() {
   ref_rate=$(awk -v r="$ref" 'BEGIN { printf "%.0f", r }')
   row "5 due polls drained ($done_count of $SCALE_DUE, $not_ready got HTTP 404)" "$rate polls/s" \
     "$ref_rate req/s (wrk, same 404)" "$(ratio "$rate" "$ref_rate")" ">= 20000/s" "$(ge "$rate" 20000)"
+  # As for ingest: what a poll costs, and the rate the busiest thread allows with a core of its own.
+  row "5 drain CPU per poll (host / storage server)" "$(cpu_total "$drain_cpu") us / $(cpu_total "$storage_cpu") us" "" "" "" ""
+  row "5 drain CPU per poll by host thread" "$(cpu_threads_cell "$drain_cpu") us" "" "" "" ""
+  row "5 drain bound with a core per host thread" "$(one_core_rate "$(cpu_busiest "$drain_cpu")") polls/s (not measured)" "" "" "" ""
   loop_lag_cells "$lag_before" "$lag_after"
   row "5 loop lag during the drain" "$LAG_CELL" "" "" "" ""
   row "5 host memory after the drain (RSS / peak)" "$(mib "$rss_after") / $(mib "$hwm_after") MiB" "" "" "< 200 MiB" \
