@@ -1,10 +1,17 @@
 #include "http_server.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
+#include <pthread.h>
+
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/none.hpp>
@@ -87,18 +94,45 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void on_accept(const beast::error_code& ec, tcp::socket socket);
   void add(Session* session, const std::shared_ptr<Session>& shared);
   void remove(Session* session);
+  // The sessions alive now (taken under the lock, used outside it), and how many there are.
+  std::vector<std::shared_ptr<Session>> live_sessions();
+  size_t session_count() {
+    const std::lock_guard lock(sessions_mutex);
+    return sessions.size();
+  }
+  // Sets what runs (posted to the main loop) once no connection is left, and runs it at once
+  // when none is.
+  void when_drained(std::function<void()> fn);
 
-  asio::io_context& io;
+  // Whether connections are read and written on I/O threads rather than on the main loop.
+  bool threaded() const { return !io_loops.empty(); }
+  // Runs fn on the main loop: now when this is it, posted from an I/O thread.
+  template <class Fn>
+  void on_main(Fn&& fn) {
+    if (threaded()) {
+      asio::post(io, std::forward<Fn>(fn));
+    } else {
+      fn();
+    }
+  }
+
+  asio::io_context& io;  // the main loop: the acceptor, dispatch, answers
   Logger& log;
   const HttpServerLimits limits;
   const BodyLimitFunction body_limit;
   const DispatchFunction dispatch;
   const RefusalFunction on_refused;
   tcp::acceptor acceptor;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
-  bool stopping = false;
-  std::function<void()> on_drained;
+  // The I/O threads' loops, owned by HttpServer (empty: the main loop serves the connections).
+  std::vector<asio::io_context*> io_loops;
+  size_t next_loop = 0;
+  std::atomic<bool> stopping{false};
   uint64_t refused_connections = 0;
+
+ private:
+  std::mutex sessions_mutex;  // sessions come and go on the I/O threads
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::function<void()> on_drained;  // guarded by sessions_mutex
 };
 
 namespace {
@@ -117,8 +151,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ~Session() { server_->remove(this); }
 
+  // The loop that reads and writes this connection.
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
   void run() {
     server_->add(this, shared_from_this());
+    if (server_->stopping) return close_now();  // accepted as the server began to stop
     do_read();
   }
 
@@ -277,14 +315,31 @@ class Session : public std::enable_shared_from_this<Session> {
     request.peer_address = peer_;
 
     const uint64_t serial = ++request_serial_;
-    responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
-      if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
-    });
-    phase_ = Phase::dispatching;
-    const auto responder = responder_;  // the handler may answer and drop responder_
-    server_->dispatch(std::move(request), responder);
-    if (phase_ != Phase::dispatching) return;  // closed meanwhile
-    if (answer_) return do_write();
+    if (server_->threaded()) {
+      // The request is served on the main loop, and its answer comes back to this connection's
+      // loop. Meanwhile the connection is watched for the client leaving, as for any deferred
+      // answer.
+      responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
+        // A connection still there has its loop too (the loops outlive their sessions).
+        auto self = weak.lock();
+        if (!self) return;
+        asio::post(self->executor(), [self, serial, response = std::move(response)]() mutable {
+          self->on_answer(serial, std::move(response));
+        });
+      });
+      asio::post(server_->io, [server = server_, request = std::move(request), responder = responder_]() mutable {
+        server->dispatch(std::move(request), responder);
+      });
+    } else {
+      responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
+        if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
+      });
+      phase_ = Phase::dispatching;
+      const auto responder = responder_;  // the handler may answer and drop responder_
+      server_->dispatch(std::move(request), responder);
+      if (phase_ != Phase::dispatching) return;  // closed meanwhile
+      if (answer_) return do_write();
+    }
     // Deferred: wait for the answer, and notice the client leaving.
     phase_ = Phase::awaiting;
     stream_.expires_never();
@@ -319,7 +374,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       // The client went away before the answer.
       auto responder = std::move(responder_);
-      if (responder) responder->client_gone();
+      if (responder) server_->on_main([responder] { responder->client_gone(); });
       close_now();
       return;
     }
@@ -329,7 +384,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // --- answering -------------------------------------------------------------------------
 
   void refused(HttpRefusal refusal) {
-    if (server_->on_refused) server_->on_refused(refusal);
+    if (!server_->on_refused) return;
+    server_->on_main([server = server_, refusal] { server->on_refused(refusal); });
   }
 
   void answer_error(unsigned status, std::string_view message) {
@@ -399,16 +455,23 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void HttpServer::Impl::do_accept() {
-  acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+  auto accepted = [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     self->on_accept(ec, std::move(socket));
-  });
+  };
+  if (threaded()) {
+    // The new connection belongs to the next I/O thread's loop, in turn.
+    const asio::any_io_executor executor = io_loops[next_loop++ % io_loops.size()]->get_executor();
+    acceptor.async_accept(executor, std::move(accepted));
+  } else {
+    acceptor.async_accept(std::move(accepted));
+  }
 }
 
 void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
   if (stopping || !acceptor.is_open()) return;
   if (ec) {
     if (ec != asio::error::operation_aborted) log.warning("accept: " + ec.message());
-  } else if (sessions.size() >= limits.max_connections) {
+  } else if (session_count() >= limits.max_connections) {
     // Over the cap: close at once; a busy host must not run out of descriptors.
     if (refused_connections++ % 100 == 0) {
       log.warning("connection cap of " + std::to_string(limits.max_connections) + " reached; closing new connections");
@@ -416,33 +479,93 @@ void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket
     beast::error_code ignored;
     socket.close(ignored);
   } else {
-    std::make_shared<Session>(std::move(socket), shared_from_this())->run();
+    auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+    if (threaded()) {
+      asio::post(session->executor(), [session] { session->run(); });
+    } else {
+      session->run();
+    }
   }
   do_accept();
 }
 
 void HttpServer::Impl::add(Session* session, const std::shared_ptr<Session>& shared) {
+  const std::lock_guard lock(sessions_mutex);
   sessions.emplace(session, shared);
 }
 
 void HttpServer::Impl::remove(Session* session) {
+  const std::lock_guard lock(sessions_mutex);
   sessions.erase(session);
   if (stopping && sessions.empty() && on_drained) {
     asio::post(io, std::exchange(on_drained, nullptr));
   }
 }
 
+std::vector<std::shared_ptr<Session>> HttpServer::Impl::live_sessions() {
+  std::vector<std::shared_ptr<Session>> live;
+  const std::lock_guard lock(sessions_mutex);
+  live.reserve(sessions.size());
+  for (const auto& [raw, weak] : sessions) {
+    if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  return live;
+}
+
+void HttpServer::Impl::when_drained(std::function<void()> fn) {
+  const std::lock_guard lock(sessions_mutex);
+  on_drained = std::move(fn);
+  if (sessions.empty() && on_drained) asio::post(io, std::exchange(on_drained, nullptr));
+}
+
+// The I/O threads and their loops. Each connection stays on the loop it was accepted for, so
+// a session needs no lock of its own.
+struct HttpServer::IoThreads {
+  explicit IoThreads(size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      loops.push_back(std::make_unique<asio::io_context>(1));
+      guards.emplace_back(loops.back()->get_executor());
+    }
+    for (size_t i = 0; i < count; ++i) {
+      threads.emplace_back([loop = loops[i].get(), i] {
+        const std::string name = "hdp-http-" + std::to_string(i);
+        pthread_setname_np(pthread_self(), name.c_str());  // what top -H and perf show
+        loop->run();
+      });
+    }
+  }
+  IoThreads(const IoThreads&) = delete;
+  IoThreads& operator=(const IoThreads&) = delete;
+  // The loops stop at once: what a closing connection still had queued is dropped with its
+  // loop (the sockets close as their sessions go).
+  ~IoThreads() {
+    guards.clear();
+    for (auto& loop : loops) loop->stop();
+    for (std::thread& thread : threads) thread.join();
+  }
+
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+};
+
 HttpServer::HttpServer(asio::io_context& io, Logger& log, HttpServerLimits limits, BodyLimitFunction body_limit,
                        DispatchFunction dispatch, RefusalFunction on_refused)
     : impl_(
-          std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch), std::move(on_refused))) {}
+          std::make_shared<Impl>(io, log, limits, std::move(body_limit), std::move(dispatch), std::move(on_refused))) {
+  if (limits.io_threads > 0) {
+    io_threads_ = std::make_unique<IoThreads>(limits.io_threads);
+    for (const auto& loop : io_threads_->loops) impl_->io_loops.push_back(loop.get());
+  }
+}
 
 HttpServer::~HttpServer() {
   impl_->stopping = true;
-  impl_->on_drained = nullptr;
+  impl_->when_drained(nullptr);
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
   close_all();
+  io_threads_.reset();  // joins them; their loops, and the sessions left on them, go with them
 }
 
 std::optional<std::string> HttpServer::listen(const std::string& host, uint16_t port) {
@@ -482,23 +605,24 @@ void HttpServer::stop(std::function<void()> on_drained) {
   impl_->stopping = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
-  impl_->on_drained = std::move(on_drained);
-  std::vector<std::shared_ptr<Session>> live;
-  for (const auto& [raw, weak] : impl_->sessions) {
-    if (auto session = weak.lock()) live.push_back(std::move(session));
+  for (const auto& session : impl_->live_sessions()) {
+    if (impl_->threaded()) {
+      asio::post(session->executor(), [session] { session->on_server_stop(); });
+    } else {
+      session->on_server_stop();
+    }
   }
-  for (const auto& session : live) session->on_server_stop();
-  if (impl_->sessions.empty() && impl_->on_drained) {
-    asio::post(impl_->io, std::exchange(impl_->on_drained, nullptr));
-  }
+  impl_->when_drained(std::move(on_drained));
 }
 
 void HttpServer::close_all() {
-  std::vector<std::shared_ptr<Session>> live;
-  for (const auto& [raw, weak] : impl_->sessions) {
-    if (auto session = weak.lock()) live.push_back(std::move(session));
+  for (const auto& session : impl_->live_sessions()) {
+    if (impl_->threaded()) {
+      asio::post(session->executor(), [session] { session->close_now(); });
+    } else {
+      session->close_now();
+    }
   }
-  for (const auto& session : live) session->close_now();
 }
 
 }  // namespace hdp::host

@@ -33,9 +33,14 @@ struct HttpServerLimits {
   std::chrono::milliseconds write_timeout{60000};
   std::chrono::milliseconds file_write_timeout{15 * 60000};
   size_t max_connections = 512;
+  // Threads of the server's own that read and write the connections (HTTP parsing, sockets,
+  // answers on the wire), each with its connections; 0: the main loop does it all. Either way
+  // requests are dispatched, and answered, on the main loop.
+  size_t io_threads = 0;
 };
 
-// The body limit for a request, decided from its header.
+// The body limit for a request, decided from its header; asked on the thread that reads the
+// connection (an I/O thread when HttpServerLimits::io_threads > 0), so it must be thread-safe.
 using BodyLimitFunction = std::function<uint64_t(std::string_view method, std::string_view path)>;
 // Serves a complete request; the answer goes to the responder now or later.
 using DispatchFunction = std::function<void(HttpRequest&& request, const std::shared_ptr<Responder>& responder)>;
@@ -77,7 +82,9 @@ class HttpServer {
   class Impl;
 
  private:
+  struct IoThreads;
   std::shared_ptr<Impl> impl_;
+  std::unique_ptr<IoThreads> io_threads_;  // destroyed first: its sessions still use impl_
 };
 
 }  // namespace hdp::host

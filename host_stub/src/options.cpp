@@ -130,6 +130,8 @@ std::optional<std::string> apply_config_json(std::string_view json_text, HostOpt
       if (auto e = need_uint(options.idle_timeout_ms)) return e;
     } else if (key == "max_connections") {
       if (auto e = need_uint(options.max_connections)) return e;
+    } else if (key == "http_threads") {
+      if (auto e = need_uint(options.http_threads)) return e;
     } else if (key == "plugins") {
       if (!value.is_array()) return std::string("\"plugins\" must be an array");
       for (const json::value& item : value.as_array()) {
@@ -289,6 +291,8 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
       if (auto e = need_uint(o.idle_timeout_ms)) return fail(*e);
     } else if (name == "--max-connections") {
       if (auto e = need_uint(o.max_connections)) return fail(*e);
+    } else if (name == "--http-threads") {
+      if (auto e = need_uint(o.http_threads)) return fail(*e);
     } else if (name == "--loop-lag-interval-ms") {
       if (auto e = need_uint(o.loop_lag_interval_ms)) return fail(*e);
     } else if (name == "--test-attach-delay-ms") {
@@ -308,6 +312,9 @@ ParsedOptions parse_command_line(std::span<const std::string_view> args) {
   }
   if (o.header_timeout_ms == 0 || o.idle_timeout_ms == 0 || o.max_connections == 0 || o.loop_lag_interval_ms == 0) {
     return fail("timeouts, intervals and --max-connections must be positive");
+  }
+  if (o.http_threads > kMaxHttpThreads) {
+    return fail("--http-threads must be at most " + std::to_string(kMaxHttpThreads));
   }
   return parsed;
 }
@@ -349,6 +356,8 @@ HTTP limits:
                            (default 10000)
   --idle-timeout-ms N      close a kept-alive connection idle for N ms (default 30000)
   --max-connections N      connections served at once; more are closed (default 512)
+  --http-threads N         threads that read and write the connections; requests are still
+                           served on the main loop (default 0: the main loop does it all)
   --loop-lag-interval-ms N how often the loop-lag probe (hdp_loop_lag_seconds) fires
                            (default 100)
 

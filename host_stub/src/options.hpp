@@ -18,6 +18,9 @@ struct PluginOptions {
   std::string config;  // the plugin's configuration bytes (JSON text); may be empty
 };
 
+// More I/O threads than this serve no machine the host runs on, and a typo must not start thousands.
+constexpr uint64_t kMaxHttpThreads = 64;
+
 struct HostOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
@@ -47,6 +50,8 @@ struct HostOptions {
   uint64_t header_timeout_ms = 10000;
   uint64_t idle_timeout_ms = 30000;
   uint64_t max_connections = 512;
+  // Threads that read and write the connections (HttpServerLimits::io_threads); 0: the main loop.
+  uint64_t http_threads = 0;
   // How often the loop-lag probe fires (hdp_loop_lag_seconds).
   uint64_t loop_lag_interval_ms = 100;
   // Tests only: each attachment copy waits this long first (so a job is pending at shutdown).

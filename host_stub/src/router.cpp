@@ -92,6 +92,7 @@ hdp_status_t Router::add_route(Route route, uint64_t* out_route_id) {
   if (spec.match != RouteMatch::exact && spec.match != RouteMatch::prefix) {
     return HDP_ERR_INVALID_ARGUMENT;
   }
+  const std::unique_lock lock(routes_mutex_);
   for (const Route& existing : routes_) {
     if (existing.spec.method == spec.method && existing.spec.path == spec.path) {
       return HDP_ERR_ALREADY_EXISTS;
@@ -104,6 +105,7 @@ hdp_status_t Router::add_route(Route route, uint64_t* out_route_id) {
 }
 
 hdp_status_t Router::remove_route(uint64_t owner, uint64_t route_id) {
+  const std::unique_lock lock(routes_mutex_);
   const auto it = std::find_if(routes_.begin(), routes_.end(),
                                [&](const Route& r) { return r.id == route_id && r.owner == owner; });
   if (it == routes_.end()) return HDP_ERR_NOT_FOUND;
@@ -112,6 +114,7 @@ hdp_status_t Router::remove_route(uint64_t owner, uint64_t route_id) {
 }
 
 void Router::remove_owner_routes(uint64_t owner) {
+  const std::unique_lock lock(routes_mutex_);
   std::erase_if(routes_, [owner](const Route& r) { return r.owner == owner; });
 }
 
@@ -157,6 +160,7 @@ Router::Lookup Router::lookup(std::string_view method, std::string_view path, Li
 }
 
 uint64_t Router::body_limit(std::string_view method, std::string_view path, Listener listener) const {
+  const std::shared_lock lock(routes_mutex_);
   const Lookup found = lookup(method, path, listener);
   if (found.kind == Lookup::Kind::found && found.route->spec.max_body_bytes != 0) {
     return found.route->spec.max_body_bytes;

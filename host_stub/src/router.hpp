@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -132,7 +133,8 @@ class Router {
   // the method.
   Lookup lookup(std::string_view method, std::string_view path, Listener listener = Listener::agents) const;
 
-  // The body limit for a request (its route's, or the default when nothing matches).
+  // The body limit for a request (its route's, or the default when nothing matches). Thread-safe:
+  // the HTTP server's I/O threads ask it while the main thread may add or remove routes.
   uint64_t body_limit(std::string_view method, std::string_view path, Listener listener = Listener::agents) const;
 
   // Who decides on routes that are not open; without one, such routes refuse everyone (401).
@@ -178,6 +180,9 @@ class Router {
   RouterLimits limits_;
   AccessGate* gate_ = nullptr;
   std::vector<Route> routes_;
+  // Written on the main thread only, under a unique lock; read there without one, and by
+  // body_limit under a shared lock from any thread.
+  mutable std::shared_mutex routes_mutex_;
   std::map<uint64_t, Deferred> deferred_;
   uint64_t next_route_id_ = 1;
   uint64_t next_request_id_ = 1;

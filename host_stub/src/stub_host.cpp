@@ -266,6 +266,7 @@ bool StubHost::start_serving() {
   limits.header_timeout = std::chrono::milliseconds(options_.header_timeout_ms);
   limits.idle_timeout = std::chrono::milliseconds(options_.idle_timeout_ms);
   limits.max_connections = options_.max_connections;
+  limits.io_threads = options_.http_threads;
   auto make_server = [&](Listener listener) {
     return std::make_unique<HttpServer>(
         loop_.io(), log_, limits,

@@ -1,5 +1,7 @@
 // The HTTP side of the real hdp-stub-host: deferred answers and their timeout, keep-alive,
-// body and header limits, slow clients, the connection cap, 404/405, HEAD on GET routes.
+// body and header limits, slow clients, the connection cap, 404/405, HEAD on GET routes. Every
+// test runs twice: with the main loop reading and writing the connections, and with two I/O
+// threads of the host doing it (--http-threads 2) while requests are still served on the loop.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,8 +13,10 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -76,7 +80,19 @@ Exchange exchange(int port, const std::string& request, std::chrono::millisecond
   return out;
 }
 
-class ProbeHttp : public ::testing::Test {
+// The host's command line for one run of a test: its own arguments, and the I/O threads of the
+// run (the test's parameter).
+std::vector<std::string> with_http_threads(int threads, std::vector<std::string> args = {}) {
+  args.push_back("--http-threads");
+  args.push_back(std::to_string(threads));
+  return args;
+}
+
+std::string threads_name(const ::testing::TestParamInfo<int>& info) {
+  return info.param == 0 ? "OnTheMainLoop" : "On" + std::to_string(info.param) + "IoThreads";
+}
+
+class ProbeHttp : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override { ASSERT_TRUE(host.started()) << host.log(); }
 
@@ -100,11 +116,23 @@ class ProbeHttp : public ::testing::Test {
     return id;
   }
 
-  HostProcess host{probe_host()};
+  HostProcess host{probe_host(with_http_threads(GetParam()))};
   HttpClient http;
 };
 
-TEST_F(ProbeHttp, DeferredAnswerArrivesLaterAndASecondRespondIsNotFound) {
+INSTANTIATE_TEST_SUITE_P(HttpServer, ProbeHttp, ::testing::Values(0, 2), threads_name);
+
+// A host started for one test of HttpLimits, with the I/O threads of the run.
+class HttpLimits : public ::testing::TestWithParam<int> {
+ protected:
+  HostOptions host_with(std::vector<std::string> args) {
+    return probe_host(with_http_threads(GetParam(), std::move(args)));
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(HttpServer, HttpLimits, ::testing::Values(0, 2), threads_name);
+
+TEST_P(ProbeHttp, DeferredAnswerArrivesLaterAndASecondRespondIsNotFound) {
   auto answer = defer();
   const int64_t id = wait_for_one_pending();
   EXPECT_EQ(answer.wait_for(50ms), std::future_status::timeout);  // still waiting
@@ -116,7 +144,7 @@ TEST_F(ProbeHttp, DeferredAnswerArrivesLaterAndASecondRespondIsNotFound) {
   EXPECT_TRUE(cancelled().empty());
 }
 
-TEST_F(ProbeHttp, DeferredTimeoutAnswers503AndCallsOnCancel) {
+TEST_P(ProbeHttp, DeferredTimeoutAnswers503AndCallsOnCancel) {
   auto answer = defer();
   const int64_t id = wait_for_one_pending();
   http.post(host.url("/__test/clock/advance?ms=4999"));  // the route's timeout is 5000 ms
@@ -130,7 +158,7 @@ TEST_F(ProbeHttp, DeferredTimeoutAnswers503AndCallsOnCancel) {
   EXPECT_EQ(json_int(http.post(host.url("/probe/respond-late?id=" + std::to_string(id))).json(), "status"), -10);
 }
 
-TEST_F(ProbeHttp, ClientLeavingWhileDeferredCallsOnCancel) {
+TEST_P(ProbeHttp, ClientLeavingWhileDeferredCallsOnCancel) {
   RawConnection raw(host.port());
   ASSERT_TRUE(raw.send("POST /probe/defer HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
   const int64_t id = wait_for_one_pending();
@@ -139,7 +167,7 @@ TEST_F(ProbeHttp, ClientLeavingWhileDeferredCallsOnCancel) {
   EXPECT_EQ(json_int(http.post(host.url("/probe/respond-late?id=" + std::to_string(id))).json(), "status"), -10);
 }
 
-TEST_F(ProbeHttp, KeepAliveServesSeveralRequestsOnOneConnection) {
+TEST_P(ProbeHttp, KeepAliveServesSeveralRequestsOnOneConnection) {
   RawConnection raw(host.port());
   const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   ASSERT_TRUE(raw.send(get));
@@ -165,7 +193,7 @@ TEST_F(ProbeHttp, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(again.new_connections, 0);
 }
 
-TEST_F(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
+TEST_P(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
   // /probe/echo accepts 1024 bytes.
   const HttpResponse fits = http.post(host.url("/probe/echo"), std::string(1024, 'a'));
   EXPECT_EQ(fits.status, 200);
@@ -188,7 +216,7 @@ TEST_F(ProbeHttp, BodyOverTheRouteLimitIs413AndNeverReachesThePlugin) {
   EXPECT_EQ(refused_chunked->status, 413);
 }
 
-TEST_F(ProbeHttp, ExpectContinueGetsAnInterimAnswer) {
+TEST_P(ProbeHttp, ExpectContinueGetsAnInterimAnswer) {
   // Without "100 Continue" the client would wait (curl: 1 s) before sending the body.
   const auto before = std::chrono::steady_clock::now();
   const HttpResponse echoed = http.post(host.url("/probe/echo"), std::string(500, 'c'), {"Expect: 100-continue"});
@@ -197,7 +225,7 @@ TEST_F(ProbeHttp, ExpectContinueGetsAnInterimAnswer) {
   EXPECT_LT(std::chrono::steady_clock::now() - before, 800ms);
 }
 
-TEST_F(ProbeHttp, HeaderOverTheLimitIs431OrClosed) {
+TEST_P(ProbeHttp, HeaderOverTheLimitIs431OrClosed) {
   RawConnection raw(host.port());
   const bool sent = raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'h') + "\r\n\r\n");
   const auto answer = raw.read_response(5s);
@@ -209,14 +237,14 @@ TEST_F(ProbeHttp, HeaderOverTheLimitIs431OrClosed) {
   EXPECT_EQ(http.get(host.url("/healthz")).status, 200);  // the server is fine
 }
 
-TEST_F(ProbeHttp, UnknownPathIs404AndWrongMethodIs405) {
+TEST_P(ProbeHttp, UnknownPathIs404AndWrongMethodIs405) {
   EXPECT_EQ(http.get(host.url("/nowhere")).status, 404);
   const HttpResponse wrong = http.post(host.url("/healthz"));
   EXPECT_EQ(wrong.status, 405);
   EXPECT_EQ(wrong.headers.at("allow"), "GET");
 }
 
-TEST_F(ProbeHttp, HeadOnAGetRouteAnswersLikeGetWithoutABody) {
+TEST_P(ProbeHttp, HeadOnAGetRouteAnswersLikeGetWithoutABody) {
   // A GET route of the host, and one of the plugin (answering {"agent":null}).
   ASSERT_EQ(json_int(http.post(host.url("/probe/route?path=/plugin-get&method=GET&whoami=1")).json(), "status"), 0);
   for (const std::string path : {"/healthz", "/plugin-get"}) {
@@ -242,7 +270,42 @@ TEST_F(ProbeHttp, HeadOnAGetRouteAnswersLikeGetWithoutABody) {
   EXPECT_EQ(refused.headers.at("allow"), "POST");
 }
 
-TEST_F(ProbeHttp, PluginSeesThePeerAddressAndCannotTakeHostRoutes) {
+TEST_P(ProbeHttp, ManyConnectionsAtOnceAreAnsweredAndServedOnTheMainThread) {
+  // Eight clients at once, each with its kept-alive connection and its own bodies: every answer
+  // comes back whole on the connection that asked, whichever thread read it.
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.push_back(std::async(std::launch::async, [url = host.url("/probe/echo"), c] {
+      HttpClient client;
+      int echoed = 0;
+      for (int i = 0; i < 25; ++i) {
+        const std::string body = "client " + std::to_string(c) + ", request " + std::to_string(i);
+        const HttpResponse answer = client.post(url, body, {}, 10s);
+        if (answer.status == 200 && answer.body == body) ++echoed;
+      }
+      return echoed;
+    }));
+  }
+  for (auto& client : clients) EXPECT_EQ(client.get(), 25);
+  // The plugin saw every request on the host's main thread, as the ABI promises.
+  EXPECT_EQ(json_int(http.get(host.url("/probe/thread")).json(), "requests_off_main"), 0);
+  const std::set<std::string> names = testsupport::thread_names(host.pid());
+  const size_t io_threads = names.count("hdp-http-0") + names.count("hdp-http-1") + names.count("hdp-http-2");
+  EXPECT_EQ(io_threads, static_cast<size_t>(GetParam())) << ::testing::PrintToString(names);
+}
+
+TEST_P(ProbeHttp, StopAnswersTheDeferredRequestAndExitsCleanly) {
+  auto answer = defer();
+  wait_for_one_pending();
+  RawConnection idle(host.port());  // kept open, never sends: closed by the stop
+  ASSERT_TRUE(eventually([&] { return host.log().find("probe: deferred request=") != std::string::npos; }));
+  EXPECT_EQ(host.stop(), 0) << host.log();
+  ASSERT_EQ(answer.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(answer.get().status, 503);
+  EXPECT_TRUE(idle.wait_closed(5s));
+}
+
+TEST_P(ProbeHttp, PluginSeesThePeerAddressAndCannotTakeHostRoutes) {
   const auto info = http.get(host.url("/probe/info")).json();
   EXPECT_EQ(info.at("peer").as_string(), "127.0.0.1");
   EXPECT_EQ(json_int(http.post(host.url("/probe/route?path=/healthz&method=GET")).json(), "status"), -11);
@@ -250,8 +313,8 @@ TEST_F(ProbeHttp, PluginSeesThePeerAddressAndCannotTakeHostRoutes) {
   EXPECT_EQ(json_int(http.post(host.url("/probe/route?path=/extra&method=PUT")).json(), "status"), 0);
 }
 
-TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
-  HostProcess host(probe_host({"--header-timeout-ms", "1000"}));
+TEST_P(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
+  HostProcess host(host_with({"--header-timeout-ms", "1000"}));
   ASSERT_TRUE(host.started()) << host.log();
   RawConnection slow(host.port());
   std::atomic<bool> stop{false};
@@ -280,8 +343,8 @@ TEST(HttpLimits, SlowClientDoesNotBlockOthersAndIsDropped) {
   trickle.join();
 }
 
-TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
-  HostProcess host(probe_host({"--header-timeout-ms", "300"}));
+TEST_P(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
+  HostProcess host(host_with({"--header-timeout-ms", "300"}));
   ASSERT_TRUE(host.started()) << host.log();
   // 413: announced over /probe/echo's 1024 bytes.
   RawConnection large_body(host.port());
@@ -322,8 +385,8 @@ TEST(HttpLimits, RequestsRefusedBeforeRoutingAreCountedInMetrics) {
   EXPECT_EQ(metrics.find("status=\"413\""), std::string::npos) << metrics;
 }
 
-TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {
-  HostProcess host(probe_host({"--idle-timeout-ms", "300"}));
+TEST_P(HttpLimits, IdleKeptAliveConnectionIsClosed) {
+  HostProcess host(host_with({"--idle-timeout-ms", "300"}));
   ASSERT_TRUE(host.started()) << host.log();
   RawConnection raw(host.port());
   ASSERT_TRUE(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -333,8 +396,8 @@ TEST(HttpLimits, IdleKeptAliveConnectionIsClosed) {
   EXPECT_GE(std::chrono::steady_clock::now() - before, 200ms);
 }
 
-TEST(HttpLimits, ConnectionsOverTheCapAreClosed) {
-  HostProcess host(probe_host({"--max-connections", "2"}));
+TEST_P(HttpLimits, ConnectionsOverTheCapAreClosed) {
+  HostProcess host(host_with({"--max-connections", "2"}));
   ASSERT_TRUE(host.started()) << host.log();
   RawConnection a(host.port());
   RawConnection b(host.port());

@@ -142,6 +142,20 @@ TEST(Options, ConfigFileMistakes) {
   EXPECT_EQ(o.max_connections, 3U);
 }
 
+TEST(Options, HttpThreadsFromTheCommandLineOrTheFileAndBounded) {
+  EXPECT_EQ(parse({}).options.http_threads, 0U) << "the main loop serves the connections unless asked";
+  const auto parsed = parse({"--http-threads", "2"});
+  ASSERT_FALSE(parsed.error) << *parsed.error;
+  EXPECT_EQ(parsed.options.http_threads, 2U);
+  HostOptions o;
+  EXPECT_FALSE(apply_config_json(R"({"http_threads": 3})", o));
+  EXPECT_EQ(o.http_threads, 3U);
+  EXPECT_FALSE(parse({"--http-threads", "64"}).error);
+  EXPECT_TRUE(parse({"--http-threads", "65"}).error);
+  EXPECT_TRUE(parse({"--http-threads", "-1"}).error);
+  EXPECT_TRUE(parse({"--http-threads"}).error);
+}
+
 TEST(Options, TheTwoListenersTheCookieAndTheMetricsToken) {
   const auto parsed = parse({"--public-listen", "0.0.0.0:8081", "--public-port-file", "/tmp/pp", "--served-over-https",
                              "--metrics-token-file=/etc/token"});

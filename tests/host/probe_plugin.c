@@ -29,7 +29,8 @@
  *   POST /probe/fd, /probe/fd-write?n=N, /probe/fd-close; GET /probe/fd-reads
  *                                              a pipe watched for READ; one byte read per
  *                                              callback, so N bytes need N callbacks
- *   POST /probe/thread; GET /probe/thread      request_main_thread_callback from a thread
+ *   POST /probe/thread; GET /probe/thread      request_main_thread_callback from a thread; GET
+ *                                              also counts the requests served off the main thread
  *   POST /probe/route?path=P&method=M[&access=A&v1=1&whoami=1]
  *                                              register_route, reports the status; access is
  *                                              hdp_http_route_t.access; v1=1 registers with the
@@ -130,6 +131,9 @@ typedef struct probe {
   pthread_t thread;
   int thread_started;
   unsigned main_thread_callbacks;
+
+  pthread_t main_thread;      /* the thread that created the plugin: the host's main thread */
+  unsigned requests_off_main; /* HTTP requests the host handed over on another thread */
 } probe_t;
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -287,8 +291,14 @@ static void forget_deferred(probe_t* p, uint64_t id) {
   }
 }
 
+/* Every route callback notes a call off the main thread (the ABI allows none). */
+static void note_request_thread(probe_t* p) {
+  if (!pthread_equal(pthread_self(), p->main_thread)) ++p->requests_off_main;
+}
+
 static void on_defer_request(void* user_data, const hdp_http_request_t* request) {
   probe_t* p = (probe_t*)user_data;
+  note_request_thread(p);
   if (p->deferred_count < MAX_DEFERRED) p->deferred[p->deferred_count++] = request->request_id;
   plog(p, HDP_LOG_INFO, "probe: deferred request=%llu", (unsigned long long)request->request_id);
 }
@@ -303,6 +313,7 @@ static void on_defer_cancel(void* user_data, uint64_t request_id) {
 /* {"agent":"name"} for the agent the host signed in (ABI 1.2), {"agent":null} otherwise. */
 static void on_whoami_request(void* user_data, const hdp_http_request_t* request) {
   probe_t* p = (probe_t*)user_data;
+  note_request_thread(p);
   buf_t b = {NULL, 0, 0};
   if (request->struct_size >= HDP_HTTP_REQUEST_V1_2_SIZE && request->agent_name != NULL) {
     buf_printf(&b, "{\"agent\":\"%.*s\"}", (int)request->agent_name_len, request->agent_name);
@@ -314,6 +325,7 @@ static void on_whoami_request(void* user_data, const hdp_http_request_t* request
 
 static void on_echo_request(void* user_data, const hdp_http_request_t* request) {
   probe_t* p = (probe_t*)user_data;
+  note_request_thread(p);
   reply(p, request->request_id, 200, "application/octet-stream", (const char*)request->body, request->body_len);
 }
 
@@ -695,6 +707,7 @@ static void command_info(probe_t* p, const hdp_http_request_t* r) {
 static void on_command(void* user_data, const hdp_http_request_t* r) {
   probe_t* p = (probe_t*)user_data;
   buf_t b = {NULL, 0, 0};
+  note_request_thread(p);
   if (path_is(r, "/probe/timer")) {
     command_timer(p, r);
   } else if (path_is(r, "/probe/cancel")) {
@@ -748,7 +761,7 @@ static void on_command(void* user_data, const hdp_http_request_t* r) {
     buf_printf(&b, "{\"status\":%d}", (int)s);
     reply_json(p, r->request_id, &b);
   } else if (path_is(r, "/probe/thread")) {
-    buf_printf(&b, "{\"callbacks\":%u}", p->main_thread_callbacks);
+    buf_printf(&b, "{\"callbacks\":%u,\"requests_off_main\":%u}", p->main_thread_callbacks, p->requests_off_main);
     reply_json(p, r->request_id, &b);
   } else if (path_is(r, "/probe/route")) {
     command_route(p, r);
@@ -889,6 +902,7 @@ static const hdp_plugin_t* probe_create(const hdp_host_t* host) {
   p = (probe_t*)calloc(1, sizeof *p);
   if (p == NULL) return NULL;
   p->host = host;
+  p->main_thread = pthread_self();
   p->pipe_read = -1;
   p->pipe_write = -1;
   p->plugin.struct_size = sizeof p->plugin;
