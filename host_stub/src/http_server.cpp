@@ -154,8 +154,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // The loop that reads and writes this connection.
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
+  // Starts reading, on the connection's loop (the server counted the session when it accepted it).
   void run() {
-    server_->add(this, shared_from_this());
     if (server_->stopping) return close_now();  // accepted as the server began to stop
     do_read();
   }
@@ -480,6 +480,7 @@ void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket
     socket.close(ignored);
   } else {
     auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+    add(session.get(), session);  // here, so that the cap counts it before its loop runs it
     if (threaded()) {
       asio::post(session->executor(), [session] { session->run(); });
     } else {
