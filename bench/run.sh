@@ -709,6 +709,9 @@ bench_scale() {
   local from_ms=$due_at
   ((HOST_READY_MS > from_ms)) && from_ms=$HOST_READY_MS
   local i done_count=0 last=-1 still=0 drain_cpu_before storage_cpu_before
+  # The CPU of the drain from the moment the polls are due: not what the host does once ready
+  # before that (its first scans of the store).
+  while (($(now_ms) < from_ms)); do sleep 0.005; done
   drain_cpu_before=$(thread_cpu_ns "$HOST_PID")
   storage_cpu_before=$(thread_cpu_ns "$STORAGE_PID")
   for ((i = 0; i < 1800; i++)); do
