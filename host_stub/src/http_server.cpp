@@ -153,6 +153,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The loop that reads and writes this connection.
   asio::any_io_executor executor() { return stream_.get_executor(); }
+  // Runs fn on that loop: now when it is the main loop (the caller's), posted to the
+  // connection's I/O thread otherwise.
+  template <class Fn>
+  void on_own_loop(Fn&& fn) {
+    if (server_->threaded()) {
+      asio::post(executor(), std::forward<Fn>(fn));
+    } else {
+      fn();
+    }
+  }
 
   // Starts reading, on the connection's loop (the server counted the session when it accepted it).
   void run() {
@@ -315,25 +325,21 @@ class Session : public std::enable_shared_from_this<Session> {
     request.peer_address = peer_;
 
     const uint64_t serial = ++request_serial_;
+    // The answer is given on the main loop and taken on this connection's loop.
+    responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
+      // A connection still there has its loop too (the loops outlive their sessions).
+      auto self = weak.lock();
+      if (!self) return;
+      self->on_own_loop(
+          [self, serial, response = std::move(response)]() mutable { self->on_answer(serial, std::move(response)); });
+    });
     if (server_->threaded()) {
-      // The request is served on the main loop, and its answer comes back to this connection's
-      // loop. Meanwhile the connection is watched for the client leaving, as for any deferred
-      // answer.
-      responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
-        // A connection still there has its loop too (the loops outlive their sessions).
-        auto self = weak.lock();
-        if (!self) return;
-        asio::post(self->executor(), [self, serial, response = std::move(response)]() mutable {
-          self->on_answer(serial, std::move(response));
-        });
-      });
+      // Served on the main loop; meanwhile the connection is watched for the client leaving, as
+      // for any deferred answer.
       asio::post(server_->io, [server = server_, request = std::move(request), responder = responder_]() mutable {
         server->dispatch(std::move(request), responder);
       });
     } else {
-      responder_ = std::make_shared<Responder>([weak = weak_from_this(), serial](HttpResponse&& response) {
-        if (auto self = weak.lock()) self->on_answer(serial, std::move(response));
-      });
       phase_ = Phase::dispatching;
       const auto responder = responder_;  // the handler may answer and drop responder_
       server_->dispatch(std::move(request), responder);
@@ -481,11 +487,7 @@ void HttpServer::Impl::on_accept(const beast::error_code& ec, tcp::socket socket
   } else {
     auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
     add(session.get(), session);  // here, so that the cap counts it before its loop runs it
-    if (threaded()) {
-      asio::post(session->executor(), [session] { session->run(); });
-    } else {
-      session->run();
-    }
+    session->on_own_loop([session] { session->run(); });
   }
   do_accept();
 }
@@ -607,22 +609,14 @@ void HttpServer::stop(std::function<void()> on_drained) {
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
   for (const auto& session : impl_->live_sessions()) {
-    if (impl_->threaded()) {
-      asio::post(session->executor(), [session] { session->on_server_stop(); });
-    } else {
-      session->on_server_stop();
-    }
+    session->on_own_loop([session] { session->on_server_stop(); });
   }
   impl_->when_drained(std::move(on_drained));
 }
 
 void HttpServer::close_all() {
   for (const auto& session : impl_->live_sessions()) {
-    if (impl_->threaded()) {
-      asio::post(session->executor(), [session] { session->close_now(); });
-    } else {
-      session->close_now();
-    }
+    session->on_own_loop([session] { session->close_now(); });
   }
 }
 
