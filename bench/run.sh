@@ -424,6 +424,28 @@ ingest_cpu_rows() {
     "$(one_core_rate "$(cpu_total "$REF_CPU")") req/s (ref, 1 thread)" "$(ratio "$bound" "$(one_core_rate "$(cpu_total "$REF_CPU")")")" "" ""
 }
 
+# The same intake with the host's HTTP work (parsing, sockets) on an I/O thread of its own: the
+# main loop keeps the dispatch and the plugin's callbacks. On two cores shared with wrk the rate
+# moves little; the CPU by thread shows which thread then bounds the design with more cores. Run
+# right after the normal phase, on the same state of the disk, so that the two compare. Uses
+# bench_ingest's ref_wrk and peer_cpu.
+ingest_http_threads_run() {
+  start_host "ingest-io" "$(plugin_config '"database_synchronous":"normal"')" --http-threads 1
+  local io_before io_wrk
+  io_before=$(thread_cpu_ns "$HOST_PID")
+  io_wrk=$(wrk_run "http://127.0.0.1:$HOST_PORT/webhooks/wavoip" 64 wio)
+  local io_cpu
+  io_cpu=$(cpu_per_unit "$io_before" "$(thread_cpu_ns "$HOST_PID")" "$(kv "$io_wrk" requests)")
+  log "plugin (normal, --http-threads 1): $io_wrk"
+  row "1 ingest rps, wrk 64 conns (normal, --http-threads 1)" "$(kv "$io_wrk" rps) req/s" "$(kv "$ref_wrk" rps) req/s" \
+    "$(ratio "$(kv "$io_wrk" rps)" "$(kv "$ref_wrk" rps)")" "" ""
+  ingest_cpu_rows "normal, --http-threads 1" "$io_cpu" "$peer_cpu"
+  local io_bad
+  io_bad=$(($(kv "$io_wrk" bad_status) + $(kv "$io_wrk" socket_errors)))
+  ((io_bad == 0)) || row "1 ingest errors (normal, --http-threads 1)" "$io_bad non-2xx/socket" "" "" "0" "NO"
+  stop_pid "$HOST_PID"
+}
+
 bench_ingest() {
   log "1. webhook ingest"
   install_peer
@@ -523,27 +545,8 @@ bench_ingest() {
     row "1 ingest deliveries per commit / host writes per delivery ($mode)" \
       "$(ratio "$delivered" "$commits") / $(ratio "$writes" "$delivered")" "" "" "" ""
     stop_pid "$HOST_PID"
+    if [[ $mode == normal && "$host_help" == *--http-threads* ]]; then ingest_http_threads_run; fi
   done
-
-  # The same intake with the host's HTTP work (parsing, sockets) on an I/O thread of its own: the
-  # main loop keeps the dispatch and the plugin's callbacks. On two cores shared with wrk the rate
-  # moves little; the CPU by thread shows which thread then bounds the design with more cores.
-  if [[ "$host_help" == *--http-threads* ]]; then
-    start_host "ingest-io" "$(plugin_config '"database_synchronous":"normal"')" --http-threads 1
-    local io_before io_wrk
-    io_before=$(thread_cpu_ns "$HOST_PID")
-    io_wrk=$(wrk_run "http://127.0.0.1:$HOST_PORT/webhooks/wavoip" 64 wio)
-    local io_cpu
-    io_cpu=$(cpu_per_unit "$io_before" "$(thread_cpu_ns "$HOST_PID")" "$(kv "$io_wrk" requests)")
-    log "plugin (normal, --http-threads 1): $io_wrk"
-    row "1 ingest rps, wrk 64 conns (normal, --http-threads 1)" "$(kv "$io_wrk" rps) req/s" "$(kv "$ref_wrk" rps) req/s" \
-      "$(ratio "$(kv "$io_wrk" rps)" "$(kv "$ref_wrk" rps)")" "" ""
-    ingest_cpu_rows "normal, --http-threads 1" "$io_cpu" "$peer_cpu"
-    local io_bad
-    io_bad=$(($(kv "$io_wrk" bad_status) + $(kv "$io_wrk" socket_errors)))
-    ((io_bad == 0)) || row "1 ingest errors (normal, --http-threads 1)" "$io_bad non-2xx/socket" "" "" "0" "NO"
-    stop_pid "$HOST_PID"
-  fi
 }
 
 # ---------------------------------------------------------------- 2. loop never blocked
